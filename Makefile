@@ -1,0 +1,43 @@
+# Two commands matter: `make demo` and `make test`. Both install from uv.lock first.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+# uv: the one on PATH if there is one, else a copy installed into .tools/ (fresh machines have only Python + make).
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+VENV_STAMP := .venv/.installed-$(shell cat uv.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+BIN := .venv/bin
+
+.PHONY: install demo test lint typecheck pytest clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV_STAMP): uv.lock pyproject.toml | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
+	$(UV) sync --frozen --python $(PYTHON) --quiet
+	rm -f .venv/.installed-*
+	touch $@
+
+install: $(VENV_STAMP)
+
+demo: install
+	$(BIN)/biomarkers demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf .venv .tools data .mypy_cache .ruff_cache .pytest_cache

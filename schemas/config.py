@@ -1,0 +1,270 @@
+"""Typed study configuration, loaded from the YAML files in ``config/``.
+
+Limits, schedules and catalogues are data a lab must be able to change without touching code, so they are
+validated here at load time: a bad file fails with the file and the key named, before any plate is read.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+AnalyteClass = Literal["neurotrophic", "inflammatory", "cytokine", "neurodegeneration"]
+Platform = Literal["luminex", "bioplex", "msd", "simoa", "ella", "plate_reader", "other"]
+
+
+class ConfigError(Exception):
+    """A configuration file is missing, malformed, or inconsistent; the message names file and key."""
+
+
+class _Strict(BaseModel):
+    # A typo in a key must fail loudly rather than be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Site(_Strict):
+    site_id: str
+    name: str
+
+
+class Matrix(_Strict):
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    name: str
+    cdisc_specimen: str
+
+
+class Visit(_Strict):
+    code: str
+    name: str
+    visitnum: float
+    nominal_week: float
+    window_days: int = Field(ge=0)
+    dosing_visit: bool
+    sampling: Literal["pre-dose", "post-dose"]
+    matrices: list[str]
+
+
+class Study(_Strict):
+    study_id: str
+    title: str
+    registry_id: str
+    sites: list[Site] = Field(min_length=1)
+    matrices: list[Matrix] = Field(min_length=1)
+    visits: list[Visit] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Study:
+        codes = {m.code for m in self.matrices}
+        for i, v in enumerate(self.visits):
+            unknown = set(v.matrices) - codes
+            if unknown:
+                raise ValueError(f"visits[{i}] ({v.code}) names unknown matrices {sorted(unknown)}; known: {sorted(codes)}")
+        dup = _duplicates([v.code for v in self.visits])
+        if dup:
+            raise ValueError(f"visit codes repeated: {dup}")
+        return self
+
+    def visit(self, code: str) -> Visit | None:
+        return next((v for v in self.visits if v.code == code), None)
+
+
+def normalise_analyte_name(text: str) -> str:
+    """Key used to match an analyte name as a lab wrote it against the catalogue.
+
+    Drops a Bio-Plex/Luminex bead region suffix ("Hu VEGF (45)"), a "Hu"/"Human" prefix, Greek letters
+    spelled or not, case, and punctuation, so that "TNF-α", "TNF alpha" and "tnfa" meet.
+    """
+    s = unicodedata.normalize("NFKC", text).strip()
+    s = re.sub(r"\s*\(\d+\)\s*$", "", s)  # bead region
+    s = s.replace("α", "a").replace("β", "b").replace("γ", "g").replace("µ", "u")
+    s = s.lower()
+    s = re.sub(r"\balpha\b", "a", s)
+    s = re.sub(r"\bbeta\b", "b", s)
+    s = re.sub(r"\bgamma\b", "g", s)
+    s = re.sub(r"^(hu|human)\s+", "", s)
+    return re.sub(r"[^a-z0-9]", "", s)
+
+
+class Analyte(_Strict):
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    analyte_class: AnalyteClass = Field(alias="class")
+    plausible_pg_ml: dict[str, tuple[float | None, float | None]]
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AnalyteCatalogue(_Strict):
+    canonical_unit: Literal["pg/mL"]
+    analytes: list[Analyte] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> AnalyteCatalogue:
+        dup = _duplicates([a.name for a in self.analytes])
+        if dup:
+            raise ValueError(f"analyte names repeated: {dup}")
+        seen: dict[str, str] = {}
+        for a in self.analytes:
+            for alias in [a.name, *a.aliases]:
+                key = normalise_analyte_name(alias)
+                if key in seen and seen[key] != a.name:
+                    raise ValueError(f"alias {alias!r} of {a.name} also matches {seen[key]}")
+                seen[key] = a.name
+        return self
+
+    @cached_property
+    def _by_key(self) -> dict[str, str]:
+        return {normalise_analyte_name(al): a.name for a in self.analytes for al in [a.name, *a.aliases]}
+
+    def resolve(self, as_written: str) -> str | None:
+        """Canonical analyte name for a name as written in an export, or None when unknown."""
+        return self._by_key.get(normalise_analyte_name(as_written))
+
+    def get(self, name: str) -> Analyte | None:
+        return next((a for a in self.analytes if a.name == name), None)
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.analytes]
+
+
+class Standards(_Strict):
+    levels: int = Field(ge=3)
+    step: float = Field(gt=1)
+    top_pg_ml: dict[str, float]
+
+    def series(self, analyte: str) -> list[float]:
+        """Nominal concentrations of the standard levels, highest first (S1 = top)."""
+        top = self.top_pg_ml[analyte]
+        return [top / self.step**i for i in range(self.levels)]
+
+
+class CvLimits(_Strict):
+    unknown: float = Field(gt=0)
+    standard: float = Field(gt=0)
+
+
+class Assay(_Strict):
+    assay_id: str
+    name: str
+    platform: Platform
+    method: str
+    kit: str
+    kit_lot: str
+    protocol_names: list[str] = Field(default_factory=list)
+    analytes: list[str] = Field(min_length=1)
+    unit: str | None = None
+    standards: Standards
+    limits_pg_ml: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    replicate_cv_max_pct: CvLimits
+    sample_dilution: dict[str, float] = Field(default_factory=dict)
+
+    def kit_limits(self, analyte: str) -> tuple[float, float] | None:
+        """In-well LLOQ/ULOQ (pg/mL) from configuration: explicit limits, else the standard series ends."""
+        if analyte in self.limits_pg_ml:
+            return self.limits_pg_ml[analyte]
+        if analyte in self.standards.top_pg_ml:
+            s = self.standards.series(analyte)
+            return (min(s), max(s))
+        return None
+
+
+class AssayCatalogue(_Strict):
+    assays: list[Assay] = Field(min_length=1)
+
+    def get(self, assay_id: str) -> Assay | None:
+        return next((a for a in self.assays if a.assay_id == assay_id), None)
+
+    def match(self, protocol: str | None, analytes: set[str]) -> Assay | None:
+        """The assay a plate belongs to: by protocol/panel name first, else the one assay whose panel
+        holds every analyte of the plate (None when no single assay fits)."""
+        if protocol:
+            key = protocol.strip().casefold()
+            for a in self.assays:
+                if key in {p.casefold() for p in [a.assay_id, *a.protocol_names]}:
+                    return a
+        if analytes:
+            fits = [a for a in self.assays if analytes <= set(a.analytes)]
+            if len(fits) == 1:
+                return fits[0]
+        return None
+
+
+class Config(_Strict):
+    study: Study
+    catalogue: AnalyteCatalogue
+    assays: AssayCatalogue
+    source_dir: Path
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        matrices = {m.code for m in self.study.matrices}
+        known = set(self.catalogue.names)
+        for a in self.catalogue.analytes:
+            bad = set(a.plausible_pg_ml) - matrices
+            if bad:
+                raise ValueError(f"analytes.yaml: {a.name}.plausible_pg_ml names unknown matrices {sorted(bad)}")
+        for a in self.assays.assays:
+            missing = [x for x in a.analytes if x not in known]
+            if missing:
+                raise ValueError(
+                    f"assays.yaml: assay {a.assay_id} lists analytes not in analytes.yaml: {missing}"
+                )
+            no_std = [x for x in a.analytes if x not in a.standards.top_pg_ml and x not in a.limits_pg_ml]
+            if no_std:
+                raise ValueError(f"assays.yaml: assay {a.assay_id}.standards.top_pg_ml lacks {no_std}")
+            bad = set(a.sample_dilution) - matrices
+            if bad:
+                raise ValueError(f"assays.yaml: assay {a.assay_id}.sample_dilution names unknown matrices {sorted(bad)}")
+        return self
+
+
+def _duplicates(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({x for x in items if x in seen or seen.add(x)})  # type: ignore[func-returns-value]
+
+
+def _read_yaml(path: Path) -> object:
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} is missing")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from exc
+
+
+def _explain(path: Path, exc: ValidationError) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]).replace(".[", "[")
+        lines.append(f"  {loc or '(top level)'}: {err['msg']}")
+    return ConfigError(f"{path.name} is not valid:\n" + "\n".join(lines))
+
+
+def load_config(config_dir: Path | None = None) -> Config:
+    """Load and cross-check ``study.yaml``, ``analytes.yaml`` and ``assays.yaml`` from ``config_dir``."""
+    d = Path(config_dir) if config_dir else DEFAULT_CONFIG_DIR
+    parts: dict[str, BaseModel] = {}
+    for key, fname, model in (
+        ("study", "study.yaml", Study),
+        ("catalogue", "analytes.yaml", AnalyteCatalogue),
+        ("assays", "assays.yaml", AssayCatalogue),
+    ):
+        path = d / fname
+        try:
+            parts[key] = model.model_validate(_read_yaml(path))
+        except ValidationError as exc:
+            raise _explain(path, exc) from None
+    try:
+        return Config(source_dir=d.resolve(), **parts)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        msgs = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise ConfigError(f"configuration in {d} is inconsistent: {msgs}") from None
