@@ -1,0 +1,271 @@
+"""`biomarkers`: the command line face of the pipeline (generate, ingest, inspect, query, status, demo).
+
+Heavy imports (Prefect, the flow) happen inside the commands, after the environment is set, so that
+`biomarkers query` starts fast and Prefect sees a project-local home and no telemetry.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from biomarkers import settings
+
+app = typer.Typer(
+    help="BCT-002-US biomarker assay ingestion: plate exports in, validated, blinded pg/mL results out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class Fmt(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+WarehouseOpt = Annotated[
+    Path | None,
+    typer.Option("--warehouse", help="Warehouse folder [env BIOMARKERS_WAREHOUSE; default data/warehouse]"),
+]
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the study into")],
+    seed: Annotated[int, typer.Option(help="Random seed; different seeds give disjoint IDs")] = 1,
+    participants: Annotated[int, typer.Option(help="Randomised participants")] = 196,
+) -> None:
+    """Write a synthetic study: inbox/ (plate exports), manifest.csv, allocation.csv (sealed)."""
+    from synth.generator import generate_study
+
+    s = generate_study(out_dir, seed=seed, participants=participants)
+    out.print(
+        f"wrote {s.files} files ({s.plates} plates) for {s.participants} participants / {s.samples} samples "
+        f"to {out_dir} ({s.defects} seeded defects listed in defects.json)"
+    )
+
+
+def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, quiet: bool = False) -> Any:
+    """Run the ingestion flow once with a progress bar on a terminal; returns the IngestSummary."""
+    settings.configure_environment()
+    from biomarkers.console import FileProgress, print_summary
+    from flows.ingest import ingest_flow
+    from pipeline import progress
+    from pipeline.manifest import ManifestError
+    from schemas.config import ConfigError
+    from warehouse.store import WarehouseBusyError
+
+    for what, p in (("inbox", inbox), ("manifest", manifest)):
+        if not p.exists():
+            raise fail(f"{what} {p} does not exist (run `make demo` or pass --{what})")
+    with FileProgress(err) as bar:
+        progress.set_sink(bar)
+        try:
+            summary = ingest_flow(
+                inbox=str(inbox), manifest=str(manifest), warehouse=str(warehouse), trigger=trigger
+            )
+        except (ManifestError, ConfigError, WarehouseBusyError) as exc:
+            raise fail(str(exc)) from None
+        finally:
+            progress.set_sink(None)
+    if not quiet:
+        print_summary(out, summary)
+    return summary
+
+
+@app.command()
+def ingest(
+    inbox: Annotated[
+        Path | None, typer.Option(help="Folder of plate exports [default: the demo's inbox]")
+    ] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="Sample manifest CSV, or a folder of shipment manifests")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Run the ingestion flow once over the inbox (files already loaded are skipped by content)."""
+    run_ingest(
+        inbox or settings.default_inbox(),
+        manifest or settings.default_manifest(),
+        warehouse or settings.warehouse_dir(),
+        trigger="cli",
+    )
+
+
+@app.command()
+def inspect(
+    file: Annotated[Path, typer.Argument(help="A plate export (plate maps are picked up beside it)")],
+    csv: Annotated[
+        bool, typer.Option("--csv", help="Print only the canonical rows as CSV on stdout")
+    ] = False,
+) -> None:
+    """Read one export without touching the warehouse: the detected format and its canonical rows."""
+    from pipeline.inspect import inspect_file
+    from readers.base import ReaderError
+
+    if not file.is_file():
+        raise fail(f"{file} is not a file")
+    try:
+        result = inspect_file(file)
+    except ReaderError as exc:
+        raise fail(str(exc)) from None
+    fmt_line = f"format: {result.format} ({result.label}); plates: {', '.join(result.plates)}"
+    if csv:
+        err.print(fmt_line, highlight=False)
+        sys.stdout.write(result.rows.write_csv())
+        return
+    out.print(fmt_line, highlight=False)
+    for w in result.warnings:
+        out.print(f"[yellow]warning:[/] {w}")
+    _print_frame(result.rows, limit=60)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL over the analyst views (results, results_all, wells, …)")],
+    format: Annotated[Fmt, typer.Option("--format", help="Output format")] = Fmt.table,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Run SQL against the analyst store (read-only)."""
+    import duckdb
+
+    from warehouse.analyst import NoAnalystStoreError, connect_analyst, list_views
+    from warehouse.paths import WarehousePaths
+
+    paths = WarehousePaths.at(warehouse or settings.warehouse_dir())
+    try:
+        con = connect_analyst(paths)
+    except NoAnalystStoreError as exc:
+        raise fail(str(exc)) from None
+    try:
+        df = con.sql(sql).pl()
+    except duckdb.Error as exc:
+        views = ", ".join(list_views(con))
+        raise fail(f"{str(exc).splitlines()[0]}\navailable views: {views}") from None
+    finally:
+        con.close()
+    if format is Fmt.csv:
+        sys.stdout.write(df.write_csv())
+    elif format is Fmt.json:
+        sys.stdout.write(df.write_json() + "\n")
+    else:
+        _print_frame(df)
+
+
+@app.command()
+def status(
+    analyst_db_path: Annotated[
+        bool, typer.Option("--analyst-db-path", help="Print only the analyst DuckDB file's absolute path")
+    ] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """What the warehouse holds (as published to analysts)."""
+    from warehouse.analyst import NoAnalystStoreError, connect_analyst
+    from warehouse.paths import WarehousePaths
+
+    paths = WarehousePaths.at(warehouse or settings.warehouse_dir())
+    if analyst_db_path:
+        sys.stdout.write(f"{paths.analyst_db}\n")
+        return
+    try:
+        con = connect_analyst(paths)
+    except NoAnalystStoreError as exc:
+        raise fail(str(exc)) from None
+    queries = {
+        "files received": "select count(*) from files where status <> 'companion'",
+        "files quarantined": "select count(*) from files where status = 'quarantined'",
+        "plates": "select count(*) from plates",
+        "wells": "select count(*) from wells",
+        "results (current)": "select count(*) from results",
+        "results_all (every version)": "select count(*) from results_all",
+        "results held for review": "select count(*) from results_all where status = 'held'",
+        "quarantine rows": "select count(*) from quarantine",
+        "unresolved sample IDs": "select count(distinct sample_id) from unresolved where still_unresolved",
+    }
+    t = Table(title=f"Warehouse {paths.root}", show_header=False, title_justify="left")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    try:
+        for label, q in queries.items():
+            t.add_row(label, f"{con.execute(q).fetchall()[0][0]:,}")
+    finally:
+        con.close()
+    out.print(t)
+    out.print(f"analyst store: {paths.analyst_db}")
+
+
+DEMO_QUERY = """
+select matrix, analyte, visit, count(*) as n,
+       count(*) filter (where qualifier = '<') as below_lloq,
+       round(median(conc_pg_ml) filter (where qualifier = '='), 1) as median_pg_ml
+from results
+where analyte in ('VEGF-A', 'NfL') and assay_id like 'LX-%'
+group by all order by matrix, analyte, min(visitnum)
+"""
+
+
+@app.command()
+def demo(
+    participants: Annotated[int, typer.Option(help="Randomised participants")] = 196,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+) -> None:
+    """What `make demo` runs: generate the synthetic study, ingest it, summarise, query."""
+    from synth.generator import generate_study
+
+    study = settings.demo_dir()
+    if study.exists():
+        shutil.rmtree(study)
+    out.rule("[bold]1. generate a synthetic study")
+    s = generate_study(study, seed=seed, participants=participants)
+    out.print(
+        f"{s.participants} participants, {s.samples} samples, {s.plates} plates in {s.files} files "
+        f"→ {study}/inbox (seeded defects: {s.defects}, answer key in defects.json)"
+    )
+    out.rule("[bold]2. run the ingestion flow")
+    warehouse = settings.warehouse_dir()
+    run_ingest(study / "inbox", study / "manifest.csv", warehouse, trigger="demo")
+    out.rule("[bold]3. a sample query (what an analyst sees)")
+    out.print(DEMO_QUERY.strip(), style="dim", highlight=False)
+    query(DEMO_QUERY, Fmt.table, warehouse)
+    out.print(
+        '\nNext: `.venv/bin/biomarkers status`, `.venv/bin/biomarkers query "select * from quarantine"`, '
+        f"or open {warehouse / 'analyst.duckdb'} read-only in DuckDB."
+    )
+
+
+def _print_frame(df: Any, *, limit: int = 40) -> None:
+    t = Table(show_lines=False)
+    for c in df.columns:
+        t.add_column(c, overflow="fold")
+    for row in df.head(limit).iter_rows():
+        t.add_row(*["" if v is None else str(v) for v in row])
+    out.print(t)
+    if df.height > limit:
+        out.print(f"… {df.height - limit} more rows ({df.height} in all); use --format csv for everything")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+__all__ = ["app"]

@@ -1,0 +1,45 @@
+"""Where things live by default, and the process environment Prefect needs before it is imported.
+
+Defaults point at a git-ignored ``data/`` folder in the project so that ``biomarkers ingest`` right after
+``make demo`` works; every location can be overridden by flag or environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("BIOMARKERS_DATA", REPO_ROOT / "data")).expanduser().resolve()
+
+
+def warehouse_dir() -> Path:
+    return Path(os.environ.get("BIOMARKERS_WAREHOUSE", data_dir() / "warehouse")).expanduser().resolve()
+
+
+def demo_dir() -> Path:
+    return data_dir() / "demo"
+
+
+def default_inbox() -> Path:
+    return Path(os.environ.get("BIOMARKERS_INBOX", demo_dir() / "inbox")).expanduser().resolve()
+
+
+def default_manifest() -> Path:
+    return Path(os.environ.get("BIOMARKERS_MANIFEST", demo_dir() / "manifest.csv")).expanduser().resolve()
+
+
+def configure_environment(*, console_log_level: str = "WARNING") -> None:
+    """Set Prefect's environment before it is imported: a project-local PREFECT_HOME, no telemetry (its
+    service prints "database is locked" tracebacks on an ephemeral server), and a quiet console (one line
+    per task would bury the summary). Values already set by the user win."""
+    os.environ.setdefault("PREFECT_HOME", str(data_dir() / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", console_log_level)
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", console_log_level)
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", console_log_level)

@@ -1,0 +1,98 @@
+"""Finding what is new in an inbox: by content (SHA-256), never by name or modification time.
+
+A no-op run reads a directory listing and a set of hashes and starts no per-file work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from readers.base import FileInput
+from readers.detect import is_companion
+
+_SKIP_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass
+class Discovery:
+    new: list[Candidate] = field(default_factory=list)  # exports to process, in name order
+    companions: list[Candidate] = field(default_factory=list)  # new plate maps (read with their export)
+    known: int = 0  # files whose bytes are already in the warehouse
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (name, name of the same bytes)
+    skipped: list[str] = field(default_factory=list)  # hidden/temporary files left alone
+
+    def siblings_of(self, c: Candidate) -> list[Candidate]:
+        """Companion files delivered beside an export and named after it (``<stem>_platemap.csv``)."""
+        stem = c.path.stem.lower()
+        return [
+            s
+            for s in self.companions
+            if s.path.parent == c.path.parent
+            and s.name.lower().startswith(stem)
+            and "platemap" in s.name.lower()[len(stem) :]
+        ]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def list_inbox(inbox: Path) -> tuple[list[Path], list[str]]:
+    """Regular files under ``inbox`` (recursively), skipping hidden, Office lock and in-progress files."""
+    if not inbox.exists():
+        raise FileNotFoundError(f"inbox {inbox} does not exist")
+    files: list[Path] = []
+    skipped: list[str] = []
+    for p in sorted(inbox.rglob("*")):
+        if not p.is_file():
+            continue
+        rel = p.relative_to(inbox)
+        if (
+            any(part.startswith(".") for part in rel.parts)
+            or p.name.startswith("~$")
+            or p.name.endswith(_SKIP_SUFFIXES)
+        ):
+            skipped.append(str(rel))
+            continue
+        files.append(p)
+    return files, skipped
+
+
+def discover(inbox: Path, known: Iterable[str]) -> Discovery:
+    """Hash every file in the inbox and keep those whose content the warehouse has not seen."""
+    known_set = set(known)
+    paths, skipped = list_inbox(inbox)
+    out = Discovery(skipped=skipped)
+    first_by_sha: dict[str, str] = {}
+    for p in paths:
+        sha = file_sha256(p)
+        if sha in known_set:
+            out.known += 1
+            continue
+        if sha in first_by_sha:
+            out.duplicates.append((p.name, first_by_sha[sha]))
+            continue
+        first_by_sha[sha] = p.name
+        c = Candidate(path=p, name=p.name, sha256=sha, size=p.stat().st_size)
+        with open(p, "rb") as fh:
+            head = fh.read(40_000)
+        if is_companion(FileInput(name=p.name, data=head)):
+            out.companions.append(c)
+        else:
+            out.new.append(c)
+    return out

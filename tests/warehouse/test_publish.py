@@ -1,0 +1,86 @@
+"""Publishing to the analyst store: views over an immutable snapshot, swapped in atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.warehouse.factories import outcome, result_row, sha
+from warehouse.analyst import NoAnalystStoreError, connect_analyst, list_views
+from warehouse.paths import WarehousePaths
+from warehouse.publish import publish
+from warehouse.store import WriterStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> WriterStore:
+    s = WriterStore(WarehousePaths.at(tmp_path / "wh"))
+    yield s
+    s.close()
+
+
+def _load(store: WriterStore, name: str, plate: str, sample: str, conc: float) -> None:
+    store.load(outcome(name, [result_row(sha(name), plate, sample, "VEGF-A", conc)], plate=plate), "run")
+
+
+def test_empty_warehouse_publishes_queryable_views(store: WriterStore) -> None:
+    assert publish(store) is not None
+    con = connect_analyst(store.paths)
+    assert {"results", "results_all", "wells", "plates", "files", "quarantine", "unresolved"} <= set(
+        list_views(con)
+    )
+    assert con.execute("select count(*) from results").fetchall() == [(0,)]
+
+
+def test_publish_is_a_no_op_when_nothing_changed(store: WriterStore) -> None:
+    _load(store, "a.csv", "P1", "S1", 1.0)
+    assert publish(store) is not None
+    assert publish(store) is None
+
+
+def test_results_view_shows_current_rows_with_traceability(store: WriterStore) -> None:
+    _load(store, "a.csv", "P1", "S1", 1.0)
+    _load(store, "b.csv", "P2", "S1", 2.0)  # re-assay of S1
+    publish(store)
+    con = connect_analyst(store.paths)
+    assert con.execute("select plate_id, conc_pg_ml, source_file_sha256 from results").fetchall() == [
+        ("P2", 2.0, sha("b.csv"))
+    ]
+    hist = con.execute("select plate_id, superseded_by is not null from results_all order by plate_id").fetchall()
+    assert hist == [("P1", True), ("P2", False)]
+    # every result leads back to its wells
+    n = con.execute(
+        "select count(*) from results r join wells w on w.source_sha256 = r.source_file_sha256 "
+        "and w.plate_id = r.plate_id and w.sample_id = r.sample_id and w.analyte = r.analyte"
+    ).fetchall()
+    assert n == [(2,)]
+
+
+def test_open_analyst_session_survives_a_publish_and_next_session_sees_new_rows(store: WriterStore) -> None:
+    _load(store, "a.csv", "P1", "S1", 1.0)
+    publish(store)
+    analyst = connect_analyst(store.paths)  # an analyst's notebook, kept open
+    _load(store, "b.csv", "P2", "S2", 2.0)
+    publish(store)  # must not be blocked by the open read-only session
+    assert analyst.execute("select count(*) from results").fetchall() == [(1,)]
+    analyst.close()
+    assert connect_analyst(store.paths).execute("select count(*) from results").fetchall() == [(2,)]
+
+
+def test_analyst_store_is_read_only_and_missing_store_is_explained(tmp_path: Path, store: WriterStore) -> None:
+    with pytest.raises(NoAnalystStoreError, match="biomarkers ingest"):
+        connect_analyst(WarehousePaths.at(tmp_path / "nowhere"))
+    publish(store)
+    con = connect_analyst(store.paths)
+    with pytest.raises(duckdb.Error):
+        con.execute("create table x (a int)")
+
+
+def test_old_snapshots_are_pruned(store: WriterStore) -> None:
+    for i in range(8):
+        _load(store, f"f{i}.csv", f"P{i}", f"S{i}", float(i))
+        publish(store, keep=3)
+    snaps = [p for p in store.paths.published_dir.iterdir() if p.is_dir()]
+    assert len(snaps) == 3

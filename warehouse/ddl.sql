@@ -1,0 +1,158 @@
+-- Writer store (ingest.duckdb): the only DDL of the warehouse. Opened by ingestion alone; analysts read
+-- the published Parquet through analyst.duckdb (see analyst_views.sql). Every table is append-only:
+-- nothing is updated in place, "current" is derived (21 CFR Part 11 §11.10(e): changes never obscure
+-- earlier values).
+
+CREATE TABLE IF NOT EXISTS meta (
+    key VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ingest_runs (
+    run_id VARCHAR PRIMARY KEY,
+    started_at TIMESTAMPTZ NOT NULL,
+    inbox VARCHAR,
+    manifest VARCHAR,
+    trigger VARCHAR              -- cli | nightly | upload | test
+);
+
+-- One row per distinct file content ever received (identity = SHA-256 of the bytes).
+CREATE TABLE IF NOT EXISTS files (
+    source_sha256 VARCHAR PRIMARY KEY,
+    source_file VARCHAR NOT NULL,        -- name as received; never used as a path
+    size_bytes BIGINT NOT NULL,
+    format VARCHAR,                      -- reader that read it; null when none could
+    status VARCHAR NOT NULL,             -- loaded | loaded_with_issues | quarantined | companion
+    message VARCHAR NOT NULL,            -- the verdict in one plain sentence
+    raw_path VARCHAR NOT NULL,           -- raw copy, relative to the warehouse root
+    companions VARCHAR,                  -- SHA-256s of companion files read with it (plate maps), ';'-separated
+    load_seq BIGINT NOT NULL,            -- order of loading; publish compares it with the last published
+    loaded_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS plates (
+    source_sha256 VARCHAR NOT NULL,
+    plate_id VARCHAR NOT NULL,
+    assay_id VARCHAR,
+    platform VARCHAR,
+    matrix VARCHAR,
+    protocol VARCHAR,
+    instrument VARCHAR,
+    acquired_at VARCHAR,
+    kit_lot VARCHAR,
+    n_wells INTEGER NOT NULL,
+    curve_note VARCHAR,
+    PRIMARY KEY (source_sha256, plate_id)
+);
+
+CREATE TABLE IF NOT EXISTS wells (
+    source_sha256 VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    format VARCHAR NOT NULL,
+    plate_id VARCHAR NOT NULL,
+    well VARCHAR NOT NULL,
+    row_number BIGINT,
+    sample_id VARCHAR,
+    sample_type VARCHAR NOT NULL,
+    expected_conc DOUBLE,
+    analyte_as_written VARCHAR NOT NULL,
+    analyte VARCHAR,
+    signal DOUBLE,
+    signal_kind VARCHAR,
+    reported_text VARCHAR,
+    qualifier VARCHAR NOT NULL,
+    value DOUBLE,
+    extrapolated BOOLEAN NOT NULL,
+    unit VARCHAR,
+    unit_source VARCHAR,
+    conc_pg_ml DOUBLE,
+    dilution DOUBLE NOT NULL,
+    dilution_applied BOOLEAN NOT NULL,
+    flags VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS results_all (
+    result_id VARCHAR PRIMARY KEY,
+    study_id VARCHAR NOT NULL,
+    participant_id VARCHAR,
+    site_id VARCHAR,
+    visit VARCHAR,
+    visitnum DOUBLE,
+    matrix VARCHAR,
+    collection_date DATE,
+    sample_id VARCHAR NOT NULL,
+    sample_condition VARCHAR,
+    analyte VARCHAR NOT NULL,
+    analyte_class VARCHAR NOT NULL,
+    assay_id VARCHAR NOT NULL,
+    platform VARCHAR NOT NULL,
+    kit_lot VARCHAR,
+    plate_id VARCHAR NOT NULL,
+    conc_pg_ml DOUBLE,
+    qualifier VARCHAR NOT NULL,
+    lloq_pg_ml DOUBLE,
+    uloq_pg_ml DOUBLE,
+    cv_pct DOUBLE,
+    n_replicates INTEGER NOT NULL,
+    n_wells INTEGER NOT NULL,
+    dilution DOUBLE NOT NULL,
+    wells VARCHAR NOT NULL,
+    reported_texts VARCHAR,
+    unit_as_written VARCHAR,
+    extrapolated BOOLEAN NOT NULL,
+    flags VARCHAR,
+    status VARCHAR NOT NULL,             -- loaded | held | unresolved
+    hold_reason VARCHAR,
+    source_file VARCHAR NOT NULL,
+    source_sha256 VARCHAR NOT NULL,
+    loaded_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+
+-- A result stops being current when a later one replaces it (re-assay, late resolution). The earlier
+-- row stays in results_all untouched; this table says by what, why and when.
+CREATE TABLE IF NOT EXISTS supersessions (
+    result_id VARCHAR PRIMARY KEY,
+    superseded_by VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    superseded_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    source_file VARCHAR NOT NULL,
+    source_sha256 VARCHAR NOT NULL,
+    plate_id VARCHAR,
+    well VARCHAR,
+    row_number BIGINT,
+    sample_id VARCHAR,
+    analyte VARCHAR,
+    value_text VARCHAR,
+    rule VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,           -- reject | hold | warning
+    message VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS unresolved (
+    source_file VARCHAR NOT NULL,
+    source_sha256 VARCHAR NOT NULL,
+    plate_id VARCHAR NOT NULL,
+    sample_id VARCHAR NOT NULL,
+    wells VARCHAR,
+    n_results INTEGER NOT NULL,
+    reason VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL
+);
+
+-- Sample manifests received (biorepository shipments), by content.
+CREATE TABLE IF NOT EXISTS manifests (
+    source_sha256 VARCHAR PRIMARY KEY,
+    source_file VARCHAR NOT NULL,
+    n_samples INTEGER NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL
+);

@@ -1,0 +1,99 @@
+"""Publishing: the writer store → an immutable Parquet snapshot → a fresh analyst.duckdb, swapped in
+atomically.
+
+Analysts never open the writer's file (DuckDB's cross-process lock would let an open notebook stop the
+night's run). Each publish writes a new snapshot directory and a new analyst store that points at it by
+absolute path, then renames it over the old one: a session already open keeps reading its old snapshot;
+the next connection sees the new data, and never half a load.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from warehouse.paths import WarehousePaths
+from warehouse.store import WriterStore
+
+KEEP_SNAPSHOTS = 5
+"""Older snapshots are removed; an analyst session open across more publishes than this must reconnect."""
+
+_SINGLE_FILE_TABLES = ("supersessions", "wells", "plates", "files", "quarantine", "unresolved")
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    snapshot: Path
+    load_seq: int
+
+
+def _views_sql(root: Path) -> str:
+    template = resources.files("warehouse").joinpath("analyst_views.sql").read_text(encoding="utf-8")
+    return template.replace("{root}", str(root).replace("'", "''"))
+
+
+def _q(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def needs_publish(store: WriterStore) -> bool:
+    return store.load_seq() != store.published_seq() or not store.paths.analyst_db.exists()
+
+
+def publish(store: WriterStore, *, keep: int = KEEP_SNAPSHOTS) -> PublishReport | None:
+    """Publish what the writer store holds now; None when the analyst store is already up to date."""
+    if not needs_publish(store):
+        return None
+    paths = store.paths
+    seq = store.load_seq()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    final = paths.published_dir / f"{seq:08d}-{stamp}"
+    tmp = paths.published_dir / f".{final.name}.tmp"
+    tmp.mkdir(parents=True)
+    con = store.con
+    has_results = con.execute("SELECT count(*) FROM results_all").fetchall()[0][0] > 0
+    if has_results:
+        con.execute(
+            f"COPY (SELECT * FROM results_all ORDER BY matrix, participant_id, visitnum, analyte) "
+            f"TO {_q(tmp / 'results_all')} (FORMAT parquet, PARTITION_BY (matrix))"
+        )
+    else:
+        empty = tmp / "results_all" / "matrix=__HIVE_DEFAULT_PARTITION__"
+        empty.mkdir(parents=True)
+        con.execute(
+            f"COPY (SELECT * EXCLUDE (matrix) FROM results_all LIMIT 0) TO {_q(empty / 'data_0.parquet')} "
+            "(FORMAT parquet)"
+        )
+    for table in _SINGLE_FILE_TABLES:
+        con.execute(f"COPY {table} TO {_q(tmp / (table + '.parquet'))} (FORMAT parquet)")
+    os.rename(tmp, final)
+
+    build = paths.analyst_db.with_name(f".{paths.analyst_db.name}.{os.getpid()}.tmp")
+    build.unlink(missing_ok=True)
+    acon = duckdb.connect(str(build))
+    try:
+        acon.execute(_views_sql(final))
+        acon.execute("CHECKPOINT")
+    finally:
+        acon.close()
+    os.replace(build, paths.analyst_db)
+    store.set_published_seq(seq)
+    _prune(paths, keep=keep, current=final)
+    return PublishReport(snapshot=final, load_seq=seq)
+
+
+def _prune(paths: WarehousePaths, *, keep: int, current: Path) -> None:
+    snaps = sorted(p for p in paths.published_dir.iterdir() if p.is_dir())
+    for p in snaps:
+        if p.name.startswith(".") and p != current:  # an interrupted publish: no analyst store points here
+            shutil.rmtree(p, ignore_errors=True)
+    done = [p for p in snaps if not p.name.startswith(".")]
+    for p in done[:-keep]:
+        if p != current:
+            shutil.rmtree(p, ignore_errors=True)
