@@ -66,7 +66,9 @@ class Study(_Strict):
         for i, v in enumerate(self.visits):
             unknown = set(v.matrices) - codes
             if unknown:
-                raise ValueError(f"visits[{i}] ({v.code}) names unknown matrices {sorted(unknown)}; known: {sorted(codes)}")
+                raise ValueError(
+                    f"visits[{i}] ({v.code}) names unknown matrices {sorted(unknown)}; known: {sorted(codes)}"
+                )
         dup = _duplicates([v.code for v in self.visits])
         if dup:
             raise ValueError(f"visit codes repeated: {dup}")
@@ -208,10 +210,12 @@ class Config(_Strict):
     def _cross_checks(self) -> Config:
         matrices = {m.code for m in self.study.matrices}
         known = set(self.catalogue.names)
-        for a in self.catalogue.analytes:
-            bad = set(a.plausible_pg_ml) - matrices
+        for an in self.catalogue.analytes:
+            bad = set(an.plausible_pg_ml) - matrices
             if bad:
-                raise ValueError(f"analytes.yaml: {a.name}.plausible_pg_ml names unknown matrices {sorted(bad)}")
+                raise ValueError(
+                    f"analytes.yaml: {an.name}.plausible_pg_ml names unknown matrices {sorted(bad)}"
+                )
         for a in self.assays.assays:
             missing = [x for x in a.analytes if x not in known]
             if missing:
@@ -223,7 +227,9 @@ class Config(_Strict):
                 raise ValueError(f"assays.yaml: assay {a.assay_id}.standards.top_pg_ml lacks {no_std}")
             bad = set(a.sample_dilution) - matrices
             if bad:
-                raise ValueError(f"assays.yaml: assay {a.assay_id}.sample_dilution names unknown matrices {sorted(bad)}")
+                raise ValueError(
+                    f"assays.yaml: assay {a.assay_id}.sample_dilution names unknown matrices {sorted(bad)}"
+                )
         return self
 
 

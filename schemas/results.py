@@ -6,8 +6,8 @@ visit through the manifest, with its censoring (qualifier + limit) and its trail
 
 from __future__ import annotations
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 
 from schemas.wells import QUALIFIERS
 
@@ -124,17 +124,20 @@ class ResultModel(pa.DataFrameModel):
         ordered = True
 
     @pa.dataframe_check
+    @classmethod
     def censored_values_carry_their_limit(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """Rule 3: a ``<``/``>`` result is stored with its limit, never as a bare qualifier."""
         q = pl.col("qualifier")
         return data.lazyframe.select(~q.is_in(["<", ">"]) | pl.col("conc_pg_ml").is_not_null())
 
     @pa.dataframe_check
+    @classmethod
     def numbers_only_when_reported(cls, data: pa.PolarsData) -> pl.LazyFrame:
         q = pl.col("qualifier")
         return data.lazyframe.select((q == "NR") == pl.col("conc_pg_ml").is_null())
 
     @pa.dataframe_check
+    @classmethod
     def resolved_unless_unresolved(cls, data: pa.PolarsData) -> pl.LazyFrame:
         resolved = pl.col("participant_id").is_not_null() & pl.col("visit").is_not_null()
         return data.lazyframe.select((pl.col("status") == "unresolved") | resolved)

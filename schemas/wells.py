@@ -7,8 +7,8 @@ so any number in the warehouse can be traced back to the cell it came from.
 
 from __future__ import annotations
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 
 QUALIFIERS = ("=", "<", ">", "NR")
 """``=`` in range; ``<`` below / ``>`` above the quantifiable range (``value`` is then the limit);
@@ -64,7 +64,9 @@ class WellModel(pa.DataFrameModel):
     source_file: str = pa.Field(nullable=False)
     format: str = pa.Field(nullable=False)
     plate_id: str = pa.Field(nullable=False, str_length={"min_value": 1})
-    well: str = pa.Field(nullable=False, str_matches=r"^[A-P]([1-9]|1[0-9]|2[0-4])(,[A-P]([1-9]|1[0-9]|2[0-4]))*$")
+    well: str = pa.Field(
+        nullable=False, str_matches=r"^[A-P]([1-9]|1[0-9]|2[0-4])(,[A-P]([1-9]|1[0-9]|2[0-4]))*$"
+    )
     row_number: int = pa.Field(nullable=True, ge=1)
     sample_id: str = pa.Field(nullable=True)
     sample_type: str = pa.Field(nullable=False, isin=list(SAMPLE_TYPES))

@@ -1,0 +1,457 @@
+"""Single-plex ELISA plate-reader exports: an optical-density grid, read together with its plate map.
+
+Plate readers (SoftMax Pro, Gen5, Magellan, plain CSV/TXT exports) all print the plate as a grid: a header
+row of column numbers 1..12 (1..24 for 384 wells) followed by rows A..H (A..P). What surrounds the grid
+varies too much between vendors and versions to key on, so the grid is found by content. SoftMax Pro's
+"PlateFormat" block is the one common variant without row letters: its header carries a
+``Temperature(°C)`` column and the first data row the temperature.
+
+The grid says nothing about what is in each well, and carries no concentration and no unit: the sample
+layout comes from the plate map uploaded beside it (readers/platemap.py) and concentrations come later from
+the standard curve (assay/curves.py), in the assay's configured unit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import ClassVar
+
+import polars as pl
+
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.platemap import PLATE_SHAPES, ROW_LETTERS, PlateMap, looks_like_platemap, parse_platemap
+from readers.text import decode, split_lines
+from readers.tokens import parse_number
+from schemas.wells import conform
+
+FORMAT = "platereader_grid"
+SNIFF_SCORE = 10  # a generic layout: any vendor-specific reader that also matches should win
+PLATEMAP_SUFFIXES = ("_platemap.csv", ".platemap.csv", "-platemap.csv")
+
+_GRID_REASON = (
+    "looked for a header row of column numbers 1..12 (or 1..24) followed by rows labelled A..H (A..P), "
+    "or a SoftMax Pro PlateFormat grid"
+)
+_DECIMAL_COMMA_RE = re.compile(r"^[-+]?\d+,\d+$")
+_KEY_VALUE_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 ()._/#-]{0,40}?)\s*:\s*(.*)$")
+_PLATE_LINE_RE = re.compile(r"^\s*Plate\b[^:\t]{0,12}:")  # "Plate:", "Plate #  :", "Plate ID:" start a plate
+_WAVELENGTH_RE = re.compile(r"(\d{3,4})")
+
+# Header keys above the grid (lower-cased) → the PlateInfo/metadata field they fill.
+_HEADER_KEYS = {
+    "plate": "plate_id",
+    "plate id": "plate_id",
+    "plate name": "plate_id",
+    "plate barcode": "plate_id",
+    "barcode": "plate_id",
+    "assay": "protocol",
+    "protocol": "protocol",
+    "analyte": "analyte",
+    "wavelength": "wavelength",
+    "wavelengths": "wavelength",
+    "read date": "acquired_at",
+    "date": "acquired_at",
+    "operator": "operator",
+    "instrument": "instrument",
+    "reader": "instrument",
+    "kit lot": "kit_lot",
+    "lot": "kit_lot",
+}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One plate grid as found in the text: raw cell texts by well, and where each row was read."""
+
+    header_line: int  # 1-based
+    n_columns: int
+    values: dict[str, str]  # well → cell text (stripped; "" = no reading)
+    row_lines: dict[str, int]  # row letter → 1-based line
+    lettered: bool  # False: SoftMax PlateFormat (no row letters)
+    decimal_comma: bool
+    temperature: str | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return PLATE_SHAPES[self.n_columns]
+
+    @property
+    def end_line(self) -> int:
+        return max(self.row_lines.values())
+
+    def signal(self, well: str) -> float | None:
+        text = self.values.get(well, "")
+        if not text:
+            return None
+        return parse_number(text, decimal_comma=self.decimal_comma and "," in text)
+
+
+@dataclass(frozen=True)
+class _Miss:
+    """Why a candidate header did not turn into a grid (kept for the error message)."""
+
+    line: int
+    reason: str
+
+
+def _delimiter(line: str) -> str:
+    if "\t" in line:
+        return "\t"
+    return ";" if line.count(";") > line.count(",") else ","
+
+
+def _split(line: str, delimiter: str) -> list[str]:
+    try:
+        cells = next(csv.reader(io.StringIO(line.replace("\x00", "")), delimiter=delimiter), [])
+    except csv.Error:  # e.g. a cell beyond csv's field size limit: fall back to a plain split
+        cells = line.split(delimiter)
+    return [c.strip().strip('"').strip() for c in cells]
+
+
+def _header_start(cells: list[str]) -> tuple[int, int] | None:
+    """(index of the "1" cell, number of columns) when ``cells`` is a grid header, else None."""
+    for k in range(1, min(len(cells), 4)):
+        for n in (24, 12):
+            if cells[k : k + n] == [str(i) for i in range(1, n + 1)]:
+                if n == 12 and len(cells) > k + 12 and cells[k + 12] == "13":
+                    continue
+                return k, n
+    return None
+
+
+def _unlettered_prefix(prefix: list[str], header_prefix: list[str]) -> bool:
+    """SoftMax PlateFormat rows: no row letter; only a temperature column (when the header has one) may
+    hold a number. Anything else before column 1 means the line is not a row of this grid."""
+    if not all(not c or c.startswith("temperature") for c in header_prefix):
+        return False
+    if not any(c.startswith("temperature") for c in header_prefix):
+        return all(not c for c in prefix)
+    return all(
+        not c or parse_number(c) is not None or parse_number(c, decimal_comma=True) is not None
+        for c in prefix
+    )
+
+
+def _grid_at(lines: list[str], i: int) -> Grid | _Miss | None:
+    """The grid whose header is line ``i`` (0-based), a miss saying why it is not one, or None when the
+    line is not a grid header at all."""
+    delimiter = _delimiter(lines[i])
+    header = _split(lines[i], delimiter)
+    start = _header_start(header)
+    if start is None:
+        return None
+    k, n = start
+    n_rows = PLATE_SHAPES[n]
+    header_prefix = [c.lower() for c in header[:k]]
+    values: dict[str, str] = {}
+    row_lines: dict[str, int] = {}
+    lettered = False
+    temperature: str | None = None
+    for r in range(n_rows):
+        j = i + 1 + r
+        letter = ROW_LETTERS[r]
+        if j >= len(lines):
+            return _Miss(j + 1, f"the grid whose header is on line {i + 1} ends before row {letter}")
+        cells = _split(lines[j], delimiter)
+        prefix = [c.upper() for c in cells[:k]]
+        if r == 0:
+            lettered = "A" in prefix
+            temperature = None if lettered else next((c for c in cells[:k] if c), None)
+        is_row = letter in prefix if lettered else _unlettered_prefix(cells[:k], header_prefix)
+        if not is_row:
+            return _Miss(j + 1, f"line {j + 1} should be row {letter} of the grid headed on line {i + 1}")
+        row = (cells[k : k + n] + [""] * n)[:n]
+        if not lettered and not any(row):
+            return _Miss(j + 1, f"line {j + 1} (row {letter} of the grid headed on line {i + 1}) is empty")
+        for c, text in enumerate(row, start=1):
+            values[f"{letter}{c}"] = text
+        row_lines[letter] = j + 1
+    filled = [t for t in values.values() if t]
+    decimal_comma = delimiter != "," and any(_DECIMAL_COMMA_RE.match(t) for t in filled)
+    decimal_comma = decimal_comma and not any("." in t for t in filled)
+    numeric = sum(parse_number(t, decimal_comma=decimal_comma and "," in t) is not None for t in filled)
+    if numeric == 0 or numeric * 2 < len(filled):
+        return _Miss(i + 1, f"the grid headed on line {i + 1} holds text, not readings")
+    return Grid(i + 1, n, values, row_lines, lettered, decimal_comma, temperature)
+
+
+def find_grids(lines: list[str]) -> tuple[list[Grid], list[_Miss]]:
+    """Every grid in the text, in order, and the candidate headers that were not grids."""
+    grids: list[Grid] = []
+    misses: list[_Miss] = []
+    i = 0
+    while i < len(lines):
+        found = _grid_at(lines, i)
+        if isinstance(found, Grid):
+            grids.append(found)
+            i = found.end_line
+            continue
+        if isinstance(found, _Miss):
+            misses.append(found)
+        i += 1
+    return grids, misses
+
+
+@dataclass(frozen=True)
+class _Header:
+    fields: dict[str, str]  # PlateInfo field / "analyte" / "wavelength" → value
+    extra: dict[str, str]
+    softmax_mode: str | None  # "Absorbance", "Luminescence", … from a SoftMax "Plate:" block line
+    softmax_wavelengths: list[str]
+
+
+def _parse_header(lines: list[str]) -> _Header:
+    """Key: value lines above the grid (``Plate:``, ``Assay:``, ``Analyte:``, ``Wavelength:``…)."""
+    fields: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    mode: str | None = None
+    wavelengths: list[str] = []
+    for line in lines:
+        m = _KEY_VALUE_RE.match(line)
+        if not m:
+            continue
+        key = re.sub(r"\s+", " ", m.group(1)).strip().lower()
+        rest = _header_values(m.group(2))
+        values = [c for c in rest if c]
+        if key == "plate" and any(c in ("PlateFormat", "TimeFormat") for c in rest):
+            # SoftMax Pro block header: Plate:<tab>name<tab>version<tab>PlateFormat<tab>Endpoint<tab>mode…
+            if len(rest) > 4:
+                mode = rest[4] or mode
+            if len(rest) > 14:
+                wavelengths = _WAVELENGTH_RE.findall(rest[14])
+            continue
+        if not values:
+            continue
+        value = values[0] if key != "wavelength" else " ".join(values)
+        target = _HEADER_KEYS.get(key)
+        if target is None:
+            extra.setdefault(m.group(1).strip(), value)
+        else:
+            fields.setdefault(target, value)
+    return _Header(fields, extra, mode, wavelengths)
+
+
+def _header_values(text: str) -> list[str]:
+    """The cells after ``Key:`` — tab-separated (SoftMax), delimiter-padded CSV, or one free-text value
+    (a date such as ``Jan 2, 2024`` keeps its comma)."""
+    if "\t" in text:
+        return [c.strip() for c in text.split("\t")]
+    s = text.strip()
+    for d in (",", ";"):
+        if s.startswith(d) or s.endswith(d):
+            return [c.strip().strip('"') for c in s.split(d)]
+    return [s.strip('"')]
+
+
+def _signal_kind(header: _Header) -> str:
+    """OD450 from ``Wavelength: 450 nm``; SoftMax blocks name their read mode; plain OD otherwise."""
+    wl = header.fields.get("wavelength")
+    found = _WAVELENGTH_RE.findall(wl) if wl else []
+    mode = (header.softmax_mode or "").lower()
+    if mode.startswith("lum"):
+        return "RLU"
+    if mode.startswith("fluor"):
+        return "RFU"
+    if not found:
+        found = header.softmax_wavelengths
+    return f"OD{found[0]}" if found else "OD"
+
+
+def _stem(name: str) -> str:
+    base = re.split(r"[\\/]", name)[-1]
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
+def platemap_names(export_name: str) -> list[str]:
+    """The sibling names a plate map for ``export_name`` may have (compared case-insensitively)."""
+    stem = _stem(export_name)
+    return [stem + suffix for suffix in PLATEMAP_SUFFIXES]
+
+
+def _find_platemap(file: FileInput) -> tuple[str, bytes]:
+    wanted = [n.lower() for n in platemap_names(file.name)]
+    by_name = {re.split(r"[\\/]", s)[-1].lower(): s for s in file.siblings}
+    for w in wanted:
+        if w in by_name:
+            sibling = by_name[w]
+            return sibling, file.siblings[sibling]
+    raise ReaderError(
+        "no plate map was delivered with this plate-reader export (looked for "
+        + ", ".join(repr(n) for n in platemap_names(file.name))
+        + "). A grid holds only optical densities: the lab must upload the plate map (plater format: "
+        "sample_id, sample_type, expected_conc, dilution blocks) together with the export, under one of "
+        "those names.",
+        file=file.name,
+    )
+
+
+def _no_signal_flag(text: str) -> str:
+    """``no_reading`` for an empty cell; a cell holding text (``#SAT``, ``Range?``) is kept apart so that a
+    saturated well is not mistaken for a missing one (the text itself is in the read warnings)."""
+    return "no_reading" if not text else "signal_not_numeric"
+
+
+class PlateReaderGridReader:
+    """Reads an OD grid (any plate reader's text export) and joins it to the plate map beside it."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "Plate-reader grid export (OD) with plate map"
+
+    def sniff(self, text_head: str, file: FileInput) -> Sniff:
+        try:
+            if looks_like_platemap(text_head):
+                return Sniff(False, "this is a plate map (plater format): it is read with its export")
+            grids, _ = find_grids(split_lines(text_head))
+        except Exception:  # sniffing is a guess: a malformed head is simply not ours
+            return Sniff(False, _GRID_REASON)
+        if not grids:
+            return Sniff(False, _GRID_REASON)
+        g = grids[0]
+        last = ROW_LETTERS[g.n_rows - 1]
+        return Sniff(
+            True,
+            f"found a 1..{g.n_columns} header row on line {g.header_line} followed by rows A..{last}",
+            SNIFF_SCORE,
+        )
+
+    def read(self, file: FileInput) -> ReadResult:
+        try:
+            return self._read(file)
+        except ReaderError:
+            raise
+        except Exception as exc:  # never let a raw exception reach the flow: say what failed and where
+            raise ReaderError(
+                f"could not read this plate-reader export ({type(exc).__name__}: {exc}). Re-export the "
+                "plate as a text grid (header row 1..12, rows A..H) and upload it again with its plate map.",
+                file=file.name,
+            ) from exc
+
+    def _read(self, file: FileInput) -> ReadResult:
+        text = decode(file.data)
+        if looks_like_platemap(text):
+            raise ReaderError(
+                "this file is a plate map, not a plate-reader export: upload it together with the export "
+                f"it describes, named like '<export name>{PLATEMAP_SUFFIXES[0]}'",
+                file=file.name,
+            )
+        lines = split_lines(text)
+        grids, misses = find_grids(lines)
+        if not grids:
+            if misses:
+                m = misses[0]
+                raise ReaderError(
+                    f"{m.reason}; {_GRID_REASON}. Re-export the full plate grid.", file=file.name, line=m.line
+                )
+            raise ReaderError(
+                f"no plate grid found: {_GRID_REASON}. Export the plate as a grid (not a list or kinetic "
+                "table).",
+                file=file.name,
+            )
+        grid = grids[0]
+        header = _parse_header(lines[: grid.header_line - 1])
+        warnings = self._check_more_grids(lines, grids, file.name)
+        map_name, map_bytes = _find_platemap(file)
+        platemap = parse_platemap(decode(map_bytes), name=map_name)
+        warnings += list(platemap.warnings)
+        if platemap.n_columns != grid.n_columns:
+            raise ReaderError(
+                f"the plate map {map_name!r} describes a {platemap.n_columns * platemap.n_rows}-well "
+                f"plate but the export's grid has {grid.n_columns * grid.n_rows} wells; upload the map of "
+                "this plate",
+                file=file.name,
+                line=grid.header_line,
+            )
+        plate_id = header.fields.get("plate_id") or _stem(file.name)
+        info = PlateInfo(
+            plate_id=plate_id,
+            protocol=header.fields.get("protocol"),
+            instrument=header.fields.get("instrument"),
+            acquired_at=header.fields.get("acquired_at"),
+            operator=header.fields.get("operator"),
+            kit_lot=header.fields.get("kit_lot"),
+            extra={**header.extra, **({"temperature": grid.temperature} if grid.temperature else {})},
+        )
+        wells = self._rows(file.name, grid, platemap, header, plate_id, warnings)
+        return ReadResult(format=FORMAT, wells=wells, plates=[info], companions=[map_name], warnings=warnings)
+
+    @staticmethod
+    def _check_more_grids(lines: list[str], grids: list[Grid], name: str) -> list[str]:
+        """A second plate in one file cannot be matched to the one plate map: refuse it. A second grid in
+        the same SoftMax block (its reduced data) is only reported."""
+        warnings: list[str] = []
+        first = grids[0]
+        for g in grids[1:]:
+            between = lines[first.end_line : g.header_line - 1]
+            if any(_PLATE_LINE_RE.match(ln) for ln in between):
+                raise ReaderError(
+                    f"the export holds more than one plate (another grid starts on line {g.header_line}); "
+                    "export one plate per file, each with its own plate map",
+                    file=name,
+                    line=g.header_line,
+                )
+            if g.values != first.values:
+                warnings.append(
+                    f"a second grid on line {g.header_line} (reduced data?) differs from the first; "
+                    f"the first grid (line {first.header_line}) was read"
+                )
+        return warnings
+
+    @staticmethod
+    def _rows(
+        name: str, grid: Grid, platemap: PlateMap, header: _Header, plate_id: str, warnings: list[str]
+    ) -> pl.DataFrame:
+        header_analyte = header.fields.get("analyte")
+        named = platemap.named_wells()
+        if not named:
+            raise ReaderError(
+                "the plate map names no sample in any well (give a sample_id or sample_type block)",
+                file=platemap.name,
+            )
+        if header_analyte is None:
+            missing = [w for w in named if platemap.analyte(w) is None]
+            if missing:
+                raise ReaderError(
+                    "the analyte is not named: add an 'Analyte: <name>' line above the grid in the export, "
+                    f"or an 'analyte' block to the plate map (wells without one: {', '.join(missing[:8])})",
+                    file=name,
+                )
+        kind = _signal_kind(header)
+        no_std_conc = [
+            w for w in named if platemap.sample_type(w) == "standard" and platemap.expected_conc(w) is None
+        ]
+        if no_std_conc:
+            warnings.append(f"standard wells without expected_conc (not usable for the curve): {no_std_conc}")
+        unreadable = {w: grid.values[w] for w in named if grid.values[w] and grid.signal(w) is None}
+        if unreadable:
+            warnings.append(f"cells that are not readings (kept as not reported): {unreadable}")
+        records = []
+        for w in named:
+            signal = grid.signal(w)
+            records.append(
+                {
+                    "source_file": name,
+                    "format": FORMAT,
+                    "plate_id": plate_id,
+                    "well": w,
+                    "row_number": grid.row_lines[w[0]],
+                    "sample_id": platemap.sample_id(w),
+                    "sample_type": platemap.sample_type(w),
+                    "expected_conc": platemap.expected_conc(w),
+                    "analyte_as_written": header_analyte or platemap.analyte(w),
+                    "signal": signal,
+                    "signal_kind": kind,
+                    "reported_text": None,
+                    "qualifier": "NR",
+                    "value": None,
+                    "extrapolated": False,
+                    "unit": None,
+                    "unit_source": None,
+                    "dilution": platemap.dilution(w),
+                    "dilution_applied": False,
+                    "flags": None if signal is not None else _no_signal_flag(grid.values[w]),
+                }
+            )
+        return conform(pl.DataFrame(records, infer_schema_length=None))

@@ -1,0 +1,27 @@
+"""Shared fixtures: the study configuration and the real-export corpus in ../shared/corpus."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from schemas.config import Config, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("BIOMARKERS_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The real public exports (../shared/corpus). A user's clone has no ../shared: those tests skip,
+    saying so; CI has it."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"real-export corpus not found at {CORPUS} (set BIOMARKERS_CORPUS to run these tests)")
+    return CORPUS

@@ -1,0 +1,152 @@
+"""XponentReader against the real public xPONENT exports in ../shared/corpus (facts from its README)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from readers.base import FileInput, ReaderError, ReadResult
+from readers.xponent import XponentReader
+from schemas.wells import WellModel
+
+pytestmark = pytest.mark.corpus
+
+
+def read(corpus: Path, name: str) -> ReadResult:
+    path = corpus / "xponent" / name
+    return XponentReader().read(FileInput(path.name, path.read_bytes()))
+
+
+def cell(df: pl.DataFrame, well: str, analyte: str) -> dict[str, Any]:
+    rows = df.filter((pl.col("well") == well) & (pl.col("analyte_as_written") == analyte)).to_dicts()
+    assert len(rows) == 1
+    return rows[0]
+
+
+def sniff(corpus: Path, name: str) -> bool:
+    data = (corpus / "xponent" / name).read_bytes()
+    return XponentReader().sniff(data[:20_000].decode("utf-8", "replace"), FileInput(name, data)).matched
+
+
+def test_example02(corpus: Path) -> None:
+    res = read(corpus, "allotropy_xPONENT_example02.csv")
+    df = WellModel.validate(res.wells)
+    assert df["well"].unique(maintain_order=True).to_list() == ["A1", "B1", "C1", "D1"]
+    assert df["analyte_as_written"].unique(maintain_order=True).to_list() == ["alpha", "bravo"]
+    assert df.height == 8  # "Total Events" (881 for A1) is a bead total, not an analyte
+    assert cell(df, "A1", "alpha")["signal"] == 10921.5
+    assert cell(df, "A1", "bravo")["signal"] == 37214.0
+    assert set(df["signal_kind"]) == {"MFI"}
+    # Analysis off: no concentrations, but every row is still there.
+    assert set(df["qualifier"]) == {"NR"} and df["reported_text"].is_null().all()
+    # A1 alpha was read from 30 beads, below the header's Min Events (100).
+    assert "low_bead_count" in cell(df, "A1", "alpha")["flags"]
+    (plate,) = res.plates
+    assert plate.plate_id == "PCD00360_184221_20230517"
+    assert plate.acquired_at == "5/17/2023 6:42:29 PM"
+    assert plate.instrument == "FlexMAP 3D"
+    assert plate.protocol == "V116_pnUAD"
+    assert plate.operator == "nguymaip"
+    # The Warnings/Errors location is written "1,A1" (not a Location): it is reported, not misread.
+    assert any("A1" in w and "maximum count" in w for w in res.warnings)
+
+
+def _allotropy_medians(doc: Any) -> dict[tuple[str, str], float]:
+    """(well, analyte) → median MFI from allotropy's ASM JSON, found by walking it (robust to nesting)."""
+    out: dict[tuple[str, str], float] = {}
+
+    def analytes(node: Any, well: str | None) -> None:
+        if isinstance(node, dict):
+            well = node.get("sample document", {}).get("location identifier", well)
+            if "analyte name" in node and well is not None:
+                for stat in _walk(node):
+                    if stat.get("has statistic datum role") == "median role":
+                        out[(well, node["analyte name"])] = float(stat["value"])
+            for v in node.values():
+                analytes(v, well)
+        elif isinstance(node, list):
+            for v in node:
+                analytes(v, well)
+
+    analytes(doc, None)
+    return out
+
+
+def _walk(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for v in node.values():
+            found += _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            found += _walk(v)
+    return found
+
+
+def test_example02_medians_match_allotropy(corpus: Path) -> None:
+    expected = _allotropy_medians(
+        json.loads((corpus / "xponent" / "allotropy_xPONENT_example02.expected.json").read_text())
+    )
+    assert len(expected) == 8
+    df = read(corpus, "allotropy_xPONENT_example02.csv").wells
+    ours = {(r["well"], r["analyte_as_written"]): r["signal"] for r in df.iter_rows(named=True)}
+    assert ours == expected
+
+
+def test_nan_and_not_reported(corpus: Path) -> None:
+    df = WellModel.validate(read(corpus, "allotropy_xPONENT_NaN_and_not_reported_values.csv").wells)
+    assert df["well"].n_unique() == 96
+    assert df["analyte_as_written"].unique(maintain_order=True).to_list() == [
+        "analyte1",
+        "analyte2",
+        "analyte3",
+    ]
+    assert df.height == 288
+    assert set(df["qualifier"]) == {"NR"} and df["value"].is_null().all()
+    assert df["signal"].is_null().all()  # NaN never becomes a number
+    nan_note = cell(df, "A1", "analyte1")["flags"]
+    empty_note = cell(df, "A1", "analyte3")["flags"]  # the one empty Median cell
+    assert "NaN" in nan_note and "empty cell" in empty_note and nan_note != empty_note
+    assert df["unit"].is_null().all()  # Units: row is empty
+
+
+def test_serolyzer_magpix_30plex(corpus: Path) -> None:
+    res = read(corpus, "serolyzer_CovidOISExPONTENT.csv")
+    df = WellModel.validate(res.wells)
+    assert res.plates[0].instrument == "MAGPIX"
+    assert df["well"].n_unique() == 96 and df["analyte_as_written"].n_unique() == 30
+    assert df.height == 96 * 30
+    a1 = cell(df, "A1", "Spike_6P")
+    assert (a1["sample_id"], a1["sample_type"], a1["signal"]) == ("B", "blank", 24.0)
+    a2 = cell(df, "A2", "Spike_6P")
+    assert (a2["sample_id"], a2["sample_type"], a2["signal"]) == ("S", "standard", 14256.0)
+    per_well = df.unique("well").group_by("sample_type").len()
+    assert dict(per_well.iter_rows()) == {"blank": 1, "standard": 11, "unknown": 84}
+    # Wells are read row-wise (A1, A2, ...): output keeps the acquisition order.
+    assert df["well"].unique(maintain_order=True).to_list()[:3] == ["A1", "A2", "A3"]
+
+
+def test_intelliflex_is_not_xponent(corpus: Path) -> None:
+    assert not sniff(corpus, "allotropy_intelliflex_single_dataset.csv")
+    assert not sniff(corpus, "serolyzer_CovidOISExPONTENT_layout.csv")
+    for name in (
+        "allotropy_xPONENT_example02.csv",
+        "allotropy_xPONENT_NaN_and_not_reported_values.csv",
+        "serolyzer_CovidOISExPONTENT.csv",
+    ):
+        assert sniff(corpus, name), name
+
+
+def test_other_formats_raise_reader_error(corpus: Path) -> None:
+    """Every other real export (Excel, XML, MSD, plate readers, INTELLIFLEX) fails cleanly."""
+    others = [p for p in sorted(corpus.rglob("*")) if p.is_file() and p.suffix not in (".md", ".json")]
+    others = [p for p in others if "xPONENT" not in p.name and "CovidOISExPONTENT.csv" not in p.name]
+    assert len(others) >= 10
+    for path in others:
+        with pytest.raises(ReaderError):
+            XponentReader().read(FileInput(path.name, path.read_bytes()))
