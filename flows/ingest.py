@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from biomarkers import settings
 from pipeline import progress
 from pipeline.discover import Candidate, Discovery, discover
 from pipeline.manifest import Manifest, load_manifest
@@ -88,14 +89,20 @@ def report_task(summary: IngestSummary) -> None:
 
 @flow(name="biomarker-ingest", log_prints=False)
 def ingest_flow(
-    inbox: str,
-    manifest: str,
-    warehouse: str,
+    inbox: str | None = None,
+    manifest: str | None = None,
+    warehouse: str | None = None,
     config_dir: str | None = None,
     trigger: str = "manual",
 ) -> IngestSummary:
-    """Ingest every new plate export in ``inbox`` into ``warehouse``, resolving samples via ``manifest``."""
+    """Ingest every new plate export in ``inbox`` into ``warehouse``, resolving samples via ``manifest``.
+
+    Unset locations come from the environment (BIOMARKERS_INBOX, BIOMARKERS_MANIFEST,
+    BIOMARKERS_WAREHOUSE), else the project's ``data/`` folder."""
     started = time.perf_counter()
+    inbox = inbox or str(settings.default_inbox())
+    manifest = manifest or str(settings.default_manifest())
+    warehouse = warehouse or str(settings.warehouse_dir())
     config = load_config(Path(config_dir) if config_dir else None)
     run_id = str(flow_run.id or uuid.uuid4())
     paths = WarehousePaths.at(warehouse)

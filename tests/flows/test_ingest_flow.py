@@ -1,0 +1,137 @@
+"""The real ingestion flow (Prefect test harness) over a generated study into a real warehouse."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.ingest import ingest_flow
+from warehouse.analyst import connect_analyst
+from warehouse.paths import WarehousePaths
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+COUNTS = {
+    "results": "select count(*) from results",
+    "results_all": "select count(*) from results_all",
+    "files": "select count(*) from files",
+    "wells": "select count(*) from wells",
+    "quarantine": "select count(*) from quarantine",
+}
+
+
+def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {k: con.execute(q).fetchall()[0][0] for k, q in COUNTS.items()}
+
+
+@pytest.fixture(scope="module")
+def loaded(small_study: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, object]:
+    inbox = tmp_path_factory.mktemp("inbox")
+    for p in (small_study / "inbox").iterdir():
+        shutil.copy(p, inbox / p.name)
+    (inbox / "notes.txt").write_text("this is not a plate export\n")
+    wh = tmp_path_factory.mktemp("wh")
+    summary = ingest_flow(inbox=str(inbox), manifest=str(small_study / "manifest.csv"), warehouse=str(wh),
+                          trigger="test")
+    return inbox, wh, summary
+
+
+def test_every_file_is_accounted_for(loaded: tuple[Path, Path, object], small_study: Path) -> None:
+    inbox, wh, summary = loaded
+    n_inbox = sum(1 for _ in inbox.iterdir())
+    con = connect_analyst(WarehousePaths.at(wh))
+    assert con.execute("select count(*) from files").fetchall()[0][0] == n_inbox
+    statuses = dict(con.execute("select source_file, status from files").fetchall())
+    assert statuses["notes.txt"] == "quarantined"
+    assert sum(1 for s in statuses.values() if s.startswith("loaded")) == n_inbox - 1 - sum(
+        1 for s in statuses.values() if s == "companion"
+    )
+    msg = con.execute("select message from quarantine where source_file = 'notes.txt'").fetchall()[0][0]
+    assert "Tried" in msg  # names the formats it tried
+
+
+def test_results_are_resolved_and_traceable(loaded: tuple[Path, Path, object]) -> None:
+    _, wh, _ = loaded
+    paths = WarehousePaths.at(wh)
+    con = connect_analyst(paths)
+    n = con.execute("select count(*) from results where participant_id is not null and visit is not null")
+    assert n.fetchall()[0][0] > 100
+    # key: one current result per participant x visit x matrix x analyte x assay
+    dup = con.execute(
+        "select count(*) from (select participant_id, visit, matrix, analyte, assay_id, count(*) c "
+        "from results group by all having c > 1)"
+    ).fetchall()[0][0]
+    assert dup == 0
+    # every result leads to its wells and its raw file, byte-for-byte
+    orphans = con.execute(
+        "select count(*) from results r where not exists (select 1 from wells w where "
+        "w.source_sha256 = r.source_file_sha256 and w.plate_id = r.plate_id and w.sample_id = r.sample_id "
+        "and w.analyte = r.analyte)"
+    ).fetchall()[0][0]
+    assert orphans == 0
+    for (sha,) in con.execute("select distinct source_file_sha256 from results").fetchall():
+        raw = paths.root / "raw" / sha[:2] / sha
+        assert hashlib.sha256(raw.read_bytes()).hexdigest() == sha
+
+
+def test_censored_values_are_qualifier_plus_limit(loaded: tuple[Path, Path, object]) -> None:
+    _, wh, _ = loaded
+    con = connect_analyst(WarehousePaths.at(wh))
+    rows = con.execute(
+        "select qualifier, count(*), count(conc_pg_ml), count(*) filter (where qualifier = '<' and "
+        "abs(conc_pg_ml - lloq) > 1e-9 * lloq) from results group by qualifier"
+    ).fetchall()
+    by_q = {q: (n, n_num, off) for q, n, n_num, off in rows}
+    assert by_q["<"][0] > 0, "CSF neurotrophic factors below LLOQ are expected in the synthetic study"
+    assert by_q["<"][1] == by_q["<"][0]  # never a bare qualifier
+    assert by_q["<"][2] == 0  # the stored number is the limit
+
+
+def test_seeded_defects_are_caught(loaded: tuple[Path, Path, object], small_study: Path) -> None:
+    _, wh, _ = loaded
+    con = connect_analyst(WarehousePaths.at(wh))
+    defects = json.loads((small_study / "defects.json").read_text())
+    items = defects["defects"] if isinstance(defects, dict) else defects
+    kinds = {d["kind"] for d in items}
+    unresolved = {r[0] for r in con.execute("select sample_id from unresolved").fetchall()}
+    rules = {r[0] for r in con.execute("select distinct rule from quarantine").fetchall()}
+    for d in items:
+        if "manifest" in d["kind"] or "typo" in d["kind"]:
+            assert d["sample_id"] in unresolved
+    if any("unit" in k or "ng" in k for k in kinds):
+        assert "plausible_range" in rules
+        held = con.execute("select count(*) from results_all where status = 'held' and analyte = 'BDNF'")
+        assert held.fetchall()[0][0] > 0
+
+
+def test_second_run_changes_nothing(loaded: tuple[Path, Path, object], small_study: Path) -> None:
+    inbox, wh, _ = loaded
+    before = counts(connect_analyst(WarehousePaths.at(wh)))
+    summary = ingest_flow(inbox=str(inbox), manifest=str(small_study / "manifest.csv"), warehouse=str(wh),
+                          trigger="test")
+    assert summary.files_new == 0
+    assert not summary.published
+    assert counts(connect_analyst(WarehousePaths.at(wh))) == before
+
+
+def test_no_allocation_in_the_analyst_store(loaded: tuple[Path, Path, object], small_study: Path) -> None:
+    _, wh, _ = loaded
+    con = connect_analyst(WarehousePaths.at(wh))
+    cols = con.execute("select table_name, column_name from duckdb_columns()").fetchall()
+    for table, col in cols:
+        assert not any(w in col.lower() for w in ("arm", "treat", "alloc", "random")), (table, col)
+    with open(small_study / "allocation.csv", newline="") as fh:
+        arms = {r["arm"] for r in csv.DictReader(fh)}
+    for table, col in cols:
+        if table in ("results", "results_all", "wells", "files", "plates", "quarantine", "unresolved"):
+            hits = con.execute(
+                f'select count(*) from "{table}" where cast("{col}" as varchar) in ({",".join("?" * len(arms))})',
+                list(arms),
+            ).fetchall()[0][0]
+            assert hits == 0, (table, col)
