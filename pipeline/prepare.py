@@ -1,0 +1,405 @@
+"""From a reader's well table to wells with canonical analyte, unit, limits and a pg/mL concentration.
+
+Per plate, in this order:
+
+1. ``analyte`` = ``config.catalogue.resolve(analyte_as_written)``; a name outside the catalogue, or an
+   analyte the matched assay does not measure, is quarantined (reject) and its wells give no result.
+2. the assay: ``config.assays.match(plate.protocol, analytes)``; no match → the plate is quarantined.
+3. unit: the file's unit (``unit_source`` "file"), else the assay's (``"config"``); none or one we cannot
+   convert → the wells are held (``unit_unknown``) — a unit is never guessed.
+4. plate-reader grids (signals, no concentrations): ``assay.curves.concentrations_from_signal`` per plate.
+5. in-well limits per plate × analyte: the plate's lowest/highest standard ``expected_conc`` (> 0), else
+   ``assay.kit_limits(analyte)``; ``OOR <``/``OOR >`` wells without a number get that limit as ``value``
+   (flag ``limit_from_standards``/``limit_from_kit``); no limit at all → held (``limit_unknown``).
+6. ``conc_pg_ml`` — computed here and nowhere else::
+
+       conc_pg_ml = value × factor_to_pg_ml(unit) × (1 if dilution_applied else dilution)
+
+   A limit filled from the standards or the kit is an in-well number, so it always takes the dilution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from pipeline.validate import HOLD, fmt_num, quarantine_frame
+from readers.base import PlateInfo
+from readers.units import factor_to_pg_ml
+from schemas.config import Assay, Config
+
+FACTOR = "_factor"  # internal: unit → pg/mL multiplier (null: unit unknown)
+LIMIT_FILLED = "_limit_filled"  # internal: value is a limit taken from standards/kit (an in-well number)
+
+LIMITS_SCHEMA: dict[str, pl.DataType] = {
+    "plate_id": pl.String(),
+    "analyte": pl.String(),
+    "lloq_pg_ml": pl.Float64(),  # in-well
+    "uloq_pg_ml": pl.Float64(),
+    "limit_source": pl.String(),  # "standards" | "kit"
+}
+
+
+@dataclass(frozen=True)
+class PreparedPlate:
+    plate: PlateInfo
+    assay: Assay
+    wells: pl.DataFrame  # canonical columns + internal HOLD, FACTOR, LIMIT_FILLED
+    limits: pl.DataFrame  # LIMITS_SCHEMA
+    quarantine: pl.DataFrame
+    curve_note: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    analyte_holds: dict[str, str] = field(default_factory=dict)  # analyte → hold code for all its results
+
+
+def resolve_analytes(wells: pl.DataFrame, config: Config) -> pl.DataFrame:
+    """Canonical ``analyte`` from ``analyte_as_written`` (catalogue aliases); null when unknown."""
+    names = [n for n in wells["analyte_as_written"].unique().to_list() if n is not None]
+    known = set(config.catalogue.names)
+    mapping = {n: config.catalogue.resolve(n) for n in names}
+    resolved = pl.col("analyte_as_written").replace_strict(mapping, default=None, return_dtype=pl.String())
+    reader_said = pl.when(pl.col("analyte").is_in(list(known))).then(pl.col("analyte"))
+    return wells.with_columns(analyte=pl.coalesce(resolved, reader_said))
+
+
+def match_assay(plate: PlateInfo, wells: pl.DataFrame, config: Config) -> Assay | None:
+    analytes = {a for a in wells["analyte"].unique().to_list() if a is not None}
+    return config.assays.match(plate.protocol, analytes)
+
+
+def no_assay_message(plate: PlateInfo, wells: pl.DataFrame, config: Config) -> str:
+    found = sorted({a for a in wells["analyte"].unique().to_list() if a is not None})
+    unknown = sorted(
+        {
+            a
+            for a in wells.filter(pl.col("analyte").is_null())["analyte_as_written"].unique().to_list()
+            if a is not None
+        }
+    )
+    what = f"protocol {plate.protocol!r}" if plate.protocol else "no protocol name"
+    have = f"analytes {', '.join(found)}" if found else "no analyte from the catalogue"
+    if unknown:
+        have += f" (and {', '.join(repr(u) for u in unknown)}, not in analytes.yaml)"
+    configured = "; ".join(
+        f"{a.assay_id} ({', '.join(a.protocol_names) or 'no protocol names'}: {', '.join(a.analytes)})"
+        for a in config.assays.assays
+    )
+    return (
+        f"Plate {plate.plate_id} has {what} and {have}, which match no configured assay (configured: "
+        f"{configured}); add the protocol name to protocol_names of the right assay in assays.yaml, or ask "
+        "the lab which kit was run, then re-process the file."
+    )
+
+
+def _needs_curve(wells: pl.DataFrame) -> bool:
+    has_numbers = wells.filter(pl.col("value").is_not_null() | pl.col("reported_text").is_not_null()).height
+    return has_numbers == 0 and wells["signal"].is_not_null().any()
+
+
+def _with_flag(flag: str, when: pl.Expr) -> pl.Expr:
+    f = pl.col("flags")
+    appended = (
+        pl.when(f.is_null() | (f == "")).then(pl.lit(flag)).otherwise(pl.concat_str([f, pl.lit(";" + flag)]))
+    )
+    return pl.when(when).then(appended).otherwise(f).alias("flags")
+
+
+def _set_hold(rule: str, when: pl.Expr) -> pl.Expr:
+    """Set HOLD where ``when`` holds and no earlier rule already did (the first rule wins)."""
+    return pl.when(when & pl.col(HOLD).is_null()).then(pl.lit(rule)).otherwise(pl.col(HOLD)).alias(HOLD)
+
+
+def prepare_plate(
+    wells: pl.DataFrame, plate: PlateInfo, assay: Assay, config: Config, source_sha256: str
+) -> PreparedPlate:
+    """Analyte, unit, curve, limits and ``conc_pg_ml`` for the wells of one plate (see module doc).
+
+    ``wells`` is the plate's slice of the canonical well table with ``analyte`` already resolved."""
+    src = wells["source_file"][0] if wells.height else None
+    q: list[dict[str, object]] = []
+    warnings: list[str] = []
+
+    def qrow(**kw: object) -> None:
+        q.append({"source_file": src, "source_sha256": source_sha256, "plate_id": plate.plate_id, **kw})
+
+    w = wells.with_columns(
+        pl.col("value").fill_nan(None),
+        pl.col("signal").fill_nan(None),
+        pl.col("expected_conc").fill_nan(None),
+    )
+    if HOLD not in w.columns:
+        w = w.with_columns(pl.lit(None, pl.String()).alias(HOLD))
+
+    # 1. analytes outside the catalogue / outside the assay
+    w = w.with_columns(
+        _set_hold("unknown_analyte", pl.col("analyte").is_null()),
+    ).with_columns(_set_hold("analyte_not_in_assay", ~pl.col("analyte").is_in(list(assay.analytes))))
+    for rule, col in (("unknown_analyte", "analyte_as_written"), ("analyte_not_in_assay", "analyte")):
+        bad = w.filter(pl.col(HOLD) == rule)
+        for (name,), g in bad.group_by(col, maintain_order=True):
+            n = g.height
+            if rule == "unknown_analyte":
+                why = f"analyte {name!r} is not in the analyte catalogue (analytes.yaml)"
+                todo = (
+                    "add it (or an alias) to analytes.yaml if the study measures it, then re-process the file"
+                )
+            else:
+                why = (
+                    f"analyte {name} is not measured by assay {assay.assay_id} ({', '.join(assay.analytes)})"
+                )
+                todo = (
+                    f"add it to the analytes of {assay.assay_id} in assays.yaml if the panel has it, "
+                    "then re-process"
+                )
+            qrow(
+                well=_wells_text(g["well"].to_list()),
+                row_number=g["row_number"].min(),
+                analyte=str(name),
+                rule=rule,
+                severity="reject",
+                message=f"Plate {plate.plate_id}: {why}, so its {n} value{'s' if n != 1 else ''} "
+                f"{'are' if n != 1 else 'is'} not loaded; {todo}.",
+            )
+
+    # 2. unit: the file's, else the assay's; never guessed
+    blank = pl.col("unit").is_null() | (pl.col("unit").str.strip_chars() == "")
+    w = w.with_columns(
+        unit=pl.when(blank).then(pl.lit(assay.unit, pl.String())).otherwise(pl.col("unit")),
+        unit_source=pl.when(blank)
+        .then(pl.lit("config" if assay.unit else None, pl.String()))
+        .otherwise(pl.coalesce(pl.col("unit_source"), pl.lit("file"))),
+    )
+    units = [u for u in w["unit"].unique().to_list() if u is not None]
+    factors = {u: factor_to_pg_ml(u) for u in units}
+    w = w.with_columns(
+        pl.col("unit").replace_strict(factors, default=None, return_dtype=pl.Float64()).alias(FACTOR)
+    )
+
+    # 3. plate-reader grids: concentrations from the plate's own standard curve
+    curve_note: str | None = None
+    if _needs_curve(w) and assay.unit and factor_to_pg_ml(assay.unit) is not None:
+        w, curve_note, failed = _apply_curve(w, assay.unit, plate.plate_id)
+        curve_failed = pl.col("flags").fill_null("").str.contains("curve_failed")
+        w = w.with_columns(_set_hold("curve_failed", curve_failed))
+        for key, why in failed.items():
+            g = w.filter(curve_failed & (pl.col("analyte") == key) & (pl.col("sample_type") == "unknown"))
+            n = g["sample_id"].n_unique()
+            qrow(
+                analyte=key,
+                row_number=g["row_number"].min(),
+                rule="curve_failed",
+                severity="hold",
+                message=f"Plate {plate.plate_id}: no standard curve could be fitted for {key} ({why}), so "
+                f"the results of {n} sample{'s' if n != 1 else ''} are held without a value; check the "
+                "standards' expected concentrations on the plate map and the plate itself, then re-send "
+                "the export with its plate map.",
+            )
+
+    w = w.with_columns(_set_hold("unit_unknown", pl.col(FACTOR).is_null()))
+    no_unit = w.filter((pl.col(HOLD) == "unit_unknown") & (pl.col("sample_type") == "unknown"))
+    for (analyte, unit), g in no_unit.group_by("analyte", "unit", maintain_order=True):
+        n_samples = g["sample_id"].n_unique()
+        if unit is None:
+            why = f"the file gives no unit for {analyte} and assay {assay.assay_id} configures none"
+            todo = "add `unit` to the assay in assays.yaml, or ask the lab to re-export with units"
+        else:
+            why = f"the unit {unit!r} written for {analyte} is not one the pipeline converts to pg/mL"
+            todo = "ask the lab which unit this is and to re-export in pg/mL or ng/mL"
+        qrow(
+            well=None,
+            row_number=g["row_number"].min(),
+            analyte=analyte,
+            value_text=unit,
+            rule="unit_unknown",
+            severity="hold",
+            message=f"Plate {plate.plate_id}: {why}, so the results of {n_samples} sample"
+            f"{'s' if n_samples != 1 else ''} are held without a concentration; {todo}.",
+        )
+
+    # 4. in-well limits per analyte: the plate's standards, else the kit's
+    limits = plate_limits(w, plate.plate_id, assay)
+    analyte_holds: dict[str, str] = {}
+    for r in limits.filter(pl.col("limit_source") == "standards").iter_rows(named=True):
+        off = standards_scale_problem(plate.plate_id, r["analyte"], r["uloq_pg_ml"], assay, w)
+        if off is None:
+            continue
+        analyte_holds[r["analyte"]] = "standards_off_scale"
+        g = w.filter((pl.col("analyte") == r["analyte"]) & (pl.col("sample_type") == "unknown"))
+        qrow(
+            analyte=r["analyte"],
+            row_number=g["row_number"].min(),
+            value_text=fmt_num(r["uloq_pg_ml"]),
+            rule="standards_off_scale",
+            severity="hold",
+            message=off,
+        )
+    w = w.join(
+        limits.select("analyte", "lloq_pg_ml", "uloq_pg_ml", "limit_source"),
+        on="analyte",
+        how="left",
+        maintain_order="left",
+    )
+    need = pl.col("qualifier").is_in(["<", ">"]) & pl.col("value").is_null()
+    limit_in_unit = pl.when(pl.col("qualifier") == "<").then(pl.col("lloq_pg_ml")).otherwise(
+        pl.col("uloq_pg_ml")
+    ) / pl.col(FACTOR)
+    # decided once, before `value` changes: which rows get a limit, which have none to get
+    w = w.with_columns(
+        (need & limit_in_unit.is_not_null()).fill_null(False).alias(LIMIT_FILLED),
+        (need & limit_in_unit.is_null()).fill_null(False).alias("_no_limit"),
+    )
+    filled = pl.col(LIMIT_FILLED)
+    w = (
+        w.with_columns(
+            value=pl.when(filled).then(limit_in_unit).otherwise(pl.col("value")),
+            flags=_with_flag("limit_from_standards", filled & (pl.col("limit_source") == "standards")),
+        )
+        .with_columns(
+            _with_flag("limit_from_kit", filled & (pl.col("limit_source") == "kit")),
+            _set_hold("limit_unknown", pl.col("_no_limit")),
+        )
+        .drop("_no_limit")
+    )
+    no_limit = w.filter((pl.col(HOLD) == "limit_unknown") & (pl.col("sample_type") == "unknown"))
+    for (analyte,), g in no_limit.group_by("analyte", maintain_order=True):
+        qrow(
+            well=_wells_text(g["well"].to_list()),
+            row_number=g["row_number"].min(),
+            analyte=analyte,
+            value_text=g["reported_text"].drop_nulls().first(),
+            rule="limit_unknown",
+            severity="hold",
+            message=f"Plate {plate.plate_id}: {g.height} {analyte} value(s) are out of range without a "
+            f"limit, and the plate has no standards for {analyte} nor does assay {assay.assay_id} "
+            f"configure limits, so their results are held; add limits_pg_ml for {analyte} to assays.yaml "
+            "or ask the lab for the LLOQ/ULOQ.",
+        )
+
+    # 5. conc_pg_ml: the one place a unit factor and a dilution are applied
+    w = w.with_columns(conc_pg_ml=conc_expr()).drop("lloq_pg_ml", "uloq_pg_ml", "limit_source")
+    return PreparedPlate(plate, assay, w, limits, quarantine_frame(q), curve_note, warnings, analyte_holds)
+
+
+def standards_scale_problem(
+    plate_id: str, analyte: str, top_pg_ml: float, assay: Assay, wells: pl.DataFrame
+) -> str | None:
+    """A sentence when the plate's top standard is ≥ 10× away from the kit's configured top standard
+    (a unit typed wrong in the instrument protocol), else None. Every result of the analyte is then held:
+    its values and its limits are on the wrong scale, censored ones included."""
+    kit_top = assay.standards.top_pg_ml.get(analyte)
+    if not kit_top or not top_pg_ml:
+        return None
+    ratio = top_pg_ml / kit_top
+    if 0.1 <= ratio <= 10:
+        return None
+    n = wells.filter((pl.col("analyte") == analyte) & (pl.col("sample_type") == "unknown"))[
+        "sample_id"
+    ].n_unique()
+    unit = str(wells.filter(pl.col("analyte") == analyte)["unit"].drop_nulls().first() or "pg/mL")
+    head = (
+        f"Plate {plate_id}: the {analyte} standards top out at {fmt_num(top_pg_ml)} pg/mL but the kit's "
+        f"series in assays.yaml tops at {fmt_num(kit_top)} pg/mL"
+    )
+    held = f"so the {analyte} results of {n} sample{'s' if n != 1 else ''} are held"
+    if 500 <= 1 / ratio <= 2000:
+        return (
+            f"{head} (1000× lower) — the plate probably has {analyte} entered in ng/mL under a {unit} "
+            f"header, {held}. Check the unit with the lab and re-export."
+        )
+    if 500 <= ratio <= 2000:
+        return (
+            f"{head} (1000× higher) — the plate probably has {analyte} entered in pg/mL under a {unit} "
+            f"header that means ng/mL, {held}. Check the unit with the lab and re-export."
+        )
+    return (
+        f"{head} ({ratio:.3g}× that), {held}; check the standard concentrations in the instrument protocol "
+        "(or the kit in assays.yaml) and re-export."
+    )
+
+
+def conc_expr() -> pl.Expr:
+    """value × factor_to_pg_ml(unit) × (1 if dilution_applied else dilution); a limit filled from the
+    standards/kit is in-well and always takes the dilution. Null when the unit is unknown or no value."""
+    dil = (
+        pl.when(pl.col("dilution_applied") & ~pl.col(LIMIT_FILLED).fill_null(False))
+        .then(pl.lit(1.0))
+        .otherwise(pl.col("dilution"))
+    )
+    return pl.col("value") * pl.col(FACTOR) * dil
+
+
+def plate_limits(wells: pl.DataFrame, plate_id: str, assay: Assay) -> pl.DataFrame:
+    """In-well LLOQ/ULOQ (pg/mL) per analyte of the plate: lowest/highest standard with an expected
+    concentration > 0 (in a known unit), else the assay's kit limits, else null."""
+    std = (
+        wells.filter(
+            (pl.col("sample_type") == "standard")
+            & (pl.col("expected_conc") > 0)
+            & pl.col("analyte").is_not_null()
+            & pl.col(FACTOR).is_not_null()
+        )
+        .group_by("analyte")
+        .agg(
+            lloq_pg_ml=(pl.col("expected_conc") * pl.col(FACTOR)).min(),
+            uloq_pg_ml=(pl.col("expected_conc") * pl.col(FACTOR)).max(),
+        )
+    )
+    from_std = {r["analyte"]: (r["lloq_pg_ml"], r["uloq_pg_ml"]) for r in std.iter_rows(named=True)}
+    rows: list[dict[str, Any]] = []
+    for analyte in sorted({a for a in wells["analyte"].unique().to_list() if a is not None}):
+        if analyte in from_std:
+            lo, hi = from_std[analyte]
+            rows.append({"analyte": analyte, "lloq_pg_ml": lo, "uloq_pg_ml": hi, "limit_source": "standards"})
+            continue
+        kit = assay.kit_limits(analyte)
+        rows.append(
+            {
+                "analyte": analyte,
+                "lloq_pg_ml": kit[0] if kit else None,
+                "uloq_pg_ml": kit[1] if kit else None,
+                "limit_source": "kit" if kit else None,
+            }
+        )
+    frame = (
+        pl.DataFrame([{"plate_id": plate_id, **r} for r in rows], schema=LIMITS_SCHEMA, orient="row")
+        if rows
+        else pl.DataFrame(schema=LIMITS_SCHEMA)
+    )
+    return frame
+
+
+def _apply_curve(w: pl.DataFrame, unit: str, plate_id: str) -> tuple[pl.DataFrame, str, dict[str, str]]:
+    """Concentrations of a signal-only plate from its standards (assay/curves.py), keeping the internal
+    columns. Returns the wells, a curve note for the plate record and, per analyte whose curve could not
+    be fitted, the reason (its wells stay NR with the flag ``curve_failed``)."""
+    from assay.curves import concentrations_from_signal
+
+    internal = [c for c in w.columns if c.startswith("_")]
+    out, fits = concentrations_from_signal(w.drop(internal), unit=unit)
+    if out.height != w.height:  # the curve contract: same rows, same order
+        raise AssertionError(f"plate {plate_id}: the curve returned {out.height} rows for {w.height}")
+    out = pl.concat([out, w.select(internal)], how="horizontal").select(w.columns)
+    notes, failed = [], {}
+    for key, fit in fits.items():
+        if fit.converged:
+            notes.append(f"{key} R²={fit.r_squared:.4f} ({fit.n_points} standard levels)")
+        else:
+            failed[key] = fit.message
+            notes.append(f"{key}: no curve ({fit.message})")
+    weighting = next(iter(fits.values())).weighting if fits else "1/y2"
+    note = f"concentrations from a {weighting}-weighted 4PL fitted to the plate's standards: " + "; ".join(
+        notes
+    )
+    return out, note, failed
+
+
+def _wells_text(wells: list[str | None], limit: int = 12) -> str | None:
+    ws = [x for x in dict.fromkeys(wells) if x]
+    if not ws:
+        return None
+    return ",".join(ws) if len(ws) <= limit else ",".join(ws[:limit]) + f",… ({len(ws)} wells)"
+
+
+__all__ = ["LIMITS_SCHEMA", "PreparedPlate", "conc_expr", "fmt_num", "match_assay", "prepare_plate"]

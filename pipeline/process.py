@@ -1,0 +1,353 @@
+"""One file in, one :class:`FileOutcome` out: detect → read → per plate match assay, prepare, check wells,
+aggregate replicates → resolve samples → check and validate results → plate records, status, message.
+
+A pure function of the bytes, the configuration and the manifest: no file system, no Prefect, no DuckDB.
+It never raises for bad data — an unreadable file, an unknown format or assay becomes a ``quarantined``
+outcome with the reason; bad rows become quarantine rows. Only a programming error raises.
+
+The well table returned has the canonical columns (schemas/wells.py) with ``source_sha256`` right after
+``source_file``; wells that break the well-table rules are left out of it (each has a quarantine row).
+Pipeline remarks are appended to ``flags`` (``limit_from_standards``, ``unknown_analyte``, ...).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import polars as pl
+
+from pipeline.manifest import Manifest
+from pipeline.outcome import FileOutcome, PlateRecord
+from pipeline.prepare import (
+    FACTOR,
+    LIMIT_FILLED,
+    match_assay,
+    no_assay_message,
+    prepare_plate,
+    resolve_analytes,
+)
+from pipeline.replicates import ROW_NUMBER, aggregate, empty_results
+from pipeline.resolve import resolve
+from pipeline.validate import (
+    HOLD,
+    REJECT_RULES,
+    check_results,
+    check_wells,
+    quarantine_frame,
+    set_status,
+    validate_results,
+)
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult
+from schemas.config import Assay, Config
+from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA
+from schemas.wells import WELL_COLUMNS, conform
+
+WELL_OUTPUT_COLUMNS = ["source_file", "source_sha256", *WELL_COLUMNS[1:]]
+"""Column order of ``FileOutcome.wells``."""
+
+_WHY = {
+    "plausible_range": "plausibility",
+    "unit_unknown": "unit unknown",
+    "limit_unknown": "limit unknown",
+    "negative_value": "negative value",
+    "mixed_matrix": "matrix differs from the plate",
+    "conflicting_censoring": "replicates disagree",
+    "mixed_dilution": "mixed dilutions",
+    "unknown_analyte": "unknown analyte",
+    "analyte_not_in_assay": "analyte not in the assay",
+    "well_schema": "unreadable values",
+    "missing_sample_id": "no sample ID",
+    "high_cv": "replicate CV",
+    "curve_failed": "no standard curve",
+    "standards_off_scale": "standards off scale",
+    "result_schema": "result rules",
+    "result_rule": "result rules",
+}
+
+
+def process_file(file: FileInput, sha256: str, config: Config, manifest: Manifest) -> FileOutcome:
+    """Read, check and resolve one export (see the module doc)."""
+    from readers.detect import UnknownFormatError, detect, is_companion
+
+    base = {"source_file": file.name, "source_sha256": sha256, "size_bytes": len(file.data)}
+    try:
+        if is_companion(file):
+            return FileOutcome(
+                **base,  # type: ignore[arg-type]
+                format="platemap",
+                status="companion",
+                message=f"{file.name} is a plate map: it is read together with the export it describes, "
+                "not on its own.",
+            )
+        reader = detect(file)
+    except UnknownFormatError as exc:
+        return _quarantined(file, sha256, None, "unknown_format", str(exc))
+    except ReaderError as exc:
+        return _quarantined(file, sha256, None, "unreadable_file", str(exc))
+    try:
+        rr = reader.read(file)
+    except ReaderError as exc:
+        return _quarantined(file, sha256, reader.name, "unreadable_file", str(exc))
+    return _process_read(file, sha256, rr, config, manifest)
+
+
+def _quarantined(
+    file: FileInput,
+    sha256: str,
+    fmt: str | None,
+    rule: str,
+    message: str,
+    plates: list[PlateRecord] | None = None,
+) -> FileOutcome:
+    q = quarantine_frame(
+        [
+            {
+                "source_file": file.name,
+                "source_sha256": sha256,
+                "rule": rule,
+                "severity": "reject",
+                "message": message,
+            }
+        ]
+    )
+    return FileOutcome(
+        source_file=file.name,
+        source_sha256=sha256,
+        size_bytes=len(file.data),
+        format=fmt,
+        status="quarantined",
+        message=message,
+        plates=plates or [],
+        quarantine=q,
+        results=pl.DataFrame(schema=RESULT_SCHEMA),
+        unresolved=pl.DataFrame(schema=UNRESOLVED_SCHEMA),
+    )
+
+
+def _process_read(
+    file: FileInput, sha256: str, rr: ReadResult, config: Config, manifest: Manifest
+) -> FileOutcome:
+    wells = resolve_analytes(conform(rr.wells), config)
+    if wells.height == 0:
+        return _quarantined(
+            file,
+            sha256,
+            rr.format,
+            "no_wells",
+            f"{file.name}: the {rr.format} reader found no wells with values; re-export the plate with its "
+            "results and upload it again.",
+        )
+    infos = {p.plate_id: p for p in rr.plates}
+    plate_ids = list(dict.fromkeys(wells["plate_id"].to_list()))
+    for pid in plate_ids:
+        infos.setdefault(pid, PlateInfo(plate_id=pid))
+
+    quarantine: list[pl.DataFrame] = []
+    prepared_wells: list[pl.DataFrame] = []
+    results: list[pl.DataFrame] = []
+    assays: dict[str, Assay | None] = {}
+    curve_notes: dict[str, str | None] = {}
+    warnings = list(rr.warnings)
+    no_assay: list[str] = []
+    for pid in plate_ids:
+        plate = infos[pid]
+        pw = wells.filter(pl.col("plate_id") == pid)
+        assay = match_assay(plate, pw, config)
+        assays[pid] = assay
+        if assay is None:
+            msg = no_assay_message(plate, pw, config)
+            no_assay.append(msg)
+            quarantine.append(
+                quarantine_frame(
+                    [
+                        {
+                            "source_file": file.name,
+                            "source_sha256": sha256,
+                            "plate_id": pid,
+                            "rule": "unknown_assay",
+                            "severity": "reject",
+                            "message": msg,
+                        }
+                    ]
+                )
+            )
+            continue
+        prep = prepare_plate(pw, plate, assay, config, sha256)
+        warnings += prep.warnings
+        curve_notes[pid] = prep.curve_note
+        quarantine.append(prep.quarantine)
+        checked = check_wells(prep.wells, sha256)
+        if checked.whole_file is not None:
+            return _quarantined(file, sha256, rr.format, "well_schema", str(checked.quarantine["message"][0]))
+        quarantine.append(checked.quarantine)
+        prepared_wells.append(checked.wells)
+        res, q = aggregate(checked.wells, prep.limits, plate, assay, config, sha256, prep.analyte_holds)
+        results.append(res)
+        quarantine.append(q)
+
+    if len(no_assay) == len(plate_ids):
+        message = " ".join(no_assay) if len(no_assay) > 1 else no_assay[0]
+        records = [_plate_record(infos[p], None, None, wells, None) for p in plate_ids]
+        out = _quarantined(file, sha256, rr.format, "unknown_assay", message, records)
+        out.quarantine = pl.concat([q for q in quarantine if q.height], how="vertical")
+        return out
+
+    all_results = pl.concat(results, how="vertical") if results else empty_results()
+    resolution = resolve(all_results, manifest, config)
+    quarantine.append(resolution.quarantine)
+    checked_results, q = check_results(resolution.results, config)
+    quarantine.append(q)
+    final, q = validate_results(set_status(checked_results))
+    quarantine.append(q)
+    final = final.drop(ROW_NUMBER)
+
+    # the unresolved queue only for results that survived validation
+    unresolved = resolution.unresolved
+    if unresolved.height:
+        kept = final.filter(pl.col("status") == "unresolved").select("plate_id", "sample_id").unique()
+        unresolved = unresolved.join(kept, on=["plate_id", "sample_id"], how="semi", maintain_order="left")
+
+    out_wells = _output_wells(wells, prepared_wells, sha256)
+    q_all = [q for q in quarantine if q.height]
+    quarantine_df = pl.concat(q_all, how="vertical") if q_all else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    records = [
+        _plate_record(infos[p], assays[p], resolution.plate_matrix.get(p), wells, curve_notes.get(p))
+        for p in plate_ids
+    ]
+    clean = (
+        quarantine_df.height == 0
+        and unresolved.height == 0
+        and final.filter(pl.col("status") != "loaded").height == 0
+    )
+    return FileOutcome(
+        source_file=file.name,
+        source_sha256=sha256,
+        size_bytes=len(file.data),
+        format=rr.format,
+        status="loaded" if clean else "loaded_with_issues",
+        message=summarise(
+            plate_ids, final, quarantine_df, unresolved, _rejects(prepared_wells, quarantine_df)
+        ),
+        plates=records,
+        wells=out_wells,
+        results=final.select(list(RESULT_SCHEMA)),
+        quarantine=quarantine_df,
+        unresolved=unresolved,
+        companions=list(rr.companions),
+        warnings=warnings,
+    )
+
+
+def _output_wells(read: pl.DataFrame, prepared: list[pl.DataFrame], sha256: str) -> pl.DataFrame:
+    """The well table to load: prepared wells (pipeline remarks appended to ``flags``) plus the wells of
+    plates without an assay as read; wells rejected by the well-table rules are left out."""
+    done = {p for df in prepared for p in df["plate_id"].unique().to_list()}
+    parts = []
+    for df in prepared:
+        f = pl.col("flags")
+        remark = pl.col(HOLD)
+        flags = (
+            pl.when(remark.is_null())
+            .then(f)
+            .when(f.is_null() | (f == ""))
+            .then(remark)
+            .otherwise(pl.concat_str([f, pl.lit(";"), remark]))
+        )
+        kept = df.filter(pl.col(HOLD).is_null() | (pl.col(HOLD) != "well_schema"))
+        parts.append(
+            kept.with_columns(flags=flags).drop(HOLD, FACTOR, LIMIT_FILLED, strict=False).select(WELL_COLUMNS)
+        )
+    rest = read.filter(~pl.col("plate_id").is_in(list(done)))
+    if rest.height:
+        parts.append(rest.select(WELL_COLUMNS))
+    wells = pl.concat(parts, how="vertical") if parts else read.clear().select(WELL_COLUMNS)
+    return wells.with_columns(source_sha256=pl.lit(sha256)).select(WELL_OUTPUT_COLUMNS)
+
+
+def _rejects(prepared: list[pl.DataFrame], quarantine: pl.DataFrame) -> dict[str, Counter[str]]:
+    """Per plate, how many well values were rejected, by rule (wells) plus rejected results."""
+    out: dict[str, Counter[str]] = {}
+    for df in prepared:
+        bad = df.filter(pl.col(HOLD).is_in(list(REJECT_RULES)))
+        for (pid, rule), g in bad.group_by("plate_id", HOLD):
+            out.setdefault(str(pid), Counter())[str(rule)] += g.height
+    res = quarantine.filter(
+        pl.col("rule").is_in(["result_schema", "result_rule"]) & pl.col("plate_id").is_not_null()
+    )
+    for (pid, rule), g in res.group_by("plate_id", "rule"):
+        out.setdefault(str(pid), Counter())[str(rule)] += g.height
+    return out
+
+
+def _plate_record(
+    plate: PlateInfo, assay: Assay | None, matrix: str | None, wells: pl.DataFrame, curve_note: str | None
+) -> PlateRecord:
+    pw = wells.filter(pl.col("plate_id") == plate.plate_id)
+    physical = {w for cell in pw["well"].to_list() if cell for w in cell.split(",")}
+    if assay is None:
+        note = None
+    elif curve_note:
+        note = curve_note
+    else:
+        note = "concentrations as reported by the instrument software"
+    return PlateRecord(
+        plate_id=plate.plate_id,
+        assay_id=assay.assay_id if assay else None,
+        platform=assay.platform if assay else None,
+        matrix=matrix,
+        protocol=plate.protocol,
+        instrument=plate.instrument,
+        acquired_at=plate.acquired_at,
+        kit_lot=plate.kit_lot or (assay.kit_lot if assay else None),
+        n_wells=len(physical),
+        curve_note=note,
+    )
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def summarise(
+    plate_ids: list[str],
+    results: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    unresolved: pl.DataFrame,
+    rejects: dict[str, Counter[str]],
+) -> str:
+    """One sentence per file: 'Plate NTF-001: 296 results accepted, 2 held (plausibility), 1 sample not in
+    the manifest.' (plates joined with '; ')."""
+    parts = []
+    for pid in plate_ids:
+        r = results.filter(pl.col("plate_id") == pid)
+        q = quarantine.filter(pl.col("plate_id") == pid)
+        bits: list[str] = []
+        if q.filter(pl.col("rule") == "unknown_assay").height:
+            parts.append(f"Plate {pid}: not loaded (no configured assay matches)")
+            continue
+        accepted = r.filter(pl.col("status") == "loaded").height
+        bits.append(f"{_count(accepted, 'result')} accepted")
+        held = r.filter(pl.col("status") == "held")
+        if held.height:
+            why: Counter[str] = Counter()
+            for flags in held["flags"].to_list():
+                for code in (flags or "").split(";"):
+                    if code in _WHY and code not in ("high_cv",):
+                        why[_WHY[code]] += 1
+            detail = ", ".join(k for k, _ in why.most_common())
+            bits.append(f"{held.height} held" + (f" ({detail})" if detail else ""))
+        n_unres = unresolved.filter(pl.col("plate_id") == pid)["sample_id"].n_unique()
+        if n_unres:
+            bits.append(f"{_count(n_unres, 'sample')} not in the manifest")
+        warned = q.filter(pl.col("severity") == "warning")
+        if warned.height:
+            kinds = ", ".join(sorted({_WHY.get(x, x) for x in warned["rule"].to_list()}))
+            bits.append(f"{warned.height} flagged ({kinds})")
+        rejected = rejects.get(pid, Counter())
+        if rejected:
+            kinds = ", ".join(_WHY.get(k, k) for k, _ in rejected.most_common())
+            bits.append(f"{_count(sum(rejected.values()), 'value')} rejected ({kinds})")
+        if r.height == 0 and not rejected:
+            bits = ["no sample results (standards and controls only)"]
+        parts.append(f"Plate {pid}: " + ", ".join(bits))
+    return "; ".join(parts) + "."

@@ -1,0 +1,70 @@
+"""The sample manifest: the biorepository's list of sample ID → participant, visit, matrix, collection.
+
+Labs hold only sample IDs (domain.md §2); participant and visit come from here. The CSV columns are
+:data:`MANIFEST_COLUMNS`; :data:`MANIFEST_SCHEMA` is the typed table the pipeline keeps (plus where each row
+came from). Rules that need the study configuration (known visit codes, matrices, sites) are checked in
+``pipeline/manifest.py``; this model holds the structural ones.
+"""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+MANIFEST_COLUMNS = (
+    "sample_id",
+    "participant_id",
+    "site_id",
+    "visit",
+    "matrix",
+    "collection_date",
+    "collection_time",
+    "aliquot",
+    "freeze_thaw_count",
+    "condition",
+    "shipment_id",
+)
+"""Columns a manifest CSV must have (header names are matched case-insensitively, spaces as ``_``)."""
+
+MANIFEST_SCHEMA: dict[str, pl.DataType] = {
+    "sample_id": pl.String(),
+    "participant_id": pl.String(),
+    "site_id": pl.String(),
+    "visit": pl.String(),  # visit code (study.yaml)
+    "matrix": pl.String(),  # matrix code (study.yaml)
+    "collection_date": pl.Date(),
+    "collection_time": pl.String(),  # "HH:MM" or "HH:MM:SS" as written; null when not recorded
+    "aliquot": pl.String(),
+    "freeze_thaw_count": pl.Int32(),
+    "condition": pl.String(),  # e.g. HEMOLYZED, BLOOD CONTAMINATED; null when normal/not recorded
+    "shipment_id": pl.String(),
+    "manifest_file": pl.String(),  # file name the row came from
+    "manifest_line": pl.Int64(),  # 1-based line in that file (header = line 1)
+}
+
+CONTENT_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c not in ("sample_id", "shipment_id"))
+"""What must agree when one sample ID is listed twice (in two shipments, or twice in one)."""
+
+
+class ManifestModel(pa.DataFrameModel):
+    """Structural rules of a typed manifest row (before sample IDs are checked for uniqueness)."""
+
+    sample_id: str = pa.Field(nullable=False, str_length={"min_value": 1})
+    participant_id: str = pa.Field(nullable=False, str_length={"min_value": 1})
+    site_id: str = pa.Field(nullable=False, str_length={"min_value": 1})
+    visit: str = pa.Field(nullable=False)
+    matrix: str = pa.Field(nullable=False)
+    collection_date: pl.Date = pa.Field(nullable=False)
+    collection_time: str = pa.Field(
+        nullable=True, str_matches=r"^([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+    )
+    aliquot: str = pa.Field(nullable=True)
+    freeze_thaw_count: pl.Int32 = pa.Field(nullable=True, ge=0)
+    condition: str = pa.Field(nullable=True)
+    shipment_id: str = pa.Field(nullable=True)
+    manifest_file: str = pa.Field(nullable=False)
+    manifest_line: int = pa.Field(nullable=False, ge=1)
+
+    class Config:
+        strict = True
+        ordered = True
