@@ -133,7 +133,22 @@ def inspect(
     out.print(fmt_line, highlight=False)
     for w in result.warnings:
         out.print(f"[yellow]warning:[/] {w}")
-    _print_frame(result.rows, limit=60)
+    out.print(result.message, highlight=False)
+    brief = [
+        "well",
+        "sample_id",
+        "sample_type",
+        "analyte",
+        "signal",
+        "reported_text",
+        "qualifier",
+        "value",
+        "unit",
+        "conc_pg_ml",
+        "dilution",
+    ]
+    _print_frame(result.rows.select(brief), limit=60)
+    out.print("all columns (plate, row_number, flags, …): --csv")
 
 
 @app.command()

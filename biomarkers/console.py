@@ -64,12 +64,13 @@ def print_summary(console: Console, s: IngestSummary, *, max_files: int = 15) ->
     t.add_row("results accepted", str(s.results_accepted))
     t.add_row("results held for review", str(s.results_held))
     t.add_row("results with unresolved sample IDs", str(s.results_unresolved))
+    t.add_row("results loaded with a warning (replicate CV…)", str(s.results_flagged))
     t.add_row("time", f"{s.seconds:.1f} s")
     console.print(t)
-    attention = [f for f in s.files if f.status != "loaded"]
+    attention = s.attention
     if attention:
         a = Table(title="Files that need attention", title_justify="left")
-        a.add_column("file")
+        a.add_column("file", overflow="fold")
         a.add_column("status")
         a.add_column("what happened", overflow="fold")
         for f in attention[:max_files]:
@@ -77,7 +78,8 @@ def print_summary(console: Console, s: IngestSummary, *, max_files: int = 15) ->
         console.print(a)
         if len(attention) > max_files:
             console.print(
-                f'… and {len(attention) - max_files} more: `biomarkers query "select * from files"`'
+                f"… and {len(attention) - max_files} more: `biomarkers query "
+                "\"select source_file, status, message from files where status <> 'loaded'\"`"
             )
     if s.companions_waiting:
         console.print("Plate maps waiting for their export: " + ", ".join(s.companions_waiting))

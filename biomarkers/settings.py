@@ -32,10 +32,11 @@ def default_manifest() -> Path:
     return Path(os.environ.get("BIOMARKERS_MANIFEST", demo_dir() / "manifest.csv")).expanduser().resolve()
 
 
-def configure_environment(*, console_log_level: str = "WARNING") -> None:
+def configure_environment(*, console_log_level: str = "ERROR") -> None:
     """Set Prefect's environment before it is imported: a project-local PREFECT_HOME, no telemetry (its
-    service prints "database is locked" tracebacks on an ephemeral server), and a quiet console (one line
-    per task would bury the summary). Values already set by the user win."""
+    service prints "database is locked" tracebacks on an ephemeral server), and a quiet console: the
+    end-of-run summary lists every file that needs attention, and the same lines are in the run's logs
+    and artifacts on the Prefect server. Values already set by the user win."""
     os.environ.setdefault("PREFECT_HOME", str(data_dir() / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")

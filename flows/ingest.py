@@ -43,8 +43,11 @@ def discover_task(inbox: Path, store: WriterStore) -> Discovery:
 def ingest_file_task(candidate: Candidate, siblings: list[Candidate], ctx: IntakeContext) -> FileLine:
     outcome, _ = intake(candidate, siblings, ctx)
     line = file_line(outcome)
-    if line.status != "loaded":
-        get_run_logger().warning("%s: %s", line.name, line.message)
+    log = get_run_logger()
+    if line.needs_attention:
+        log.warning("%s: %s", line.name, line.message)
+    else:
+        log.info("%s: %s", line.name, line.message)
     return line
 
 
@@ -67,8 +70,7 @@ def report_task(summary: IngestSummary) -> None:
             "unresolved": f.unresolved,
             "message": f.message,
         }
-        for f in summary.files
-        if f.status != "loaded"
+        for f in summary.attention
     ]
     if rows:
         create_table_artifact(

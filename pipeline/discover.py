@@ -33,15 +33,14 @@ class Discovery:
     skipped: list[str] = field(default_factory=list)  # hidden/temporary files left alone
 
     def siblings_of(self, c: Candidate) -> list[Candidate]:
-        """Companion files delivered beside an export and named after it (``<stem>_platemap.csv``)."""
-        stem = c.path.stem.lower()
-        return [
-            s
-            for s in self.companions
-            if s.path.parent == c.path.parent
-            and s.name.lower().startswith(stem)
-            and "platemap" in s.name.lower()[len(stem) :]
-        ]
+        return [s for s in self.companions if is_sibling(c.path, s.path)]
+
+
+def is_sibling(export: Path, other: Path) -> bool:
+    """A companion delivered beside an export and named after it (``<stem>_platemap.csv``)."""
+    stem = export.stem.lower()
+    name = other.name.lower()
+    return other.parent == export.parent and name.startswith(stem) and "platemap" in name[len(stem) :]
 
 
 def file_sha256(path: Path) -> str:

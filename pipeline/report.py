@@ -20,7 +20,14 @@ class FileLine:
     held: int
     unresolved: int
     rejected_rows: int
+    flagged: int  # results loaded with a warning (e.g. replicate CV over the limit)
     message: str
+
+    @property
+    def needs_attention(self) -> bool:
+        """Something a person must act on: a quarantined file, held or unresolved results, rejected rows.
+        Results merely flagged (loaded, with a warning) are counted but do not make a file need attention."""
+        return self.status == "quarantined" or bool(self.held or self.unresolved or self.rejected_rows)
 
 
 @dataclass
@@ -52,6 +59,14 @@ class IngestSummary:
         return sum(f.held for f in self.files)
 
     @property
+    def results_flagged(self) -> int:
+        return sum(f.flagged for f in self.files)
+
+    @property
+    def attention(self) -> list[FileLine]:
+        return [f for f in self.files if f.needs_attention]
+
+    @property
     def results_unresolved(self) -> int:
         return sum(f.unresolved for f in self.files)
 
@@ -66,6 +81,7 @@ class IngestSummary:
             "results_accepted": self.results_accepted,
             "results_held": self.results_held,
             "results_unresolved": self.results_unresolved,
+            "results_flagged": self.results_flagged,
             "duplicates": len(self.duplicates),
             "published": self.published,
             "seconds": round(self.seconds, 2),
@@ -79,9 +95,10 @@ def file_line(o: FileOutcome) -> FileLine:
             return 0
         return int(o.results.filter(pl.col("status") == status).height)
 
-    rejected = 0
+    rejected = flagged = 0
     if o.quarantine is not None and o.quarantine.height:
         rejected = int(o.quarantine.filter(pl.col("severity") == "reject").height)
+        flagged = int(o.quarantine.filter(pl.col("severity") == "warning").height)
     return FileLine(
         name=o.source_file,
         sha256=o.source_sha256,
@@ -92,6 +109,7 @@ def file_line(o: FileOutcome) -> FileLine:
         held=n("held"),
         unresolved=n("unresolved"),
         rejected_rows=rejected,
+        flagged=flagged,
         message=o.message,
     )
 
@@ -112,9 +130,10 @@ def markdown(s: IngestSummary) -> str:
         f"| results accepted | {s.results_accepted} |",
         f"| results held for review | {s.results_held} |",
         f"| results with unresolved sample IDs | {s.results_unresolved} |",
+        f"| results loaded with a warning (e.g. replicate CV) | {s.results_flagged} |",
         f"| duplicate files (same bytes) | {len(s.duplicates)} |",
     ]
-    attention = [f for f in s.files if f.status != "loaded"]
+    attention = s.attention
     if attention:
         lines += ["", "## Files that need attention", "", "| file | status | message |", "|---|---|---|"]
         lines += [f"| {f.name} | {f.status} | {f.message.replace('|', '/')} |" for f in attention]
