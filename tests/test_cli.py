@@ -1,0 +1,95 @@
+"""The `biomarkers` command as a user runs it: real subprocesses, a real warehouse, a real Prefect run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent / "biomarkers"
+INSPECT_COLUMNS = [
+    "plate", "well", "sample_id", "sample_type", "analyte", "signal", "reported_text", "qualifier", "value",
+    "unit", "conc_pg_ml", "dilution",
+]  # fmt: skip
+
+
+def run(*args: str, env: dict[str, str], ok: bool = True) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=600)
+    assert "Traceback" not in p.stdout + p.stderr, p.stdout + p.stderr
+    if ok:
+        assert p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    data = tmp_path_factory.mktemp("data")
+    e = dict(os.environ)
+    e.update(BIOMARKERS_DATA=str(data), COLUMNS="200")
+    for k in ("BIOMARKERS_WAREHOUSE", "BIOMARKERS_INBOX", "BIOMARKERS_MANIFEST", "PREFECT_API_URL"):
+        e.pop(k, None)
+    return e
+
+
+@pytest.fixture(scope="module")
+def study(env: dict[str, str]) -> Path:
+    out = Path(env["BIOMARKERS_DATA"]) / "study"
+    run("generate", "--out", str(out), "--participants", "8", "--seed", "21", env=env)
+    return out
+
+
+def _one(study: Path, pattern: str) -> Path:
+    return sorted((study / "inbox").glob(pattern))[0]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fmt"), [("*LX-*.csv", "xponent"), ("*ELISA-*[0-9].txt", "platereader_grid")]
+)
+def test_inspect_csv_prints_canonical_rows(study: Path, env: dict[str, str], pattern: str, fmt: str) -> None:
+    p = run("inspect", str(_one(study, pattern)), "--csv", env=env)
+    assert f"format: {fmt}" in p.stderr
+    assert "format:" not in p.stdout
+    rows = list(csv.DictReader(io.StringIO(p.stdout)))
+    assert rows and set(INSPECT_COLUMNS) <= set(rows[0])
+    unknown = [r for r in rows if r["sample_type"] == "unknown"]
+    assert unknown and all(r["qualifier"] in {"=", "<", ">", "NR"} for r in unknown)
+    assert any(r["conc_pg_ml"] for r in unknown)
+
+
+def test_inspect_refuses_a_file_it_cannot_read(tmp_path: Path, env: dict[str, str]) -> None:
+    bad = tmp_path / "notes.csv"
+    bad.write_text("hello,world\n1,2\n")
+    p = run("inspect", str(bad), env=env, ok=False)
+    assert p.returncode == 1 and "Tried" in p.stderr
+
+
+def test_ingest_query_status_and_idempotency(study: Path, env: dict[str, str]) -> None:
+    wh = str(Path(env["BIOMARKERS_DATA"]) / "wh")
+    args = ["--inbox", str(study / "inbox"), "--manifest", str(study / "manifest.csv"), "--warehouse", wh]
+    first = run("ingest", *args, env=env)
+    assert "Ingestion summary" in first.stdout
+    q = "select count(*) as n from results where participant_id is not null and visit is not null"
+    n1 = run("query", q, "--format", "csv", "--warehouse", wh, env=env).stdout.splitlines()
+    assert n1[0] == "n" and int(n1[1]) > 100
+    all1 = run(
+        "query", "select count(*) from results_all", "--format", "json", "--warehouse", wh, env=env
+    ).stdout
+    path = run("status", "--analyst-db-path", "--warehouse", wh, env=env).stdout.strip()
+    assert Path(path).is_absolute() and Path(path).is_file() and path.endswith("analyst.duckdb")
+    status = run("status", "--warehouse", wh, env=env).stdout
+    assert "results (current)" in status
+    run("ingest", *args, env=env)  # again: nothing changes
+    n2 = run("query", q, "--format", "csv", "--warehouse", wh, env=env).stdout.splitlines()
+    all2 = run(
+        "query", "select count(*) from results_all", "--format", "json", "--warehouse", wh, env=env
+    ).stdout
+    assert (n1, all1) == (n2, all2)
+    bad = run("query", "select * from no_such_view", "--warehouse", wh, env=env, ok=False)
+    assert bad.returncode == 1 and "available views" in bad.stderr and "results_all" in bad.stderr
