@@ -37,14 +37,16 @@ def loaded(small_study: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
         shutil.copy(p, inbox / p.name)
     (inbox / "notes.txt").write_text("this is not a plate export\n")
     wh = tmp_path_factory.mktemp("wh")
-    summary = ingest_flow(inbox=str(inbox), manifest=str(small_study / "manifest.csv"), warehouse=str(wh),
-                          trigger="test")
+    summary = ingest_flow(
+        inbox=str(inbox), manifest=str(small_study / "manifest.csv"), warehouse=str(wh), trigger="test"
+    )
     return inbox, wh, summary
 
 
 def test_every_file_is_accounted_for(loaded: tuple[Path, Path, object], small_study: Path) -> None:
     inbox, wh, summary = loaded
     n_inbox = sum(1 for _ in inbox.iterdir())
+    assert summary.count("quarantined") == 1  # type: ignore[attr-defined]
     con = connect_analyst(WarehousePaths.at(wh))
     assert con.execute("select count(*) from files").fetchall()[0][0] == n_inbox
     statuses = dict(con.execute("select source_file, status from files").fetchall())
@@ -113,8 +115,9 @@ def test_seeded_defects_are_caught(loaded: tuple[Path, Path, object], small_stud
 def test_second_run_changes_nothing(loaded: tuple[Path, Path, object], small_study: Path) -> None:
     inbox, wh, _ = loaded
     before = counts(connect_analyst(WarehousePaths.at(wh)))
-    summary = ingest_flow(inbox=str(inbox), manifest=str(small_study / "manifest.csv"), warehouse=str(wh),
-                          trigger="test")
+    summary = ingest_flow(
+        inbox=str(inbox), manifest=str(small_study / "manifest.csv"), warehouse=str(wh), trigger="test"
+    )
     assert summary.files_new == 0
     assert not summary.published
     assert counts(connect_analyst(WarehousePaths.at(wh))) == before
@@ -130,8 +133,7 @@ def test_no_allocation_in_the_analyst_store(loaded: tuple[Path, Path, object], s
         arms = {r["arm"] for r in csv.DictReader(fh)}
     for table, col in cols:
         if table in ("results", "results_all", "wells", "files", "plates", "quarantine", "unresolved"):
-            hits = con.execute(
-                f'select count(*) from "{table}" where cast("{col}" as varchar) in ({",".join("?" * len(arms))})',
-                list(arms),
-            ).fetchall()[0][0]
+            marks = ",".join("?" * len(arms))
+            sql = f'select count(*) from "{table}" where cast("{col}" as varchar) in ({marks})'
+            hits = con.execute(sql, list(arms)).fetchall()[0][0]
             assert hits == 0, (table, col)

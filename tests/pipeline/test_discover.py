@@ -6,9 +6,11 @@ from pathlib import Path
 
 from pipeline.discover import discover, file_sha256
 
-PLATEMAP = "sample_id,1,2,3,4,5,6,7,8,9,10,11,12\n" + "\n".join(
-    f"{r}," + ",".join(f"S{r}{c}" for c in range(1, 13)) for r in "ABCDEFGH"
-) + "\n"
+PLATEMAP = (
+    "sample_id,1,2,3,4,5,6,7,8,9,10,11,12\n"
+    + "\n".join(f"{r}," + ",".join(f"S{r}{c}" for c in range(1, 13)) for r in "ABCDEFGH")
+    + "\n"
+)
 
 
 def test_new_known_duplicate_and_skipped(tmp_path: Path) -> None:

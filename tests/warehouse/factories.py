@@ -16,8 +16,12 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def result_row(src: str, plate: str, sample: str, analyte: str, conc: float | None, **kw: object) -> dict[str, object]:
-    rid = hashlib.sha256(f"{src}|{plate}|{sample}|{analyte}|{kw.get('assay_id', 'LX-NTF')}".encode()).hexdigest()
+def result_row(
+    src: str, plate: str, sample: str, analyte: str, conc: float | None, **kw: object
+) -> dict[str, object]:
+    rid = hashlib.sha256(
+        f"{src}|{plate}|{sample}|{analyte}|{kw.get('assay_id', 'LX-NTF')}".encode()
+    ).hexdigest()
     row: dict[str, object] = {
         "result_id": rid[:32],
         "study_id": "BCT-002-US",
@@ -92,7 +96,9 @@ def outcome(
         format="xponent",
         status=status,
         message=f"{len(rows)} results accepted",
-        plates=[PlateRecord(plate, "LX-NTF", "luminex", "CSF", "LX-NTF", "MAGPIX", None, "L1", 2 * len(rows))],
+        plates=[
+            PlateRecord(plate, "LX-NTF", "luminex", "CSF", "LX-NTF", "MAGPIX", None, "L1", 2 * len(rows))
+        ],
         wells=wells,
         results=res,
         quarantine=pl.DataFrame(schema=QUARANTINE_SCHEMA),

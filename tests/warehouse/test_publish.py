@@ -48,7 +48,9 @@ def test_results_view_shows_current_rows_with_traceability(store: WriterStore) -
     assert con.execute("select plate_id, conc_pg_ml, source_file_sha256 from results").fetchall() == [
         ("P2", 2.0, sha("b.csv"))
     ]
-    hist = con.execute("select plate_id, superseded_by is not null from results_all order by plate_id").fetchall()
+    hist = con.execute(
+        "select plate_id, superseded_by is not null from results_all order by plate_id"
+    ).fetchall()
     assert hist == [("P1", True), ("P2", False)]
     # every result leads back to its wells
     n = con.execute(
@@ -69,7 +71,9 @@ def test_open_analyst_session_survives_a_publish_and_next_session_sees_new_rows(
     assert connect_analyst(store.paths).execute("select count(*) from results").fetchall() == [(2,)]
 
 
-def test_analyst_store_is_read_only_and_missing_store_is_explained(tmp_path: Path, store: WriterStore) -> None:
+def test_analyst_store_is_read_only_and_missing_store_is_explained(
+    tmp_path: Path, store: WriterStore
+) -> None:
     with pytest.raises(NoAnalystStoreError, match="biomarkers ingest"):
         connect_analyst(WarehousePaths.at(tmp_path / "nowhere"))
     publish(store)

@@ -57,7 +57,11 @@ def test_a_re_assay_supersedes_and_keeps_history(store: WriterStore) -> None:
     again = outcome("run2.csv", [result_row(sha("run2.csv"), "P9", "S1", "VEGF-A", 6.0)], plate="P9")
     other_assay = outcome(
         "elisa.csv",
-        [result_row(sha("elisa.csv"), "E1", "S1", "VEGF-A", 7.0, assay_id="ELISA-VEGF", platform="plate_reader")],
+        [
+            result_row(
+                sha("elisa.csv"), "E1", "S1", "VEGF-A", 7.0, assay_id="ELISA-VEGF", platform="plate_reader"
+            )
+        ],
         plate="E1",
     )
     rep = store.load(again, "run-2")
@@ -92,7 +96,10 @@ def test_schema_of_results_all_matches_the_result_contract(store: WriterStore) -
 def test_a_second_writer_process_is_told_plainly(tmp_path: Path) -> None:
     root = tmp_path / "wh"
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             sys.path.insert(0, {str(REPO)!r})
             from warehouse.paths import WarehousePaths
@@ -100,7 +107,8 @@ def test_a_second_writer_process_is_told_plainly(tmp_path: Path) -> None:
             s = WriterStore(WarehousePaths.at({str(root)!r}))
             print("ready", flush=True)
             time.sleep(30)
-        """)],
+        """),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
