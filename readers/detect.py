@@ -14,10 +14,18 @@ class UnknownFormatError(ReaderError):
 
 
 def all_readers() -> list[Reader]:
+    from readers.canonical import CanonicalCsvReader
+    from readers.msd import MsdRawReader, MsdWorkbenchReader
     from readers.platereader import PlateReaderGridReader
     from readers.xponent import XponentReader
 
-    return [XponentReader(), PlateReaderGridReader()]
+    return [
+        XponentReader(),
+        MsdWorkbenchReader(),
+        MsdRawReader(),
+        CanonicalCsvReader(),
+        PlateReaderGridReader(),
+    ]
 
 
 def head_text(file: FileInput) -> str:
