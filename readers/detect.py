@@ -15,8 +15,12 @@ class UnknownFormatError(ReaderError):
 
 def all_readers() -> list[Reader]:
     from readers.canonical import CanonicalCsvReader
+    from readers.ella import EllaReader
+    from readers.gen5 import Gen5Reader
     from readers.msd import MsdRawReader, MsdWorkbenchReader
     from readers.platereader import PlateReaderGridReader
+    from readers.simoa import SimoaReader
+    from readers.softmax import SoftmaxGroupReader
     from readers.xponent import XponentReader
 
     return [
@@ -24,6 +28,10 @@ def all_readers() -> list[Reader]:
         MsdWorkbenchReader(),
         MsdRawReader(),
         CanonicalCsvReader(),
+        SimoaReader(),
+        EllaReader(),
+        SoftmaxGroupReader(),
+        Gen5Reader(),
         PlateReaderGridReader(),
     ]
 

@@ -14,6 +14,11 @@ from dataclasses import dataclass
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?"
 _NUM_RE = re.compile(rf"^\s*({_NUMBER})\s*$")
 _CENSORED_RE = re.compile(rf"^\s*(<=?|>=?|≤|≥)\s*({_NUMBER})\s*$")
+# "< LLOQ", "> ULOQ", "<LOD", "below curve" (Simoa, Ella...): the side without the limit.
+_CENSOR_WORD_RE = re.compile(
+    r"^\s*(<|>|≤|≥|<=|>=|below|above)\s*(lloq|uloq|lod|llod|loq|lloq\s*\(.*\)|uloq\s*\(.*\)|range|curve)\s*$",
+    re.IGNORECASE,
+)
 
 # Tokens that say "no number here", with why (lower-cased keys).
 NOT_REPORTED = {
@@ -55,9 +60,10 @@ def parse_number(text: str, *, decimal_comma: bool = False) -> float | None:
 def parse_conc(text: str | None, *, decimal_comma: bool = False) -> ParsedConc:
     """Qualifier, number and note for one concentration cell.
 
-    ``OOR <``/``OOR >`` carry no limit (the caller fills it from the run's standards); ``< 0.105`` and
-    ``>3450`` carry theirs; a leading ``*`` marks a value extrapolated beyond the standards (kept as ``=``
-    with ``extrapolated``); ``***``/``NaN``/``---``/empty are ``NR`` with the reason.
+    ``OOR <``/``OOR >`` and ``< LLOQ``/``> ULOQ`` carry no limit (the caller fills it from the run's
+    standards); ``< 0.105`` and ``>3450`` carry theirs; a leading ``*`` marks a value extrapolated beyond
+    the standards (kept as ``=`` with ``extrapolated``); ``***``/``NaN``/``---``/empty are ``NR`` with the
+    reason.
     """
     if text is None:
         return ParsedConc("NR", None, note="no value in the file")
@@ -70,6 +76,12 @@ def parse_conc(text: str | None, *, decimal_comma: bool = False) -> ParsedConc:
         return ParsedConc("<", None, note=f"below the quantifiable range ({s})")
     if compact in ("oor >", "oor>", "> oor", "above range", "above detection range", "above fit curve range"):
         return ParsedConc(">", None, note=f"above the quantifiable range ({s})")
+    w = _CENSOR_WORD_RE.match(s)
+    if w:
+        below = w.group(1).casefold() in ("<", "≤", "<=", "below")
+        return ParsedConc(
+            "<" if below else ">", None, note=f"{'below' if below else 'above'} the quantifiable range ({s})"
+        )
     m = _CENSORED_RE.match(s if not decimal_comma else s.replace(".", "").replace(",", "."))
     if m:
         lim = parse_number(m.group(2))

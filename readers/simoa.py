@@ -1,0 +1,589 @@
+"""Quanterix Simoa HD-X "Run History" CSV exports: one row per replicate, AEB and concentration.
+
+**No public Simoa export exists** (shared/corpus/README.md, "Simoa (no file)"): this reader is built from
+the documented HD-X Run History column list, not from a real file, and its tests use inline fixtures of
+that layout. When the first real export arrives, check it against the rules below before trusting it.
+
+Layout read (column names are matched case-insensitively, ignoring a trailing ``.``; order is free):
+
+* an optional preamble, then a header row holding ``Assay`` and ``Replicate AEB`` / ``Replicate Conc.``;
+  the delimiter (``,`` ``;`` or tab) is taken from that row;
+* ``Sample Barcode, Assay, Plex, Location, Carrier Barcode, Unit, Completion Date, Batch Name, Sample Type,
+  Dilution Factor, Replicate AEB, Replicate Conc., Mean AEB, SD AEB, CV AEB, Mean Conc., SD Conc., CV Conc.,
+  Flags, Errors, Curve Name …`` (required: ``Sample Barcode``, ``Assay``, ``Sample Type``,
+  ``Replicate Conc.``; every other column is optional and columns not listed here are ignored);
+* **replicate rows** carry ``Replicate AEB``/``Replicate Conc.``; **statistics rows** carry ``Mean …``,
+  ``SD …``, ``CV …`` with both replicate cells empty. Replicate rows are the wells; a statistics row is only
+  used to cross-check: its ``Mean Conc.`` is compared with the mean of the numeric replicates of the same
+  sample × assay × dilution above it, and a difference over 1 % is a read warning (the mean itself is
+  recomputed downstream, so the file's is never loaded). A row with both replicate cells and ``Mean Conc.``
+  filled is a replicate row whose mean is cross-checked the same way.
+
+One output row per replicate:
+
+* ``well`` from ``Location`` when it names a plate position (``A1``, ``A01``, ``Plate 1 A01``,
+  ``Plate 2 - B3``); otherwise a stable position is synthesised — the first position, in row-major order
+  of a 384-well layout (A1…A24, B1…), not used by a real Location of the same plate, taken in row order —
+  and the row is flagged ``position_synthesised`` (with the Location as written), because the well table
+  only accepts A1…P24;
+* ``signal`` = Replicate AEB (``signal_kind`` ``AEB``); ``reported_text`` = Replicate Conc. exactly as
+  written, through :func:`readers.tokens.parse_conc`. Simoa words without a number (``< LLOQ``, ``> ULOQ``,
+  ``<LOD``…) are censored ``<``/``>`` with no value (the pipeline fills the limit), because parse_conc
+  would otherwise call them unrecognised; ``NaN`` and empty cells are ``NR`` with the reason;
+* ``unit`` = Unit as written (``unit_source`` "file"; an empty cell leaves it to the assay configuration);
+* ``dilution`` = Dilution Factor. Simoa reports concentrations already multiplied by the dilution factor,
+  so ``dilution_applied`` is True on every row — a limit printed in a cell (``< 0.24``) is taken to be in
+  sample terms like every other Simoa number (unverified: no public file). An empty Dilution Factor is
+  recorded as 1 and flagged ``dilution_not_reported`` (it only matters for limits the pipeline fills in);
+  a Dilution Factor that is not a positive number is an error;
+* ``sample_type``: Calibrator → standard, Control → qc, Specimen/Sample/Unknown → unknown, Blank → blank;
+  anything else → unknown, flagged ``sample_type_unrecognised``;
+* ``analyte_as_written`` = Assay (``NF-light``, ``NfL``…). In a multiplex run the ``Plex`` cell names the
+  analyte and ``Assay`` the panel: a ``Plex`` cell that is text (not a number, not ``4-Plex``) is the
+  analyte and the Assay becomes the plate's protocol;
+* ``Flags``/``Errors`` text → ``instrument_flag: …`` / ``instrument_error: …`` in ``flags``;
+* plate: ``Batch Name``, else ``Carrier Barcode``, else the file name's stem. A Location naming several
+  plates (``Plate 1 …``, ``Plate 2 …``) gives one plate per number, ``<batch>-P<n>``.
+
+Every problem a lab can fix (no header, a missing required column, a cut-short row, a bad dilution, an
+empty Assay) raises :class:`ReaderError` with the line; anything else is wrapped into one, so no raw
+exception escapes :meth:`SimoaReader.read`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import ClassVar
+
+import polars as pl
+
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.text import decode, split_lines
+from readers.tokens import ParsedConc, parse_conc, parse_number
+from schemas.wells import conform
+
+FORMAT = "simoa"
+SNIFF_SCORE = 100
+MEAN_TOLERANCE = 0.01  # relative difference between the file's mean and the replicates' mean that warns
+
+_LOOKED_FOR = (
+    "looked for an HD-X Run History header row with Sample Barcode, Assay, Sample Type and "
+    "Replicate AEB / Replicate Conc. columns"
+)
+
+# Positions a synthesised well can take: row-major over a 384-well layout.
+ROW_LETTERS = "ABCDEFGHIJKLMNOP"
+POSITIONS = [f"{r}{c}" for r in ROW_LETTERS for c in range(1, 25)]
+
+_WELL_RE = re.compile(r"^([A-Pa-p])\s*0*([1-9]|1\d|2[0-4])$")
+_LOCATION_RE = re.compile(
+    r"^(?:(?:plate|plt|p)\s*#?\s*(\d+)\s*[-_:,/ ]*\s*)?(?:well\s*)?([A-Pa-p])\s*0*([1-9]|1\d|2[0-4])$",
+    re.IGNORECASE,
+)
+_PLEX_COUNT_RE = re.compile(r"^\s*\d+\s*(?:-?\s*plex)?\s*$", re.IGNORECASE)
+
+# Canonical column key → header names accepted (normalised with _norm).
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "sample": ("sample barcode", "sample id", "sample name"),
+    "assay": ("assay", "assay name"),
+    "plex": ("plex",),
+    "location": ("location", "well", "position"),
+    "carrier": ("carrier barcode", "carrier"),
+    "unit": ("unit", "units"),
+    "completed": ("completion date", "completion time", "completed"),
+    "batch": ("batch name", "batch"),
+    "sample_type": ("sample type",),
+    "dilution": ("dilution factor", "dilution"),
+    "rep_aeb": ("replicate aeb",),
+    "rep_conc": ("replicate conc", "replicate concentration"),
+    "mean_aeb": ("mean aeb",),
+    "sd_aeb": ("sd aeb",),
+    "cv_aeb": ("cv aeb",),
+    "mean_conc": ("mean conc", "mean concentration"),
+    "sd_conc": ("sd conc", "sd concentration"),
+    "cv_conc": ("cv conc", "cv concentration"),
+    "flags": ("flags", "flag"),
+    "errors": ("errors", "error"),
+    "curve": ("curve name",),
+}
+_REQUIRED = ("sample", "assay", "sample_type", "rep_conc")
+_STATS = ("mean_aeb", "sd_aeb", "cv_aeb", "mean_conc", "sd_conc", "cv_conc")
+
+# Sample Type text → canonical type, first match wins (a "QC sample" is a QC, not a sample).
+_TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("standard", re.compile(r"calibrat|standard|\bstd|\bcal\b")),
+    ("qc", re.compile(r"control|\bqc|ctrl")),
+    ("blank", re.compile(r"blank|background")),
+    ("unknown", re.compile(r"specimen|sample|unknown|patient")),
+)
+
+
+# ---- helpers shared with the Ella reader (same conventions, no public file for either) ----------------
+
+
+def norm_header(text: str) -> str:
+    """Header cell → matching key: case-folded, spaces collapsed, a trailing ``.``/``:`` dropped."""
+    return re.sub(r"\s+", " ", text.replace("\ufeff", "")).strip().strip('"').strip().rstrip(".:").casefold()
+
+
+def parse_cell(text: str | None, *, decimal_comma: bool = False) -> ParsedConc:
+    """A Simoa/Ella concentration cell (``< LLOQ``/``> ULOQ`` are in the shared vocabulary)."""
+    return parse_conc(text, decimal_comma=decimal_comma)
+
+
+def well_of(text: str | None) -> tuple[int | None, str] | None:
+    """``A1``, ``A01``, ``Plate 1 A01``, ``Plate 2 - B3`` → (plate number or None, ``"A1"``); else None."""
+    if text is None:
+        return None
+    m = _LOCATION_RE.match(text.strip().strip('"').strip())
+    if not m:
+        return None
+    plate = int(m.group(1)) if m.group(1) else None
+    return plate, f"{m.group(2).upper()}{int(m.group(3))}"
+
+
+def normalise_well(text: str) -> str | None:
+    """A bare plate position (``A01``, ``b3``) → ``"A1"``/``"B3"``; anything else → None."""
+    m = _WELL_RE.match(text.strip())
+    return f"{m.group(1).upper()}{int(m.group(2))}" if m else None
+
+
+def synthesise_positions(keys: list[Hashable], used: set[str]) -> dict[Hashable, str]:
+    """A stable made-up position for each distinct key (in first-seen order): the next row-major position
+    of a 384-well layout that no real well of the plate uses. Raises ValueError when they run out."""
+    free = (p for p in POSITIONS if p not in used)
+    out: dict[Hashable, str] = {}
+    for k in keys:
+        if k in out:
+            continue
+        nxt = next(free, None)
+        if nxt is None:
+            raise ValueError("more than 384 positions are needed")
+        out[k] = nxt
+    return out
+
+
+def sample_type_from_text(text: str | None) -> str | None:
+    """A Sample Type cell → canonical type; None when the text is not one we know (the caller flags it)."""
+    s = (text or "").casefold()
+    return next((kind for kind, rx in _TYPE_PATTERNS if rx.search(s)), None)
+
+
+def split_line(line: str, delimiter: str) -> list[str]:
+    """Cells of one line, parsed alone so a stray quote cannot swallow the next line."""
+    try:
+        return next(csv.reader([line.replace("\x00", "")], delimiter=delimiter), [])
+    except csv.Error:
+        return line.split(delimiter)
+
+
+def delimiter_of(line: str) -> str:
+    if "\t" in line:
+        return "\t"
+    return ";" if line.count(";") > line.count(",") else ","
+
+
+def clean_note(text: str) -> str:
+    """Text put in ``flags``: ';' separates flags, so it cannot appear inside one."""
+    return re.sub(r"\s+", " ", text.replace(";", ",")).strip()
+
+
+def stem(name: str) -> str:
+    base = re.split(r"[\\/]", name)[-1]
+    return PurePath(base).stem if "." in base else base
+
+
+def means_differ(file_mean: float, replicate_mean: float) -> bool:
+    """Over 1 % apart (relative to the larger magnitude); two zeros agree."""
+    scale = max(abs(file_mean), abs(replicate_mean))
+    return scale > 0 and abs(file_mean - replicate_mean) / scale > MEAN_TOLERANCE
+
+
+# ---- the reader ------------------------------------------------------------------------------------------
+
+
+def _find_header(lines: list[str], limit: int = 60) -> tuple[int, str, dict[str, int]] | None:
+    """(0-based index, delimiter, column key → index) of the Run History header row, if any."""
+    for i, line in enumerate(lines[:limit]):
+        low = line.casefold()
+        if "assay" not in low or ("replicate aeb" not in low and "replicate conc" not in low):
+            continue
+        delim = delimiter_of(line)
+        cols = _columns([norm_header(c) for c in split_line(line, delim)])
+        if "assay" in cols and ("rep_conc" in cols or "rep_aeb" in cols):
+            return i, delim, cols
+    return None
+
+
+def _columns(norm: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, names in _COLUMNS.items():
+        for j, h in enumerate(norm):
+            if h in names:
+                out[key] = j
+                break
+    return out
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One data row's cells, read by column key ("" when the column is absent)."""
+
+    cells: list[str]
+    cols: dict[str, int]
+
+    def get(self, key: str) -> str:
+        j = self.cols.get(key)
+        return self.cells[j].strip() if j is not None and j < len(self.cells) else ""
+
+
+@dataclass
+class _Rep:
+    line: int
+    plate_no: int | None
+    well: str | None
+    location: str
+    sample: str | None
+    sample_type: str
+    analyte: str
+    assay: str
+    aeb_text: str
+    conc_text: str
+    unit: str | None
+    dilution: float
+    batch: str | None
+    carrier: str | None
+    completed: str | None
+    curve: str | None
+    flags: list[str] = field(default_factory=list)
+
+
+class SimoaReader:
+    """Reads one Quanterix Simoa HD-X Run History CSV into the canonical well table (module docstring)."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "Quanterix Simoa HD-X run export"
+
+    def sniff(self, text_head: str, file: FileInput) -> Sniff:
+        try:
+            found = _find_header(split_lines(text_head.lstrip("\ufeff")))
+        except Exception:  # a sniff must never stop the other readers from being tried
+            return Sniff(False, _LOOKED_FOR)
+        if found is None:
+            return Sniff(False, _LOOKED_FOR)
+        _, _, cols = found
+        if "sample" in cols and "sample_type" in cols:
+            return Sniff(
+                True, "HD-X Run History header (Assay, Replicate AEB/Conc., Sample Type)", SNIFF_SCORE
+            )
+        return Sniff(
+            True, "Replicate AEB/Conc. columns beside Assay (no Sample Barcode/Type)", SNIFF_SCORE - 20
+        )
+
+    def read(self, file: FileInput) -> ReadResult:
+        try:
+            return _SimoaParse(file).run()
+        except ReaderError:
+            raise
+        except Exception as exc:  # never let a raw error escape: the upload must get a readable answer
+            raise ReaderError(
+                f"could not read this file as a Simoa HD-X Run History export ({type(exc).__name__}: {exc}). "
+                "Export the run again from the HD-X software (Run History, CSV) without editing it.",
+                file=file.name,
+            ) from exc
+
+
+class _SimoaParse:
+    def __init__(self, file: FileInput) -> None:
+        self.file = file
+        self.lines = split_lines(decode(file.data).lstrip("\ufeff"))
+        self.warnings: list[str] = []
+
+    def error(self, message: str, line: int | None = None) -> ReaderError:
+        return ReaderError(message, file=self.file.name, line=line)
+
+    def run(self) -> ReadResult:
+        found = _find_header(self.lines)
+        if found is None:
+            raise self.error(
+                f"no Simoa Run History header found: {_LOOKED_FOR}. Export the run from the HD-X software "
+                "(Run History → Export, CSV) and upload that file unedited."
+            )
+        hi, delim, cols = found
+        missing = [k for k in _REQUIRED if k not in cols]
+        if missing:
+            names = ", ".join(_COLUMNS[k][0].title() for k in missing)
+            raise self.error(
+                f"the header has no {names} column: a Simoa Run History export always has Sample Barcode, "
+                "Assay, Sample Type and Replicate Conc. Export the run again with all columns.",
+                hi + 1,
+            )
+        width = len(split_line(self.lines[hi], delim))
+        decimal_comma = delim == ";" and self._decimal_comma(hi, delim, cols)
+        reps: list[_Rep] = []
+        pending: dict[tuple[object, ...], list[_Rep]] = {}
+        for idx in range(hi + 1, len(self.lines)):
+            raw = self.lines[idx]
+            if not raw.strip() or not raw.replace(delim, "").replace('"', "").strip():
+                continue
+            cells = split_line(raw, delim)
+            line_no = idx + 1
+            if len(cells) < width:
+                raise self.error(
+                    f"this row has {len(cells)} fields but the header has {width}: the row is cut short, "
+                    "so the file looks truncated or edited. Export the run again from the HD-X software.",
+                    line_no,
+                )
+            if any(c.strip() for c in cells[width:]):
+                raise self.error(
+                    f"this row has {len(cells)} fields but the header has {width}, and the extra cells are "
+                    "not empty: the columns are shifted (a delimiter inside a value?). Export the run again.",
+                    line_no,
+                )
+
+            row = _Row(cells, cols)
+            rep_filled = bool(row.get("rep_aeb") or row.get("rep_conc"))
+            stats_filled = any(row.get(k) for k in _STATS)
+            rep = None if (stats_filled and not rep_filled) else self._replicate(line_no, row)
+            key = tuple(row.get(k) for k in ("batch", "carrier", "sample", "assay", "plex", "dilution"))
+            if rep is not None:
+                reps.append(rep)
+                pending.setdefault(key, []).append(rep)
+            if row.get("mean_conc"):
+                self._cross_check(line_no, row.get("mean_conc"), pending.pop(key, []), decimal_comma)
+        if not reps:
+            raise self.error(
+                "the export has a header but no replicate rows (rows with Replicate AEB / Replicate Conc.); "
+                "export the run again after it has completed.",
+                hi + 1,
+            )
+        return self._result(reps, decimal_comma)
+
+    def _decimal_comma(self, hi: int, delim: str, cols: dict[str, int]) -> bool:
+        j = cols["rep_conc"]
+        commas = points = 0
+        for line in self.lines[hi + 1 :]:
+            cells = split_line(line, delim)
+            if len(cells) > j:
+                t = cells[j].strip()
+                commas += bool(re.fullmatch(r"-?\d+,\d+", t))
+                points += bool(re.fullmatch(r"-?\d+\.\d+", t))
+        return commas > points
+
+    def _replicate(self, line_no: int, row: _Row) -> _Rep:
+        c = row.get
+        flags: list[str] = []
+        assay = c("assay")
+        if not assay:
+            raise self.error(
+                "this replicate row has no Assay: the analyte cannot be known. Export the run again (the "
+                "HD-X writes the assay on every row).",
+                line_no,
+            )
+        plex = c("plex")
+        analyte = (
+            plex if plex and not _PLEX_COUNT_RE.match(plex) and plex.casefold() != assay.casefold() else assay
+        )
+        stype_text = c("sample_type")
+        stype = sample_type_from_text(stype_text)
+        if stype is None:
+            flags.append(
+                f"sample_type_unrecognised: {clean_note(stype_text)!r}"
+                if stype_text
+                else "sample_type_missing"
+            )
+            stype = "unknown"
+        location = c("location")
+        where = well_of(location)
+        dil_text = c("dilution")
+        if dil_text:
+            dilution = parse_number(dil_text)
+            if dilution is None or dilution <= 0:
+                raise self.error(
+                    f"Dilution Factor {dil_text!r} is not a positive number. Correct the dilution in the "
+                    "HD-X software (or ask the lab data manager) and export again.",
+                    line_no,
+                )
+        else:
+            dilution = 1.0
+            flags.append("dilution_not_reported")
+        for key, code in (("flags", "instrument_flag"), ("errors", "instrument_error")):
+            text = c(key)
+            if text:
+                flags.append(f"{code}: {clean_note(text)}")
+        return _Rep(
+            line=line_no,
+            plate_no=where[0] if where else None,
+            well=where[1] if where else None,
+            location=location,
+            sample=c("sample") or None,
+            sample_type=stype,
+            analyte=analyte,
+            assay=assay,
+            aeb_text=c("rep_aeb"),
+            conc_text=c("rep_conc"),
+            unit=c("unit") or None,
+            dilution=dilution,
+            batch=c("batch") or None,
+            carrier=c("carrier") or None,
+            completed=c("completed") or None,
+            curve=c("curve") or None,
+            flags=flags,
+        )
+
+    def _cross_check(self, line_no: int, mean_text: str, reps: list[_Rep], decimal_comma: bool) -> None:
+        """Compare the file's Mean Conc. with the mean of the numeric replicates it summarises."""
+        file_mean = parse_cell(mean_text, decimal_comma=decimal_comma)
+        values = [
+            p.value
+            for r in reps
+            for p in [parse_cell(r.conc_text, decimal_comma=decimal_comma)]
+            if p.qualifier == "=" and p.value is not None
+        ]
+        if file_mean.qualifier != "=" or file_mean.value is None or not values:
+            return
+        mean = math.fsum(values) / len(values)
+        if means_differ(file_mean.value, mean):
+            lines = ", ".join(str(r.line) for r in reps)
+            self.warnings.append(
+                f"line {line_no}: the file's Mean Conc. {mean_text} differs by more than 1% from the mean of "
+                f"its numeric replicates ({mean:.6g}, lines {lines}); the replicates are loaded and the mean "
+                "is recomputed downstream — check the run in the HD-X software"
+            )
+
+    def _result(self, reps: list[_Rep], decimal_comma: bool) -> ReadResult:
+        base = next((r.batch for r in reps if r.batch), None) or next(
+            (r.carrier for r in reps if r.carrier), None
+        )
+        base = base or stem(self.file.name) or "simoa"
+        batches = {r.batch for r in reps if r.batch}
+        if len(batches) > 1:
+            self.warnings.append(
+                f"the export holds {len(batches)} batches ({', '.join(sorted(batches))}): each is a plate"
+            )
+        plate_nos = sorted({r.plate_no for r in reps if r.plate_no is not None})
+
+        def plate_id(r: _Rep) -> str:
+            b = r.batch if len(batches) > 1 and r.batch else base
+            if len(plate_nos) > 1:
+                return f"{b}-P{r.plate_no if r.plate_no is not None else plate_nos[0]}"
+            return b
+
+        # Synthesised positions: per plate, in row order, avoiding the plate's real wells.
+        by_plate: dict[str, list[_Rep]] = {}
+        for r in reps:
+            by_plate.setdefault(plate_id(r), []).append(r)
+        n_synth = 0
+        for pid, rs in by_plate.items():
+            used = {r.well for r in rs if r.well}
+            need = [r for r in rs if r.well is None]
+            try:
+                pos = synthesise_positions([r.line for r in need], used)
+            except ValueError:
+                raise self.error(
+                    f"plate {pid} has more replicates without a plate position than a 384-well layout holds; "
+                    "export one run per file",
+                ) from None
+            for r in need:
+                r.well = pos[r.line]
+                note = f": Location {clean_note(r.location)!r}" if r.location else ": no Location"
+                r.flags.insert(0, "position_synthesised" + note)
+                n_synth += 1
+        if n_synth:
+            self.warnings.append(
+                f"{n_synth} replicate(s) have no plate position in Location; positions were synthesised from "
+                "the row order (flag position_synthesised) — they identify the row, not a physical well"
+            )
+        if any(r.unit is None for r in reps):
+            self.warnings.append("rows without a Unit: their unit will come from the assay configuration")
+
+        records = []
+        for r in reps:
+            parsed = parse_cell(r.conc_text, decimal_comma=decimal_comma)
+            flags = list(r.flags)
+            if parsed.qualifier == "NR":
+                flags.append(f"result_not_reported: {clean_note(parsed.note or 'no value')}")
+            signal = parse_number(r.aeb_text, decimal_comma=decimal_comma) if r.aeb_text else None
+            if r.aeb_text and signal is None:
+                flags.append(
+                    f"signal_not_reported: {clean_note(parse_conc(r.aeb_text).note or 'not a number')}"
+                )
+            records.append(
+                {
+                    "source_file": self.file.name,
+                    "format": FORMAT,
+                    "plate_id": plate_id(r),
+                    "well": r.well,
+                    "row_number": r.line,
+                    "sample_id": r.sample,
+                    "sample_type": r.sample_type,
+                    "analyte_as_written": r.analyte,
+                    "signal": signal,
+                    "signal_kind": "AEB",
+                    "reported_text": r.conc_text,
+                    "qualifier": parsed.qualifier,
+                    "value": parsed.value,
+                    "extrapolated": parsed.extrapolated,
+                    "unit": r.unit,
+                    "unit_source": "file" if r.unit else None,
+                    "dilution": r.dilution,
+                    "dilution_applied": True,
+                    "flags": ";".join(flags) or None,
+                }
+            )
+        wells = conform(pl.DataFrame(records, schema=_RECORD_SCHEMA))
+        return ReadResult(format=FORMAT, wells=wells, plates=self._plates(by_plate), warnings=self.warnings)
+
+    @staticmethod
+    def _plates(by_plate: dict[str, list[_Rep]]) -> list[PlateInfo]:
+        out = []
+        for pid, rs in by_plate.items():
+            assays = sorted({r.assay for r in rs})
+            panel = sorted({r.assay for r in rs if r.analyte != r.assay})
+            protocol = panel[0] if len(panel) == 1 else assays[0] if len(assays) == 1 else None
+            extra: dict[str, str] = {}
+            carriers = sorted({r.carrier for r in rs if r.carrier})
+            curves = sorted({r.curve for r in rs if r.curve})
+            if carriers:
+                extra["carrier_barcode"] = ", ".join(carriers)
+            if curves:
+                extra["curve_name"] = ", ".join(curves)
+            if len(assays) > 1:
+                extra["assays"] = ", ".join(assays)
+            out.append(
+                PlateInfo(
+                    plate_id=pid,
+                    protocol=protocol,
+                    acquired_at=next((r.completed for r in rs if r.completed), None),
+                    extra=extra,
+                )
+            )
+        return out
+
+
+_RECORD_SCHEMA: dict[str, pl.DataType] = {
+    "source_file": pl.String(),
+    "format": pl.String(),
+    "plate_id": pl.String(),
+    "well": pl.String(),
+    "row_number": pl.Int64(),
+    "sample_id": pl.String(),
+    "sample_type": pl.String(),
+    "analyte_as_written": pl.String(),
+    "signal": pl.Float64(),
+    "signal_kind": pl.String(),
+    "reported_text": pl.String(),
+    "qualifier": pl.String(),
+    "value": pl.Float64(),
+    "extrapolated": pl.Boolean(),
+    "unit": pl.String(),
+    "unit_source": pl.String(),
+    "dilution": pl.Float64(),
+    "dilution_applied": pl.Boolean(),
+    "flags": pl.String(),
+}
