@@ -35,7 +35,7 @@ class Fmt(StrEnum):
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -127,13 +127,16 @@ def inspect(
         raise fail(str(exc)) from None
     fmt_line = f"format: {result.format} ({result.label}); plates: {', '.join(result.plates)}"
     if csv:
-        err.print(fmt_line, highlight=False)
+        sys.stderr.write(fmt_line + "\n")
         sys.stdout.write(result.rows.write_csv())
         return
     out.print(fmt_line, highlight=False)
     for w in result.warnings:
         out.print(f"[yellow]warning:[/] {w}")
     out.print(result.message, highlight=False)
+    if result.format == "platemap":
+        _print_frame(result.rows, limit=96)
+        return
     brief = [
         "well",
         "sample_id",

@@ -15,8 +15,11 @@ import polars as pl
 from pipeline.discover import is_sibling
 from pipeline.manifest import Manifest
 from pipeline.process import process_file
-from readers.base import FileInput, ReaderError
-from readers.detect import all_readers
+from readers.base import FileInput
+from readers.detect import detect, is_companion
+from readers.platemap import parse_platemap
+from readers.text import decode
+from readers.units import factor_to_pg_ml
 from schemas.config import Config, load_config
 from warehouse.raw import sha256_of
 
@@ -58,27 +61,63 @@ def inspect_file(path: Path, config: Config | None = None) -> Inspection:
         p.name: p.read_bytes() for p in sorted(path.parent.iterdir()) if p != path and is_sibling(path, p)
     }
     data = path.read_bytes()
-    outcome = process_file(
-        FileInput(name=path.name, data=data, siblings=siblings),
-        sha256_of(data),
-        config or load_config(),
-        Manifest.empty(),
-    )
-    if outcome.format is None or outcome.wells is None:
-        raise ReaderError(outcome.message)
-    labels = {r.name: r.label for r in all_readers()}
-    rows = outcome.wells.rename({"plate_id": "plate"}).with_columns(
-        pl.coalesce("analyte", "analyte_as_written").alias("analyte")
-    )
+    cfg = config or load_config()
+    file = FileInput(name=path.name, data=data, siblings=siblings)
+    if is_companion(file):
+        return _platemap(file)
+    reader = detect(file)  # raises UnknownFormatError naming what each format expected
+    read = reader.read(file)
+    outcome = process_file(file, sha256_of(data), cfg, Manifest.empty())
+    warnings = list(read.warnings)
+    if outcome.wells is not None and outcome.wells.height:
+        rows = outcome.wells.rename({"plate_id": "plate"})
+    else:
+        # The file reads but would not load (e.g. its assay is not configured): show what was read,
+        # converted the same way, and say why it would not load.
+        warnings.append(f"would not load: {outcome.message}")
+        rows = _as_read(read.wells, cfg).rename({"plate_id": "plate"})
+    rows = rows.with_columns(pl.coalesce("analyte", "analyte_as_written").alias("analyte"))
     counts = dict(rows.group_by("qualifier").len().iter_rows())
     summary = f"{rows.height} values read (well × analyte): " + ", ".join(
         f"{q} {counts.get(q, 0)}" for q in ("=", "<", ">", "NR")
     )
     return Inspection(
-        format=outcome.format,
-        label=labels.get(outcome.format, outcome.format),
-        plates=[p.plate_id for p in outcome.plates],
+        format=reader.name,
+        label=reader.label,
+        plates=[p.plate_id for p in read.plates],
         rows=rows.select(INSPECT_COLUMNS),
         message=summary,
-        warnings=outcome.warnings,
+        warnings=warnings,
+    )
+
+
+def _as_read(wells: pl.DataFrame, config: Config) -> pl.DataFrame:
+    """Reader rows with the catalogue name and the pg/mL conversion (dilution applied once)."""
+    units = wells["unit"].drop_nulls().unique().to_list()
+    factors = {u: factor_to_pg_ml(u) for u in units}
+    names = {a: config.catalogue.resolve(a) for a in wells["analyte_as_written"].unique().to_list()}
+    factor = pl.col("unit").replace_strict(factors, default=None, return_dtype=pl.Float64())
+    dil = pl.when(pl.col("dilution_applied")).then(pl.lit(1.0)).otherwise(pl.col("dilution"))
+    return wells.with_columns(
+        pl.col("analyte_as_written")
+        .replace_strict(names, default=None, return_dtype=pl.String())
+        .alias("analyte"),
+        (pl.col("value") * factor * dil).alias("conc_pg_ml"),
+    )
+
+
+def _platemap(file: FileInput) -> Inspection:
+    """A plate map is not loaded on its own: show its layout, one row per well, its variables as columns."""
+    pm = parse_platemap(decode(file.data), name=file.name)
+    rows = pl.DataFrame(
+        [{"well": w, **{v: pm.value(w, v) for v in pm.variables}} for w in pm.wells],
+        schema={"well": pl.String(), **{v: pl.String() for v in pm.variables}},
+    )
+    return Inspection(
+        format="platemap",
+        label="plate map (plater format), read together with the export named after it",
+        plates=[],
+        rows=rows,
+        message=f"{rows.height} wells described; variables: {', '.join(pm.variables)}",
+        warnings=list(pm.warnings),
     )

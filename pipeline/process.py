@@ -152,6 +152,29 @@ def _process_read(
     for pid in plate_ids:
         plate = infos[pid]
         pw = wells.filter(pl.col("plate_id") == pid)
+        if pw["sample_id"].null_count() == pw.height:
+            msg = (
+                f"Plate {pid}: no well names a sample (a grid without its plate map, or an export without "
+                "sample names); upload the plate map together with the export (named "
+                f"'<export name>_platemap.csv'), or re-export with sample names."
+            )
+            no_assay.append(msg)
+            quarantine.append(
+                quarantine_frame(
+                    [
+                        {
+                            "source_file": file.name,
+                            "source_sha256": sha256,
+                            "plate_id": pid,
+                            "rule": "no_sample_identities",
+                            "severity": "reject",
+                            "message": msg,
+                        }
+                    ]
+                )
+            )
+            assays[pid] = None
+            continue
         assay = match_assay(plate, pw, config)
         assays[pid] = assay
         if assay is None:

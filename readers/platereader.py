@@ -353,7 +353,16 @@ class PlateReaderGridReader:
         grid = grids[0]
         header = _parse_header(lines[: grid.header_line - 1])
         warnings = self._check_more_grids(lines, grids, file.name)
-        map_name, map_bytes = _find_platemap(file)
+        try:
+            map_name, map_bytes = _find_platemap(file)
+        except ReaderError as missing:
+            # Still show what the grid holds (inspect, the upload verdict); with no sample identities the
+            # pipeline quarantines the plate with the same reason.
+            warnings.append(missing.reason)
+            plate_id = header.fields.get("plate_id") or _stem(file.name)
+            rows = self._grid_only_rows(file.name, grid, header, plate_id)
+            info = PlateInfo(plate_id=plate_id, protocol=header.fields.get("protocol"))
+            return ReadResult(format=FORMAT, wells=rows, plates=[info], warnings=warnings)
         platemap = parse_platemap(decode(map_bytes), name=map_name)
         warnings += list(platemap.warnings)
         if platemap.n_columns != grid.n_columns:
@@ -398,6 +407,34 @@ class PlateReaderGridReader:
                     f"the first grid (line {first.header_line}) was read"
                 )
         return warnings
+
+    @staticmethod
+    def _grid_only_rows(name: str, grid: Grid, header: _Header, plate_id: str) -> pl.DataFrame:
+        """Every well of a grid without a plate map: signals only, no sample identities."""
+        kind = _signal_kind(header)
+        analyte = header.fields.get("analyte") or "(not named)"
+        records = []
+        for w in grid.values:
+            signal = grid.signal(w)
+            records.append(
+                {
+                    "source_file": name,
+                    "format": FORMAT,
+                    "plate_id": plate_id,
+                    "well": w,
+                    "row_number": grid.row_lines[w[0]],
+                    "sample_type": "unknown",
+                    "analyte_as_written": analyte,
+                    "signal": signal,
+                    "signal_kind": kind,
+                    "qualifier": "NR",
+                    "extrapolated": False,
+                    "dilution": 1.0,
+                    "dilution_applied": False,
+                    "flags": "no_platemap" if signal is not None else _no_signal_flag(grid.values[w]),
+                }
+            )
+        return conform(pl.DataFrame(records, infer_schema_length=None))
 
     @staticmethod
     def _rows(

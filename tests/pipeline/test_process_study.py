@@ -128,3 +128,21 @@ def test_luminex_concentrations_match_the_truth_so_the_dilution_is_applied_once(
     )
     assert ratio.height > 500
     assert 0.95 < float(ratio["r"].median()) < 1.05  # type: ignore[arg-type]  # × dilution twice would be 2, none 0.5 on serum
+
+
+def test_a_grid_uploaded_without_its_plate_map_is_quarantined_saying_so(
+    tmp_path_factory: pytest.TempPathFactory, config: Config
+) -> None:
+    out = tmp_path_factory.mktemp("nomap")
+    summary = generate_study(out, seed=SEED + 100, participants=6)
+    grid = sorted(summary.inbox.glob("*ELISA-*[0-9].txt"))[0]
+    data = grid.read_bytes()
+    o = process_file(
+        FileInput(grid.name, data),
+        hashlib.sha256(data).hexdigest(),
+        config,
+        load_manifest(summary.manifest, config),
+    )
+    assert o.status == "quarantined"
+    assert o.quarantine is not None and o.quarantine["rule"].to_list() == ["no_sample_identities"]
+    assert "plate map" in o.message

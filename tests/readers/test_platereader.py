@@ -160,13 +160,18 @@ def test_no_analyte_anywhere_is_an_error_saying_how_to_name_it() -> None:
         READER.read(export(grid_text(header="Plate: P1\n\n"), platemap=map_text()))
 
 
-def test_missing_plate_map_names_what_was_looked_for() -> None:
-    with pytest.raises(ReaderError) as err:
-        READER.read(export(grid_text()))
-    message = str(err.value)
+def test_missing_plate_map_reads_signals_only_and_names_what_was_looked_for() -> None:
+    """Without its plate map a grid still shows its readings (inspect, the upload verdict), with no sample
+    identities; the pipeline then quarantines the plate (tests/pipeline/test_process_file.py)."""
+    result = READER.read(export(grid_text()))
+    message = " ".join(result.warnings)
     for name in ("run1_platemap.csv", "run1.platemap.csv", "run1-platemap.csv"):
         assert name in message
     assert "upload the plate map" in message
+    df = result.wells
+    assert df.height == 96 and df["sample_id"].null_count() == 96
+    assert df["signal"].null_count() < 96
+    assert result.companions == []
 
 
 @pytest.mark.parametrize("sibling", ["run1_platemap.csv", "RUN1.PlateMap.csv", "run1-platemap.CSV"])
