@@ -14,6 +14,8 @@ class UnknownFormatError(ReaderError):
 
 
 def all_readers() -> list[Reader]:
+    from readers.bioplex import BioplexReader
+    from readers.bioplex_xml import BioplexXmlReader
     from readers.canonical import CanonicalCsvReader
     from readers.ella import EllaReader
     from readers.gen5 import Gen5Reader
@@ -25,6 +27,8 @@ def all_readers() -> list[Reader]:
 
     return [
         XponentReader(),
+        BioplexReader(),
+        BioplexXmlReader(),
         MsdWorkbenchReader(),
         MsdRawReader(),
         CanonicalCsvReader(),

@@ -1,0 +1,62 @@
+"""Detection by content over every real export in the corpus: each file goes to its own reader (or is
+recognised as a plate map, or refused naming what each format expected) — never by its name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.inspect import inspect_file
+from readers.base import FileInput
+from readers.detect import UnknownFormatError, detect, is_companion
+
+EXPECTED = {
+    "xponent/allotropy_xPONENT_example02.csv": "xponent",
+    "xponent/allotropy_xPONENT_NaN_and_not_reported_values.csv": "xponent",
+    "xponent/serolyzer_CovidOISExPONTENT.csv": "xponent",
+    "xponent/serolyzer_CovidOISExPONTENT_layout.csv": "platemap",
+    "xponent/allotropy_intelliflex_single_dataset.csv": None,  # not read natively (see allotropy fallback)
+    "bioplex/labkey_10JAN07_plate_1.xls": "bioplex",
+    "bioplex/labkey_plate_1_IgA-Biot_(Standard2).xls": "bioplex",
+    "bioplex/labkey_RawAndSummary.xlsx": "bioplex",
+    "bioplex/allotropy_bioplex_manager_example_01.xml": "bioplex_xml",
+    "msd/allotropy_msd_workbench_test_1.csv": "msd_workbench",
+    "msd/allotropy_methodical_mind_test_1.txt": "msd_raw",
+    "platereader/labkey_spectramax_20140102_140152_0063_PLATE.002.txt": "platereader_grid",
+    "platereader/allotropy_softmax_pro_group_with_partial_rows.txt": "softmax_pro",
+    "platereader/allotropy_gen5_kinetic_standard_curve.txt": "gen5",
+    "platemap/plater_example-1.csv": "platemap",
+}
+
+
+def test_every_corpus_export_is_listed(corpus: Path) -> None:
+    found = {
+        str(p.relative_to(corpus))
+        for p in corpus.rglob("*")
+        if p.is_file() and p.suffix not in {".json", ".tsv", ".md"}
+    }
+    assert found == set(EXPECTED)
+
+
+@pytest.mark.parametrize("rel", sorted(EXPECTED))
+def test_detected_by_content_whatever_the_name(corpus: Path, rel: str) -> None:
+    data = (corpus / rel).read_bytes()
+    expected = EXPECTED[rel]
+    for name in (Path(rel).name, "upload.bin"):  # a renamed file is detected the same way
+        f = FileInput(name=name, data=data)
+        if expected == "platemap":
+            assert is_companion(f)
+        elif expected is None:
+            with pytest.raises(UnknownFormatError, match="Tried"):
+                detect(f)
+        else:
+            assert not is_companion(f)
+            assert detect(f).name == expected
+
+
+@pytest.mark.parametrize("rel", sorted(r for r, e in EXPECTED.items() if e is not None))
+def test_inspect_shows_rows_for_every_readable_corpus_file(corpus: Path, rel: str) -> None:
+    result = inspect_file(corpus / rel)
+    assert result.format == EXPECTED[rel]
+    assert result.rows.height > 0
