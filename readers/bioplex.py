@@ -81,6 +81,7 @@ import polars as pl
 from python_calamine import CalamineWorkbook
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.isolation import IsolatedCrash, run_isolated
 from readers.text import decode, split_lines
 from readers.tokens import ParsedConc, parse_conc, parse_number
 from schemas.wells import conform
@@ -206,6 +207,14 @@ class WorkbookError(Exception):
 
 
 def _excel_sheets(data: bytes, nrows: int | None = None, max_sheets: int | None = None) -> list[_Sheet]:
+    """The workbook's sheets, parsed in the memory-limited child process (readers/isolation.py)."""
+    try:
+        return run_isolated(_excel_sheets_here, data, nrows, max_sheets)
+    except IsolatedCrash as exc:
+        raise WorkbookError(f"the Excel parser failed on this workbook: {exc}; is the file damaged?") from exc
+
+
+def _excel_sheets_here(data: bytes, nrows: int | None, max_sheets: int | None) -> list[_Sheet]:
     try:
         wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         out: list[_Sheet] = []
