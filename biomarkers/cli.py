@@ -63,6 +63,9 @@ def generate(
 
 def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, quiet: bool = False) -> Any:
     """Run the ingestion flow once with a progress bar on a terminal; returns the IngestSummary."""
+    for what, p in (("inbox", inbox), ("manifest", manifest)):
+        if not p.exists():
+            raise fail(f"{what} {p} does not exist (run `make demo` or pass --{what})")
     settings.configure_environment()
     from biomarkers.console import FileProgress, print_summary
     from flows.ingest import ingest_flow
@@ -71,9 +74,6 @@ def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, qu
     from schemas.config import ConfigError
     from warehouse.store import WarehouseBusyError
 
-    for what, p in (("inbox", inbox), ("manifest", manifest)):
-        if not p.exists():
-            raise fail(f"{what} {p} does not exist (run `make demo` or pass --{what})")
     with FileProgress(err) as bar:
         progress.set_sink(bar)
         try:

@@ -38,6 +38,7 @@ def configure_environment(*, console_log_level: str = "ERROR") -> None:
     end-of-run summary lists every file that needs attention, and the same lines are in the run's logs
     and artifacts on the Prefect server. Values already set by the user win."""
     os.environ.setdefault("PREFECT_HOME", str(data_dir() / "prefect"))
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
