@@ -10,10 +10,10 @@ import re
 import unicodedata
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -154,6 +154,75 @@ class CvLimits(_Strict):
     standard: float = Field(gt=0)
 
 
+def _fraction(value: object) -> object:
+    """A fraction written as a number (0.75) or as a ratio ("2/3", which YAML cannot hold as a number)."""
+    if isinstance(value, str) and "/" in value:
+        num, _, den = value.partition("/")
+        try:
+            return float(num) / float(den)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"not a fraction: {value!r} (write e.g. 0.75 or 2/3)") from None
+    return value
+
+
+Fraction01 = Annotated[float, BeforeValidator(_fraction), Field(gt=0, le=1)]
+"""A proportion in (0, 1]; ``2/3`` may be written as the string "2/3" so that 2 of 3 is exactly enough."""
+
+
+class CalibratorAcceptance(_Strict):
+    """Run acceptance of a standard curve (ICH M10 §4.2.3/§4.4, ligand-binding assays)."""
+
+    recovery_pct: float = Field(default=20.0, gt=0)  # back-calculated within ±this % of nominal
+    recovery_pct_at_limits: float = Field(default=25.0, gt=0)  # … and ±this % at the LLOQ and ULOQ levels
+    min_pass_fraction: Fraction01 = 0.75  # of the non-zero calibrator levels (anchor points excluded)
+    min_levels: int = Field(default=6, ge=1)  # non-zero calibrator levels that must meet the criteria
+
+
+class QcAcceptance(_Strict):
+    """Run acceptance of the quality controls (ICH M10: low/mid/high, usually in duplicate)."""
+
+    recovery_pct: float = Field(default=20.0, gt=0)  # measured within ±this % of the nominal
+    min_pass_fraction: Fraction01 = 2 / 3  # of all QC results
+    min_level_pass_fraction: Fraction01 = 0.5  # of the QC results at each concentration level
+
+
+class GuideSetSettings(_Strict):
+    """Levey–Jennings guide set: the mean and SD a run metric is judged against (per analyte × kit lot).
+
+    ``run-based``: mean and SD of the first ``n_runs`` accepted runs of the kit lot. ``value-based``: from
+    ``values`` — ``{metric: {analyte: [mean, sd]}}``, the metric being a QC level name (``QC-H``) or a curve
+    metric (``EC50``, ``max_signal``).
+    """
+
+    kind: Literal["run-based", "value-based"] = "run-based"
+    n_runs: int = Field(default=20, ge=2)
+    values: dict[str, dict[str, tuple[float, Annotated[float, Field(gt=0)]]]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _values_when_value_based(self) -> GuideSetSettings:
+        if self.kind == "value-based" and not self.values:
+            raise ValueError("a value-based guide set needs values: {metric: {analyte: [mean, sd]}}")
+        return self
+
+
+class Acceptance(_Strict):
+    """Run acceptance and QC trending rules of an assay; every field has the ICH M10 / LabKey default.
+
+    ``replicate_cv_max_pct`` is the assay's own ``replicate_cv_max_pct`` (set it there, once): the unknown
+    limit applies to unknowns, the standard limit to standards, QCs and controls. A replicate group is only
+    flagged when its mean signal is above ``replicate_cv_min_mean_signal`` (LabKey: MFI > 100) or when its
+    wells carry no signal; its CV is computed on ``replicate_cv_basis`` (the reported ``value``, or the raw
+    ``signal``).
+    """
+
+    calibrators: CalibratorAcceptance = Field(default_factory=CalibratorAcceptance)
+    qcs: QcAcceptance = Field(default_factory=QcAcceptance)
+    replicate_cv_max_pct: CvLimits = Field(default_factory=lambda: CvLimits(unknown=15.0, standard=20.0))
+    replicate_cv_basis: Literal["value", "signal"] = "value"
+    replicate_cv_min_mean_signal: float | None = Field(default=100.0, ge=0)
+    guide_set: GuideSetSettings = Field(default_factory=GuideSetSettings)
+
+
 class Assay(_Strict):
     assay_id: str
     name: str
@@ -168,6 +237,42 @@ class Assay(_Strict):
     limits_pg_ml: dict[str, tuple[float, float]] = Field(default_factory=dict)
     replicate_cv_max_pct: CvLimits
     sample_dilution: dict[str, float] = Field(default_factory=dict)
+    acceptance: Acceptance = Field(default_factory=Acceptance)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _acceptance_takes_the_cv_limits(cls, data: Any) -> Any:
+        # Replicate CV limits are set once, as replicate_cv_max_pct; the acceptance rules carry them.
+        if not isinstance(data, dict) or "replicate_cv_max_pct" not in data:
+            return data
+        acc = data.get("acceptance")
+        limits = data["replicate_cv_max_pct"]
+        if acc is None:
+            return {**data, "acceptance": {"replicate_cv_max_pct": limits}}
+        if isinstance(acc, dict) and "replicate_cv_max_pct" not in acc:
+            return {**data, "acceptance": {**acc, "replicate_cv_max_pct": limits}}
+        if isinstance(acc, Acceptance) and "replicate_cv_max_pct" not in acc.model_fields_set:
+            try:
+                cv = CvLimits.model_validate(limits)
+            except ValidationError:
+                return data  # reported at replicate_cv_max_pct
+            return {**data, "acceptance": acc.model_copy(update={"replicate_cv_max_pct": cv})}
+        return data
+
+    @model_validator(mode="after")
+    def _acceptance_consistent(self) -> Assay:
+        if self.acceptance.replicate_cv_max_pct != self.replicate_cv_max_pct:
+            raise ValueError(
+                "acceptance.replicate_cv_max_pct differs from replicate_cv_max_pct: set the limits once, "
+                "as replicate_cv_max_pct"
+            )
+        for metric, by_analyte in self.acceptance.guide_set.values.items():
+            unknown = sorted(set(by_analyte) - set(self.analytes))
+            if unknown:
+                raise ValueError(
+                    f"acceptance.guide_set.values.{metric} names analytes not in this assay: {unknown}"
+                )
+        return self
 
     def kit_limits(self, analyte: str) -> tuple[float, float] | None:
         """In-well LLOQ/ULOQ (pg/mL) from configuration: explicit limits, else the standard series ends."""
