@@ -10,8 +10,10 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 VENV_STAMP := .venv/.installed-$(shell cat uv.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 BIN := .venv/bin
+# allotropy (test oracle + fallback reader) lives in its own locked env: it pins jsonschema<4.18, prefect needs >=4.18.
+ORACLE_STAMP := .venv-oracle/.installed-$(shell cat oracle/uv.lock oracle/pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint typecheck pytest clean
+.PHONY: install oracle demo test lint typecheck pytest clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -24,6 +26,13 @@ $(VENV_STAMP): uv.lock pyproject.toml | $(if $(filter .tools/bin/uv,$(UV)),.tool
 
 install: $(VENV_STAMP)
 
+$(ORACLE_STAMP): oracle/uv.lock oracle/pyproject.toml | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/.venv-oracle $(UV) sync --frozen --project oracle --python $(PYTHON) --quiet
+	rm -f .venv-oracle/.installed-*
+	touch $@
+
+oracle: $(ORACLE_STAMP)
+
 demo: install
 	$(BIN)/biomarkers demo
 
@@ -34,10 +43,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install oracle
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf .venv .tools data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .venv-oracle .tools data .mypy_cache .ruff_cache .pytest_cache

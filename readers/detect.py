@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from readers.base import FileInput, Reader, ReaderError, ReadResult
+import os
+from typing import ClassVar
+
+from readers.allotropy_fallback import AllotropyFallbackReader, oracle_available
+from readers.base import FileInput, Reader, ReaderError, ReadResult, Sniff
 from readers.platemap import looks_like_platemap
 from readers.text import decode
 
@@ -49,12 +53,24 @@ def is_companion(file: FileInput) -> bool:
     return looks_like_platemap(head_text(file))
 
 
+def fallback_enabled() -> bool:
+    """The allotropy fallback is used when its environment is installed (`make oracle`), unless
+    BIOMARKERS_ALLOTROPY_FALLBACK=0 (it costs ~5 s per unknown file: property tests that throw thousands
+    of random byte strings turn it off)."""
+    return os.environ.get("BIOMARKERS_ALLOTROPY_FALLBACK", "1") != "0" and oracle_available()
+
+
 def detect(file: FileInput) -> Reader:
+    """The native reader whose sniff scores highest; else the allotropy fallback (other instruments),
+    when its environment is installed; else UnknownFormatError naming what each format expected."""
     head = head_text(file)
     sniffs = [(r, r.sniff(head, file)) for r in all_readers()]
     matched = [(r, s) for r, s in sniffs if s.matched]
+    tried = "; ".join(f"{r.label}: {s.reason}" for r, s in sniffs)
     if not matched:
-        tried = "; ".join(f"{r.label}: {s.reason}" for r, s in sniffs)
+        fallback = AllotropyFallbackReader()
+        if fallback_enabled() and not is_companion(file):
+            return _Fallback(fallback, tried)
         raise UnknownFormatError(
             f"not a format this pipeline reads. Tried — {tried}. "
             "Export the plate again in one of these formats, or use the canonical CSV template (README).",
@@ -65,6 +81,31 @@ def detect(file: FileInput) -> Reader:
         names = ", ".join(r.label for r, _ in matched)
         raise UnknownFormatError(f"ambiguous: the file looks like several formats ({names})", file=file.name)
     return matched[0][0]
+
+
+class _Fallback:
+    """The allotropy fallback, reporting the native formats tried too when it cannot read the file."""
+
+    name: ClassVar[str] = AllotropyFallbackReader.name
+    label: ClassVar[str] = AllotropyFallbackReader.label
+
+    def __init__(self, reader: AllotropyFallbackReader, tried: str) -> None:
+        self.reader = reader
+        self.tried = tried
+
+    def sniff(self, text_head: str, file: FileInput) -> Sniff:
+        return self.reader.sniff(text_head, file)
+
+    def read(self, file: FileInput) -> ReadResult:
+        try:
+            return self.reader.read(file)
+        except ReaderError as exc:
+            raise UnknownFormatError(
+                f"not a format this pipeline reads. Tried — {self.tried}; and allotropy (other instruments): "
+                f"{exc.reason}. Export the plate again in one of these formats, or use the canonical CSV "
+                "template (README).",
+                file=file.name,
+            ) from None
 
 
 def read(file: FileInput) -> ReadResult:

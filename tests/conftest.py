@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,17 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"real-export corpus not found at {CORPUS} (set BIOMARKERS_CORPUS to run these tests)")
     return CORPUS
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_allotropy_fallback_by_default() -> Iterator[None]:
+    """The allotropy fallback costs ~5 s per unknown file; property tests feed thousands of them. Tests
+    of the fallback itself turn it back on (`allotropy_fallback` fixture)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BIOMARKERS_ALLOTROPY_FALLBACK", "0")
+        yield
+
+
+@pytest.fixture
+def allotropy_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIOMARKERS_ALLOTROPY_FALLBACK", "1")
