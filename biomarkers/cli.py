@@ -228,6 +228,37 @@ def status(
     out.print(f"analyst store: {paths.analyst_db}")
 
 
+@app.command("qc-report")
+def qc_report(
+    plate: Annotated[str, typer.Option("--plate", help="Plate ID (see the plates view)")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for index.html [default: data/qc/<plate>]")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write a plate's QC report (standard curves, calibrators, QCs, heat map, Levey-Jennings) as HTML."""
+    from assay.qc_report import write_qc_report
+    from schemas.config import load_config
+    from warehouse.analyst import NoAnalystStoreError, connect_analyst
+    from warehouse.paths import WarehousePaths
+    from warehouse.qc_report_data import PlateNotFoundError, build_report_input
+
+    paths = WarehousePaths.at(warehouse or settings.warehouse_dir())
+    try:
+        con = connect_analyst(paths)
+    except NoAnalystStoreError as exc:
+        raise fail(str(exc)) from None
+    try:
+        run = build_report_input(con, plate, load_config())
+    except PlateNotFoundError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        con.close()
+    target = out_dir or settings.data_dir() / "qc" / plate
+    path = write_qc_report(target, run, figure_files=True)
+    out.print(f"QC report for {plate} ({run.verdict}): {path}", highlight=False)
+
+
 DEMO_QUERY = """
 select matrix, analyte, visit, count(*) as n,
        count(*) filter (where qualifier = '<') as below_lloq,

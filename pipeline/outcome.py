@@ -39,5 +39,8 @@ class FileOutcome:
     results: pl.DataFrame | None = None  # schemas.results.RESULT_SCHEMA
     quarantine: pl.DataFrame | None = None  # schemas.results.QUARANTINE_SCHEMA
     unresolved: pl.DataFrame | None = None  # schemas.results.UNRESOLVED_SCHEMA
+    curves: pl.DataFrame | None = None  # schemas.qc.CURVE_SCHEMA: one row per plate × analyte
+    calibrators: pl.DataFrame | None = None  # schemas.qc.CALIBRATOR_SCHEMA
+    acceptance: pl.DataFrame | None = None  # schemas.qc.ACCEPTANCE_SCHEMA
     companions: list[str] = field(default_factory=list)  # sibling file names used (plate maps)
     warnings: list[str] = field(default_factory=list)

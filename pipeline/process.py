@@ -28,6 +28,7 @@ from pipeline.prepare import (
 )
 from pipeline.replicates import ROW_NUMBER, aggregate, empty_results
 from pipeline.resolve import resolve
+from pipeline.runqc import PlateQc, assess_plate
 from pipeline.validate import (
     HOLD,
     REJECT_RULES,
@@ -149,6 +150,8 @@ def _process_read(
     curve_notes: dict[str, str | None] = {}
     warnings = list(rr.warnings)
     no_assay: list[str] = []
+    plate_qc: list[PlateQc] = []
+    rejected_runs: dict[tuple[str, str], str] = {}
     for pid in plate_ids:
         plate = infos[pid]
         pw = wells.filter(pl.col("plate_id") == pid)
@@ -204,6 +207,26 @@ def _process_read(
             return _quarantined(file, sha256, rr.format, "well_schema", str(checked.quarantine["message"][0]))
         quarantine.append(checked.quarantine)
         prepared_wells.append(checked.wells)
+        qc = assess_plate(checked.wells, plate, assay, sha256)
+        plate_qc.append(qc)
+        for analyte, why in qc.rejected.items():
+            rejected_runs[(pid, analyte)] = why
+            quarantine.append(
+                quarantine_frame(
+                    [
+                        {
+                            "source_file": file.name,
+                            "source_sha256": sha256,
+                            "plate_id": pid,
+                            "analyte": analyte,
+                            "rule": "run_rejected",
+                            "severity": "hold",
+                            "message": f"Plate {pid}, {analyte}: the run failed acceptance — {why}. Its "
+                            "results are kept but not reported; re-assay these samples on a new plate.",
+                        }
+                    ]
+                )
+            )
         res, q = aggregate(checked.wells, prep.limits, plate, assay, config, sha256, prep.analyte_holds)
         results.append(res)
         quarantine.append(q)
@@ -222,7 +245,7 @@ def _process_read(
     quarantine.append(q)
     final, q = validate_results(set_status(checked_results))
     quarantine.append(q)
-    final = final.drop(ROW_NUMBER)
+    final = _reject_failed_runs(final.drop(ROW_NUMBER), rejected_runs)
 
     # the unresolved queue only for results that survived validation
     unresolved = resolution.unresolved
@@ -257,8 +280,34 @@ def _process_read(
         quarantine=quarantine_df,
         unresolved=unresolved,
         companions=list(rr.companions),
-        warnings=warnings,
+        warnings=warnings + [n for qc in plate_qc for n in qc.notes],
+        curves=_concat([qc.curves for qc in plate_qc]),
+        calibrators=_concat([qc.calibrators for qc in plate_qc]),
+        acceptance=_concat([qc.acceptance for qc in plate_qc]),
     )
+
+
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
+    frames = [f for f in frames if f.height]
+    return pl.concat(frames, how="vertical") if frames else None
+
+
+def _reject_failed_runs(results: pl.DataFrame, rejected: dict[tuple[str, str], str]) -> pl.DataFrame:
+    """Results of a run (plate × analyte) that failed acceptance: kept, never current, with the reason."""
+    if not rejected or results.height == 0:
+        return results
+    keys = pl.DataFrame(
+        [
+            {"plate_id": p, "analyte": a, "_why": f"run failed acceptance: {w}"}
+            for (p, a), w in rejected.items()
+        ]
+    )
+    out = results.join(keys, on=["plate_id", "analyte"], how="left", maintain_order="left")
+    hit = pl.col("_why").is_not_null()
+    return out.with_columns(
+        status=pl.when(hit).then(pl.lit("run_rejected")).otherwise(pl.col("status")),
+        hold_reason=pl.when(hit).then(pl.col("_why")).otherwise(pl.col("hold_reason")),
+    ).drop("_why")
 
 
 def _output_wells(read: pl.DataFrame, prepared: list[pl.DataFrame], sha256: str) -> pl.DataFrame:
@@ -359,6 +408,10 @@ def summarise(
                         why[_WHY[code]] += 1
             detail = ", ".join(k for k, _ in why.most_common())
             bits.append(f"{held.height} held" + (f" ({detail})" if detail else ""))
+        failed = r.filter(pl.col("status") == "run_rejected")
+        if failed.height:
+            runs = ", ".join(sorted(set(failed["analyte"].to_list())))
+            bits.append(f"{failed.height} not reported because the run failed acceptance ({runs})")
         n_unres = unresolved.filter(pl.col("plate_id") == pid)["sample_id"].n_unique()
         if n_unres:
             bits.append(f"{_count(n_unres, 'sample')} not in the manifest")

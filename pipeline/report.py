@@ -106,7 +106,7 @@ def file_line(o: FileOutcome) -> FileLine:
         status=o.status,
         plates=len(o.plates),
         accepted=n("loaded"),
-        held=n("held"),
+        held=n("held") + n("run_rejected"),
         unresolved=n("unresolved"),
         rejected_rows=rejected,
         flagged=flagged,

@@ -233,6 +233,8 @@ class Assay(_Strict):
     protocol_names: list[str] = Field(default_factory=list)
     analytes: list[str] = Field(min_length=1)
     unit: str | None = None
+    curve_model: Literal["4PL", "5PL"] = "5PL"  # the standard curve fitted to the calibrators
+    curve_weighting: Literal["none", "1/y", "1/y2"] = "1/y2"
     standards: Standards
     limits_pg_ml: dict[str, tuple[float, float]] = Field(default_factory=dict)
     replicate_cv_max_pct: CvLimits

@@ -11,9 +11,11 @@ import polars as pl
 
 from schemas.wells import QUALIFIERS
 
-RESULT_STATUSES = ("loaded", "held", "unresolved")
+RESULT_STATUSES = ("loaded", "held", "unresolved", "run_rejected")
 """``loaded``: resolved and valid (current unless superseded/excluded); ``held``: failed a data rule
-(plausibility, unit…) and waits for review; ``unresolved``: sample ID not in the manifest yet."""
+(plausibility, unit…) and waits for review; ``unresolved``: sample ID not in the manifest yet;
+``run_rejected``: the run (plate × analyte) failed acceptance — kept, never current (``hold_reason`` says
+which rule)."""
 
 RESULT_SCHEMA: dict[str, pl.DataType] = {
     "result_id": pl.String(),  # stable: sha256 of source_sha256|plate_id|sample_id|analyte|assay_id (32 hex)
@@ -140,4 +142,4 @@ class ResultModel(pa.DataFrameModel):
     @classmethod
     def resolved_unless_unresolved(cls, data: pa.PolarsData) -> pl.LazyFrame:
         resolved = pl.col("participant_id").is_not_null() & pl.col("visit").is_not_null()
-        return data.lazyframe.select((pl.col("status") == "unresolved") | resolved)
+        return data.lazyframe.select(pl.col("status").is_in(["unresolved", "run_rejected"]) | resolved)

@@ -93,3 +93,19 @@ def test_ingest_query_status_and_idempotency(study: Path, env: dict[str, str]) -
     assert (n1, all1) == (n2, all2)
     bad = run("query", "select * from no_such_view", "--warehouse", wh, env=env, ok=False)
     assert bad.returncode == 1 and "available views" in bad.stderr and "results_all" in bad.stderr
+
+
+def test_qc_report_writes_a_self_contained_page(study: Path, env: dict[str, str]) -> None:
+    wh = str(Path(env["BIOMARKERS_DATA"]) / "wh-qc")
+    args = ["--inbox", str(study / "inbox"), "--manifest", str(study / "manifest.csv"), "--warehouse", wh]
+    run("ingest", *args, env=env)
+    plate = run(
+        "query", "select plate_id from curves where assay_id = 'ELISA-VEGF' limit 1", "--format", "csv",
+        "--warehouse", wh, env=env,
+    ).stdout.splitlines()[1]  # fmt: skip
+    out = Path(env["BIOMARKERS_DATA"]) / "qc"
+    run("qc-report", "--plate", plate, "--out", str(out), "--warehouse", wh, env=env)
+    html = (out / "index.html").read_text()
+    assert plate in html and "Standard curve" in html and "data:image/png;base64," in html
+    bad = run("qc-report", "--plate", "NO-SUCH-PLATE", "--warehouse", wh, env=env, ok=False)
+    assert bad.returncode == 1 and "no plate" in bad.stderr

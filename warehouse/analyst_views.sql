@@ -46,3 +46,12 @@ SELECT u.*, NOT EXISTS (
 ) AS still_unresolved
 FROM read_parquet('{root}/unresolved.parquet') u;
 COMMENT ON VIEW unresolved IS 'Samples measured on a plate whose ID was not in any sample manifest at load time; their results are kept in results_all with status unresolved.';
+
+CREATE VIEW curves AS SELECT * FROM read_parquet('{root}/curves.parquet');
+COMMENT ON VIEW curves IS 'The standard curve of each plate x analyte: model, weighting, parameters, R2, masked calibrators, LLOQ/ULOQ (in-well), whether concentrations came from this fit or from the instrument.';
+
+CREATE VIEW calibrators AS SELECT * FROM read_parquet('{root}/calibrators.parquet');
+COMMENT ON VIEW calibrators IS 'Every calibrator level of every curve: nominal, mean signal, back-calculated concentration, % recovery, limit, masked and why.';
+
+CREATE VIEW run_acceptance AS SELECT * FROM read_parquet('{root}/run_acceptance.parquet');
+COMMENT ON VIEW run_acceptance IS 'Each acceptance rule of each plate x analyte run (ICH M10 defaults): passed or not, observed vs limit, and the reason in plain words. A run that fails keeps its results in results_all (status run_rejected), never current.';

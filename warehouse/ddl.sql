@@ -156,3 +156,63 @@ CREATE TABLE IF NOT EXISTS manifests (
     received_at TIMESTAMPTZ NOT NULL,
     run_id VARCHAR NOT NULL
 );
+
+-- Assay QC of each run (plate × analyte): the curve results were read through, every calibrator level
+-- with its recovery and masking, and each acceptance rule's verdict (ICH M10 defaults, config/assays.yaml).
+CREATE TABLE IF NOT EXISTS curves (
+    source_sha256 VARCHAR NOT NULL,
+    plate_id VARCHAR NOT NULL,
+    analyte VARCHAR NOT NULL,
+    assay_id VARCHAR,
+    kit_lot VARCHAR,
+    model VARCHAR,
+    weighting VARCHAR,
+    a DOUBLE,
+    b DOUBLE,
+    c DOUBLE,
+    d DOUBLE,
+    g DOUBLE,
+    r_squared DOUBLE,
+    converged BOOLEAN,
+    fit_message VARCHAR,
+    n_levels INTEGER,
+    n_accepted INTEGER,
+    masked_levels VARCHAR,
+    lloq_in_well DOUBLE,
+    uloq_in_well DOUBLE,
+    max_signal DOUBLE,
+    calibration_passed BOOLEAN,
+    concentrations_from VARCHAR,
+    notes VARCHAR,
+    PRIMARY KEY (source_sha256, plate_id, analyte)
+);
+
+CREATE TABLE IF NOT EXISTS calibrators (
+    source_sha256 VARCHAR NOT NULL,
+    plate_id VARCHAR NOT NULL,
+    analyte VARCHAR NOT NULL,
+    level VARCHAR NOT NULL,
+    nominal DOUBLE,
+    n_wells INTEGER,
+    mean_signal DOUBLE,
+    cv_pct DOUBLE,
+    back_calc DOUBLE,
+    recovery_pct DOUBLE,
+    limit_pct DOUBLE,
+    within_limits BOOLEAN,
+    masked BOOLEAN,
+    mask_reason VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS run_acceptance (
+    source_sha256 VARCHAR NOT NULL,
+    plate_id VARCHAR NOT NULL,
+    analyte VARCHAR NOT NULL,
+    run_accepted BOOLEAN NOT NULL,
+    rule VARCHAR NOT NULL,
+    subject VARCHAR,
+    passed BOOLEAN NOT NULL,
+    observed DOUBLE,
+    limit_value VARCHAR,
+    reason VARCHAR NOT NULL
+);

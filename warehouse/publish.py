@@ -24,7 +24,17 @@ from warehouse.store import WriterStore
 KEEP_SNAPSHOTS = 5
 """Older snapshots are removed; an analyst session open across more publishes than this must reconnect."""
 
-_SINGLE_FILE_TABLES = ("supersessions", "wells", "plates", "files", "quarantine", "unresolved")
+_SINGLE_FILE_TABLES = (
+    "supersessions",
+    "wells",
+    "plates",
+    "files",
+    "quarantine",
+    "unresolved",
+    "curves",
+    "calibrators",
+    "run_acceptance",
+)
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,12 @@ class WriterStore:
             self._insert("results_all", outcome.results, {"loaded_at": at, **extra})
             self._insert("quarantine", outcome.quarantine, {"created_at": at, **extra})
             self._insert("unresolved", outcome.unresolved, {"created_at": at, **extra})
+            for table, df in (
+                ("curves", outcome.curves),
+                ("calibrators", outcome.calibrators),
+                ("run_acceptance", outcome.acceptance),
+            ):
+                self._insert(table, df, {"source_sha256": sha})
             n_sup = self._supersede(sha, at, run_id)
             con.execute("COMMIT")
         except BaseException:

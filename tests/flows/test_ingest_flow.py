@@ -137,3 +137,33 @@ def test_no_allocation_in_the_analyst_store(loaded: tuple[Path, Path, object], s
             sql = f'select count(*) from "{table}" where cast("{col}" as varchar) in ({marks})'
             hits = con.execute(sql, list(arms)).fetchall()[0][0]
             assert hits == 0, (table, col)
+
+
+def test_every_run_has_its_curve_and_acceptance_verdict(loaded: tuple[Path, Path, object]) -> None:
+    _, wh, _ = loaded
+    con = connect_analyst(WarehousePaths.at(wh))
+    missing = con.execute(
+        "select count(*) from (select distinct w.source_sha256, w.plate_id, w.analyte from wells w "
+        "where w.sample_type = 'standard' and w.signal is not null and w.analyte is not null) s "
+        "anti join curves c using (source_sha256, plate_id, analyte)"
+    ).fetchall()[0][0]
+    assert missing == 0
+    elisa = con.execute(
+        "select distinct concentrations_from from curves where assay_id like 'ELISA-%'"
+    ).fetchall()
+    assert elisa == [("fitted curve",)]
+    assert con.execute("select count(*) from curves where not converged").fetchall()[0][0] == 0
+    # a run that failed acceptance: its results are kept, never current, and say why
+    failed = con.execute(
+        "select distinct plate_id, analyte from run_acceptance where not run_accepted"
+    ).fetchall()
+    for plate_id, analyte in failed:
+        n_current = con.execute(
+            "select count(*) from results where plate_id = ? and analyte = ?", [plate_id, analyte]
+        ).fetchall()[0][0]
+        kept = con.execute(
+            "select count(*), count(*) filter (where hold_reason like 'run failed acceptance%') "
+            "from results_all where plate_id = ? and analyte = ? and status = 'run_rejected'",
+            [plate_id, analyte],
+        ).fetchall()[0]
+        assert n_current == 0 and kept[0] == kept[1]

@@ -1,0 +1,490 @@
+"""A per-run QC report: one self-contained ``index.html`` an assay scientist opens to judge a plate.
+
+The page carries the run's identity (plate, file and its SHA-256, assay, kit lot, instrument, acquisition
+time), the run verdict with its reasons in plain words, and per analyte: the standard curve, the calibrator
+table (nominal, back-calculated, recovery, masked and why), the QC table, the plate heat map with replicate
+CVs, and Levey–Jennings charts where a series is given.
+
+Self-contained: images are embedded as base64 data URIs, styles are inline CSS, there is no JavaScript and
+no external reference (a Content-Security-Policy forbids any), so the file can be mailed or archived with
+the run. Every piece of text from the data is HTML-escaped.
+
+:class:`QcReportInput` is plain data; the caller fills it from the warehouse. Acceptance decisions (which
+calibrator passes, the verdict) are inputs: the report shows them, it does not re-decide them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Literal
+
+from matplotlib.figure import Figure
+
+from assay.plots import (
+    CurvePlotData,
+    PlateWell,
+    figure_png,
+    figure_svg,
+    format_number,
+    levey_jennings_plot,
+    plate_heatmap,
+    replicate_cvs,
+    save_figure,
+    standard_curve_plot,
+)
+
+ImageFormat = Literal["png", "svg"]
+
+
+@dataclass(frozen=True)
+class CalibratorRow:
+    """One standard level (or one standard well): nominal vs back-calculated concentration.
+
+    ``recovery_pct`` None is computed as back-calc / nominal × 100 (when both are known and nominal > 0).
+    ``passed`` is the acceptance decision made upstream (None: not assessed).
+    """
+
+    level: str
+    nominal: float
+    back_calculated: float | None
+    signal: float | None = None
+    recovery_pct: float | None = None
+    masked: bool = False
+    mask_reason: str = ""
+    passed: bool | None = None
+    wells: str = ""
+
+
+@dataclass(frozen=True)
+class QcRow:
+    """One QC sample (or replicate group): expected vs observed concentration and the decision."""
+
+    name: str
+    expected: float | None
+    observed: float | None
+    passed: bool | None
+    level: str = ""
+    wells: str = ""
+    qualifier: str = "="  # "<" / ">" when the observed value is censored at a limit
+    recovery_pct: float | None = None  # None: computed as observed / expected × 100 when in range
+
+
+@dataclass(frozen=True)
+class LeveyJenningsSeries:
+    """A run metric over runs, for a Levey–Jennings chart; see :func:`assay.plots.levey_jennings_plot`."""
+
+    title: str
+    values: Sequence[float | None]
+    mean: float | None = None
+    sd: float | None = None
+    x: Sequence[float | date | datetime | str] | None = None
+    violations: Sequence[tuple[int, Sequence[str]]] = ()
+    current_index: int | None = None
+    metric: str = ""
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class AnalyteReport:
+    """Everything the report shows for one analyte of the plate."""
+
+    analyte: str
+    unit: str = "pg/mL"
+    verdict: str | None = None  # "pass" | "fail" | "review"; None: not assessed per analyte
+    reasons: Sequence[str] = ()
+    curve: CurvePlotData | None = None
+    curve_parameters: Mapping[str, float] = field(default_factory=dict)  # e.g. {"a": .., "b": ..}
+    curve_message: str = ""
+    calibrators: Sequence[CalibratorRow] = ()
+    qcs: Sequence[QcRow] = ()
+    wells: Sequence[PlateWell] = ()
+    signal_label: str = "Signal"
+    cv_limit_pct: float | None = 20.0
+    levey_jennings: Sequence[LeveyJenningsSeries] = ()
+
+
+@dataclass(frozen=True)
+class QcReportInput:
+    """One plate/run: its identity, its verdict with reasons in plain words, and its analytes."""
+
+    plate_id: str
+    source_file: str
+    sha256: str
+    assay: str
+    verdict: str  # "pass" | "fail" | "review"
+    verdict_reasons: Sequence[str] = ()
+    kit_lot: str | None = None
+    instrument: str | None = None
+    acquired_at: datetime | str | None = None
+    platform: str | None = None
+    analytes: Sequence[AnalyteReport] = ()
+    generated_at: datetime | None = None  # None: now (UTC)
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _num(value: float | None, sig: int = 4) -> str:
+    return format_number(value, sig)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.1f}%"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "analyte"
+
+
+_VERDICT_CLASS = {"pass": "pass", "accepted": "pass", "fail": "fail", "rejected": "fail"}
+
+
+def _verdict_badge(verdict: str | None) -> str:
+    if verdict is None:
+        return '<span class="badge none">not assessed</span>'
+    cls = _VERDICT_CLASS.get(verdict.strip().lower(), "review")
+    return f'<span class="badge {cls}">{_e(verdict.upper())}</span>'
+
+
+def _status(passed: bool | None, masked: bool = False) -> str:
+    if masked:
+        return '<span class="tag masked">masked</span>'
+    if passed is None:
+        return '<span class="tag none">—</span>'
+    return '<span class="tag pass">pass</span>' if passed else '<span class="tag fail">fail</span>'
+
+
+def _image(fig: Figure, alt: str, fmt: ImageFormat) -> str:
+    if fmt == "svg":
+        data = base64.b64encode(figure_svg(fig).encode("utf-8")).decode("ascii")
+        uri = f"data:image/svg+xml;base64,{data}"
+    else:
+        uri = "data:image/png;base64," + base64.b64encode(figure_png(fig, dpi=110)).decode("ascii")
+    return f'<figure><img alt="{_e(alt)}" src="{uri}"></figure>'
+
+
+def _recovery(value: float | None, reference: float | None) -> float | None:
+    if value is None or reference is None or not (math.isfinite(value) and math.isfinite(reference)):
+        return None
+    return value / reference * 100.0 if reference > 0 else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _calibrator_table(a: AnalyteReport) -> str:
+    rows = []
+    for c in a.calibrators:
+        rec = c.recovery_pct if c.recovery_pct is not None else _recovery(c.back_calculated, c.nominal)
+        cls = ' class="masked-row"' if c.masked else (' class="fail-row"' if c.passed is False else "")
+        rows.append(
+            f"<tr{cls}><td>{_e(c.level)}</td><td>{_e(c.wells)}</td><td class=n>{_num(c.nominal)}</td>"
+            f"<td class=n>{_num(c.signal)}</td><td class=n>{_num(c.back_calculated)}</td>"
+            f"<td class=n>{_pct(rec)}</td><td>{_status(c.passed, c.masked)}</td>"
+            f"<td>{_e(c.mask_reason)}</td></tr>"
+        )
+    nonzero = [c for c in a.calibrators if c.nominal > 0]
+    accepted = sum(1 for c in nonzero if c.passed and not c.masked)
+    masked = sum(1 for c in a.calibrators if c.masked)
+    caption = f"{accepted} of {len(nonzero)} non-zero calibrators accepted" + (
+        f"; {masked} masked" if masked else ""
+    )
+    return (
+        f"<table><caption>Calibrators — {_e(caption)}</caption><thead><tr><th>Level</th><th>Wells</th>"
+        f"<th>Nominal ({_e(a.unit)})</th><th>{_e(a.signal_label)}</th><th>Back-calc. ({_e(a.unit)})</th>"
+        f"<th>Recovery</th><th>Status</th><th>Mask reason</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _qc_table(a: AnalyteReport) -> str:
+    rows = []
+    for q in a.qcs:
+        censored = q.qualifier in ("<", ">")
+        rec = q.recovery_pct
+        if rec is None and not censored:
+            rec = _recovery(q.observed, q.expected)
+        observed = (_e(q.qualifier) if censored else "") + _num(q.observed)
+        cls = ' class="fail-row"' if q.passed is False else ""
+        rows.append(
+            f"<tr{cls}><td>{_e(q.name)}</td><td>{_e(q.level)}</td><td>{_e(q.wells)}</td>"
+            f"<td class=n>{_num(q.expected)}</td><td class=n>{observed}</td><td class=n>{_pct(rec)}</td>"
+            f"<td>{_status(q.passed)}</td></tr>"
+        )
+    passed = sum(1 for q in a.qcs if q.passed)
+    return (
+        f"<table><caption>Quality controls — {passed} of {len(a.qcs)} pass</caption><thead><tr>"
+        f"<th>QC</th><th>Level</th><th>Wells</th><th>Expected ({_e(a.unit)})</th>"
+        f"<th>Observed ({_e(a.unit)})</th><th>Recovery</th><th>Result</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _cv_table(a: AnalyteReport) -> str:
+    if a.cv_limit_pct is None:
+        return ""
+    limit = a.cv_limit_pct
+    high = sorted((g for g in replicate_cvs(a.wells) if g.cv_pct > limit), key=lambda g: -g.cv_pct)
+    if not high:
+        return f'<p class="note">No replicate group has a CV above {limit:g}%.</p>'
+    rows = "".join(
+        f"<tr><td>{_e(g.sample_id)}</td><td>{_e(g.sample_type)}</td><td>{_e(', '.join(g.wells))}</td>"
+        f"<td class=n>{_num(g.mean)}</td><td class=n>{_pct(g.cv_pct)}</td></tr>"
+        for g in high
+    )
+    return (
+        f"<table><caption>Replicate groups with CV above {limit:g}% ({len(high)})</caption><thead><tr>"
+        f"<th>Sample</th><th>Type</th><th>Wells</th><th>Mean {_e(a.signal_label)}</th><th>CV</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _fit_summary(a: AnalyteReport) -> str:
+    c = a.curve
+    items: list[tuple[str, str]] = []
+    if c is not None:
+        items.append(("Model", _e(c.model)))
+        if c.weighting:
+            items.append(("Weighting", _e(c.weighting)))
+        if c.r_squared is not None:
+            items.append(("R²", _e(f"{c.r_squared:.4f}")))
+        items.append(("LLOQ", f"{_num(c.lloq)} {_e(a.unit)}" if c.lloq is not None else "—"))
+        items.append(("ULOQ", f"{_num(c.uloq)} {_e(a.unit)}" if c.uloq is not None else "—"))
+        qualifiers = Counter((q or "=") for q in c.unk_qualifier) if c.unk_qualifier else None
+        n_unk = len(c.unk_conc)
+        if n_unk:
+            q = qualifiers or Counter({"=": n_unk})
+            items.append(
+                (
+                    "Unknowns",
+                    _e(
+                        f"{n_unk}: {q.get('=', 0)} in range, {q.get('<', 0)} below LLOQ, "
+                        f"{q.get('>', 0)} above ULOQ, {q.get('NR', 0)} not reported"
+                    ),
+                )
+            )
+    if a.curve_parameters:
+        params = ", ".join(f"{_e(k)} = {_num(v)}" for k, v in a.curve_parameters.items())
+        items.append(("Parameters", params))
+    if a.curve_message:
+        items.append(("Fit", _e(a.curve_message)))
+    if not items:
+        return ""
+    return '<dl class="kv">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
+
+
+def _analyte_section(
+    a: AnalyteReport,
+    anchor: str,
+    run: QcReportInput,
+    fmt: ImageFormat,
+    figure_dir: Path | None,
+) -> str:
+    parts = [f'<section class="analyte" id="{anchor}"><h2>{_e(a.analyte)} {_verdict_badge(a.verdict)}</h2>']
+    if a.reasons:
+        parts.append('<ul class="reasons">' + "".join(f"<li>{_e(r)}</li>" for r in a.reasons) + "</ul>")
+    parts.append(_fit_summary(a))
+
+    def emit(fig: Figure, alt: str, name: str) -> None:
+        parts.append(_image(fig, alt, fmt))
+        if figure_dir is not None:
+            save_figure(fig, figure_dir / f"{anchor}_{name}")
+
+    parts.append("<h3>Standard curve</h3>")
+    if a.curve is not None:
+        emit(standard_curve_plot(a.curve), f"Standard curve of {a.analyte}", "curve")
+    else:
+        parts.append(
+            '<p class="note">No standard curve for this analyte (the file reports concentrations).</p>'
+        )
+    if a.calibrators:
+        parts.append(_calibrator_table(a))
+    parts.append("<h3>Quality controls</h3>")
+    parts.append(_qc_table(a) if a.qcs else '<p class="note">No QC samples on this plate.</p>')
+    if a.wells:
+        parts.append("<h3>Plate map</h3>")
+        fig = plate_heatmap(
+            a.wells,
+            title=f"{run.plate_id} · {a.analyte}",
+            signal_label=a.signal_label,
+            cv_limit=a.cv_limit_pct,
+        )
+        emit(fig, f"Plate heat map of {a.analyte}", "plate")
+        parts.append(_cv_table(a))
+    if a.levey_jennings:
+        parts.append("<h3>Levey–Jennings</h3>")
+        for i, s in enumerate(a.levey_jennings, start=1):
+            fig = levey_jennings_plot(
+                s.values,
+                mean=s.mean,
+                sd=s.sd,
+                x=s.x,
+                violations=s.violations,
+                current_index=s.current_index,
+                title=s.title,
+                metric=s.metric,
+                unit=s.unit,
+            )
+            emit(fig, f"Levey–Jennings chart: {s.title}", f"lj{i}")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+_CSS = """
+:root { --ink:#1b1f24; --muted:#5b6470; --line:#d8dde3; --pass:#1a7f37; --fail:#c62828; --review:#b26b00; }
+* { box-sizing: border-box; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       color: var(--ink); margin: 0; background: #f6f7f9; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; background: #fff; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 20px; margin: 0 0 10px; display: flex; align-items: center; gap: 10px; }
+h3 { font-size: 16px; margin: 22px 0 8px; color: #2b3440; }
+header { border-bottom: 2px solid var(--line); padding-bottom: 14px; margin-bottom: 18px; }
+.sub { color: var(--muted); margin: 0 0 12px; }
+dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 3px 16px; margin: 8px 0; }
+dl.kv dt { color: var(--muted); }
+dl.kv dd { margin: 0; overflow-wrap: anywhere; }
+code { font: 13px/1.3 ui-monospace, "DejaVu Sans Mono", monospace; }
+.verdict { display: flex; gap: 14px; align-items: flex-start; margin-top: 12px; padding: 12px 14px;
+           border-radius: 6px; background: #f3f5f8; }
+.verdict.pass { background: #ecf7ef; } .verdict.fail { background: #fdeeee; }
+.verdict.review { background: #fff6e6; }
+.verdict ul { margin: 0; padding-left: 18px; }
+.badge { font-size: 13px; font-weight: 700; letter-spacing: .04em; padding: 3px 10px; border-radius: 4px;
+         color: #fff; white-space: nowrap; }
+.badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); }
+.badge.review { background: var(--review); } .badge.none { background: #8a939e; font-weight: 500; }
+.tag { font-size: 12px; font-weight: 600; padding: 1px 7px; border-radius: 3px; }
+.tag.pass { color: var(--pass); background: #e3f3e7; } .tag.fail { color: var(--fail); background: #fbe3e3; }
+.tag.masked { color: #555; background: #e8e8e8; } .tag.none { color: var(--muted); }
+table { border-collapse: collapse; margin: 8px 0 14px; font-size: 14px; min-width: 60%; }
+caption { text-align: left; font-weight: 600; padding: 4px 0; color: #2b3440; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
+th { background: #f0f2f5; font-weight: 600; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.masked-row td { color: #777; background: #f7f7f7; }
+tr.fail-row td { background: #fff3f3; }
+figure { margin: 6px 0 10px; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eceff3; }
+section.analyte { border-top: 2px solid var(--line); padding-top: 18px; margin-top: 26px; }
+nav table { min-width: 0; }
+nav a { color: #1f4e9c; }
+.note { color: var(--muted); font-style: italic; }
+ul.reasons { margin: 0 0 8px; padding-left: 20px; }
+footer { margin-top: 30px; color: var(--muted); font-size: 12px; }
+@media print { body { background: #fff; } main { max-width: none; } section.analyte { break-before: page; } }
+"""
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    return value.isoformat(sep=" ", timespec="seconds") if isinstance(value, datetime) else str(value)
+
+
+def render_qc_report(
+    run: QcReportInput, *, image_format: ImageFormat = "png", figure_dir: Path | None = None
+) -> str:
+    """The report's HTML (see :func:`write_qc_report`)."""
+    anchors: list[str] = []
+    for i, a in enumerate(run.analytes, start=1):
+        anchors.append(f"a{i}-{_slug(a.analyte)}")
+    verdict_cls = _VERDICT_CLASS.get(run.verdict.strip().lower(), "review")
+    reasons = (
+        "<ul>" + "".join(f"<li>{_e(r)}</li>" for r in run.verdict_reasons) + "</ul>"
+        if run.verdict_reasons
+        else ""
+    )
+    identity = [
+        ("Plate", _e(run.plate_id)),
+        ("File", _e(run.source_file)),
+        ("SHA-256", f"<code>{_e(run.sha256)}</code>"),
+        ("Assay", _e(run.assay)),
+        ("Platform", _e(run.platform or "—")),
+        ("Kit lot", _e(run.kit_lot or "—")),
+        ("Instrument", _e(run.instrument or "—")),
+        ("Acquired", _e(_when(run.acquired_at))),
+    ]
+    overview_rows = []
+    for a, anchor in zip(run.analytes, anchors, strict=True):
+        cal_nonzero = [c for c in a.calibrators if c.nominal > 0]
+        cal_ok = sum(1 for c in cal_nonzero if c.passed and not c.masked)
+        r2 = a.curve.r_squared if a.curve is not None else None
+        overview_rows.append(
+            f'<tr><td><a href="#{anchor}">{_e(a.analyte)}</a></td><td>{_verdict_badge(a.verdict)}</td>'
+            f"<td class=n>{_e(f'{r2:.4f}') if r2 is not None else '—'}</td>"
+            f"<td class=n>{cal_ok} / {len(cal_nonzero)}</td>"
+            f"<td class=n>{sum(1 for q in a.qcs if q.passed)} / {len(a.qcs)}</td></tr>"
+        )
+    overview = (
+        "<nav><table><caption>Analytes</caption><thead><tr><th>Analyte</th><th>Verdict</th><th>R²</th>"
+        "<th>Calibrators accepted</th><th>QCs pass</th></tr></thead><tbody>"
+        + "".join(overview_rows)
+        + "</tbody></table></nav>"
+        if run.analytes
+        else '<p class="note">No analyte on this plate.</p>'
+    )
+    sections = "".join(
+        _analyte_section(a, anchor, run, image_format, figure_dir)
+        for a, anchor in zip(run.analytes, anchors, strict=True)
+    )
+    generated = run.generated_at or datetime.now(UTC)
+    title = f"QC report — {run.plate_id}"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<header><h1>{_e(title)}</h1><p class=sub>{_e(run.assay)}</p>"
+        '<dl class="kv">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in identity) + "</dl>"
+        f'<div class="verdict {verdict_cls}"><div>Run verdict {_verdict_badge(run.verdict)}</div>'
+        f"<div>{reasons}</div></div></header>"
+        f"{overview}{sections}"
+        f"<footer>Generated {_e(_when(generated))} by the BCT-002-US biomarker pipeline.</footer>"
+        "</main></body></html>\n"
+    )
+
+
+def write_qc_report(
+    out_dir: Path,
+    run: QcReportInput,
+    *,
+    image_format: ImageFormat = "png",
+    figure_files: bool = False,
+) -> Path:
+    """Write ``out_dir/index.html`` for one plate/run and return its path.
+
+    ``image_format`` chooses how plots are embedded (base64 PNG, or base64 SVG). With ``figure_files`` the
+    plots are also written as PNG and SVG under ``out_dir/figures/``. The page is replaced atomically.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figure_dir = out_dir / "figures" if figure_files else None
+    page = render_qc_report(run, image_format=image_format, figure_dir=figure_dir)
+    target = out_dir / "index.html"
+    fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=out_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

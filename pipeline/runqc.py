@@ -1,0 +1,151 @@
+"""Assay QC of one plate: per analyte, the standard curve (fit, back-calculation, masking), and the run's
+acceptance (ICH M10 defaults from the assay's configuration).
+
+Every analyte with calibrators on the plate gets a curve record and its level table, whether the reported
+concentrations came from our fit (plate-reader grids) or from the instrument (then the fit is the check,
+and the instrument value stays the reported one). A run that fails acceptance keeps its results, never
+current (``run_rejected``), with the reasons in plain words.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from assay.acceptance import evaluate_run
+from assay.standards import StandardCurve, fit_standards, standard_wells
+from readers.base import PlateInfo
+from schemas.config import Assay
+from schemas.qc import ACCEPTANCE_SCHEMA, CALIBRATOR_SCHEMA, CURVE_SCHEMA
+
+
+@dataclass
+class PlateQc:
+    curves: pl.DataFrame
+    calibrators: pl.DataFrame
+    acceptance: pl.DataFrame
+    rejected: dict[str, str] = field(default_factory=dict)  # analyte → why the run failed (one sentence)
+    notes: list[str] = field(default_factory=list)
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _curve_row(
+    sha: str, plate: PlateInfo, assay: Assay, analyte: str, c: StandardCurve, from_fit: bool
+) -> dict[str, object]:
+    f = c.fit
+    levels = [lv for lv in c.levels if not lv.is_zero and lv.mean_signal is not None]
+    top = max(levels, key=lambda lv: lv.nominal).mean_signal if levels else None
+    return {
+        "source_sha256": sha,
+        "plate_id": plate.plate_id,
+        "analyte": analyte,
+        "assay_id": assay.assay_id,
+        "kit_lot": plate.kit_lot or assay.kit_lot,
+        "model": f.model,
+        "weighting": f.weighting,
+        "a": _finite(f.a),
+        "b": _finite(f.b),
+        "c": _finite(f.c),
+        "d": _finite(f.d),
+        "g": _finite(f.g) if f.g is not None else None,
+        "r_squared": _finite(f.r_squared),
+        "converged": f.converged,
+        "fit_message": f.message,
+        "n_levels": c.n_nonzero,
+        "n_accepted": c.n_accepted,
+        "masked_levels": ";".join(c.masked) or None,
+        "lloq_in_well": c.lloq,
+        "uloq_in_well": c.uloq,
+        "max_signal": _finite(top),
+        "calibration_passed": c.passed,
+        "concentrations_from": "fitted curve" if from_fit else "instrument",
+        "notes": "; ".join([*c.notes, *c.reasons]) or None,
+    }
+
+
+def assess_plate(wells: pl.DataFrame, plate: PlateInfo, assay: Assay, sha256: str) -> PlateQc:
+    """Curves, calibrator tables and acceptance for every analyte of ``wells`` (one plate, prepared)."""
+    acc = assay.acceptance
+    curves: list[dict[str, object]] = []
+    calibrators: list[pl.DataFrame] = []
+    rules: list[dict[str, object]] = []
+    out = PlateQc(
+        pl.DataFrame(schema=CURVE_SCHEMA),
+        pl.DataFrame(schema=CALIBRATOR_SCHEMA),
+        pl.DataFrame(schema=ACCEPTANCE_SCHEMA),
+    )
+    analytes = [a for a in wells["analyte"].drop_nulls().unique().sort().to_list() if a in assay.analytes]
+    for analyte in analytes:
+        w = wells.filter(pl.col("analyte") == analyte)
+        std = w.filter((pl.col("sample_type") == "standard") & pl.col("expected_conc").is_not_null())
+        if std.filter(pl.col("signal").is_not_null()).height == 0:
+            out.notes.append(f"{analyte}: no calibrator signals in the export, so the run cannot be judged")
+            continue
+        curve = fit_standards(
+            standard_wells(w),
+            model=assay.curve_model,
+            weighting=assay.curve_weighting,
+            recovery_limits=(acc.calibrators.recovery_pct, acc.calibrators.recovery_pct_at_limits),
+            min_fraction=acc.calibrators.min_pass_fraction,
+            min_levels=acc.calibrators.min_levels,
+        )
+        from_fit = bool(w["flags"].fill_null("").str.contains("conc_from_4pl").any())
+        curves.append(_curve_row(sha256, plate, assay, analyte, curve, from_fit))
+        levels = curve.table()
+        calibrators.append(
+            levels.select(
+                pl.lit(sha256).alias("source_sha256"),
+                pl.lit(plate.plate_id).alias("plate_id"),
+                pl.lit(analyte).alias("analyte"),
+                "level",
+                "nominal",
+                pl.col("n_wells").cast(pl.Int32),
+                "mean_signal",
+                "cv_pct",
+                "back_calc",
+                "recovery_pct",
+                "limit_pct",
+                "within_limits",
+                "masked",
+                "mask_reason",
+            )
+        )
+        qcs = w.filter(pl.col("sample_type") == "qc").select(
+            "sample_id", "expected_conc", "value", "qualifier"
+        )
+        verdict = evaluate_run(levels, qcs, acc)
+        if not curve.fit.converged:
+            verdict_ok = False
+            reasons = [f"the standard curve did not converge ({curve.fit.message})"]
+        else:
+            verdict_ok = verdict.accepted
+            reasons = verdict.reasons
+        for r in verdict.rules:
+            rules.append(
+                {
+                    "source_sha256": sha256,
+                    "plate_id": plate.plate_id,
+                    "analyte": analyte,
+                    "run_accepted": verdict_ok,
+                    "rule": r.code,
+                    "subject": r.subject,
+                    "passed": r.passed,
+                    "observed": _finite(r.observed),
+                    "limit_value": None if r.limit is None else str(r.limit),
+                    "reason": r.reason,
+                }
+            )
+        if not verdict_ok:
+            out.rejected[analyte] = "; ".join(reasons)
+    if curves:
+        out.curves = pl.DataFrame(curves, schema=CURVE_SCHEMA, orient="row")
+    if calibrators:
+        out.calibrators = pl.concat(calibrators, how="vertical").cast(CALIBRATOR_SCHEMA)  # type: ignore[arg-type]
+    if rules:
+        out.acceptance = pl.DataFrame(rules, schema=ACCEPTANCE_SCHEMA, orient="row")
+    return out
