@@ -180,7 +180,7 @@ def prepare_plate(
     # 3. plate-reader grids: concentrations from the plate's own standard curve
     curve_note: str | None = None
     if _needs_curve(w) and assay.unit and factor_to_pg_ml(assay.unit) is not None:
-        w, curve_note, failed = _apply_curve(w, assay.unit, plate.plate_id)
+        w, curve_note, failed = _apply_curve(w, assay.unit, plate.plate_id, assay)
         curve_failed = pl.col("flags").fill_null("").str.contains("curve_failed")
         w = w.with_columns(_set_hold("curve_failed", curve_failed))
         for key, why in failed.items():
@@ -370,14 +370,18 @@ def plate_limits(wells: pl.DataFrame, plate_id: str, assay: Assay) -> pl.DataFra
     return frame
 
 
-def _apply_curve(w: pl.DataFrame, unit: str, plate_id: str) -> tuple[pl.DataFrame, str, dict[str, str]]:
+def _apply_curve(
+    w: pl.DataFrame, unit: str, plate_id: str, assay: Assay
+) -> tuple[pl.DataFrame, str, dict[str, str]]:
     """Concentrations of a signal-only plate from its standards (assay/curves.py), keeping the internal
     columns. Returns the wells, a curve note for the plate record and, per analyte whose curve could not
     be fitted, the reason (its wells stay NR with the flag ``curve_failed``)."""
     from assay.curves import concentrations_from_signal
 
     internal = [c for c in w.columns if c.startswith("_")]
-    out, fits = concentrations_from_signal(w.drop(internal), unit=unit)
+    out, fits = concentrations_from_signal(
+        w.drop(internal), unit=unit, model=assay.curve_model, weighting=assay.curve_weighting
+    )
     if out.height != w.height:  # the curve contract: same rows, same order
         raise AssertionError(f"plate {plate_id}: the curve returned {out.height} rows for {w.height}")
     out = pl.concat([out, w.select(internal)], how="horizontal").select(w.columns)
@@ -389,8 +393,9 @@ def _apply_curve(w: pl.DataFrame, unit: str, plate_id: str) -> tuple[pl.DataFram
             failed[key] = fit.message
             notes.append(f"{key}: no curve ({fit.message})")
     weighting = next(iter(fits.values())).weighting if fits else "1/y2"
-    note = f"concentrations from a {weighting}-weighted 4PL fitted to the plate's standards: " + "; ".join(
-        notes
+    note = (
+        f"concentrations from a {weighting}-weighted {assay.curve_model} fitted to the plate's standards: "
+        + "; ".join(notes)
     )
     return out, note, failed
 
