@@ -20,6 +20,12 @@ least ``min_levels`` non-zero levels and ``min_fraction`` of all non-zero levels
 otherwise masking stops and the run fails. Zero-concentration standards stay in the fit (they pin the
 bottom of the curve) and are never judged or masked.
 
+Known limit of most-deviant-first: a bad standard pulls the curve towards itself, so a neighbour can read
+further off than the culprit — e.g. with 1/y² weighting a 4PL through 8 standards where S4 reads −40% puts
+S3 at 137% and S4 at only 76%, and S3 is masked first. The level table gives every level's recovery on the
+final curve, masked ones included, so a reviewer sees such a case; ranking by leave-one-out recovery would
+avoid it at the cost of one refit per failing level per step.
+
 The calibration passes (ICH M10) when the curve converged, at least ``min_levels`` non-zero levels are
 within limits, and they are at least ``min_fraction`` of the non-zero levels run (a level without any
 signal counts as run and not within limits). LLOQ/ULOQ are the lowest/highest accepted non-zero levels.

@@ -87,14 +87,14 @@ def assess_plate(wells: pl.DataFrame, plate: PlateInfo, assay: Assay, sha256: st
             out.notes.append(f"{analyte}: no calibrator signals in the export, so the run cannot be judged")
             continue
         curve = fit_standards(
-            standard_wells(w),
+            standard_wells(w, signal_offset=_background(w)),
             model=assay.curve_model,
             weighting=assay.curve_weighting,
             recovery_limits=(acc.calibrators.recovery_pct, acc.calibrators.recovery_pct_at_limits),
             min_fraction=acc.calibrators.min_pass_fraction,
             min_levels=acc.calibrators.min_levels,
         )
-        from_fit = bool(w["flags"].fill_null("").str.contains("conc_from_4pl").any())
+        from_fit = bool(w["flags"].fill_null("").str.contains("conc_from_").any())
         curves.append(_curve_row(sha256, plate, assay, analyte, curve, from_fit))
         levels = curve.table()
         calibrators.append(
@@ -149,3 +149,12 @@ def assess_plate(wells: pl.DataFrame, plate: PlateInfo, assay: Assay, sha256: st
     if rules:
         out.acceptance = pl.DataFrame(rules, schema=ACCEPTANCE_SCHEMA, orient="row")
     return out
+
+
+def _background(wells: pl.DataFrame) -> float:
+    """Bio-Plex fits its curves on FI minus the plate's mean blank FI (its ``Std. Curve`` is in FI − Bkgd
+    units), so its standards are refitted the same way; other platforms fit the signal as exported."""
+    if not wells["format"].drop_nulls().str.starts_with("bioplex").any():
+        return 0.0
+    blank = wells.filter(pl.col("sample_type") == "blank")["signal"].drop_nulls()
+    return float(blank.mean()) if blank.len() else 0.0  # type: ignore[arg-type]
