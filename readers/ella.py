@@ -81,7 +81,7 @@ from readers.simoa import (
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.units import is_known_unit, normalise_unit
-from schemas.wells import conform
+from schemas.wells import WELL_SCHEMA, conform
 
 FORMAT = "ella"
 SNIFF_SCORE = 90
@@ -591,7 +591,7 @@ class _EllaParse:
             )
             for pid in by_plate
         ]
-        wells = conform(pl.DataFrame(records, schema=_RECORD_SCHEMA))
+        wells = conform(pl.DataFrame(records, schema=WELL_SCHEMA))
         return ReadResult(format=FORMAT, wells=wells, plates=plates, warnings=self.warnings)
 
 
@@ -618,26 +618,3 @@ def _type_by_name(sample: str | None) -> str:
     if re.match(r"(blank|buffer)", s):
         return "blank"
     return "unknown"
-
-
-_RECORD_SCHEMA: dict[str, pl.DataType] = {
-    "source_file": pl.String(),
-    "format": pl.String(),
-    "plate_id": pl.String(),
-    "well": pl.String(),
-    "row_number": pl.Int64(),
-    "sample_id": pl.String(),
-    "sample_type": pl.String(),
-    "analyte_as_written": pl.String(),
-    "signal": pl.Float64(),
-    "signal_kind": pl.String(),
-    "reported_text": pl.String(),
-    "qualifier": pl.String(),
-    "value": pl.Float64(),
-    "extrapolated": pl.Boolean(),
-    "unit": pl.String(),
-    "unit_source": pl.String(),
-    "dilution": pl.Float64(),
-    "dilution_applied": pl.Boolean(),
-    "flags": pl.String(),
-}

@@ -54,7 +54,7 @@ import polars as pl
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
-from schemas.wells import conform
+from schemas.wells import WELL_SCHEMA, conform
 
 FORMAT = "gen5"
 SNIFF_SCORE = 60  # above the generic grid reader (10): the computed results are the better reading
@@ -398,7 +398,7 @@ class _Gen5Parse:
             acquired_at=" ".join(v for v in (head.get("date"), head.get("time")) if v) or None,
             extra=extra,
         )
-        return info, conform(pl.DataFrame(records, schema=_RECORD_SCHEMA))
+        return info, conform(pl.DataFrame(records, schema=WELL_SCHEMA))
 
     def _matrix(self, index: int) -> Matrix:
         try:
@@ -468,27 +468,3 @@ def _at(m: Matrix | None, label: str | None, well: str) -> tuple[str, int] | Non
 def _stem(path: str) -> str:
     base = re.split(r"[\\/]", path.strip())[-1]
     return base.rsplit(".", 1)[0] if "." in base else base
-
-
-_RECORD_SCHEMA: dict[str, pl.DataType] = {
-    "source_file": pl.String(),
-    "format": pl.String(),
-    "plate_id": pl.String(),
-    "well": pl.String(),
-    "row_number": pl.Int64(),
-    "sample_id": pl.String(),
-    "sample_type": pl.String(),
-    "expected_conc": pl.Float64(),
-    "analyte_as_written": pl.String(),
-    "signal": pl.Float64(),
-    "signal_kind": pl.String(),
-    "reported_text": pl.String(),
-    "qualifier": pl.String(),
-    "value": pl.Float64(),
-    "extrapolated": pl.Boolean(),
-    "unit": pl.String(),
-    "unit_source": pl.String(),
-    "dilution": pl.Float64(),
-    "dilution_applied": pl.Boolean(),
-    "flags": pl.String(),
-}

@@ -65,7 +65,7 @@ import polars as pl
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.text import decode, split_lines
 from readers.tokens import ParsedConc, parse_conc, parse_number
-from schemas.wells import conform
+from schemas.wells import WELL_SCHEMA, conform
 
 FORMAT = "simoa"
 SNIFF_SCORE = 100
@@ -536,7 +536,7 @@ class _SimoaParse:
                     "flags": ";".join(flags) or None,
                 }
             )
-        wells = conform(pl.DataFrame(records, schema=_RECORD_SCHEMA))
+        wells = conform(pl.DataFrame(records, schema=WELL_SCHEMA))
         return ReadResult(format=FORMAT, wells=wells, plates=self._plates(by_plate), warnings=self.warnings)
 
     @staticmethod
@@ -564,26 +564,3 @@ class _SimoaParse:
                 )
             )
         return out
-
-
-_RECORD_SCHEMA: dict[str, pl.DataType] = {
-    "source_file": pl.String(),
-    "format": pl.String(),
-    "plate_id": pl.String(),
-    "well": pl.String(),
-    "row_number": pl.Int64(),
-    "sample_id": pl.String(),
-    "sample_type": pl.String(),
-    "analyte_as_written": pl.String(),
-    "signal": pl.Float64(),
-    "signal_kind": pl.String(),
-    "reported_text": pl.String(),
-    "qualifier": pl.String(),
-    "value": pl.Float64(),
-    "extrapolated": pl.Boolean(),
-    "unit": pl.String(),
-    "unit_source": pl.String(),
-    "dilution": pl.Float64(),
-    "dilution_applied": pl.Boolean(),
-    "flags": pl.String(),
-}

@@ -76,7 +76,7 @@ from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.units import is_known_unit, normalise_unit
-from schemas.wells import conform
+from schemas.wells import WELL_SCHEMA, conform
 
 FORMAT = "softmax_pro"
 SNIFF_SCORE = 60  # above the generic grid reader (10): the group results are the better reading
@@ -1006,7 +1006,7 @@ class _SoftmaxParse:
                 f"group Values differ from the plate readings beyond rounding in {len(mismatched)} well(s) "
                 f"(e.g. {', '.join(mismatched[:3])}); the plate readings were loaded as signal"
             )
-        df = conform(pl.DataFrame(records, schema=_RECORD_SCHEMA))
+        df = conform(pl.DataFrame(records, schema=WELL_SCHEMA))
         extra = {k: v for k, v in notes.items() if not k.startswith("_") and k not in _INFO_KEYS}
         saved = next((ln for ln in self.lines if ln.startswith("Original Filename:")), None)
         if saved:
@@ -1038,27 +1038,3 @@ def _agrees(group_value: float, plate_value: float, text: str) -> bool:
 def _stem(name: str) -> str:
     base = re.split(r"[\\/]", name)[-1]
     return base.rsplit(".", 1)[0] if "." in base else base
-
-
-_RECORD_SCHEMA: dict[str, pl.DataType] = {
-    "source_file": pl.String(),
-    "format": pl.String(),
-    "plate_id": pl.String(),
-    "well": pl.String(),
-    "row_number": pl.Int64(),
-    "sample_id": pl.String(),
-    "sample_type": pl.String(),
-    "expected_conc": pl.Float64(),
-    "analyte_as_written": pl.String(),
-    "signal": pl.Float64(),
-    "signal_kind": pl.String(),
-    "reported_text": pl.String(),
-    "qualifier": pl.String(),
-    "value": pl.Float64(),
-    "extrapolated": pl.Boolean(),
-    "unit": pl.String(),
-    "unit_source": pl.String(),
-    "dilution": pl.Float64(),
-    "dilution_applied": pl.Boolean(),
-    "flags": pl.String(),
-}
