@@ -8,10 +8,31 @@ Per plate, in this order:
 3. unit: the file's unit (``unit_source`` "file"), else the assay's (``"config"``); none or one we cannot
    convert → the wells are held (``unit_unknown``) — a unit is never guessed.
 4. plate-reader grids (signals, no concentrations): ``assay.curves.concentrations_from_signal`` per plate.
-5. in-well limits per plate × analyte: the plate's lowest/highest standard ``expected_conc`` (> 0), else
-   ``assay.kit_limits(analyte)``; ``OOR <``/``OOR >`` wells without a number get that limit as ``value``
-   (flag ``limit_from_standards``/``limit_from_kit``); no limit at all → held (``limit_unknown``).
-6. ``conc_pg_ml`` — computed here and nowhere else::
+5. the plate's standards are fitted once per analyte (``pipeline.runqc.fit_curves``: fit, masking,
+   accepted levels); the curves travel on in :class:`PreparedPlate` and runqc judges the run on them.
+   When the instrument reported concentrations as well as signals, each unknown/QC well is recomputed
+   through our curve (``assay.compare``): ``recomputed_conc`` (in-well, the file's unit) and
+   ``recomputed_diff_pct`` (ours − instrument, % of instrument, on the instrument's basis). The
+   instrument's value stays the reported one.
+6. in-well limits per plate × analyte (``plate_limits``), with ``assay.limits_from``:
+
+   - ``"standards"`` (default): the run's lowest/highest *accepted* non-zero calibrator after masking;
+     a plate × analyte without calibrator signals (or with no accepted level) falls back to the lowest/
+     highest standard ``expected_conc`` (> 0) on the plate, else to ``assay.kit_limits(analyte)``;
+   - ``"kit"``: ``assay.kit_limits(analyte)``, else as for ``"standards"``.
+
+   ``OOR <``/``OOR >`` wells without a number get that limit as ``value`` (flag ``limit_from_standards``/
+   ``limit_from_kit``); no limit at all → held (``limit_unknown``).
+
+   Censoring at the accepted limits — only when an end standard was masked, so the accepted LLOQ (ULOQ)
+   is inside the plate's nominal standard range: an unknown well the instrument reported as a number
+   (qualifier ``=``) whose in-well value is strictly below the accepted LLOQ (above the accepted ULOQ)
+   becomes ``<`` LLOQ (``>`` ULOQ): ``value`` = the limit (an in-well number, like an OOR fill), flag
+   ``below_accepted_lloq``/``above_accepted_uloq``; the instrument's number stays in ``reported_text``.
+   A value exactly at a limit stays in range. Wells the instrument itself censored (``<``/``>``, with or
+   without a number) keep the instrument's censoring and number. Plates whose end standards were all
+   accepted are left as the instrument reported them (extrapolated values stay ``=``, flagged).
+7. ``conc_pg_ml`` — computed here and nowhere else::
 
        conc_pg_ml = value × factor_to_pg_ml(unit) × (1 if dilution_applied else dilution)
 
@@ -25,6 +46,9 @@ from typing import Any
 
 import polars as pl
 
+from assay.compare import InstrumentComparison, compare_to_instrument
+from assay.standards import StandardCurve
+from pipeline.runqc import background, fit_curves
 from pipeline.validate import HOLD, fmt_num, quarantine_frame
 from readers.base import PlateInfo
 from readers.units import factor_to_pg_ml
@@ -32,6 +56,10 @@ from schemas.config import Assay, Config
 
 FACTOR = "_factor"  # internal: unit → pg/mL multiplier (null: unit unknown)
 LIMIT_FILLED = "_limit_filled"  # internal: value is a limit taken from standards/kit (an in-well number)
+RECOMPUTED_SCHEMA: dict[str, pl.DataType] = {
+    "recomputed_conc": pl.Float64(),  # in-well, the file's unit: the signal through our curve
+    "recomputed_diff_pct": pl.Float64(),  # (ours − instrument) / instrument × 100, instrument's basis
+}
 
 LIMITS_SCHEMA: dict[str, pl.DataType] = {
     "plate_id": pl.String(),
@@ -52,6 +80,8 @@ class PreparedPlate:
     curve_note: str | None = None
     warnings: list[str] = field(default_factory=list)
     analyte_holds: dict[str, str] = field(default_factory=dict)  # analyte → hold code for all its results
+    curves: dict[str, StandardCurve] = field(default_factory=dict)  # analyte → calibration (runqc reuses)
+    comparisons: dict[str, InstrumentComparison] = field(default_factory=dict)  # analyte → vs instrument
 
 
 def resolve_analytes(wells: pl.DataFrame, config: Config) -> pl.DataFrame:
@@ -218,8 +248,12 @@ def prepare_plate(
             f"{'s' if n_samples != 1 else ''} are held without a concentration; {todo}.",
         )
 
-    # 4. in-well limits per analyte: the plate's standards, else the kit's
-    limits = plate_limits(w, plate.plate_id, assay)
+    # 4. the plate's calibrations, fitted once; the instrument's concentrations against them
+    curves = fit_curves(w, assay)
+    w, comparisons = _recompute(w, curves, instrument=curve_note is None)
+
+    # 5. in-well limits per analyte: the run's accepted standards, else the plate's standards, else the kit's
+    limits = plate_limits(w, plate.plate_id, assay, curves)
     analyte_holds: dict[str, str] = {}
     for r in limits.filter(pl.col("limit_source") == "standards").iter_rows(named=True):
         off = standards_scale_problem(plate.plate_id, r["analyte"], r["uloq_pg_ml"], assay, w)
@@ -262,6 +296,7 @@ def prepare_plate(
         )
         .drop("_no_limit")
     )
+    w = _censor_at_accepted_limits(w, limits, assay, curves)
     no_limit = w.filter((pl.col(HOLD) == "limit_unknown") & (pl.col("sample_type") == "unknown"))
     for (analyte,), g in no_limit.group_by("analyte", maintain_order=True):
         qrow(
@@ -277,9 +312,121 @@ def prepare_plate(
             "or ask the lab for the LLOQ/ULOQ.",
         )
 
-    # 5. conc_pg_ml: the one place a unit factor and a dilution are applied
+    # 6. conc_pg_ml: the one place a unit factor and a dilution are applied
     w = w.with_columns(conc_pg_ml=conc_expr()).drop("lloq_pg_ml", "uloq_pg_ml", "limit_source")
-    return PreparedPlate(plate, assay, w, limits, quarantine_frame(q), curve_note, warnings, analyte_holds)
+    return PreparedPlate(
+        plate,
+        assay,
+        w,
+        limits,
+        quarantine_frame(q),
+        curve_note,
+        warnings,
+        analyte_holds,
+        curves,
+        comparisons,
+    )
+
+
+_RID = "_rid"
+
+
+def _recompute(
+    w: pl.DataFrame, curves: dict[str, StandardCurve], *, instrument: bool
+) -> tuple[pl.DataFrame, dict[str, InstrumentComparison]]:
+    """``recomputed_conc``/``recomputed_diff_pct`` per well (see the module doc, step 5); null where not
+    compared (no converged curve, not an unknown/QC, censored, no signal, or concentrations from our own
+    fit rather than the instrument: ``instrument`` False)."""
+    comparisons: dict[str, InstrumentComparison] = {}
+    rows: list[dict[str, Any]] = []
+    if instrument and curves:
+        indexed = w.with_row_index(_RID)
+        for analyte, curve in curves.items():
+            if not curve.fit.converged:
+                continue
+            aw = indexed.filter(pl.col("analyte") == analyte)
+            # the row index stands in for the well name, so each disagreement maps back to its row exactly
+            cmp = compare_to_instrument(
+                aw.with_columns(well=pl.col(_RID).cast(pl.String())),
+                curve.fit,
+                background=background(aw),
+                sample_types=("unknown", "qc"),
+            )
+            comparisons[analyte] = cmp
+            rows += [
+                {_RID: int(d.well), "_ours": d.our_conc, "recomputed_diff_pct": d.diff_pct} for d in cmp.wells
+            ]
+    if not rows:
+        return w.with_columns([pl.lit(None, t).alias(c) for c, t in RECOMPUTED_SCHEMA.items()]), comparisons
+    found = pl.DataFrame(
+        rows, schema={_RID: pl.UInt32(), "_ours": pl.Float64(), "recomputed_diff_pct": pl.Float64()}
+    )
+    basis = pl.when(pl.col("dilution_applied").fill_null(False)).then(pl.col("dilution").fill_null(1.0))
+    out = (
+        w.with_row_index(_RID)
+        .join(found, on=_RID, how="left", maintain_order="left")
+        .with_columns(recomputed_conc=pl.col("_ours") / basis.otherwise(pl.lit(1.0)))
+        .drop(_RID, "_ours")
+    )
+    return out.select([*w.columns, *RECOMPUTED_SCHEMA]), comparisons
+
+
+def _censor_at_accepted_limits(
+    w: pl.DataFrame, limits: pl.DataFrame, assay: Assay, curves: dict[str, StandardCurve]
+) -> pl.DataFrame:
+    """Unknown ``=`` wells beyond the accepted LLOQ/ULOQ of a run with a masked end standard become ``<``
+    LLOQ / ``>`` ULOQ (module doc, step 6). ``w`` carries the joined ``lloq_pg_ml``/``uloq_pg_ml``."""
+    if assay.limits_from != "standards":
+        return w
+    nominal = _standard_range(w)
+    accepted = _accepted_limits(w, curves)
+    used = {
+        r["analyte"]: (r["lloq_pg_ml"], r["uloq_pg_ml"])
+        for r in limits.filter(pl.col("limit_source") == "standards").iter_rows(named=True)
+    }
+    low, high = [], []
+    for analyte, (lo, hi) in accepted.items():
+        if analyte not in nominal or used.get(analyte) != (lo, hi):
+            continue
+        n_lo, n_hi = nominal[analyte]
+        if lo > n_lo * (1 + 1e-9):
+            low.append(analyte)
+        if hi < n_hi * (1 - 1e-9):
+            high.append(analyte)
+    if not low and not high:
+        return w
+    in_well = (
+        pl.col("value")
+        * pl.col(FACTOR)
+        / pl.when(pl.col("dilution_applied")).then(pl.col("dilution")).otherwise(pl.lit(1.0))
+    )
+    candidate = (
+        (pl.col("sample_type") == "unknown")
+        & (pl.col("qualifier") == "=")
+        & pl.col("value").is_not_null()
+        & pl.col(FACTOR).is_not_null()
+        & ~pl.col(LIMIT_FILLED)
+    )
+    below = (candidate & pl.col("analyte").is_in(low) & (in_well < pl.col("lloq_pg_ml"))).fill_null(False)
+    above = (candidate & pl.col("analyte").is_in(high) & (in_well > pl.col("uloq_pg_ml"))).fill_null(False)
+    w = w.with_columns(below.alias("_below"), above.alias("_above"))
+    b, a = pl.col("_below"), pl.col("_above")
+    return (
+        w.with_columns(
+            qualifier=pl.when(b).then(pl.lit("<")).when(a).then(pl.lit(">")).otherwise(pl.col("qualifier")),
+            value=pl.when(b)
+            .then(pl.col("lloq_pg_ml") / pl.col(FACTOR))
+            .when(a)
+            .then(pl.col("uloq_pg_ml") / pl.col(FACTOR))
+            .otherwise(pl.col("value")),
+            flags=_with_flag("below_accepted_lloq", b),
+        )
+        .with_columns(
+            _with_flag("above_accepted_uloq", a),
+            (pl.col(LIMIT_FILLED) | b | a).alias(LIMIT_FILLED),
+        )
+        .drop("_below", "_above")
+    )
 
 
 def standards_scale_problem(
@@ -330,9 +477,8 @@ def conc_expr() -> pl.Expr:
     return pl.col("value") * pl.col(FACTOR) * dil
 
 
-def plate_limits(wells: pl.DataFrame, plate_id: str, assay: Assay) -> pl.DataFrame:
-    """In-well LLOQ/ULOQ (pg/mL) per analyte of the plate: lowest/highest standard with an expected
-    concentration > 0 (in a known unit), else the assay's kit limits, else null."""
+def _standard_range(wells: pl.DataFrame) -> dict[str, tuple[float, float]]:
+    """Per analyte, the plate's lowest/highest standard ``expected_conc`` > 0 (in-well pg/mL, known unit)."""
     std = (
         wells.filter(
             (pl.col("sample_type") == "standard")
@@ -346,14 +492,44 @@ def plate_limits(wells: pl.DataFrame, plate_id: str, assay: Assay) -> pl.DataFra
             uloq_pg_ml=(pl.col("expected_conc") * pl.col(FACTOR)).max(),
         )
     )
-    from_std = {r["analyte"]: (r["lloq_pg_ml"], r["uloq_pg_ml"]) for r in std.iter_rows(named=True)}
+    return {r["analyte"]: (r["lloq_pg_ml"], r["uloq_pg_ml"]) for r in std.iter_rows(named=True)}
+
+
+def _accepted_limits(
+    wells: pl.DataFrame, curves: dict[str, StandardCurve] | None
+) -> dict[str, tuple[float, float]]:
+    """Per analyte, the run's lowest/highest accepted calibrator (in-well pg/mL; the curve is in the unit
+    of the standards' ``expected_conc``); analytes without an accepted level or a known unit are left out."""
+    out: dict[str, tuple[float, float]] = {}
+    for analyte, c in (curves or {}).items():
+        if c.lloq is None or c.uloq is None:
+            continue
+        factors = wells.filter(
+            (pl.col("analyte") == analyte)
+            & (pl.col("sample_type") == "standard")
+            & pl.col("expected_conc").is_not_null()
+        )[FACTOR].drop_nulls()
+        if factors.len():
+            f = float(factors[0])
+            out[analyte] = (c.lloq * f, c.uloq * f)
+    return out
+
+
+def plate_limits(
+    wells: pl.DataFrame, plate_id: str, assay: Assay, curves: dict[str, StandardCurve] | None = None
+) -> pl.DataFrame:
+    """In-well LLOQ/ULOQ (pg/mL) per analyte of the plate (module doc, step 6): with ``limits_from:
+    standards`` the lowest/highest accepted calibrator of ``curves``, else the lowest/highest standard with
+    an expected concentration > 0 (in a known unit), else the assay's kit limits, else null; with
+    ``limits_from: kit`` the kit limits first."""
+    from_std = {**_standard_range(wells), **_accepted_limits(wells, curves)}
     rows: list[dict[str, Any]] = []
     for analyte in sorted({a for a in wells["analyte"].unique().to_list() if a is not None}):
-        if analyte in from_std:
+        kit = assay.kit_limits(analyte)
+        if analyte in from_std and not (assay.limits_from == "kit" and kit):
             lo, hi = from_std[analyte]
             rows.append({"analyte": analyte, "lloq_pg_ml": lo, "uloq_pg_ml": hi, "limit_source": "standards"})
             continue
-        kit = assay.kit_limits(analyte)
         rows.append(
             {
                 "analyte": analyte,
@@ -407,4 +583,12 @@ def _wells_text(wells: list[str | None], limit: int = 12) -> str | None:
     return ",".join(ws) if len(ws) <= limit else ",".join(ws[:limit]) + f",… ({len(ws)} wells)"
 
 
-__all__ = ["LIMITS_SCHEMA", "PreparedPlate", "conc_expr", "fmt_num", "match_assay", "prepare_plate"]
+__all__ = [
+    "LIMITS_SCHEMA",
+    "RECOMPUTED_SCHEMA",
+    "PreparedPlate",
+    "conc_expr",
+    "fmt_num",
+    "match_assay",
+    "prepare_plate",
+]

@@ -21,6 +21,7 @@ from pipeline.outcome import FileOutcome, PlateRecord
 from pipeline.prepare import (
     FACTOR,
     LIMIT_FILLED,
+    RECOMPUTED_SCHEMA,
     match_assay,
     no_assay_message,
     prepare_plate,
@@ -43,8 +44,9 @@ from schemas.config import Assay, Config
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA
 from schemas.wells import WELL_COLUMNS, conform
 
-WELL_OUTPUT_COLUMNS = ["source_file", "source_sha256", *WELL_COLUMNS[1:]]
-"""Column order of ``FileOutcome.wells``."""
+WELL_OUTPUT_COLUMNS = ["source_file", "source_sha256", *WELL_COLUMNS[1:], *RECOMPUTED_SCHEMA]
+"""Column order of ``FileOutcome.wells``: the canonical columns, then our curve's recomputation of the
+instrument's concentration (``recomputed_conc``, ``recomputed_diff_pct``; pipeline/prepare)."""
 
 _WHY = {
     "plausible_range": "plausibility",
@@ -207,7 +209,7 @@ def _process_read(
             return _quarantined(file, sha256, rr.format, "well_schema", str(checked.quarantine["message"][0]))
         quarantine.append(checked.quarantine)
         prepared_wells.append(checked.wells)
-        qc = assess_plate(checked.wells, plate, assay, sha256)
+        qc = assess_plate(checked.wells, plate, assay, sha256, prep.curves, prep.comparisons)
         plate_qc.append(qc)
         for analyte, why in qc.rejected.items():
             rejected_runs[(pid, analyte)] = why
@@ -327,12 +329,15 @@ def _output_wells(read: pl.DataFrame, prepared: list[pl.DataFrame], sha256: str)
         )
         kept = df.filter(pl.col(HOLD).is_null() | (pl.col(HOLD) != "well_schema"))
         parts.append(
-            kept.with_columns(flags=flags).drop(HOLD, FACTOR, LIMIT_FILLED, strict=False).select(WELL_COLUMNS)
+            kept.with_columns(flags=flags)
+            .drop(HOLD, FACTOR, LIMIT_FILLED, strict=False)
+            .select(*WELL_COLUMNS, *RECOMPUTED_SCHEMA)
         )
+    none = [pl.lit(None, t).alias(c) for c, t in RECOMPUTED_SCHEMA.items()]
     rest = read.filter(~pl.col("plate_id").is_in(list(done)))
     if rest.height:
-        parts.append(rest.select(WELL_COLUMNS))
-    wells = pl.concat(parts, how="vertical") if parts else read.clear().select(WELL_COLUMNS)
+        parts.append(rest.select(*WELL_COLUMNS, *none))
+    wells = pl.concat(parts, how="vertical") if parts else read.clear().select(*WELL_COLUMNS, *none)
     return wells.with_columns(source_sha256=pl.lit(sha256)).select(WELL_OUTPUT_COLUMNS)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from assay.acceptance import evaluate_run
+from assay.compare import InstrumentComparison
 from assay.standards import StandardCurve, fit_standards, standard_wells
 from readers.base import PlateInfo
 from schemas.config import Assay
@@ -68,10 +69,64 @@ def _curve_row(
     }
 
 
-def assess_plate(wells: pl.DataFrame, plate: PlateInfo, assay: Assay, sha256: str) -> PlateQc:
-    """Curves, calibrator tables and acceptance for every analyte of ``wells`` (one plate, prepared)."""
+def _analytes(wells: pl.DataFrame, assay: Assay) -> list[str]:
+    return [a for a in wells["analyte"].drop_nulls().unique().sort().to_list() if a in assay.analytes]
+
+
+def fit_curves(wells: pl.DataFrame, assay: Assay) -> dict[str, StandardCurve]:
+    """The calibration (fit, masking, limits) of every analyte of one plate that has calibrator signals.
+
+    Fitted once per plate × analyte, by pipeline/prepare (the run's limits come from it); pass the result
+    to :func:`assess_plate` so the run is judged on the same curve."""
     acc = assay.acceptance
-    curves: list[dict[str, object]] = []
+    out: dict[str, StandardCurve] = {}
+    for analyte in _analytes(wells, assay):
+        w = wells.filter(pl.col("analyte") == analyte)
+        std = w.filter((pl.col("sample_type") == "standard") & pl.col("expected_conc").is_not_null())
+        if std.filter(pl.col("signal").is_not_null()).height == 0:
+            continue
+        out[analyte] = fit_standards(
+            standard_wells(w, signal_offset=background(w)),
+            model=assay.curve_model,
+            weighting=assay.curve_weighting,
+            recovery_limits=(acc.calibrators.recovery_pct, acc.calibrators.recovery_pct_at_limits),
+            min_fraction=acc.calibrators.min_pass_fraction,
+            min_levels=acc.calibrators.min_levels,
+        )
+    return out
+
+
+def comparison_note(cmp: InstrumentComparison) -> str | None:
+    """One phrase for the curve record: how far the instrument's concentrations are from our curve's."""
+    if cmp.median_abs_diff_pct is None:
+        return None
+    text = (
+        f"instrument vs our curve: median |diff| {cmp.median_abs_diff_pct:.2f}% over {cmp.n_compared} "
+        f"unknown/QC well{'s' if cmp.n_compared != 1 else ''} (max {cmp.max_abs_diff_pct:.2f}%)"
+    )
+    if cmp.n_outside_curve:
+        text += f", {cmp.n_outside_curve} outside our curve"
+    return text
+
+
+def assess_plate(
+    wells: pl.DataFrame,
+    plate: PlateInfo,
+    assay: Assay,
+    sha256: str,
+    curves: dict[str, StandardCurve] | None = None,
+    comparisons: dict[str, InstrumentComparison] | None = None,
+) -> PlateQc:
+    """Curves, calibrator tables and acceptance for every analyte of ``wells`` (one plate, prepared).
+
+    ``curves``: the calibrations already fitted by :func:`fit_curves` (pipeline/prepare), reused as they
+    are; fitted here when not given. ``comparisons``: per analyte, the instrument's concentrations against
+    our curve (assay/compare.py), summarised in the curve record's ``notes``."""
+    acc = assay.acceptance
+    if curves is None:
+        curves = fit_curves(wells, assay)
+    comparisons = comparisons or {}
+    curve_rows: list[dict[str, object]] = []
     calibrators: list[pl.DataFrame] = []
     rules: list[dict[str, object]] = []
     out = PlateQc(
@@ -79,23 +134,19 @@ def assess_plate(wells: pl.DataFrame, plate: PlateInfo, assay: Assay, sha256: st
         pl.DataFrame(schema=CALIBRATOR_SCHEMA),
         pl.DataFrame(schema=ACCEPTANCE_SCHEMA),
     )
-    analytes = [a for a in wells["analyte"].drop_nulls().unique().sort().to_list() if a in assay.analytes]
-    for analyte in analytes:
+    for analyte in _analytes(wells, assay):
         w = wells.filter(pl.col("analyte") == analyte)
-        std = w.filter((pl.col("sample_type") == "standard") & pl.col("expected_conc").is_not_null())
-        if std.filter(pl.col("signal").is_not_null()).height == 0:
+        curve = curves.get(analyte)
+        if curve is None:
             out.notes.append(f"{analyte}: no calibrator signals in the export, so the run cannot be judged")
             continue
-        curve = fit_standards(
-            standard_wells(w, signal_offset=_background(w)),
-            model=assay.curve_model,
-            weighting=assay.curve_weighting,
-            recovery_limits=(acc.calibrators.recovery_pct, acc.calibrators.recovery_pct_at_limits),
-            min_fraction=acc.calibrators.min_pass_fraction,
-            min_levels=acc.calibrators.min_levels,
-        )
         from_fit = bool(w["flags"].fill_null("").str.contains("conc_from_").any())
-        curves.append(_curve_row(sha256, plate, assay, analyte, curve, from_fit))
+        row = _curve_row(sha256, plate, assay, analyte, curve, from_fit)
+        cmp = comparisons.get(analyte)
+        summary = comparison_note(cmp) if cmp is not None else None
+        if summary:
+            row["notes"] = f"{row['notes']}; {summary}" if row["notes"] else summary
+        curve_rows.append(row)
         levels = curve.table()
         calibrators.append(
             levels.select(
@@ -142,8 +193,8 @@ def assess_plate(wells: pl.DataFrame, plate: PlateInfo, assay: Assay, sha256: st
             )
         if not verdict_ok:
             out.rejected[analyte] = "; ".join(reasons)
-    if curves:
-        out.curves = pl.DataFrame(curves, schema=CURVE_SCHEMA, orient="row")
+    if curve_rows:
+        out.curves = pl.DataFrame(curve_rows, schema=CURVE_SCHEMA, orient="row")
     if calibrators:
         out.calibrators = pl.concat(calibrators, how="vertical").cast(CALIBRATOR_SCHEMA)  # type: ignore[arg-type]
     if rules:
@@ -151,7 +202,7 @@ def assess_plate(wells: pl.DataFrame, plate: PlateInfo, assay: Assay, sha256: st
     return out
 
 
-def _background(wells: pl.DataFrame) -> float:
+def background(wells: pl.DataFrame) -> float:
     """Bio-Plex fits its curves on FI minus the plate's mean blank FI (its ``Std. Curve`` is in FI − Bkgd
     units), so its standards are refitted the same way; other platforms fit the signal as exported."""
     if not wells["format"].drop_nulls().str.starts_with("bioplex").any():

@@ -237,6 +237,7 @@ class Assay(_Strict):
     curve_weighting: Literal["none", "1/y", "1/y2"] = "1/y2"
     standards: Standards
     limits_pg_ml: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    limits_from: Literal["standards", "kit"] = "standards"  # the run's accepted calibrators, or the kit's
     replicate_cv_max_pct: CvLimits
     sample_dilution: dict[str, float] = Field(default_factory=dict)
     acceptance: Acceptance = Field(default_factory=Acceptance)

@@ -69,7 +69,9 @@ CREATE TABLE IF NOT EXISTS wells (
     conc_pg_ml DOUBLE,
     dilution DOUBLE NOT NULL,
     dilution_applied BOOLEAN NOT NULL,
-    flags VARCHAR
+    flags VARCHAR,
+    recomputed_conc DOUBLE,        -- in-well, file unit: the signal through our curve (instrument value kept)
+    recomputed_diff_pct DOUBLE     -- (ours - instrument) / instrument x 100, on the instrument's basis
 );
 
 CREATE TABLE IF NOT EXISTS results_all (
@@ -216,3 +218,7 @@ CREATE TABLE IF NOT EXISTS run_acceptance (
     limit_value VARCHAR,
     reason VARCHAR NOT NULL
 );
+
+-- Migrations of stores created by earlier versions (idempotent).
+ALTER TABLE wells ADD COLUMN IF NOT EXISTS recomputed_conc DOUBLE;
+ALTER TABLE wells ADD COLUMN IF NOT EXISTS recomputed_diff_pct DOUBLE;

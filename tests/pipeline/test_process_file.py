@@ -82,7 +82,13 @@ def test_a_clean_plate_loads_with_every_table_in_its_contract(
     assert (out.status, out.format, out.size_bytes) == ("loaded", "standin", len(FILE.data))
     assert out.message == "Plate P1: 2 results accepted."
     assert out.wells is not None and out.wells.columns == WELL_OUTPUT_COLUMNS
-    assert ["source_file", "source_sha256", *WELL_COLUMNS[1:]] == WELL_OUTPUT_COLUMNS
+    assert [
+        "source_file",
+        "source_sha256",
+        *WELL_COLUMNS[1:],
+        "recomputed_conc",
+        "recomputed_diff_pct",
+    ] == WELL_OUTPUT_COLUMNS
     assert out.wells["source_sha256"].unique().to_list() == [SHA] and out.wells.height == 17
     assert out.results is not None and out.results.schema == pl.Schema(RESULT_SCHEMA)
     assert out.results["status"].to_list() == ["loaded", "loaded"]

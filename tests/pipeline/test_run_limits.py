@@ -1,0 +1,165 @@
+"""Quantification limits per run from the accepted calibrators (``limits_from``), and the instrument's
+concentrations recomputed through our curve (``recomputed_conc``/``recomputed_diff_pct``)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from pipeline_factories import make_well, run_plate
+
+from pipeline.manifest import load_manifest
+from pipeline.process import process_file
+from pipeline.runqc import assess_plate
+from readers.base import FileInput, PlateInfo
+from schemas.config import Config
+
+TOP, STEP, LEVELS = 10000.0, 4.0, 7
+LOWEST = TOP / STEP ** (LEVELS - 1)  # 2.44140625
+NEXT = LOWEST * STEP  # 9.765625: the accepted LLOQ once the lowest standard is masked
+
+
+def _signal(conc: float) -> float:
+    """A 4PL the 5PL fits exactly: 30 at zero, 30 000 at saturation, midpoint 1000 pg/mL."""
+    a, d, c, b = 30.0, 30000.0, 1000.0, 1.0
+    return d + (a - d) / (1 + (conc / c) ** b)
+
+
+def _standards(off_level: int | None = None, off_by: float = 3.0) -> list[dict[str, Any]]:
+    """The VEGF-A series in duplicate with signals on the curve; ``off_level`` (1 = top) reads as if it
+    held ``off_by``× its concentration, so it is masked."""
+    rows = []
+    for i in range(LEVELS):
+        conc = TOP / STEP**i
+        read_as = conc * off_by if off_level == i + 1 else conc
+        for col in (1, 2):
+            rows.append(
+                make_well(
+                    f"Standard{i + 1}",
+                    f"{'ABCDEFGH'[i]}{col}",
+                    "VEGF-A",
+                    "=",
+                    conc,
+                    sample_type="standard",
+                    expected_conc=conc,
+                    signal=_signal(read_as),
+                )
+            )
+    return rows
+
+
+def _unknowns() -> list[dict[str, Any]]:
+    return [
+        make_well("CSF001", "A3", value=5.0, signal=_signal(5.0)),  # between S7 and S6
+        make_well("CSF002", "B3", value=NEXT, signal=_signal(NEXT)),  # exactly at the accepted LLOQ
+        make_well("CSF003", "C3", qualifier="<", value=None),  # OOR <, no number
+        make_well(
+            "CSF004", "D3", qualifier="<", value=1.0, reported_text="< 1.0"
+        ),  # censored by the instrument
+        make_well("CSF005", "E3", value=400.0, signal=_signal(400.0)),
+    ]
+
+
+def _by_sample(res: pl.DataFrame) -> dict[str, tuple[str, float | None]]:
+    return {r["sample_id"]: (r["qualifier"], r["conc_pg_ml"]) for r in res.iter_rows(named=True)}
+
+
+def test_the_limits_follow_a_masked_lowest_standard(config: Config) -> None:
+    res, _, prep = run_plate(config, [*_standards(off_level=LEVELS), *_unknowns()])
+    curve = prep.curves["VEGF-A"]
+    assert curve.masked == ("Standard7",) and curve.lloq == pytest.approx(NEXT)
+    lim = prep.limits.row(0, named=True)
+    assert (lim["lloq_pg_ml"], lim["uloq_pg_ml"], lim["limit_source"]) == (
+        pytest.approx(NEXT),
+        pytest.approx(TOP),
+        "standards",
+    )
+    got = _by_sample(res)
+    assert got["CSF001"] == ("<", pytest.approx(NEXT))  # below the accepted LLOQ: censored at it
+    assert got["CSF002"] == ("=", pytest.approx(NEXT))  # exactly at the limit: in range
+    assert got["CSF003"] == ("<", pytest.approx(NEXT))  # OOR < gets the accepted LLOQ
+    assert got["CSF004"] == ("<", pytest.approx(1.0))  # the instrument's own censoring is kept
+    assert got["CSF005"] == ("=", pytest.approx(400.0))
+    w = prep.wells.filter(pl.col("sample_id") == "CSF001").row(0, named=True)
+    assert "below_accepted_lloq" in w["flags"] and w["reported_text"] == "5.0"
+    assert res.filter(pl.col("sample_id") == "CSF001")["lloq_pg_ml"].to_list() == [pytest.approx(NEXT)]
+
+
+def test_the_limits_follow_a_masked_top_standard(config: Config) -> None:
+    rows = [
+        *_standards(off_level=1, off_by=1 / 3),
+        make_well("CSF009", "F3", value=8000.0, signal=_signal(8000.0)),
+    ]
+    res, _, prep = run_plate(config, rows)
+    assert prep.curves["VEGF-A"].masked == ("Standard1",)
+    assert prep.limits["uloq_pg_ml"].to_list() == [pytest.approx(TOP / STEP)]
+    assert _by_sample(res)["CSF009"] == (">", pytest.approx(TOP / STEP))
+
+
+def test_all_standards_accepted_leaves_the_instruments_numbers(config: Config) -> None:
+    res, _, prep = run_plate(config, [*_standards(), *_unknowns()])
+    assert prep.curves["VEGF-A"].masked == ()
+    assert prep.limits["lloq_pg_ml"].to_list() == [pytest.approx(LOWEST)]
+    got = _by_sample(res)
+    assert got["CSF001"] == ("=", pytest.approx(5.0))
+    assert got["CSF003"] == ("<", pytest.approx(LOWEST))
+
+
+def test_limits_from_kit_uses_the_configured_limits(config: Config) -> None:
+    assay = config.assays.get("LX-NTF").model_copy(
+        update={"limits_from": "kit", "limits_pg_ml": {"VEGF-A": (3.0, 8000.0)}}
+    )
+    res, _, prep = run_plate(config, [*_standards(off_level=LEVELS), *_unknowns()], assay=assay)
+    lim = prep.limits.row(0, named=True)
+    assert (lim["lloq_pg_ml"], lim["uloq_pg_ml"], lim["limit_source"]) == (3.0, 8000.0, "kit")
+    got = _by_sample(res)
+    assert got["CSF001"] == ("=", pytest.approx(5.0))  # no censoring at the run's limits
+    assert got["CSF003"] == ("<", pytest.approx(3.0))
+    assert "limit_from_kit" in prep.wells.filter(pl.col("sample_id") == "CSF003")["flags"][0]
+
+
+def test_a_plate_without_calibrator_signals_keeps_the_nominal_limits(config: Config) -> None:
+    rows = [{**r, "signal": None} for r in _standards(off_level=LEVELS)] + _unknowns()
+    _, _, prep = run_plate(config, rows)
+    assert prep.curves == {}
+    assert prep.limits["lloq_pg_ml"].to_list() == [pytest.approx(LOWEST)]
+
+
+def test_runqc_reuses_the_curve_fitted_in_prepare(config: Config) -> None:
+    _, _, prep = run_plate(config, [*_standards(off_level=LEVELS), *_unknowns()])
+    qc = assess_plate(prep.wells, PlateInfo(plate_id="P1"), prep.assay, "ab" * 32, prep.curves)
+    row = qc.curves.row(0, named=True)
+    assert (row["lloq_in_well"], row["masked_levels"]) == (pytest.approx(NEXT), "Standard7")
+    assert "instrument vs our curve" not in (row["notes"] or "")
+
+
+def test_an_xponent_plate_is_recomputed_through_our_curve(tmp_path: Path, config: Config) -> None:
+    from synth.generator import generate_study
+
+    summary = generate_study(tmp_path, seed=5, participants=6)
+    export = sorted(summary.inbox.glob("*LX-NTF-CSF-P001*.csv"))[0]
+    data = export.read_bytes()
+    out = process_file(
+        FileInput(export.name, data),
+        hashlib.sha256(data).hexdigest(),
+        config,
+        load_manifest(summary.manifest, config),
+    )
+    assert out.format == "xponent" and out.wells is not None and out.curves is not None
+    assert out.wells.columns[-2:] == ["recomputed_conc", "recomputed_diff_pct"]
+    numbers = out.wells.filter(
+        (pl.col("sample_type") == "unknown") & (pl.col("qualifier") == "=") & pl.col("signal").is_not_null()
+    )
+    assert numbers.height > 0
+    filled = numbers.filter(pl.col("recomputed_diff_pct").is_not_null())
+    assert filled.height >= 0.9 * numbers.height
+    assert float(filled["recomputed_diff_pct"].abs().median()) < 5.0  # type: ignore[arg-type]
+    assert filled["recomputed_conc"].is_not_null().all()
+    # the instrument's value stays the reported one
+    assert (numbers["value"].cast(pl.String) != "").all()
+    assert out.wells.filter(pl.col("sample_type") == "standard")["recomputed_diff_pct"].is_null().all()
+    notes = out.curves["notes"].fill_null("")
+    assert notes.str.contains(r"instrument vs our curve: median \|diff\| ").all()
