@@ -6,7 +6,7 @@ metadata. Readers never touch the warehouse, the manifest or Prefect: they are p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -79,3 +79,20 @@ class Reader(Protocol):
     def sniff(self, text_head: str, file: FileInput) -> Sniff: ...
 
     def read(self, file: FileInput) -> ReadResult: ...
+
+
+def read_guarded(file: FileInput, parse: Callable[[], ReadResult], *, what: str, todo: str) -> ReadResult:
+    """Run a reader's ``parse``; anything but a ReaderError becomes one naming the format and what to do.
+
+    Every reader promises that no raw exception escapes ``read()`` whatever the bytes: the flow and the
+    upload page must always get a sentence a lab person can act on. ``what`` completes "could not read …"
+    (e.g. "this file as a Luminex xPONENT CSV export"); ``todo`` says how to get a readable export.
+    """
+    try:
+        return parse()
+    except ReaderError:
+        raise
+    except Exception as exc:
+        raise ReaderError(
+            f"could not read {what} ({type(exc).__name__}: {exc}). {todo}", file=file.name
+        ) from exc

@@ -80,7 +80,7 @@ from typing import ClassVar
 import polars as pl
 from python_calamine import CalamineWorkbook
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
 from readers.isolation import IsolatedCrash, run_isolated
 from readers.text import decode, split_lines
 from readers.tokens import ParsedConc, parse_conc, parse_number
@@ -443,16 +443,12 @@ class BioplexReader:
             return Sniff(False, _LOOKED_FOR)
 
     def read(self, file: FileInput) -> ReadResult:
-        try:
-            return _Parse(file).run()
-        except ReaderError:
-            raise
-        except Exception as exc:  # never let a raw error escape: the upload must get a readable answer
-            raise ReaderError(
-                f"could not read this file as a Bio-Plex Manager export ({type(exc).__name__}: {exc}). "
-                "Check that it is an unedited Bio-Plex Manager Excel/CSV report and export it again.",
-                file=file.name,
-            ) from exc
+        return read_guarded(
+            file,
+            lambda: _Parse(file).run(),
+            what="this file as a Bio-Plex Manager export",
+            todo="Check that it is an unedited Bio-Plex Manager Excel/CSV report and export it again.",
+        )
 
 
 class _Parse:

@@ -65,7 +65,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
 from readers.platemap import parse_dilution
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
@@ -190,16 +190,12 @@ class CanonicalCsvReader:
         return Sniff(True, f"template header row on line {found[0] + 1}", SNIFF_SCORE)
 
     def read(self, file: FileInput) -> ReadResult:
-        try:
-            return _Parse(file).run()
-        except ReaderError:
-            raise
-        except Exception as exc:  # never let a raw error escape: the upload must get a readable answer
-            raise ReaderError(
-                f"could not read this file as the canonical CSV template ({type(exc).__name__}: {exc}). "
-                "Check it against docs/canonical_template_example.csv and save it again as CSV.",
-                file=file.name,
-            ) from exc
+        return read_guarded(
+            file,
+            lambda: _Parse(file).run(),
+            what="this file as the canonical CSV template",
+            todo="Check it against docs/canonical_template_example.csv and save it again as CSV.",
+        )
 
 
 @dataclass(frozen=True)

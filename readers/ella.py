@@ -65,7 +65,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
 from readers.simoa import (
     clean_note,
     delimiter_of,
@@ -271,16 +271,12 @@ class EllaReader:
         )
 
     def read(self, file: FileInput) -> ReadResult:
-        try:
-            return _EllaParse(file).run()
-        except ReaderError:
-            raise
-        except Exception as exc:  # never let a raw error escape: the upload must get a readable answer
-            raise ReaderError(
-                f"could not read this file as an Ella (Simple Plex) results export ({type(exc).__name__}: "
-                f"{exc}). Export the cartridge results again from Simple Plex Explorer without editing them.",
-                file=file.name,
-            ) from exc
+        return read_guarded(
+            file,
+            lambda: _EllaParse(file).run(),
+            what="this file as an Ella (Simple Plex) results export",
+            todo="Export the cartridge results again from Simple Plex Explorer without editing them.",
+        )
 
 
 class _EllaParse:

@@ -51,7 +51,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from schemas.wells import WELL_SCHEMA, conform
@@ -199,16 +199,15 @@ class Gen5Reader:
         return Sniff(False, "a Gen5 export without a concentration data set in Results; " + _LOOKED_FOR)
 
     def read(self, file: FileInput) -> ReadResult:
-        try:
-            return _Gen5Parse(file).run()
-        except ReaderError:
-            raise
-        except Exception as exc:  # never let a raw error escape: the upload must get a readable answer
-            raise ReaderError(
-                f"could not read the results of this Gen5 export ({type(exc).__name__}: {exc}). Export the "
-                "plate again from Gen5 (File > Export, text, with Layout and Results in matrix format).",
-                file=file.name,
-            ) from exc
+        return read_guarded(
+            file,
+            lambda: _Gen5Parse(file).run(),
+            what="the results of this Gen5 export",
+            todo=(
+                "Export the plate again from Gen5 (File > Export, text, with Layout and Results in matrix "
+                "format)."
+            ),
+        )
 
 
 class _Gen5Parse:

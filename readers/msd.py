@@ -92,7 +92,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
 from readers.platemap import PLATE_SHAPES, ROW_LETTERS, PlateMap, parse_platemap
 from readers.platereader import _find_platemap
 from readers.text import decode, split_lines
@@ -385,16 +385,12 @@ class MsdWorkbenchReader:
             return Sniff(False, _WB_LOOKED_FOR)
 
     def read(self, file: FileInput) -> ReadResult:
-        try:
-            return _Workbench(file).run()
-        except ReaderError:
-            raise
-        except Exception as exc:  # never let a raw error escape: the upload must get a readable answer
-            raise ReaderError(
-                f"could not read this file as an MSD Discovery Workbench export ({type(exc).__name__}: "
-                f"{exc}). Export the plate data table again from Discovery Workbench (CSV), unedited.",
-                file=file.name,
-            ) from exc
+        return read_guarded(
+            file,
+            lambda: _Workbench(file).run(),
+            what="this file as an MSD Discovery Workbench export",
+            todo="Export the plate data table again from Discovery Workbench (CSV), unedited.",
+        )
 
 
 class _Workbench:
@@ -861,16 +857,12 @@ class MsdRawReader:
             return Sniff(False, _RAW_LOOKED_FOR)
 
     def read(self, file: FileInput) -> ReadResult:
-        try:
-            return _Raw(file).run()
-        except ReaderError:
-            raise
-        except Exception as exc:  # never let a raw error escape: the upload must get a readable answer
-            raise ReaderError(
-                f"could not read this file as an MSD instrument data file ({type(exc).__name__}: {exc}). "
-                "Upload the unedited .txt file the MSD instrument wrote.",
-                file=file.name,
-            ) from exc
+        return read_guarded(
+            file,
+            lambda: _Raw(file).run(),
+            what="this file as an MSD instrument data file",
+            todo="Upload the unedited .txt file the MSD instrument wrote.",
+        )
 
 
 class _Raw:

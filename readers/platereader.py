@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
 from readers.platemap import PLATE_SHAPES, ROW_LETTERS, PlateMap, looks_like_platemap, parse_platemap
 from readers.text import decode, split_lines
 from readers.tokens import parse_number
@@ -318,16 +318,15 @@ class PlateReaderGridReader:
         )
 
     def read(self, file: FileInput) -> ReadResult:
-        try:
-            return self._read(file)
-        except ReaderError:
-            raise
-        except Exception as exc:  # never let a raw exception reach the flow: say what failed and where
-            raise ReaderError(
-                f"could not read this plate-reader export ({type(exc).__name__}: {exc}). Re-export the "
-                "plate as a text grid (header row 1..12, rows A..H) and upload it again with its plate map.",
-                file=file.name,
-            ) from exc
+        return read_guarded(
+            file,
+            lambda: self._read(file),
+            what="this plate-reader export",
+            todo=(
+                "Re-export the plate as a text grid (header row 1..12, rows A..H) and upload it again with "
+                "its plate map."
+            ),
+        )
 
     def _read(self, file: FileInput) -> ReadResult:
         text = decode(file.data)

@@ -62,7 +62,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
 from readers.text import decode, split_lines
 from readers.tokens import ParsedConc, parse_conc, parse_number
 from schemas.wells import WELL_SCHEMA, conform
@@ -286,16 +286,12 @@ class SimoaReader:
         )
 
     def read(self, file: FileInput) -> ReadResult:
-        try:
-            return _SimoaParse(file).run()
-        except ReaderError:
-            raise
-        except Exception as exc:  # never let a raw error escape: the upload must get a readable answer
-            raise ReaderError(
-                f"could not read this file as a Simoa HD-X Run History export ({type(exc).__name__}: {exc}). "
-                "Export the run again from the HD-X software (Run History, CSV) without editing it.",
-                file=file.name,
-            ) from exc
+        return read_guarded(
+            file,
+            lambda: _SimoaParse(file).run(),
+            what="this file as a Simoa HD-X Run History export",
+            todo="Export the run again from the HD-X software (Run History, CSV) without editing it.",
+        )
 
 
 class _SimoaParse:

@@ -72,7 +72,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.units import is_known_unit, normalise_unit
@@ -492,16 +492,12 @@ class SoftmaxGroupReader:
         )
 
     def read(self, file: FileInput) -> ReadResult:
-        try:
-            return _SoftmaxParse(file).run()
-        except ReaderError:
-            raise
-        except Exception as exc:  # never let a raw error escape: the upload must get a readable answer
-            raise ReaderError(
-                f"could not read the group results of this SoftMax Pro export ({type(exc).__name__}: {exc}). "
-                "Export the experiment again from SoftMax Pro (File > Export, text, all sections).",
-                file=file.name,
-            ) from exc
+        return read_guarded(
+            file,
+            lambda: _SoftmaxParse(file).run(),
+            what="the group results of this SoftMax Pro export",
+            todo="Export the experiment again from SoftMax Pro (File > Export, text, all sections).",
+        )
 
 
 @dataclass(frozen=True)

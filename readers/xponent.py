@@ -55,7 +55,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from schemas.wells import conform
@@ -216,16 +216,12 @@ class XponentReader:
             return Sniff(False, _LOOKED_FOR)
 
     def read(self, file: FileInput) -> ReadResult:
-        try:
-            return _Parse(file).run()
-        except ReaderError:
-            raise
-        except Exception as exc:  # never let a raw error escape: the upload must get a readable answer
-            raise ReaderError(
-                f"could not read this file as a Luminex xPONENT CSV export ({type(exc).__name__}: {exc}). "
-                "Check that it is an unedited xPONENT batch CSV export and export it again.",
-                file=file.name,
-            ) from exc
+        return read_guarded(
+            file,
+            lambda: _Parse(file).run(),
+            what="this file as a Luminex xPONENT CSV export",
+            todo="Check that it is an unedited xPONENT batch CSV export and export it again.",
+        )
 
 
 class _Parse:
