@@ -13,7 +13,7 @@ from assay.curves import CurveFit
 from assay.plots import CurvePlotData, PlateWell
 from assay.qc_report import AnalyteReport, CalibratorRow, LeveyJenningsSeries, QcReportInput, QcRow
 from assay.trending import levey_jennings
-from schemas.config import Config
+from schemas.config import Acceptance, Config
 
 
 class PlateNotFoundError(Exception):
@@ -86,7 +86,7 @@ def _analyte(
     acc: pl.DataFrame,
     wells: pl.DataFrame,
     plate: dict[str, object],
-    acceptance: object,
+    acceptance: Acceptance | None,
 ) -> AnalyteReport:
     analyte = str(c["analyte"])
     fit = _fit(c)
@@ -96,8 +96,15 @@ def _analyte(
     std = w.filter((pl.col("sample_type") == "standard") & pl.col("expected_conc").is_not_null())
     masked = set(levels.filter(pl.col("masked"))["nominal"].to_list())
     qcs = w.filter(pl.col("sample_type") == "qc")
+    # the assay's QC acceptance limit (ICH M10 default ±20 %), the same the run was judged with
+    qc_limit_pct = acceptance.qcs.recovery_pct if acceptance else 20.0
     unk = w.filter(pl.col("sample_type") == "unknown")
-    in_well = unk["value"] / pl.Series([1.0] * unk.height)
+    # The curve's x axis is in-well: a value the file already dilution-corrected is divided back.
+    in_well = unk.select(
+        pl.when(pl.col("dilution_applied"))
+        .then(pl.col("value") / pl.col("dilution"))
+        .otherwise(pl.col("value"))
+    ).to_series()
     curve = CurvePlotData(
         predict=fit.predict,
         std_conc=std["expected_conc"].to_list(),
@@ -138,7 +145,7 @@ def _analyte(
             passed=r["expected_conc"] is not None
             and r["value"] is not None
             and r["qualifier"] == "="
-            and abs(r["value"] / r["expected_conc"] - 1) <= 0.2,
+            and abs(r["value"] / r["expected_conc"] - 1) * 100 <= qc_limit_pct,
             wells=r["well"],
             qualifier=r["qualifier"],
         )
@@ -165,7 +172,7 @@ def _analyte(
 
 
 def _lj_series(
-    con: duckdb.DuckDBPyConnection, analyte: str, plate: dict[str, object], acceptance: object
+    con: duckdb.DuckDBPyConnection, analyte: str, plate: dict[str, object], acceptance: Acceptance | None
 ) -> list[LeveyJenningsSeries]:
     """QC concentration per level across every run of the same assay and kit lot, judged by Westgard."""
     runs = _q(
@@ -190,7 +197,7 @@ def _lj_series(
         "run_order",
         "value",
     )
-    judged = levey_jennings(series, acceptance.guide_set)  # type: ignore[attr-defined]
+    judged = levey_jennings(series, acceptance.guide_set)
     out = []
     for (metric,), g in judged.group_by("metric", maintain_order=True):
         g = g.sort("run_order")
