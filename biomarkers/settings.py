@@ -45,3 +45,17 @@ def configure_environment(*, console_log_level: str = "ERROR") -> None:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", console_log_level)
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", console_log_level)
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", console_log_level)
+
+
+def actor() -> str:
+    """Who is acting, for the audit trail: BIOMARKERS_USER when set (a service account, the upload service
+    naming the lab), else the operating-system user."""
+    import getpass
+
+    explicit = os.environ.get("BIOMARKERS_USER", "").strip()
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return f"uid:{os.getuid()}"

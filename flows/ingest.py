@@ -52,8 +52,8 @@ def ingest_file_task(candidate: Candidate, siblings: list[Candidate], ctx: Intak
 
 
 @task(name="publish", cache_policy=NO_CACHE)
-def publish_task(store: WriterStore) -> bool:
-    return publish(store) is not None
+def publish_task(store: WriterStore, config: Config) -> bool:
+    return publish(store, config=config) is not None
 
 
 @task(name="report", cache_policy=NO_CACHE)
@@ -111,6 +111,7 @@ def ingest_flow(
     summary = IngestSummary(run_id=run_id, inbox=str(inbox))
     with WriterStore(paths) as store:
         store.begin_run(run_id, inbox=str(inbox), manifest=str(manifest), trigger=trigger)
+        store.record_config(config, run_id)
         samples = load_manifest_task(Path(manifest), config, store, run_id)
         found = discover_task(Path(inbox), store)
         summary.files_seen = found.known + len(found.new) + len(found.companions) + len(found.duplicates)
@@ -125,7 +126,7 @@ def ingest_flow(
             summary.files.append(line)
             progress.advance(c.name, line.status)
         summary.companions_waiting = [c.name for c in found.companions if c.name not in used]
-        summary.published = publish_task(store)
+        summary.published = publish_task(store, config)
         summary.warehouse_counts = store.counts()
     summary.seconds = time.perf_counter() - started
     report_task(summary)

@@ -52,6 +52,18 @@ class Visit(_Strict):
     matrices: list[str]
 
 
+class WithheldGroup(_Strict):
+    """Post-dose values of these analytes in this matrix can reveal the arm (domain.md §1: active treatment
+    raised CSF VEGF ~4.7-fold and lowered NfL at week 20): the blinded view withholds them."""
+
+    matrix: str
+    analytes: list[str] = Field(min_length=1)
+
+
+class Blinding(_Strict):
+    withhold_post_dose: list[WithheldGroup] = Field(default_factory=list)
+
+
 class Study(_Strict):
     study_id: str
     title: str
@@ -59,10 +71,16 @@ class Study(_Strict):
     sites: list[Site] = Field(min_length=1)
     matrices: list[Matrix] = Field(min_length=1)
     visits: list[Visit] = Field(min_length=1)
+    blinding: Blinding = Field(default_factory=Blinding)
 
     @model_validator(mode="after")
     def _consistent(self) -> Study:
         codes = {m.code for m in self.matrices}
+        for g in self.blinding.withhold_post_dose:
+            if g.matrix not in codes:
+                raise ValueError(
+                    f"blinding.withhold_post_dose names unknown matrix {g.matrix!r}; known: {sorted(codes)}"
+                )
         for i, v in enumerate(self.visits):
             unknown = set(v.matrices) - codes
             if unknown:
@@ -241,6 +259,9 @@ class Assay(_Strict):
     replicate_cv_max_pct: CvLimits
     sample_dilution: dict[str, float] = Field(default_factory=dict)
     acceptance: Acceptance = Field(default_factory=Acceptance)
+    # Which of several accepted runs of one sample x analyte is current: the latest, or an in-range result
+    # over a censored one (a sample above ULOQ re-assayed at a higher dilution), then the latest.
+    reassay_rule: Literal["latest", "in_range_first"] = "latest"
 
     @model_validator(mode="before")
     @classmethod
@@ -323,6 +344,12 @@ class Config(_Strict):
             if bad:
                 raise ValueError(
                     f"analytes.yaml: {an.name}.plausible_pg_ml names unknown matrices {sorted(bad)}"
+                )
+        for g in self.study.blinding.withhold_post_dose:
+            unknown = [x for x in g.analytes if x not in known]
+            if unknown:
+                raise ValueError(
+                    f"study.yaml: blinding.withhold_post_dose lists analytes not in analytes.yaml: {unknown}"
                 )
         for a in self.assays.assays:
             missing = [x for x in a.analytes if x not in known]

@@ -2,24 +2,55 @@
 -- snapshot's absolute path when the store is built (relative paths would resolve against the analyst's
 -- working directory). Nothing here can carry treatment allocation: ingestion never reads it.
 
+CREATE VIEW result_history AS
+SELECT result_id, is_current, changed_at AS valid_from,
+       lead(changed_at) OVER (PARTITION BY result_id ORDER BY event_seq) AS valid_to,
+       reason, superseded_by, exclusion_id, event_seq
+FROM read_parquet('{root}/result_currency.parquet');
+
+COMMENT ON VIEW result_history IS 'Every change of a result''s state, as intervals: is_current from valid_from until valid_to (null = still so). Append-only in the warehouse; what the as-of macro results_as_of(ts) reads.';
+
 CREATE VIEW results_all AS
+WITH state AS (
+    SELECT result_id,
+           arg_max(is_current, event_seq) AS is_current,
+           arg_max(reason, event_seq) AS state_reason,
+           arg_max(superseded_by, event_seq) AS superseded_by,
+           arg_max(exclusion_id, event_seq) AS exclusion_id,
+           arg_max(valid_from, event_seq) AS state_since,
+           max(valid_from) FILTER (WHERE is_current) AS current_from
+    FROM result_history GROUP BY result_id
+)
 SELECT
     r.result_id, r.study_id, r.participant_id, r.site_id, r.visit, r.visitnum, r.matrix, r.collection_date,
     r.sample_id, r.sample_condition, r.analyte, r.analyte_class, r.assay_id, r.platform, r.kit_lot,
     r.plate_id, r.conc_pg_ml, r.qualifier, r.lloq_pg_ml AS lloq, r.uloq_pg_ml AS uloq, r.cv_pct,
     r.n_replicates, r.n_wells, r.dilution, r.wells, r.reported_texts, r.unit_as_written, r.extrapolated,
     r.flags, r.status, r.hold_reason, r.source_file, r.source_sha256 AS source_file_sha256, r.loaded_at,
-    s.superseded_by, s.reason AS superseded_reason, s.superseded_at,
-    (r.status = 'loaded' AND s.result_id IS NULL) AS is_current
+    s.current_from,
+    CASE WHEN NOT coalesce(s.is_current, false) AND s.current_from IS NOT NULL THEN s.state_since END AS current_to,
+    s.superseded_by,
+    CASE WHEN NOT coalesce(s.is_current, false) THEN s.state_reason END AS superseded_reason,
+    CASE WHEN s.superseded_by IS NOT NULL THEN s.state_since END AS superseded_at,
+    s.exclusion_id,
+    coalesce(s.is_current, false) AS is_current
 FROM read_parquet('{root}/results_all/*/*.parquet', hive_partitioning = true, hive_types = {'matrix': VARCHAR}) r
-LEFT JOIN read_parquet('{root}/supersessions.parquet') s ON s.result_id = r.result_id;
+LEFT JOIN state s ON s.result_id = r.result_id;
 
-COMMENT ON VIEW results_all IS 'Every result ever loaded (one row per sample x analyte x assay run), including held, unresolved and superseded ones; is_current marks the rows of the results view.';
+COMMENT ON VIEW results_all IS 'Every result ever loaded (one row per sample x analyte x assay run), including held, unresolved, run-rejected, superseded and excluded ones; is_current marks the rows of the results view. current_from/current_to: when it last became current and when it stopped; superseded_by/superseded_reason: what replaced it (re-assay) or why it is not current; exclusion_id: the exclusion that took it out.';
 
 CREATE VIEW results AS
-SELECT * EXCLUDE (superseded_by, superseded_reason, superseded_at, is_current, status, hold_reason)
+SELECT * EXCLUDE (current_to, superseded_by, superseded_reason, superseded_at, exclusion_id, is_current, status, hold_reason)
 FROM results_all
 WHERE is_current;
+
+CREATE MACRO results_as_of(ts) AS TABLE
+SELECT r.* EXCLUDE (current_to, superseded_by, superseded_reason, superseded_at, exclusion_id, is_current, status, hold_reason)
+    REPLACE (h.valid_from AS current_from)
+FROM results_all r
+JOIN result_history h ON h.result_id = r.result_id
+WHERE h.is_current AND h.valid_from <= CAST(ts AS TIMESTAMPTZ)
+  AND (h.valid_to IS NULL OR h.valid_to > CAST(ts AS TIMESTAMPTZ));
 
 COMMENT ON VIEW results IS 'Current results: resolved to participant x visit x matrix x analyte, valid, not superseded. conc_pg_ml is the replicate mean in pg/mL; when qualifier is < or > it is the limit (lloq/uloq, dilution applied), never an imputed value.';
 COMMENT ON COLUMN results.qualifier IS '= in range; < below LLOQ (conc_pg_ml = LLOQ); > above ULOQ (conc_pg_ml = ULOQ); NR not reported (conc_pg_ml null).';
@@ -55,3 +86,15 @@ COMMENT ON VIEW calibrators IS 'Every calibrator level of every curve: nominal, 
 
 CREATE VIEW run_acceptance AS SELECT * FROM read_parquet('{root}/run_acceptance.parquet');
 COMMENT ON VIEW run_acceptance IS 'Each acceptance rule of each plate x analyte run (ICH M10 defaults): passed or not, observed vs limit, and the reason in plain words. A run that fails keeps its results in results_all (status run_rejected), never current.';
+
+CREATE VIEW exclusions AS
+SELECT e.*, l.reason AS lift_reason, l.lifted_by, l.lifted_at, l.exclusion_id IS NULL AS active
+FROM read_parquet('{root}/exclusions.parquet') e
+LEFT JOIN read_parquet('{root}/exclusion_lifts.parquet') l USING (exclusion_id);
+COMMENT ON VIEW exclusions IS 'Exclusions (a well, a sample, an analyte in a run, a whole run) with who, when and why, and their lifting; keyed by plate so they survive a re-import of the plate. Excluded results are never current.';
+
+CREATE VIEW file_versions AS SELECT * FROM read_parquet('{root}/file_versions.parquet');
+COMMENT ON VIEW file_versions IS 'A file received with the name of an earlier file, or carrying a plate ID already loaded: its version number and the file it follows (both kept).';
+
+CREATE VIEW audit_log AS SELECT * FROM read_parquet('{root}/audit_log.parquet');
+COMMENT ON VIEW audit_log IS 'The audit trail as of this snapshot: who, when (UTC), what, old and new value, why; hash-chained (biomarkers audit verify checks the writer''s copy).';

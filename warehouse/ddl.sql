@@ -112,14 +112,72 @@ CREATE TABLE IF NOT EXISTS results_all (
     run_id VARCHAR NOT NULL
 );
 
--- A result stops being current when a later one replaces it (re-assay, late resolution). The earlier
--- row stays in results_all untouched; this table says by what, why and when.
-CREATE TABLE IF NOT EXISTS supersessions (
-    result_id VARCHAR PRIMARY KEY,
-    superseded_by VARCHAR NOT NULL,
+-- When each result became current and when it stopped (re-assay, exclusion, exclusion lifted): one row per
+-- change of state, never updated. The latest row of a result is its state now; consecutive rows give the
+-- intervals that as-of queries read. A loaded result that never became current (a better re-assay already
+-- current, or excluded) still gets a row saying why.
+CREATE TABLE IF NOT EXISTS result_currency (
+    event_seq BIGINT PRIMARY KEY,
+    result_id VARCHAR NOT NULL,
+    is_current BOOLEAN NOT NULL,
+    changed_at TIMESTAMPTZ NOT NULL,
     reason VARCHAR NOT NULL,
-    superseded_at TIMESTAMPTZ NOT NULL,
+    superseded_by VARCHAR,               -- the result that replaced it (re-assay rule)
+    exclusion_id VARCHAR,                -- the exclusion that took it out (or, when lifted, put it back)
     run_id VARCHAR NOT NULL
+);
+
+-- Exclusions are records of their own (LabKey-style), keyed by plate — not by file — so they survive a
+-- re-import of the same plate. Lifting one is another record; neither is ever deleted.
+CREATE TABLE IF NOT EXISTS exclusions (
+    exclusion_id VARCHAR PRIMARY KEY,
+    scope VARCHAR NOT NULL,              -- well | sample | analyte_run | run
+    plate_id VARCHAR,                    -- null only for a sample excluded on every plate
+    well VARCHAR,
+    sample_id VARCHAR,
+    analyte VARCHAR,
+    reason VARCHAR NOT NULL,
+    created_by VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS exclusion_lifts (
+    exclusion_id VARCHAR PRIMARY KEY,
+    reason VARCHAR NOT NULL,
+    lifted_by VARCHAR NOT NULL,
+    lifted_at TIMESTAMPTZ NOT NULL
+);
+
+-- A different file with the name of an earlier one, or carrying a plate ID already loaded, is a new
+-- version: recorded here (and in the audit trail), never an overwrite.
+CREATE TABLE IF NOT EXISTS file_versions (
+    source_sha256 VARCHAR NOT NULL,
+    previous_sha256 VARCHAR NOT NULL,
+    matched_on VARCHAR NOT NULL,         -- file name | plate ID
+    matched_value VARCHAR NOT NULL,
+    version_no INTEGER NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source_sha256, previous_sha256, matched_on, matched_value)
+);
+
+-- The audit trail (21 CFR Part 11 §11.10(e)): append-only, each entry chained to the previous one by
+-- SHA-256, so `biomarkers audit verify` detects an edited, deleted or reordered entry.
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq BIGINT PRIMARY KEY,
+    logged_at TIMESTAMPTZ NOT NULL,
+    actor VARCHAR NOT NULL,
+    event VARCHAR NOT NULL,
+    entity VARCHAR NOT NULL,
+    entity_id VARCHAR,
+    source_sha256 VARCHAR,
+    plate_id VARCHAR,
+    sample_id VARCHAR,
+    participant_id VARCHAR,
+    old_value VARCHAR,
+    new_value VARCHAR,
+    reason VARCHAR,
+    prev_hash VARCHAR NOT NULL,
+    entry_hash VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS quarantine (

@@ -85,5 +85,5 @@ def intake(c: Candidate, siblings: list[Candidate], ctx: IntakeContext) -> tuple
         log.exception("processing %s failed", c.name)
         outcome = internal_error_outcome(c, exc)
     used = [(s.sha256, s.name, s.size) for s in siblings if s.name in outcome.companions]
-    report = ctx.store.load(outcome, ctx.run_id, companions=used)
+    report = ctx.store.load(outcome, ctx.run_id, companions=used, config=ctx.config)
     return outcome, report

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -18,14 +19,22 @@ from pathlib import Path
 
 import duckdb
 
+from schemas.config import Config, load_config
+from warehouse.blinding import blinded_view_sql
 from warehouse.paths import WarehousePaths
 from warehouse.store import WriterStore
 
 KEEP_SNAPSHOTS = 5
-"""Older snapshots are removed; an analyst session open across more publishes than this must reconnect."""
+KEEP_HOURS = 72.0
+"""A snapshot is removed only when it is older than KEEP_HOURS *and* not among the last KEEP_SNAPSHOTS: an
+analyst session open for hours (or over a weekend's loads) keeps reading the snapshot it opened."""
 
 _SINGLE_FILE_TABLES = (
-    "supersessions",
+    "result_currency",
+    "exclusions",
+    "exclusion_lifts",
+    "file_versions",
+    "audit_log",
     "wells",
     "plates",
     "files",
@@ -43,7 +52,7 @@ class PublishReport:
     load_seq: int
 
 
-def _views_sql(root: Path) -> str:
+def views_sql(root: Path) -> str:
     template = resources.files("warehouse").joinpath("analyst_views.sql").read_text(encoding="utf-8")
     return template.replace("{root}", str(root).replace("'", "''"))
 
@@ -53,15 +62,21 @@ def _q(path: Path) -> str:
 
 
 def needs_publish(store: WriterStore) -> bool:
-    return store.load_seq() != store.published_seq() or not store.paths.analyst_db.exists()
+    return store.change_seq() != store.published_seq() or not store.paths.analyst_db.exists()
 
 
-def publish(store: WriterStore, *, keep: int = KEEP_SNAPSHOTS) -> PublishReport | None:
+def publish(
+    store: WriterStore,
+    *,
+    config: Config | None = None,
+    keep: int = KEEP_SNAPSHOTS,
+    keep_hours: float = KEEP_HOURS,
+) -> PublishReport | None:
     """Publish what the writer store holds now; None when the analyst store is already up to date."""
     if not needs_publish(store):
         return None
     paths = store.paths
-    seq = store.load_seq()
+    seq = store.change_seq()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     final = paths.published_dir / f"{seq:08d}-{stamp}"
     tmp = paths.published_dir / f".{final.name}.tmp"
@@ -88,22 +103,35 @@ def publish(store: WriterStore, *, keep: int = KEEP_SNAPSHOTS) -> PublishReport 
     build.unlink(missing_ok=True)
     acon = duckdb.connect(str(build))
     try:
-        acon.execute(_views_sql(final))
+        acon.execute(views_sql(final))
+        acon.execute(blinded_view_sql(config or load_config()))
         acon.execute("CHECKPOINT")
     finally:
         acon.close()
     os.replace(build, paths.analyst_db)
     store.set_published_seq(seq)
-    _prune(paths, keep=keep, current=final)
+    _prune(paths, keep=keep, keep_hours=keep_hours, current=final)
     return PublishReport(snapshot=final, load_seq=seq)
 
 
-def _prune(paths: WarehousePaths, *, keep: int, current: Path) -> None:
+def current_snapshot(paths: WarehousePaths) -> Path | None:
+    """The snapshot the analyst store points at now (the newest complete one)."""
+    if not paths.published_dir.exists():
+        return None
+    done = sorted(p for p in paths.published_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return done[-1] if done else None
+
+
+def _prune(paths: WarehousePaths, *, keep: int, keep_hours: float, current: Path) -> None:
+    for stale in paths.root.glob(f".{paths.analyst_db.name}.*.tmp"):  # a publish killed mid-build
+        if stale.name != f".{paths.analyst_db.name}.{os.getpid()}.tmp":
+            stale.unlink(missing_ok=True)
     snaps = sorted(p for p in paths.published_dir.iterdir() if p.is_dir())
     for p in snaps:
         if p.name.startswith(".") and p != current:  # an interrupted publish: no analyst store points here
             shutil.rmtree(p, ignore_errors=True)
     done = [p for p in snaps if not p.name.startswith(".")]
+    cutoff = time.time() - keep_hours * 3600
     for p in done[:-keep]:
-        if p != current:
+        if p != current and p.stat().st_mtime < cutoff:
             shutil.rmtree(p, ignore_errors=True)

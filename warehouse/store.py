@@ -8,6 +8,8 @@ Nothing is ever updated in place; supersession is a row of its own.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +19,12 @@ from types import TracebackType
 import duckdb
 import polars as pl
 
+from biomarkers import settings
 from pipeline.outcome import FileOutcome
+from schemas.config import Config
+from schemas.results import QUARANTINE_SCHEMA
+from warehouse import audit, currency
+from warehouse.audit import AuditEvent
 from warehouse.paths import WarehousePaths
 from warehouse.raw import raw_relpath
 
@@ -32,6 +39,7 @@ class LoadReport:
     loaded: bool  # False when the file was already in the store (a no-op)
     n_results: int
     n_superseded: int
+    lost_exclusions: int = 0
 
 
 def _ddl() -> str:
@@ -45,9 +53,10 @@ def now_utc() -> datetime:
 class WriterStore:
     """Read-write connection to ``ingest.duckdb``. Use as a context manager; one per process."""
 
-    def __init__(self, paths: WarehousePaths) -> None:
+    def __init__(self, paths: WarehousePaths, *, actor: str | None = None) -> None:
         paths.ensure()
         self.paths = paths
+        self.actor = actor or settings.actor()
         try:
             self.con = duckdb.connect(str(paths.ingest_db))
         except duckdb.IOException as exc:
@@ -60,6 +69,67 @@ class WriterStore:
                 ) from None
             raise
         self.con.execute(_ddl())
+        self._backfill_currency()
+
+    def _backfill_currency(self) -> None:
+        """A store written before the currency log existed: decide every group once (idempotent)."""
+        if self.con.execute("SELECT count(*) FROM result_currency").fetchall()[0][0]:
+            return
+        keys = self.con.sql(
+            "SELECT DISTINCT sample_id, analyte, assay_id FROM results_all WHERE status = 'loaded'"
+        ).pl()
+        if keys.height:
+            self.con.execute("BEGIN TRANSACTION")
+            currency.refresh(self.con, keys, None, at=now_utc(), run_id="backfill")
+            self.con.execute("COMMIT")
+
+    def audit(self, events: list[AuditEvent], *, at: datetime | None = None) -> None:
+        """Append audit entries in their own transaction (for changes made outside ``load``)."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            new_head = audit.append(self.con, events, actor=self.actor, at=at)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        audit.record_head(self.paths.ingest_db, new_head)
+
+    def record_config(self, config: Config, run_id: str) -> None:
+        """Record the configuration a run uses; a change since the last run is an audit entry naming the
+        files that changed, with their old and new SHA-256."""
+        now = {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(config.source_dir.glob("*.yaml"))
+        }
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'config_files'").fetchall()
+        before: dict[str, str] = json.loads(row[0][0]) if row else {}
+        if now == before:
+            return
+        changed = sorted(k for k in set(now) | set(before) if now.get(k) != before.get(k))
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('config_files', ?)", [json.dumps(now, sort_keys=True)]
+            )
+            new_head = audit.append(
+                self.con,
+                [
+                    AuditEvent(
+                        event="config_changed" if before else "config_recorded",
+                        entity="config",
+                        entity_id=str(config.source_dir),
+                        old_value=json.dumps({k: before.get(k) for k in changed}) if before else None,
+                        new_value=json.dumps({k: now.get(k) for k in changed}),
+                        reason=f"configuration in use by run {run_id}: {', '.join(changed)}",
+                    )
+                ],
+                actor=self.actor,
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        audit.record_head(self.paths.ingest_db, new_head)
 
     def __enter__(self) -> WriterStore:
         return self
@@ -87,11 +157,15 @@ class WriterStore:
         row = self.con.execute("SELECT coalesce(max(load_seq), 0) FROM files").fetchall()
         return int(row[0][0])
 
+    def change_seq(self) -> int:
+        """A counter that moves with every change (each is an audit entry): loads, exclusions, lifts."""
+        return audit.head(self.con)[0]
+
     def published_seq(self) -> int:
-        return self._meta_int("published_seq")
+        return self._meta_int("published_change_seq")
 
     def set_published_seq(self, seq: int) -> None:
-        self.con.execute("INSERT OR REPLACE INTO meta VALUES ('published_seq', ?)", [str(seq)])
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES ('published_change_seq', ?)", [str(seq)])
 
     def counts(self) -> dict[str, int]:
         sql = {
@@ -101,8 +175,8 @@ class WriterStore:
             "wells": "SELECT count(*) FROM wells",
             "results_all": "SELECT count(*) FROM results_all",
             "results_current": (
-                "SELECT count(*) FROM results_all r WHERE status = 'loaded' "
-                "AND NOT EXISTS (SELECT 1 FROM supersessions s WHERE s.result_id = r.result_id)"
+                "SELECT count(*) FROM (SELECT arg_max(is_current, event_seq) AS c "
+                "FROM result_currency GROUP BY result_id) WHERE c"
             ),
             "quarantine_rows": "SELECT count(*) FROM quarantine",
             "unresolved_samples": "SELECT count(DISTINCT sample_id) FROM unresolved",
@@ -123,12 +197,20 @@ class WriterStore:
         )
 
     def load(
-        self, outcome: FileOutcome, run_id: str, companions: list[tuple[str, str, int]] | None = None
+        self,
+        outcome: FileOutcome,
+        run_id: str,
+        companions: list[tuple[str, str, int]] | None = None,
+        *,
+        config: Config | None = None,
+        received_at: datetime | None = None,
     ) -> LoadReport:
         """Load one processed file in one transaction; a file already present is a no-op.
 
-        ``companions`` are (sha256, name, size) of files read together with it (plate maps); they are
-        recorded in the same transaction, their verdict being that of the export."""
+        Everything the file changes goes in the same transaction: its rows, the currency decisions of the
+        samples it measures (re-assays), exclusions that no longer match (a re-import), its version record
+        and its audit entries. ``companions`` are (sha256, name, size) of files read together with it
+        (plate maps), recorded with the export's verdict."""
         con = self.con
         sha = outcome.source_sha256
         if con.execute("SELECT 1 FROM files WHERE source_sha256 = ?", [sha]).fetchall():
@@ -137,37 +219,6 @@ class WriterStore:
         con.execute("BEGIN TRANSACTION")
         try:
             seq = self.load_seq() + 1
-            con.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    sha,
-                    outcome.source_file,
-                    outcome.size_bytes,
-                    outcome.format,
-                    outcome.status,
-                    outcome.message,
-                    raw_relpath(sha),
-                    ";".join(c[0] for c in companions or []) or None,
-                    seq,
-                    at,
-                    run_id,
-                ],
-            )
-            for c_sha, c_name, c_size in companions or []:
-                con.execute(
-                    "INSERT OR IGNORE INTO files "
-                    "VALUES (?, ?, ?, 'platemap', 'companion', ?, ?, NULL, ?, ?, ?)",
-                    [
-                        c_sha,
-                        c_name,
-                        c_size,
-                        f"plate map read with {outcome.source_file}",
-                        raw_relpath(c_sha),
-                        seq,
-                        at,
-                        run_id,
-                    ],
-                )
             for p in outcome.plates:
                 con.execute(
                     "INSERT INTO plates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -196,13 +247,223 @@ class WriterStore:
                 ("run_acceptance", outcome.acceptance),
             ):
                 self._insert(table, df, {"source_sha256": sha})
-            n_sup = self._supersede(sha, at, run_id)
+            versions = self._record_versions(outcome, at)
+            message = outcome.message
+            lost = self._lost_exclusions(outcome, at, run_id)
+            if lost:
+                message += " " + " ".join(e.reason or "" for e in lost)
+            con.execute(
+                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    sha,
+                    outcome.source_file,
+                    outcome.size_bytes,
+                    outcome.format,
+                    outcome.status,
+                    message,
+                    raw_relpath(sha),
+                    ";".join(c[0] for c in companions or []) or None,
+                    seq,
+                    at,
+                    run_id,
+                ],
+            )
+            for c_sha, c_name, c_size in companions or []:
+                con.execute(
+                    "INSERT OR IGNORE INTO files "
+                    "VALUES (?, ?, ?, 'platemap', 'companion', ?, ?, NULL, ?, ?, ?)",
+                    [
+                        c_sha,
+                        c_name,
+                        c_size,
+                        f"plate map read with {outcome.source_file}",
+                        raw_relpath(c_sha),
+                        seq,
+                        at,
+                        run_id,
+                    ],
+                )
+            keys = (
+                outcome.results.select("sample_id", "analyte", "assay_id").unique()
+                if outcome.results is not None and outcome.results.height
+                else pl.DataFrame()
+            )
+            change = currency.refresh(con, keys, config, at=at, run_id=run_id)
+            events = self._file_events(outcome, message, companions, received_at or at, run_id)
+            events += versions + change.events + lost
+            new_head = audit.append(con, events, actor=self.actor, at=at)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        audit.record_head(self.paths.ingest_db, new_head)
         n_res = 0 if outcome.results is None else outcome.results.height
-        return LoadReport(sha, loaded=True, n_results=n_res, n_superseded=n_sup)
+        return LoadReport(
+            sha, loaded=True, n_results=n_res, n_superseded=change.superseded, lost_exclusions=len(lost)
+        )
+
+    def _file_events(
+        self,
+        outcome: FileOutcome,
+        message: str,
+        companions: list[tuple[str, str, int]] | None,
+        received_at: datetime,
+        run_id: str,
+    ) -> list[AuditEvent]:
+        sha = outcome.source_sha256
+        plates = ", ".join(p.plate_id for p in outcome.plates) or None
+        events = [
+            AuditEvent(
+                event="received",
+                entity="file",
+                entity_id=outcome.source_file,
+                source_sha256=sha,
+                new_value=f"{outcome.size_bytes} bytes kept at {raw_relpath(sha)} "
+                f"({received_at.isoformat()})",
+                reason=f"ingestion run {run_id}",
+            )
+        ]
+        for c_sha, c_name, c_size in companions or []:
+            events.append(
+                AuditEvent(
+                    event="received",
+                    entity="file",
+                    entity_id=c_name,
+                    source_sha256=c_sha,
+                    new_value=f"{c_size} bytes kept at {raw_relpath(c_sha)}",
+                    reason=f"plate map read with {outcome.source_file}",
+                )
+            )
+        n = 0 if outcome.results is None else outcome.results.height
+        events.append(
+            AuditEvent(
+                event="quarantined" if outcome.status == "quarantined" else "loaded",
+                entity="file",
+                entity_id=outcome.source_file,
+                source_sha256=sha,
+                plate_id=plates,
+                new_value=f"{outcome.status}; {n} results; format {outcome.format}",
+                reason=message,
+            )
+        )
+        return events
+
+    def _record_versions(self, outcome: FileOutcome, at: datetime) -> list[AuditEvent]:
+        """A different file with an earlier file's name, or with a plate ID already loaded, is a new version
+        of it: recorded, never an overwrite (the earlier file and its results stay)."""
+        sha = outcome.source_sha256
+        plate_ids = [p.plate_id for p in outcome.plates]
+        prev = self.con.execute(
+            """
+            WITH earlier AS (
+                SELECT f.source_sha256, 'file name' AS matched_on, f.source_file AS matched_value, f.load_seq
+                FROM files f WHERE f.source_file = ? AND f.source_sha256 <> ? AND f.status <> 'companion'
+                UNION
+                SELECT DISTINCT p.source_sha256, 'plate ID', p.plate_id, f.load_seq
+                FROM plates p JOIN files f USING (source_sha256)
+                WHERE list_contains(?, p.plate_id) AND p.source_sha256 <> ?
+            )
+            SELECT matched_on, matched_value, count(DISTINCT source_sha256) AS n,
+                   arg_max(source_sha256, load_seq) AS latest
+            FROM earlier GROUP BY ALL ORDER BY ALL
+            """,
+            [outcome.source_file, sha, plate_ids, sha],
+        ).fetchall()
+        events = []
+        for on, value, n_earlier, prev_sha in prev:
+            version_no = int(n_earlier) + 1
+            self.con.execute(
+                "INSERT OR IGNORE INTO file_versions VALUES (?, ?, ?, ?, ?, ?)",
+                [sha, prev_sha, on, value, version_no, at],
+            )
+            events.append(
+                AuditEvent(
+                    event="new_version",
+                    entity="file",
+                    entity_id=outcome.source_file,
+                    source_sha256=sha,
+                    plate_id=value if on == "plate ID" else None,
+                    old_value=prev_sha,
+                    new_value=sha,
+                    reason=f"same {on} {value!r} as an earlier file: version {version_no}; the earlier "
+                    "file and its results are kept",
+                )
+            )
+        return events
+
+    def _lost_exclusions(self, outcome: FileOutcome, at: datetime, run_id: str) -> list[AuditEvent]:
+        """Exclusions on a plate this file re-imports that match nothing in it: reported, never silent."""
+        plate_ids = [p.plate_id for p in outcome.plates]
+        if not plate_ids:
+            return []
+        rows = self.con.execute(
+            """
+            WITH active AS (
+                SELECT e.* FROM exclusions e
+                WHERE list_contains(?, e.plate_id)
+                  AND NOT EXISTS (SELECT 1 FROM exclusion_lifts l WHERE l.exclusion_id = e.exclusion_id)
+            )
+            SELECT a.exclusion_id, a.scope, a.plate_id, a.well, a.sample_id, a.analyte, a.reason
+            FROM active a
+            WHERE NOT EXISTS (
+                SELECT 1 FROM results_all r
+                WHERE r.source_sha256 = ? AND r.plate_id = a.plate_id
+                  AND (a.sample_id IS NULL OR r.sample_id = a.sample_id)
+                  AND (a.analyte IS NULL OR r.analyte = a.analyte)
+                  AND (a.well IS NULL OR list_contains(
+                        list_transform(string_split(r.wells, ','), lambda w: trim(w)), a.well))
+            )
+            ORDER BY a.exclusion_id
+            """,
+            [plate_ids, outcome.source_sha256],
+        ).fetchall()
+        events: list[AuditEvent] = []
+        q_rows = []
+        for ex_id, scope, plate, well, sample, analyte, reason in rows:
+            what = ", ".join(
+                f"{k} {v}" for k, v in (("well", well), ("sample", sample), ("analyte", analyte)) if v
+            )
+            msg = (
+                f"Exclusion {ex_id} ({scope} on plate {plate}{': ' + what if what else ''}; "
+                f"reason: {reason}) "
+                f"matches nothing in this new file of plate {plate}: it no longer applies (lost). Check "
+                "the re-imported plate and exclude again if needed."
+            )
+            q_rows.append(
+                {
+                    "source_file": outcome.source_file,
+                    "source_sha256": outcome.source_sha256,
+                    "plate_id": plate,
+                    "well": well,
+                    "sample_id": sample,
+                    "analyte": analyte,
+                    "rule": "exclusion_lost",
+                    "severity": "warning",
+                    "message": msg,
+                }
+            )
+            events.append(
+                AuditEvent(
+                    event="exclusion_lost",
+                    entity="exclusion",
+                    entity_id=ex_id,
+                    source_sha256=outcome.source_sha256,
+                    plate_id=plate,
+                    sample_id=sample,
+                    old_value="active",
+                    new_value="matches nothing in the re-imported plate",
+                    reason=msg,
+                )
+            )
+        if q_rows:
+            frame = pl.DataFrame(q_rows).select(
+                [
+                    pl.col(k).cast(v) if k in q_rows[0] else pl.lit(None, v).alias(k)
+                    for k, v in QUARANTINE_SCHEMA.items()
+                ]
+            )
+            self._insert("quarantine", frame, {"created_at": at, "run_id": run_id})
+        return events
 
     def _insert(self, table: str, df: pl.DataFrame | None, constants: dict[str, object]) -> None:
         if df is None or df.height == 0:
@@ -217,26 +478,3 @@ class WriterStore:
             # In an aborted transaction unregister itself fails; the next register replaces the view.
             with contextlib.suppress(duckdb.Error):
                 self.con.unregister(view)
-
-    def _supersede(self, sha: str, at: datetime, run_id: str) -> int:
-        """Re-assay rule (latest accepted run wins): a newly loaded result replaces the current result of
-        the same sample × analyte × assay from an earlier file. Different assays (platform, kit) are
-        separate results and never replace each other."""
-        before = self.con.execute("SELECT count(*) FROM supersessions").fetchall()[0][0]
-        self.con.execute(
-            """
-            INSERT INTO supersessions
-            SELECT old.result_id, new.result_id,
-                   're-assay: replaced by plate ' || new.plate_id || ' (file ' || new.source_file || ')',
-                   ?, ?
-            FROM results_all new
-            JOIN results_all old
-              ON old.sample_id = new.sample_id AND old.analyte = new.analyte AND old.assay_id = new.assay_id
-             AND old.source_sha256 <> new.source_sha256
-            WHERE new.source_sha256 = ? AND new.status = 'loaded' AND old.status = 'loaded'
-              AND NOT EXISTS (SELECT 1 FROM supersessions s WHERE s.result_id = old.result_id)
-            """,
-            [at, run_id, sha],
-        )
-        after = self.con.execute("SELECT count(*) FROM supersessions").fetchall()[0][0]
-        return int(after - before)

@@ -62,9 +62,16 @@ def result_row(
 
 
 def outcome(
-    name: str, rows: list[dict[str, object]], *, plate: str = "P1", status: str = "loaded"
+    name: str,
+    rows: list[dict[str, object]],
+    *,
+    plate: str = "P1",
+    status: str = "loaded",
+    src: str | None = None,
 ) -> FileOutcome:
-    src = sha(name)
+    """A processed file; ``src`` (its SHA-256) defaults to a hash of the name — give another to make a
+    different file with the same name."""
+    src = src or sha(name)
     res = pl.DataFrame([{**r, "source_sha256": src} for r in rows], schema=RESULT_SCHEMA)
     wells = pl.DataFrame(
         [

@@ -85,6 +85,21 @@ def test_analyst_store_is_read_only_and_missing_store_is_explained(
 def test_old_snapshots_are_pruned(store: WriterStore) -> None:
     for i in range(8):
         _load(store, f"f{i}.csv", f"P{i}", f"S{i}", float(i))
-        publish(store, keep=3)
+        publish(store, keep=3, keep_hours=0)
     snaps = [p for p in store.paths.published_dir.iterdir() if p.is_dir()]
     assert len(snaps) == 3
+
+
+def test_recent_snapshots_outlive_the_count_so_long_sessions_keep_reading(store: WriterStore) -> None:
+    _load(store, "f0.csv", "P0", "S0", 1.0)
+    publish(store)
+    con = connect_analyst(store.paths)  # an analyst session opened now, kept open across many loads
+    try:
+        for i in range(1, 8):
+            _load(store, f"f{i}.csv", f"P{i}", f"S{i}", float(i))
+            publish(store, keep=3)  # default keep_hours: nothing younger than that is removed
+        assert con.execute("select count(*) from results").fetchall()[0][0] == 1
+    finally:
+        con.close()
+    snaps = [p for p in store.paths.published_dir.iterdir() if p.is_dir()]
+    assert len(snaps) == 8

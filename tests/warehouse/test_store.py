@@ -69,10 +69,11 @@ def test_a_re_assay_supersedes_and_keeps_history(store: WriterStore) -> None:
     assert rep.n_superseded == 1
     assert rep_other.n_superseded == 0  # another platform is another result, never a replacement
     rows = store.con.execute(
-        "SELECT r.plate_id, s.superseded_by IS NOT NULL FROM results_all r "
-        "LEFT JOIN supersessions s USING (result_id) ORDER BY r.plate_id"
+        "SELECT r.plate_id, arg_max(c.superseded_by, c.event_seq) IS NOT NULL, count(*) FROM results_all r "
+        "JOIN result_currency c USING (result_id) GROUP BY ALL ORDER BY r.plate_id"
     ).fetchall()
-    assert rows == [("E1", False), ("P1", True), ("P9", False)]
+    # P1 was current, then superseded: two state rows, the first kept (history stays).
+    assert rows == [("E1", False, 1), ("P1", True, 2), ("P9", False, 1)]
     assert store.counts()["results_current"] == 2
 
 

@@ -1,0 +1,214 @@
+"""Which result of a sample × analyte × assay is current, and the append-only record of every change.
+
+Several accepted runs can measure the same sample × analyte on the same assay (re-assays, a corrected file
+of the same plate). One of them is current, chosen by the assay's ``reassay_rule`` (config/assays.yaml):
+``latest`` — the most recently loaded run; ``in_range_first`` — an in-range result over a censored one (a
+sample above ULOQ re-assayed at a higher dilution), then the latest. Excluded results are never current.
+Different assays (platform, kit) are separate results and never replace each other.
+
+The decision is re-taken for the groups a change touches (a file loaded, an exclusion made or lifted), and
+only differences from each result's last recorded state are appended to ``result_currency`` — so the
+table is the exact history as-of queries need, and re-running a decision changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from schemas.config import Config
+from warehouse.audit import AuditEvent
+
+# Active exclusions matching a result. Wells are compared against the result's well list ("A3,A4").
+_CANDIDATES_SQL = """
+WITH keys AS (SELECT DISTINCT sample_id, analyte, assay_id FROM _currency_keys),
+active AS (
+    SELECT e.* FROM exclusions e
+    WHERE NOT EXISTS (SELECT 1 FROM exclusion_lifts l WHERE l.exclusion_id = e.exclusion_id)
+),
+cand AS (
+    SELECT r.result_id, r.sample_id, r.analyte, r.assay_id, r.plate_id, r.qualifier, r.wells,
+           r.source_file, r.source_sha256, r.participant_id, f.load_seq
+    FROM results_all r
+    JOIN keys k USING (sample_id, analyte, assay_id)
+    JOIN files f ON f.source_sha256 = r.source_sha256
+    WHERE r.status = 'loaded'
+),
+excl AS (
+    SELECT c.result_id, min(a.exclusion_id) AS exclusion_id, min(a.reason) AS exclusion_reason,
+           min(a.created_by) AS excluded_by
+    FROM cand c JOIN active a
+      ON (a.plate_id IS NULL OR a.plate_id = c.plate_id)
+     AND (a.sample_id IS NULL OR a.sample_id = c.sample_id)
+     AND (a.analyte IS NULL OR a.analyte = c.analyte)
+     AND (a.well IS NULL OR list_contains(
+            list_transform(string_split(c.wells, ','), lambda w: trim(w)), a.well))
+    GROUP BY c.result_id
+),
+last_state AS (
+    SELECT result_id, arg_max(is_current, event_seq) AS was_current,
+           arg_max(superseded_by, event_seq) AS was_superseded_by,
+           arg_max(exclusion_id, event_seq) AS was_exclusion_id,
+           count(*) AS n_events
+    FROM result_currency
+    WHERE result_id IN (SELECT result_id FROM cand)
+    GROUP BY result_id
+)
+SELECT c.*, x.exclusion_id, x.exclusion_reason, x.excluded_by,
+       s.was_current, s.was_superseded_by, s.was_exclusion_id, coalesce(s.n_events, 0) AS n_events
+FROM cand c
+LEFT JOIN excl x USING (result_id)
+LEFT JOIN last_state s USING (result_id)
+"""
+
+
+@dataclass(frozen=True)
+class CurrencyChange:
+    became_current: int
+    superseded: int
+    excluded: int
+    events: list[AuditEvent]
+
+
+def decide(cand: pl.DataFrame, rules: Mapping[str, str]) -> pl.DataFrame:
+    """The desired state of every candidate: is_current, superseded_by, exclusion_id, reason.
+
+    ``rules`` maps assay_id → reassay rule. Pure: tests call it on hand-made frames."""
+    if cand.height == 0:
+        return cand.with_columns(
+            pl.lit(None, pl.Boolean).alias("is_current"),
+            pl.lit(None, pl.String).alias("superseded_by"),
+            pl.lit(None, pl.String).alias("reason"),
+        )
+    in_range_first = pl.col("assay_id").replace_strict(rules, default="latest") == "in_range_first"
+    rank = pl.when(in_range_first & (pl.col("qualifier") != "=")).then(1).otherwise(0)
+    eligible = cand.filter(pl.col("exclusion_id").is_null()).with_columns(rank.alias("_rank"))
+    chosen = (
+        eligible.sort(["_rank", "load_seq", "result_id"], descending=[False, True, True])
+        .group_by(["sample_id", "analyte", "assay_id"], maintain_order=True)
+        .first()
+        .select(
+            "sample_id",
+            "analyte",
+            "assay_id",
+            pl.col("result_id").alias("_chosen"),
+            pl.col("plate_id").alias("_chosen_plate"),
+            pl.col("source_file").alias("_chosen_file"),
+            pl.col("qualifier").alias("_chosen_q"),
+            pl.col("_rank").alias("_chosen_rank"),
+        )
+    )
+    out = cand.join(chosen, on=["sample_id", "analyte", "assay_id"], how="left")
+    excluded = pl.col("exclusion_id").is_not_null()
+    current = (~excluded) & (pl.col("result_id") == pl.col("_chosen"))
+    why_chosen = (
+        pl.when(pl.col("_chosen_rank") == 0)
+        .then(
+            pl.when(in_range_first)
+            .then(pl.lit("current: in range (re-assay rule in_range_first)"))
+            .otherwise(pl.lit("current: latest accepted run"))
+        )
+        .otherwise(pl.lit("current: latest accepted run (no in-range result)"))
+    )
+    return out.with_columns(
+        current.alias("is_current"),
+        pl.when(excluded | current).then(None).otherwise(pl.col("_chosen")).alias("superseded_by"),
+        pl.when(excluded)
+        .then(pl.format("excluded: {} (by {})", pl.col("exclusion_reason"), pl.col("excluded_by")))
+        .when(current)
+        .then(why_chosen)
+        .otherwise(
+            pl.format(
+                "re-assay: replaced by plate {} (file {}, qualifier {})",
+                pl.col("_chosen_plate"),
+                pl.col("_chosen_file"),
+                pl.col("_chosen_q"),
+            )
+        )
+        .alias("reason"),
+    )
+
+
+def refresh(
+    con: duckdb.DuckDBPyConnection,
+    keys: pl.DataFrame,
+    config: Config | None,
+    *,
+    at: datetime,
+    run_id: str,
+) -> CurrencyChange:
+    """Re-decide the groups in ``keys`` (sample_id, analyte, assay_id) and append what changed, inside
+    the caller's transaction."""
+    if keys.height == 0:
+        return CurrencyChange(0, 0, 0, [])
+    rules = {a.assay_id: a.reassay_rule for a in config.assays.assays} if config else {}
+    con.register("_currency_keys", keys.select("sample_id", "analyte", "assay_id").to_arrow())
+    try:
+        cand = con.sql(_CANDIDATES_SQL).pl()
+    finally:
+        con.unregister("_currency_keys")
+    state = decide(cand, rules)
+    changed = state.filter(
+        (pl.col("n_events") == 0)
+        | (pl.col("was_current") != pl.col("is_current"))
+        | (pl.col("was_superseded_by").ne_missing(pl.col("superseded_by")))
+        | (pl.col("was_exclusion_id").ne_missing(pl.col("exclusion_id")))
+    )
+    if changed.height == 0:
+        return CurrencyChange(0, 0, 0, [])
+    start = int(con.execute("SELECT coalesce(max(event_seq), 0) FROM result_currency").fetchall()[0][0])
+    rows = changed.with_row_index("_i").select(
+        (pl.col("_i").cast(pl.Int64) + start + 1).alias("event_seq"),
+        "result_id",
+        "is_current",
+        pl.lit(at).alias("changed_at"),
+        "reason",
+        "superseded_by",
+        "exclusion_id",
+        pl.lit(run_id).alias("run_id"),
+    )
+    con.register("_currency_rows", rows.to_arrow())
+    try:
+        con.execute("INSERT INTO result_currency BY NAME SELECT * FROM _currency_rows")
+    finally:
+        con.unregister("_currency_rows")
+    return _summarise(changed)
+
+
+def _summarise(changed: pl.DataFrame) -> CurrencyChange:
+    events: list[AuditEvent] = []
+    up = sup = exc = 0
+    for r in changed.iter_rows(named=True):
+        new = bool(r["n_events"] == 0)
+        if r["is_current"]:
+            up += 1
+            if new:
+                continue  # the file's "loaded" entry covers a first-time current result
+            event, old_v, new_v = "reinstated", "not current", "current"
+        elif r["exclusion_id"] is not None:
+            exc += 1
+            event, old_v, new_v = "excluded", "current" if r["was_current"] else "not current", "excluded"
+        else:
+            sup += 1
+            event = "superseded"
+            old_v = "new result" if new else ("current" if r["was_current"] else "not current")
+            new_v = f"superseded by {r['superseded_by']}"
+        events.append(
+            AuditEvent(
+                event=event,
+                entity="result",
+                entity_id=r["result_id"],
+                source_sha256=r["source_sha256"],
+                plate_id=r["plate_id"],
+                sample_id=r["sample_id"],
+                participant_id=r["participant_id"],
+                old_value=old_v,
+                new_value=new_v,
+                reason=r["reason"],
+            )
+        )
+    return CurrencyChange(up, sup, exc, events)
