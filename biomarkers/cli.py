@@ -50,10 +50,25 @@ def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the study into")],
     seed: Annotated[int, typer.Option(help="Random seed; different seeds give disjoint IDs")] = 1,
     participants: Annotated[int, typer.Option(help="Randomised participants")] = 196,
+    reassay: Annotated[
+        str | None,
+        typer.Option(
+            "--reassay",
+            help="Instead of a study: write a re-assay of this plate of the (seed, participants) study "
+            "into --out (a new run, <PLATE>-RA, a week later)",
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic study: inbox/ (plate exports), manifest.csv, allocation.csv (sealed)."""
-    from synth.generator import generate_study
+    from synth.generator import generate_study, reassay_plate
 
+    if reassay:
+        try:
+            files = reassay_plate(out_dir, reassay, seed=seed, participants=participants)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        out.print(f"wrote a re-assay of {reassay}: {', '.join(str(f) for f in files)}", highlight=False)
+        return
     s = generate_study(out_dir, seed=seed, participants=participants)
     out.print(
         f"wrote {s.files} files ({s.plates} plates) for {s.participants} participants / {s.samples} samples "

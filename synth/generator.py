@@ -1129,3 +1129,22 @@ def generate_study(
         defects_json=defects_json,
         files_written=files,
     )
+
+
+def reassay_plate(
+    out_dir: Path, plate_id: str, *, seed: int = 1, participants: int = 196, days_later: int = 7
+) -> list[Path]:
+    """Write a re-assay of one plate of the study (same seed and size): the same samples measured again
+    on a new run ``<plate_id>-RA``, ``days_later`` days after the first. Ingested after the study, its
+    results supersede exactly those of the original plate (re-assay rule). Returns the files written."""
+    study = build_study(seed=seed, participants=participants)
+    plate = next((p for p in study.plates if p.plate_id == plate_id), None)
+    if plate is None:
+        known = ", ".join(sorted(p.plate_id for p in study.plates)[:5])
+        raise ValueError(f"no plate {plate_id} in the study of seed {seed} ({known}, …)")
+    when = plate.run_started + timedelta(days=days_later)
+    again = replace(
+        plate, plate_id=f"{plate_id}-RA", run_started=when, file_stem=f"{plate_id}-RA_{when:%Y%m%d}"
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _write_plates([again], out_dir)[again.plate_id]

@@ -112,6 +112,7 @@ def create(store: WriterStore, name: str, *, config: Config, reason: str = "") -
             )
         ]
     )
+    publish(store, config=config)
     return CutReport(name, target, len(files), manifest_sha)
 
 

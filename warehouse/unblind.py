@@ -94,4 +94,5 @@ def unblind(store: WriterStore, allocation: Path, out: Path, *, config: Config, 
             )
         ]
     )
+    publish(store, config=config)  # analysts see the entry (never the allocation) on their next connection
     return UnblindReport(out, n_part, results.height, sha)
