@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, overload
 
@@ -476,12 +476,26 @@ def _curve_key(analyte: str | None, as_written: str | None) -> str:
     return analyte if analyte is not None else (as_written or "")
 
 
+@dataclass(frozen=True)
+class AcceptedCurve:
+    """A calibration already decided elsewhere (assay/standards.py: fitted, levels masked, limits from the
+    accepted levels), to read signals through as it is — so the unknowns are read through exactly the curve
+    recorded for the run. ``signal_offset`` is subtracted from a signal first (the blank, for curves fitted
+    on background-subtracted signals)."""
+
+    fit: CurveFit
+    lloq: float
+    uloq: float
+    signal_offset: float = 0.0
+
+
 def concentrations_from_signal(
     wells: pl.DataFrame,
     *,
     unit: str | None,
     weighting: Weighting = "1/y2",
     model: Model = "4PL",
+    accepted: Mapping[str, AcceptedCurve] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, CurveFit]]:
     """Fill ``value``/``qualifier`` of one plate's signal-only rows from a 4PL (or ``model``) per analyte.
 
@@ -493,6 +507,9 @@ def concentrations_from_signal(
     range. ``unit`` (the assay's configured unit) is recorded with ``unit_source="config"``; None leaves
     the unit unknown so the pipeline holds the rows. A failed fit leaves the analyte's rows ``NR`` with the
     flag ``curve_failed`` and the reason. Rows that already carry a value are left as they are.
+
+    ``accepted``: per analyte key, the run's accepted calibration (after masking); such an analyte is read
+    through it and censored at its accepted limits instead of being fitted here on every level.
 
     Returns the conformed table (same rows, same order) and the fits by analyte key.
     """
@@ -516,8 +533,15 @@ def concentrations_from_signal(
             if sample_type[i] == "standard" and s is not None and e is not None and math.isfinite(s):
                 by_level.setdefault(float(e), []).append(float(s))
         levels = sorted(by_level)
-        means = [float(np.mean(by_level[lv])) for lv in levels]
-        fit = fit_curve(levels, means, model=model, weighting=weighting)
+        given = (accepted or {}).get(key)
+        offset = 0.0
+        if given is not None:
+            fit, lloq, uloq, offset = given.fit, given.lloq, given.uloq, given.signal_offset
+        else:
+            means = [float(np.mean(by_level[lv])) for lv in levels]
+            fit = fit_curve(levels, means, model=model, weighting=weighting)
+            nonzero = [lv for lv in levels if lv > 0]
+            lloq, uloq = (min(nonzero), max(nonzero)) if nonzero else (math.nan, math.nan)
         fits[key] = fit
         targets = [i for i in rows if value[i] is None]
         if not fit.converged:
@@ -526,13 +550,11 @@ def concentrations_from_signal(
                 qualifier[i] = "NR"
                 flags[i] = _add_flag(flags[i], "curve_failed", reason)
             continue
-        nonzero = [lv for lv in levels if lv > 0]
-        lloq, uloq = min(nonzero), max(nonzero)
         for i in targets:
             s = signal[i]
             if s is None or not math.isfinite(s):
                 continue  # no reading: stays NR with the reader's flag
-            q, v = _censor(fit, float(s), lloq, uloq)
+            q, v = _censor(fit, float(s) - offset, lloq, uloq)
             qualifier[i], value[i], applied[i] = q, v, False
             if unit is not None:
                 unit_col[i], unit_source[i] = unit, "config"
