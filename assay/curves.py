@@ -48,6 +48,7 @@ _B_BOUNDS = (0.05, 20.0)  # |b|
 _G_BOUNDS = (0.1, 10.0)  # the asymmetry; Bio-Plex Manager bounds it the same way (its footers pin 0.1 / 10)
 _AT_LIMIT_RTOL = 1e-9  # a back-calculated value this close to a limit *is* at the limit (float round-off)
 _TIGHT = 1e-12  # ftol/xtol/gtol of the 5PL fits: the 5PL is ill-conditioned, default tolerances stop early
+_WARM_TOL = 1e-8  # a warm-started 5PL (see _refit5) is already close: scipy's default tolerances suffice
 _QUICK_NFEV = 20  # first-pass evaluation budget per 5PL orientation (see _fit5)
 
 
@@ -259,6 +260,7 @@ def _run(
     bounds: tuple[Sequence[float], Sequence[float]],
     jac: Callable[..., FloatArray] | None,
     max_nfev: int = 10_000,
+    tol: float = _TIGHT,
 ) -> _Attempt | str:
     """One curve_fit: the attempt (finished, or where it was when ``max_nfev`` ran out) or why it failed."""
     lower, upper = bounds
@@ -273,9 +275,9 @@ def _run(
         kwargs = {
             "jac": jac,
             "x_scale": "jac",
-            "ftol": _TIGHT,
-            "xtol": _TIGHT,
-            "gtol": _TIGHT,
+            "ftol": tol,
+            "xtol": tol,
+            "gtol": tol,
             "callback": record,
         }
     try:
@@ -440,8 +442,12 @@ def fit_curve(
     *,
     model: Model,
     weighting: Weighting,
+    start: CurveFit | None = None,
 ) -> CurveFit:
     """Fit a 4PL or 5PL to standards (concentration, signal); pairs with a non-finite value are ignored.
+
+    ``start``: a converged fit of nearly the same points (leave-one-out refits in assay/standards.py) —
+    a 5PL then starts from it, in its orientation, instead of searching both (several times faster).
 
     Zero-concentration standards (blanks in the series) are kept: they pin the zero-concentration
     asymptote. Bounds keep the optimiser in a sane region (asymptotes within 5 signal spans of the data,
@@ -453,7 +459,31 @@ def fit_curve(
     data = _prepare(conc, signal, weighting, model)
     if isinstance(data, CurveFit):
         return data
+    if start is not None and model == "5PL":
+        warm = _refit5(data, weighting, start)
+        if warm is not None:
+            return warm
     return _fit4(data, weighting) if model == "4PL" else _fit5(data, weighting)
+
+
+def _refit5(data: _Data, weighting: Weighting, start: CurveFit) -> CurveFit | None:
+    """A 5PL from a nearby solution (``start``, e.g. the fit of a superset of these points), in its
+    orientation only: one refined run instead of the two-orientation search. None when it cannot be used."""
+    if not (start.converged and start.g is not None and start.c > 0 and math.isfinite(start.b)):
+        return None
+    lo_y, hi_y = data.asymptote_bounds
+    lc_lo = math.log(float(data.nonzero.min()) / 1000)
+    lc_hi = math.log(float(data.nonzero.max()) * 1000)
+    b_lo, b_hi = (_B_BOUNDS[0], _B_BOUNDS[1]) if start.b > 0 else (-_B_BOUNDS[1], -_B_BOUNDS[0])
+    box = ([lo_y, b_lo, lc_lo, lo_y, _G_BOUNDS[0]], [hi_y, b_hi, lc_hi, hi_y, _G_BOUNDS[1]])
+    p0 = [start.a, start.b, math.log(start.c), start.d, start.g]
+    got = _run(_stable5, data, p0, box, _stable5_jac, tol=_WARM_TOL)
+    if isinstance(got, str):
+        return None
+    a, b, lc, d, g = (float(p) for p in got.params)
+    named = {"a": (a, lo_y, hi_y), "b": (b, b_lo, b_hi), "c": (lc, lc_lo, lc_hi), "d": (d, lo_y, hi_y)}
+    named["g"] = (g, *_G_BOUNDS)
+    return _finish(data, (a, b, math.exp(lc), d, g), weighting, "5PL", _at_bound(named))
 
 
 def fit_4pl(
