@@ -55,3 +55,7 @@ COMMENT ON VIEW calibrators IS 'Every calibrator level of every curve: nominal, 
 
 CREATE VIEW run_acceptance AS SELECT * FROM read_parquet('{root}/run_acceptance.parquet');
 COMMENT ON VIEW run_acceptance IS 'Each acceptance rule of each plate x analyte run (ICH M10 defaults): passed or not, observed vs limit, and the reason in plain words. A run that fails keeps its results in results_all (status run_rejected), never current.';
+
+-- issue 4: Levey–Jennings trending judged at load time.
+CREATE VIEW qc_trend AS SELECT * FROM read_parquet('{root}/qc_trend.parquet');
+COMMENT ON VIEW qc_trend IS 'Levey-Jennings / Westgard judgement of each run metric when its plate was loaded: per plate x analyte x series (QC level concentration in pg/mL, EC50 = curve parameter c, max_signal = top calibrator mean signal), the value, the guide set (run-based: first N earlier accepted runs of the kit lot; or configured), z, the Westgard rules violated and the action (warning: results flagged westgard; reject: run failed acceptance).';

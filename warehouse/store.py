@@ -194,6 +194,7 @@ class WriterStore:
                 ("curves", outcome.curves),
                 ("calibrators", outcome.calibrators),
                 ("run_acceptance", outcome.acceptance),
+                ("qc_trend", outcome.qc_trend),
             ):
                 self._insert(table, df, {"source_sha256": sha})
             n_sup = self._supersede(sha, at, run_id)
