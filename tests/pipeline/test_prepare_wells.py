@@ -305,6 +305,14 @@ def test_grid_unknowns_are_read_through_the_accepted_curve_after_masking(config:
     qc = assess_plate(prep.wells, plate, assay, SHA, prep.curves, prep.comparisons)
     stored = qc.curves.row(0, named=True)
     assert stored["masked_levels"] == "S2"
+    # residuals against the final curve: the levels on it sit on it, the masked one far off it
+    cal = {r["level"]: r for r in qc.calibrators.iter_rows(named=True)}
+    s2 = cal["S2"]
+    assert s2["fitted_signal"] == pytest.approx(_od(500.0), rel=1e-6)
+    assert s2["residual"] == pytest.approx(_od(800.0) - _od(500.0), rel=1e-6)
+    assert s2["residual_pct"] == pytest.approx((_od(800.0) / _od(500.0) - 1) * 100, rel=1e-6)
+    assert all(abs(r["residual_pct"]) < 1e-4 for name, r in cal.items() if name != "S2")
+    assert stored["residual_rms_pct"] < 1e-4 and stored["residual_rmse"] < 1e-6
     fit = CurveFit(
         stored["a"], stored["b"], stored["c"], stored["d"], stored["r_squared"], "1/y2", True, "", model="4PL"
     )
