@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from assay.qc_report import render_qc_report
 from pipeline.manifest import Manifest
 from pipeline.outcome import FileOutcome, PlateRecord
 from pipeline.trend import HISTORY_SCHEMA, TREND_SCHEMA, judge_trend
@@ -18,8 +19,11 @@ from schemas.qc import ACCEPTANCE_SCHEMA, CURVE_SCHEMA
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA
 from schemas.wells import WELL_SCHEMA
 from tests.warehouse.factories import result_row
+from warehouse.analyst import connect_analyst
 from warehouse.intake import IntakeContext, trend_at_load
 from warehouse.paths import WarehousePaths
+from warehouse.publish import publish
+from warehouse.qc_report_data import build_report_input
 from warehouse.store import WriterStore
 
 AT = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -186,3 +190,24 @@ def test_no_history_records_the_values_unjudged(config: Config) -> None:
     )
     assert o.qc_trend is not None and o.qc_trend.height == 3  # QC-H, EC50, max_signal
     assert o.qc_trend["rules_violated"].null_count() == 3 and o.status == "loaded"
+
+
+def test_the_qc_report_charts_what_was_judged_at_load(tmp_path: Path, config: Config) -> None:
+    cfg = with_trending(config)
+    runs = [run(f"h{i}", v, ec50=500.0 + 10 * (i % 2)) for i, v in enumerate(GUIDE)] + [run("beyond", 80.0)]
+    store, _ = load_all(tmp_path, cfg, runs)
+    publish(store)
+    store.close()
+    con = connect_analyst(WarehousePaths.at(tmp_path / "wh"))
+    report = build_report_input(con, "P-beyond", cfg)
+    (a,) = report.analytes
+    assert [t.series for t in a.trend] == ["QC-H", "EC50", "max_signal"]
+    assert a.trend[0].rules == "1-3s" and a.trend[1].rules == ""
+    charts = {s.metric: s for s in a.levey_jennings}
+    assert set(charts) == {"QC-H (pg/mL)", "EC50 (curve c) (pg/mL)", "max signal (top calibrator) (signal)"}
+    ec50 = charts["EC50 (curve c) (pg/mL)"]
+    assert len(ec50.values) == 6 and ec50.current_index == 5 and ec50.mean == pytest.approx(504.0)
+    assert charts["QC-H (pg/mL)"].violations == [(5, ("1-3s",))]
+    assert report.verdict == "review" and any("Westgard 1-3s on QC-H" in r for r in report.verdict_reasons)
+    page = render_qc_report(report)
+    assert "Westgard at load — 1 of 3 run metrics flagged" in page and "1-3s</span> warning" in page
