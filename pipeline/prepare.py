@@ -256,8 +256,10 @@ def prepare_plate(
             f"{'s' if n_samples != 1 else ''} are held without a concentration; {todo}.",
         )
 
-    # the instrument's concentrations against our calibrations
+    # the instrument's concentrations against our calibrations; reported instead when configured
     w, comparisons = _recompute(w, curves, instrument=curve_note is None)
+    if assay.reported_value == "recomputed" and curve_note is None:
+        w = _report_recomputed(w, curves)
 
     # 5. in-well limits per analyte: the run's accepted standards, else the plate's standards, else the kit's
     limits = plate_limits(w, plate.plate_id, assay, curves)
@@ -376,6 +378,38 @@ def _recompute(
         .drop(_RID, "_ours")
     )
     return out.select([*w.columns, *RECOMPUTED_SCHEMA]), comparisons
+
+
+def _report_recomputed(w: pl.DataFrame, curves: dict[str, StandardCurve]) -> pl.DataFrame:
+    """``reported_value: recomputed``: every unknown/QC well with a signal, of an analyte whose curve
+    converged, takes our accepted curve's concentration (in-well, censored at the accepted limits — as a
+    signal-only plate) instead of the instrument's; ``reported_text`` keeps what the instrument wrote and
+    ``recomputed_conc``/``recomputed_diff_pct`` the comparison. Flag ``recomputed_conc``."""
+    usable = {a: c for a, c in curves.items() if c.fit.converged}
+    if not usable:
+        return w
+    target = (
+        pl.col("sample_type").is_in(["unknown", "qc"])
+        & pl.col("analyte").is_in(list(usable))
+        & pl.col("signal").is_not_null()
+    ).fill_null(False)
+    internal = [c for c in w.columns if c.startswith("_")]
+    rid = "_recomputed_row"
+    base = w.with_row_index(rid)
+    chosen = base.filter(target)
+    if chosen.height == 0:
+        return w
+    canonical = chosen.drop([*internal, rid, *RECOMPUTED_SCHEMA]).with_columns(
+        pl.lit(None, pl.Float64()).alias("value"), pl.lit(None, pl.String()).alias("qualifier")
+    )
+    model = next(iter(usable.values())).fit.model
+    read, _ = concentrations_from_signal(
+        canonical, unit=None, model=model, accepted=accepted_curves(w, usable)
+    )
+    read = read.with_columns(_with_flag("recomputed_conc", pl.lit(True)))
+    fresh = pl.concat([read, chosen.select(rid, *internal, *RECOMPUTED_SCHEMA)], how="horizontal")
+    rest = base.filter(~target)
+    return pl.concat([rest, fresh.select(rest.columns)], how="vertical").sort(rid).drop(rid)
 
 
 def _censor_at_accepted_limits(
