@@ -69,7 +69,17 @@ def _curve_row(
         "concentrations_from": "fitted curve" if from_fit else "instrument",
         "notes": "; ".join([*c.notes, *c.reasons]) or None,
         **_residual_summary(c),
+        "ec50": ec50(f),
     }
+
+
+def ec50(fit: CurveFit) -> float | None:
+    """The concentration at the mid-response (a + d) / 2 — the EC50 a Levey–Jennings chart trends. For a
+    4PL it is ``c``; for a 5PL it is ``c·(2^(1/g) − 1)^(1/b)``, and ``c`` alone drifts with ``g`` (the two
+    trade off in the fit), so trending ``c`` would chart the optimiser, not the assay."""
+    if not fit.converged:
+        return None
+    return _finite(float(fit.inverse((fit.a + fit.d) / 2.0)))
 
 
 def level_residuals(levels: pl.DataFrame, fit: CurveFit) -> pl.DataFrame:

@@ -2,8 +2,9 @@
 against the earlier accepted runs of the same assay × analyte × kit lot.
 
 Run metrics (one value per plate × analyte): each QC level's concentration (``QC-L``, ``QC-M``, ``QC-H``:
-the mean of its in-range replicate wells, pg/mL as reported), the curve's ``EC50`` (parameter ``c``,
-in-well pg/mL) and ``max_signal`` (mean signal of the top calibrator). Which runs count: those loaded
+the mean of its in-range replicate wells, pg/mL as reported), the curve's ``EC50`` (the concentration at
+its mid-response, in-well pg/mL: parameter ``c`` of a 4PL; pipeline.runqc.ec50) and ``max_signal`` (mean
+signal of the top calibrator). Which runs count: those loaded
 before this file (load order — what the store held when this run was judged) whose acceptance passed;
 their values come from the writer store (:mod:`warehouse.trend_history`). The guide set is the assay's
 ``acceptance.guide_set``: run-based — mean and SD of the *first* ``n_runs`` earlier accepted runs (a fixed
@@ -96,9 +97,9 @@ def current_run_metrics(outcome: FileOutcome, order: int) -> pl.DataFrame:
                          "value": r["value"]})  # fmt: skip
     if outcome.curves is not None:
         for c in outcome.curves.iter_rows(named=True):
-            if c["converged"] and c["c"] is not None:
+            if c["converged"] and c["ec50"] is not None:
                 rows.append(
-                    {"plate_id": c["plate_id"], "analyte": c["analyte"], "metric": "EC50", "value": c["c"]}
+                    {"plate_id": c["plate_id"], "analyte": c["analyte"], "metric": "EC50", "value": c["ec50"]}
                 )
             if c["max_signal"] is not None:
                 rows.append({"plate_id": c["plate_id"], "analyte": c["analyte"], "metric": "max_signal",

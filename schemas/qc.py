@@ -35,6 +35,7 @@ CURVE_SCHEMA: dict[str, pl.DataType] = {
     "notes": pl.String(),
     "residual_rmse": pl.Float64(),  # RMS of (mean signal − fitted signal) over the levels in the final fit
     "residual_rms_pct": pl.Float64(),  # RMS of the same residuals as % of the fitted signal
+    "ec50": pl.Float64(),  # concentration at the mid-response (a + d) / 2: c for a 4PL, not for a 5PL
 }
 
 CALIBRATOR_SCHEMA: dict[str, pl.DataType] = {

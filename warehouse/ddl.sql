@@ -188,6 +188,7 @@ CREATE TABLE IF NOT EXISTS curves (
     notes VARCHAR,
     residual_rmse DOUBLE,
     residual_rms_pct DOUBLE,
+    ec50 DOUBLE,
     PRIMARY KEY (source_sha256, plate_id, analyte)
 );
 
@@ -230,6 +231,7 @@ ALTER TABLE wells ADD COLUMN IF NOT EXISTS recomputed_diff_pct DOUBLE;
 -- issue 4: curve residuals per calibrator level and per curve
 ALTER TABLE curves ADD COLUMN IF NOT EXISTS residual_rmse DOUBLE;
 ALTER TABLE curves ADD COLUMN IF NOT EXISTS residual_rms_pct DOUBLE;
+ALTER TABLE curves ADD COLUMN IF NOT EXISTS ec50 DOUBLE;
 ALTER TABLE calibrators ADD COLUMN IF NOT EXISTS fitted_signal DOUBLE;
 ALTER TABLE calibrators ADD COLUMN IF NOT EXISTS residual DOUBLE;
 ALTER TABLE calibrators ADD COLUMN IF NOT EXISTS residual_pct DOUBLE;

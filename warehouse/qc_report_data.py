@@ -248,7 +248,7 @@ def _trend_rows(
         )
         viol = [(i, tuple(v.split(";"))) for i, v in enumerate(g["rules_violated"].to_list()) if v]
         unit = "pg/mL" if t.unit == "pg/mL" else "signal"
-        label = {"EC50": "EC50 (curve c)", "max_signal": "max signal (top calibrator)"}.get(
+        label = {"EC50": "EC50 (mid-response)", "max_signal": "max signal (top calibrator)"}.get(
             t.series, t.series
         )
         no_guide = "" if t.guide_mean is not None else f" — no guide set yet ({t.note})"

@@ -26,7 +26,7 @@ metrics AS (
       AND analyte IN (SELECT unnest(?::VARCHAR[]))
     GROUP BY ALL
     UNION ALL
-    SELECT source_sha256, plate_id, analyte, 'EC50', c FROM curves WHERE converged AND c IS NOT NULL
+    SELECT source_sha256, plate_id, analyte, 'EC50', ec50 FROM curves WHERE converged AND ec50 IS NOT NULL
     UNION ALL
     SELECT source_sha256, plate_id, analyte, 'max_signal', max_signal FROM curves WHERE max_signal IS NOT NULL
 )

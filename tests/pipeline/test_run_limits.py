@@ -11,9 +11,10 @@ import polars as pl
 import pytest
 from pipeline_factories import make_well, run_plate
 
+from assay.curves import CurveFit
 from pipeline.manifest import load_manifest
 from pipeline.process import process_file
-from pipeline.runqc import assess_plate
+from pipeline.runqc import assess_plate, ec50
 from readers.base import FileInput, PlateInfo
 from schemas.config import Config
 
@@ -215,3 +216,12 @@ def test_high_cv_counts_only_above_the_minimum_mean_signal(config: Config) -> No
     flagged = {r["sample_id"]: "high_cv" in (r["flags"] or "") for r in res.iter_rows(named=True)}
     assert flagged == {"CSF020": False, "CSF021": True, "CSF022": True}
     assert sorted(q.filter(pl.col("rule") == "high_cv")["sample_id"].to_list()) == ["CSF021", "CSF022"]
+
+
+def test_ec50_is_the_mid_response_concentration() -> None:
+    """For a 4PL the EC50 is c; for a 5PL it is where the curve is half-way between its asymptotes."""
+    four = CurveFit(30.0, 1.2, 800.0, 30000.0, 1.0, "none", True, "", model="4PL")
+    five = CurveFit(30.0, 1.2, 800.0, 30000.0, 1.0, "none", True, "", model="5PL", g=0.5)
+    assert ec50(four) == pytest.approx(800.0)
+    x = ec50(five)
+    assert x == pytest.approx(800.0 * (2**2 - 1) ** (1 / 1.2)) and five.predict(x) == pytest.approx(15015.0)

@@ -57,7 +57,8 @@ def run(
     )
     curve = {k: None for k in CURVE_SCHEMA} | {
         "source_sha256": sha, "plate_id": plate, "analyte": "VEGF-A", "assay_id": "LX-NTF", "kit_lot": "L1",
-        "model": "5PL", "c": ec50, "converged": True, "max_signal": top, "calibration_passed": True,
+        "model": "4PL", "c": ec50, "ec50": ec50, "converged": True, "max_signal": top,
+        "calibration_passed": True,
     }  # fmt: skip
     verdict = {k: None for k in ACCEPTANCE_SCHEMA} | {
         "source_sha256": sha, "plate_id": plate, "analyte": "VEGF-A", "run_accepted": accepted,
@@ -204,8 +205,12 @@ def test_the_qc_report_charts_what_was_judged_at_load(tmp_path: Path, config: Co
     assert [t.series for t in a.trend] == ["QC-H", "EC50", "max_signal"]
     assert a.trend[0].rules == "1-3s" and a.trend[1].rules == ""
     charts = {s.metric: s for s in a.levey_jennings}
-    assert set(charts) == {"QC-H (pg/mL)", "EC50 (curve c) (pg/mL)", "max signal (top calibrator) (signal)"}
-    ec50 = charts["EC50 (curve c) (pg/mL)"]
+    assert set(charts) == {
+        "QC-H (pg/mL)",
+        "EC50 (mid-response) (pg/mL)",
+        "max signal (top calibrator) (signal)",
+    }
+    ec50 = charts["EC50 (mid-response) (pg/mL)"]
     assert len(ec50.values) == 6 and ec50.current_index == 5 and ec50.mean == pytest.approx(504.0)
     assert charts["QC-H (pg/mL)"].violations == [(5, ("1-3s",))]
     assert report.verdict == "review" and any("Westgard 1-3s on QC-H" in r for r in report.verdict_reasons)
