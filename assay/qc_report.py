@@ -109,6 +109,7 @@ class TrendRow:
     rules: str = ""  # Westgard rules violated, "" when none
     action: str = ""  # warning | reject when a rule fired
     note: str = ""  # why it was not judged
+    scale: str = "linear"  # "log10": guide_mean/guide_sd/z are of log10(value) (EC50)
 
 
 @dataclass(frozen=True)
@@ -262,11 +263,13 @@ def _trend_table(a: AnalyteReport) -> str:
     rows = []
     for t in a.trend:
         cls = ' class="fail-row"' if t.rules else ""
-        guide = (
-            f"{_num(t.guide_mean)} ± {_num(t.guide_sd)}" + (f" (n = {t.guide_n})" if t.guide_n else " (set)")
-            if t.guide_mean is not None
-            else "—"
-        )
+        n = f" (n = {t.guide_n})" if t.guide_n else " (set)"
+        if t.guide_mean is None or t.guide_sd is None:
+            guide = "—"
+        elif t.scale == "log10":
+            guide = f"{_num(10**t.guide_mean)} ×/÷ {_num(10**t.guide_sd, 3)} (geometric){n}"
+        else:
+            guide = f"{_num(t.guide_mean)} ± {_num(t.guide_sd)}{n}"
         verdict = (
             f'<span class="tag fail">{_e(t.rules.replace(";", ", "))}</span> {_e(t.action)}'
             if t.rules

@@ -58,6 +58,7 @@ TREND_SCHEMA: dict[str, pl.DataType] = {
     "series": pl.String(),  # QC level name (QC-L, QC-M, QC-H), EC50 or max_signal
     "value": pl.Float64(),  # pg/mL (QC levels, EC50) or signal units (max_signal)
     "unit": pl.String(),
+    "scale": pl.String(),  # linear | log10: the scale the guide set, z and rules are on (log10 for EC50)
     "run_accepted": pl.Boolean(),  # the run's own acceptance (before any Westgard rejection)
     "guide_kind": pl.String(),  # run-based | value-based; null: no guide set yet
     "guide_mean": pl.Float64(),
@@ -72,6 +73,11 @@ TREND_SCHEMA: dict[str, pl.DataType] = {
 }
 
 CURVE_METRICS = ("EC50", "max_signal")
+LOG_METRICS = ("EC50",)
+"""Judged on log10: an EC50 is log-normal (a concentration on a log axis; a curve that barely bends inside
+the standards throws it decades away), so a guide set's arithmetic mean sits above most runs and 10x would
+fire on nearly every run. Its guide mean and SD are of log10(EC50); a value-based guide set for EC50 is
+configured as [geometric mean in pg/mL, SD of log10]."""
 
 
 def current_run_metrics(outcome: FileOutcome, order: int) -> pl.DataFrame:
@@ -160,12 +166,27 @@ def _judge_assay(
         "assay_id"
     )
     lot = assay.kit_lot if acc.guide_set.kind == "value-based" else None
-    judged = levey_jennings(series, acc.guide_set, kit_lot=lot, rules=tuple(acc.westgard.rules))
+    logged = pl.col("metric").is_in(list(LOG_METRICS))
+    series = series.with_columns(
+        value=pl.when(logged).then(pl.col("value").log10()).otherwise(pl.col("value"))
+    )
+    settings = acc.guide_set
+    if settings.kind == "value-based" and any(m in settings.values for m in LOG_METRICS):
+        values = {
+            m: ({a: (math.log10(mean), sd) for a, (mean, sd) in by.items()} if m in LOG_METRICS else by)
+            for m, by in settings.values.items()
+        }
+        settings = settings.model_copy(update={"values": values})
+    judged = levey_jennings(series, settings, kit_lot=lot, rules=tuple(acc.westgard.rules))
     n_hist = {
         (str(a), str(lot_), str(m)): n
         for a, lot_, m, n in earlier.group_by("analyte", "kit_lot", "metric").len().iter_rows()
     }
-    mine = judged.filter(pl.col("run_id").str.starts_with(f"{sha}:"))
+    mine = judged.filter(pl.col("run_id").str.starts_with(f"{sha}:")).with_columns(
+        value=pl.when(pl.col("metric").is_in(list(LOG_METRICS)))
+        .then(10.0 ** pl.col("value"))
+        .otherwise(pl.col("value"))
+    )
     acc_of = {(r["run_id"], r["analyte"], r["metric"]): r["accepted"] for r in current.iter_rows(named=True)}
     out: list[dict[str, object]] = []
     for r in mine.iter_rows(named=True):
@@ -180,6 +201,7 @@ def _judge_assay(
                 "series": r["metric"],
                 "value": r["value"],
                 "unit": "signal" if r["metric"] == "max_signal" else "pg/mL",
+                "scale": "log10" if r["metric"] in LOG_METRICS else "linear",
                 "run_accepted": acc_of[(r["run_id"], r["analyte"], r["metric"])],
                 "guide_kind": r["gs_kind"],
                 "guide_mean": r["gs_mean"],
@@ -208,7 +230,12 @@ def _apply(outcome: FileOutcome, trend: pl.DataFrame) -> FileOutcome:
         what = f"{r['series']} {r['rules_violated'].replace(';', ', ')}"
         runs.setdefault(key, []).append(what)
         value = fmt_num(r["value"]) + (" pg/mL" if r["unit"] == "pg/mL" else "")
-        basis = f"guide set mean {fmt_num(r['guide_mean'])} ± SD {fmt_num(r['guide_sd'])}" + (
+        centre = (
+            f"geometric mean {fmt_num(10 ** r['guide_mean'])} pg/mL, SD {r['guide_sd']:.3g} in log10"
+            if r["scale"] == "log10"
+            else f"mean {fmt_num(r['guide_mean'])} ± SD {fmt_num(r['guide_sd'])}"
+        )
+        basis = f"guide set {centre}" + (
             f" from the first {r['guide_n']} accepted runs"
             if r["guide_kind"] == "run-based"
             else " (configured)"

@@ -191,7 +191,8 @@ class GuideSetSettings(_Strict):
 
     ``run-based``: mean and SD of the first ``n_runs`` accepted runs of the kit lot. ``value-based``: from
     ``values`` — ``{metric: {analyte: [mean, sd]}}``, the metric being a QC level name (``QC-H``) or a curve
-    metric (``EC50``, ``max_signal``).
+    metric (``EC50``, ``max_signal``). EC50 is judged on log10 (pipeline/trend.py), so its values are
+    ``[geometric mean in pg/mL, SD of log10(EC50)]``.
     """
 
     kind: Literal["run-based", "value-based"] = "run-based"

@@ -247,6 +247,7 @@ CREATE TABLE IF NOT EXISTS qc_trend (
     series VARCHAR NOT NULL,
     value DOUBLE,
     unit VARCHAR,
+    scale VARCHAR,                       -- linear | log10 (EC50): the scale of guide_mean, guide_sd and z
     run_accepted BOOLEAN,
     guide_kind VARCHAR,
     guide_mean DOUBLE,

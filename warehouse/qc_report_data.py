@@ -231,6 +231,7 @@ def _trend_rows(
             rules=r["rules_violated"] or "",
             action=r["action"] or "",
             note=r["note"] or "",
+            scale=r["scale"] or "linear",
         )
         for r in here.sort(pl.col("series").replace_strict(_SERIES_ORDER, default=0), "series").iter_rows(
             named=True
@@ -248,6 +249,10 @@ def _trend_rows(
         )
         viol = [(i, tuple(v.split(";"))) for i, v in enumerate(g["rules_violated"].to_list()) if v]
         unit = "pg/mL" if t.unit == "pg/mL" else "signal"
+        values = g["value"].to_list()
+        if t.scale == "log10":  # charted on the scale it was judged on
+            values = [None if v is None or v <= 0 else float(np.log10(v)) for v in values]
+            unit = "log10 pg/mL"
         label = {"EC50": "EC50 (mid-response)", "max_signal": "max signal (top calibrator)"}.get(
             t.series, t.series
         )
@@ -255,7 +260,7 @@ def _trend_rows(
         charts.append(
             LeveyJenningsSeries(
                 title=f"{analyte} {label}{no_guide}",
-                values=g["value"].to_list(),
+                values=values,
                 mean=t.guide_mean,
                 sd=t.guide_sd,
                 x=ids,

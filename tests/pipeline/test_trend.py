@@ -4,6 +4,7 @@ is judged against the earlier accepted runs in a real writer store, and the judg
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -207,12 +208,44 @@ def test_the_qc_report_charts_what_was_judged_at_load(tmp_path: Path, config: Co
     charts = {s.metric: s for s in a.levey_jennings}
     assert set(charts) == {
         "QC-H (pg/mL)",
-        "EC50 (mid-response) (pg/mL)",
+        "EC50 (mid-response) (log10 pg/mL)",
         "max signal (top calibrator) (signal)",
     }
-    ec50 = charts["EC50 (mid-response) (pg/mL)"]
-    assert len(ec50.values) == 6 and ec50.current_index == 5 and ec50.mean == pytest.approx(504.0)
+    ec50 = charts["EC50 (mid-response) (log10 pg/mL)"]
+    # EC50 is charted and judged on log10: the guide mean is the mean of log10(EC50) of the 5 runs
+    expected = sum(math.log10(500.0 + 10 * (i % 2)) for i in range(5)) / 5
+    assert len(ec50.values) == 6 and ec50.current_index == 5 and ec50.mean == pytest.approx(expected)
+    assert ec50.values[0] == pytest.approx(math.log10(500.0))
+    assert a.trend[1].scale == "log10" and a.trend[0].scale == "linear"
     assert charts["QC-H (pg/mL)"].violations == [(5, ("1-3s",))]
     assert report.verdict == "review" and any("Westgard 1-3s on QC-H" in r for r in report.verdict_reasons)
     page = render_qc_report(report)
     assert "Westgard at load — 1 of 3 run metrics flagged" in page and "1-3s</span> warning" in page
+
+
+def test_a_value_based_guide_set_takes_the_ec50_as_a_geometric_mean(config: Config) -> None:
+    cfg = with_trending(config)
+    (ntf,) = [a for a in cfg.assays.assays if a.assay_id == "LX-NTF"]
+    gs = GuideSetSettings(
+        kind="value-based", values={"EC50": {"VEGF-A": (500.0, 0.02)}, "QC-H": {"VEGF-A": (60.0, 5.0)}}
+    )
+    assay = ntf.model_copy(
+        update={"kit_lot": "L1", "acceptance": ntf.acceptance.model_copy(update={"guide_set": gs})}
+    )
+    cfg = cfg.model_copy(
+        update={
+            "assays": cfg.assays.model_copy(
+                update={"assays": [assay if a is ntf else a for a in cfg.assays.assays]}
+            )
+        }
+    )
+    o = judge_trend(run("v", 60.0, ec50=600.0), pl.DataFrame(schema=HISTORY_SCHEMA), cfg, order=1, at=AT)
+    assert o.qc_trend is not None
+    t = {r["series"]: r for r in o.qc_trend.iter_rows(named=True)}
+    assert t["EC50"]["scale"] == "log10" and t["EC50"]["guide_mean"] == pytest.approx(math.log10(500.0))
+    assert (
+        t["EC50"]["z"] == pytest.approx(math.log10(600 / 500) / 0.02)
+        and t["EC50"]["rules_violated"] == "1-3s"
+    )
+    assert t["QC-H"]["z"] == pytest.approx(0.0) and t["QC-H"]["rules_violated"] is None
+    assert "geometric mean 500 pg/mL" in o.quarantine.filter(pl.col("rule") == "westgard")["message"][0]
