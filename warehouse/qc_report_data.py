@@ -266,7 +266,7 @@ def _trend_rows(
                 x=ids,
                 violations=viol,
                 current_index=current,
-                metric=f"{label} ({unit})",
+                metric=label,
                 unit=unit,
             )
         )
@@ -316,7 +316,7 @@ def _lj_series(
                 x=ids,
                 violations=viol,
                 current_index=ids.index(plate["plate_id"]) if plate["plate_id"] in ids else None,
-                metric=f"{metric} (pg/mL)",
+                metric=str(metric),
                 unit="pg/mL",
             )
         )
