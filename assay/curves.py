@@ -343,15 +343,19 @@ def _finish(
     )
 
 
-def _fit4(data: _Data, weighting: Weighting) -> CurveFit:
-    """The 4PL: one start from the data (the historical fit, unchanged); only when it fails, the refined
-    parametrisation (ln c, analytic Jacobian) from a few starts."""
+def _fit4(data: _Data, weighting: Weighting, start: CurveFit | None = None) -> CurveFit:
+    """The 4PL: one start from the data (the historical fit, unchanged) — or from ``start``, a converged
+    4PL of nearly the same points, when given; only when that fails, the refined parametrisation (ln c,
+    analytic Jacobian) from a few starts."""
     a0, b0, c0, d0 = _generic_start(data)
     lo_y, hi_y = data.asymptote_bounds
     c_lo, c_hi = float(data.nonzero.min()) / 1000, float(data.nonzero.max()) * 1000
     lower = [lo_y, _B_BOUNDS[0], c_lo, lo_y]
     upper = [hi_y, _B_BOUNDS[1], c_hi, hi_y]
-    got = _run(_logistic, data, [a0, b0, c0, d0], (lower, upper), None)
+    p0 = [a0, b0, c0, d0]
+    if start is not None and start.converged and start.g is None and start.b > 0 and start.c > 0:
+        p0 = [start.a, start.b, start.c, start.d]
+    got = _run(_logistic, data, p0, (lower, upper), None)
     if isinstance(got, str):
         first_error = got
         best: _Attempt | None = None
@@ -447,7 +451,8 @@ def fit_curve(
     """Fit a 4PL or 5PL to standards (concentration, signal); pairs with a non-finite value are ignored.
 
     ``start``: a converged fit of nearly the same points (leave-one-out refits in assay/standards.py) —
-    a 5PL then starts from it, in its orientation, instead of searching both (several times faster).
+    a 4PL starts from it instead of from the data; a 5PL starts from it, in its orientation, instead of
+    searching both (several times faster).
 
     Zero-concentration standards (blanks in the series) are kept: they pin the zero-concentration
     asymptote. Bounds keep the optimiser in a sane region (asymptotes within 5 signal spans of the data,
@@ -463,7 +468,7 @@ def fit_curve(
         warm = _refit5(data, weighting, start)
         if warm is not None:
             return warm
-    return _fit4(data, weighting) if model == "4PL" else _fit5(data, weighting)
+    return _fit4(data, weighting, start) if model == "4PL" else _fit5(data, weighting)
 
 
 def _refit5(data: _Data, weighting: Weighting, start: CurveFit) -> CurveFit | None:

@@ -262,19 +262,30 @@ def test_standard_wells_from_the_well_table() -> None:
 
 @pytest.mark.parametrize("model", ["4PL", "5PL"])
 def test_fit_and_masking_are_fast(model: Model) -> None:
+    """Masking one level costs 2 fits of the curve plus 8 leave-one-out refits that rank the levels. The
+    refits start from the full fit, so a 5PL's whole costs less than 10 cold fits of the same standards —
+    measured as a ratio in one run (wall-clock limits fail on a shared, loaded machine)."""
     data = wells(CURVES[model], series(8), off={3: 1.4})
+    noms = [w.nominal for w in data[::2]]
+    means = [(a.signal + b.signal) / 2 for a, b in zip(data[::2], data[1::2], strict=True)]  # type: ignore[operator]
     fit_standards(data, model=model, weighting="1/y2")  # warm-up
-    times = []
+    one, masking = [], []
     for _ in range(7):
         t = time.perf_counter()
+        fit_curve(noms, means, model=model, weighting="1/y2")
+        one.append(time.perf_counter() - t)
+        t = time.perf_counter()
         sc = fit_standards(data, model=model, weighting="1/y2")
-        times.append(time.perf_counter() - t)
-    assert sc.masked == ("S4",)
-    median = sorted(times)[3]
-    print(f"\n{model}: fit + masking one level (2 fits + 8 leave-one-out refits): {median * 1e3:.1f} ms")
-    # the leave-one-out ranking refits each of the 8 levels once (warm-started 5PLs): 4PL within the
-    # historical 50 ms, 5PL within 150 ms (it was 2 fits in 50 ms before the ranking was leave-one-out)
-    assert median < {"4PL": 0.05, "5PL": 0.15}[model]
+        masking.append(time.perf_counter() - t)
+    assert sc.masked == ("S4",) and sc.n_fits == 2
+    single, median = sorted(one)[3], sorted(masking)[3]
+    print(
+        f"\n{model}: one fit {single * 1e3:.1f} ms; fit + masking one level (2 fits + 8 leave-one-out "
+        f"refits) {median * 1e3:.1f} ms = {median / single:.1f} fits"
+    )
+    # 5PL: warm-started refits are cheaper than cold ones (which search both orientations); a 4PL fit is
+    # so quick that the back-calculation and bookkeeping around the 10 fits weigh in
+    assert median < {"4PL": 15, "5PL": 10}[model] * single
 
 
 def test_leave_one_out_masks_the_culprit_not_the_neighbour_it_pulls() -> None:
