@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, overload
 
@@ -48,6 +48,7 @@ _B_BOUNDS = (0.05, 20.0)  # |b|
 _G_BOUNDS = (0.1, 10.0)  # the asymmetry; Bio-Plex Manager bounds it the same way (its footers pin 0.1 / 10)
 _AT_LIMIT_RTOL = 1e-9  # a back-calculated value this close to a limit *is* at the limit (float round-off)
 _TIGHT = 1e-12  # ftol/xtol/gtol of the 5PL fits: the 5PL is ill-conditioned, default tolerances stop early
+_WARM_TOL = 1e-8  # a warm-started 5PL (see _refit5) is already close: scipy's default tolerances suffice
 _QUICK_NFEV = 20  # first-pass evaluation budget per 5PL orientation (see _fit5)
 
 
@@ -259,6 +260,7 @@ def _run(
     bounds: tuple[Sequence[float], Sequence[float]],
     jac: Callable[..., FloatArray] | None,
     max_nfev: int = 10_000,
+    tol: float = _TIGHT,
 ) -> _Attempt | str:
     """One curve_fit: the attempt (finished, or where it was when ``max_nfev`` ran out) or why it failed."""
     lower, upper = bounds
@@ -273,9 +275,9 @@ def _run(
         kwargs = {
             "jac": jac,
             "x_scale": "jac",
-            "ftol": _TIGHT,
-            "xtol": _TIGHT,
-            "gtol": _TIGHT,
+            "ftol": tol,
+            "xtol": tol,
+            "gtol": tol,
             "callback": record,
         }
     try:
@@ -341,15 +343,19 @@ def _finish(
     )
 
 
-def _fit4(data: _Data, weighting: Weighting) -> CurveFit:
-    """The 4PL: one start from the data (the historical fit, unchanged); only when it fails, the refined
-    parametrisation (ln c, analytic Jacobian) from a few starts."""
+def _fit4(data: _Data, weighting: Weighting, start: CurveFit | None = None) -> CurveFit:
+    """The 4PL: one start from the data (the historical fit, unchanged) — or from ``start``, a converged
+    4PL of nearly the same points, when given; only when that fails, the refined parametrisation (ln c,
+    analytic Jacobian) from a few starts."""
     a0, b0, c0, d0 = _generic_start(data)
     lo_y, hi_y = data.asymptote_bounds
     c_lo, c_hi = float(data.nonzero.min()) / 1000, float(data.nonzero.max()) * 1000
     lower = [lo_y, _B_BOUNDS[0], c_lo, lo_y]
     upper = [hi_y, _B_BOUNDS[1], c_hi, hi_y]
-    got = _run(_logistic, data, [a0, b0, c0, d0], (lower, upper), None)
+    p0 = [a0, b0, c0, d0]
+    if start is not None and start.converged and start.g is None and start.b > 0 and start.c > 0:
+        p0 = [start.a, start.b, start.c, start.d]
+    got = _run(_logistic, data, p0, (lower, upper), None)
     if isinstance(got, str):
         first_error = got
         best: _Attempt | None = None
@@ -440,8 +446,13 @@ def fit_curve(
     *,
     model: Model,
     weighting: Weighting,
+    start: CurveFit | None = None,
 ) -> CurveFit:
     """Fit a 4PL or 5PL to standards (concentration, signal); pairs with a non-finite value are ignored.
+
+    ``start``: a converged fit of nearly the same points (leave-one-out refits in assay/standards.py) —
+    a 4PL starts from it instead of from the data; a 5PL starts from it, in its orientation, instead of
+    searching both (several times faster).
 
     Zero-concentration standards (blanks in the series) are kept: they pin the zero-concentration
     asymptote. Bounds keep the optimiser in a sane region (asymptotes within 5 signal spans of the data,
@@ -453,7 +464,31 @@ def fit_curve(
     data = _prepare(conc, signal, weighting, model)
     if isinstance(data, CurveFit):
         return data
-    return _fit4(data, weighting) if model == "4PL" else _fit5(data, weighting)
+    if start is not None and model == "5PL":
+        warm = _refit5(data, weighting, start)
+        if warm is not None:
+            return warm
+    return _fit4(data, weighting, start) if model == "4PL" else _fit5(data, weighting)
+
+
+def _refit5(data: _Data, weighting: Weighting, start: CurveFit) -> CurveFit | None:
+    """A 5PL from a nearby solution (``start``, e.g. the fit of a superset of these points), in its
+    orientation only: one refined run instead of the two-orientation search. None when it cannot be used."""
+    if not (start.converged and start.g is not None and start.c > 0 and math.isfinite(start.b)):
+        return None
+    lo_y, hi_y = data.asymptote_bounds
+    lc_lo = math.log(float(data.nonzero.min()) / 1000)
+    lc_hi = math.log(float(data.nonzero.max()) * 1000)
+    b_lo, b_hi = (_B_BOUNDS[0], _B_BOUNDS[1]) if start.b > 0 else (-_B_BOUNDS[1], -_B_BOUNDS[0])
+    box = ([lo_y, b_lo, lc_lo, lo_y, _G_BOUNDS[0]], [hi_y, b_hi, lc_hi, hi_y, _G_BOUNDS[1]])
+    p0 = [start.a, start.b, math.log(start.c), start.d, start.g]
+    got = _run(_stable5, data, p0, box, _stable5_jac, tol=_WARM_TOL)
+    if isinstance(got, str):
+        return None
+    a, b, lc, d, g = (float(p) for p in got.params)
+    named = {"a": (a, lo_y, hi_y), "b": (b, b_lo, b_hi), "c": (lc, lc_lo, lc_hi), "d": (d, lo_y, hi_y)}
+    named["g"] = (g, *_G_BOUNDS)
+    return _finish(data, (a, b, math.exp(lc), d, g), weighting, "5PL", _at_bound(named))
 
 
 def fit_4pl(
@@ -476,12 +511,26 @@ def _curve_key(analyte: str | None, as_written: str | None) -> str:
     return analyte if analyte is not None else (as_written or "")
 
 
+@dataclass(frozen=True)
+class AcceptedCurve:
+    """A calibration already decided elsewhere (assay/standards.py: fitted, levels masked, limits from the
+    accepted levels), to read signals through as it is — so the unknowns are read through exactly the curve
+    recorded for the run. ``signal_offset`` is subtracted from a signal first (the blank, for curves fitted
+    on background-subtracted signals)."""
+
+    fit: CurveFit
+    lloq: float
+    uloq: float
+    signal_offset: float = 0.0
+
+
 def concentrations_from_signal(
     wells: pl.DataFrame,
     *,
     unit: str | None,
     weighting: Weighting = "1/y2",
     model: Model = "4PL",
+    accepted: Mapping[str, AcceptedCurve] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, CurveFit]]:
     """Fill ``value``/``qualifier`` of one plate's signal-only rows from a 4PL (or ``model``) per analyte.
 
@@ -493,6 +542,9 @@ def concentrations_from_signal(
     range. ``unit`` (the assay's configured unit) is recorded with ``unit_source="config"``; None leaves
     the unit unknown so the pipeline holds the rows. A failed fit leaves the analyte's rows ``NR`` with the
     flag ``curve_failed`` and the reason. Rows that already carry a value are left as they are.
+
+    ``accepted``: per analyte key, the run's accepted calibration (after masking); such an analyte is read
+    through it and censored at its accepted limits instead of being fitted here on every level.
 
     Returns the conformed table (same rows, same order) and the fits by analyte key.
     """
@@ -516,8 +568,15 @@ def concentrations_from_signal(
             if sample_type[i] == "standard" and s is not None and e is not None and math.isfinite(s):
                 by_level.setdefault(float(e), []).append(float(s))
         levels = sorted(by_level)
-        means = [float(np.mean(by_level[lv])) for lv in levels]
-        fit = fit_curve(levels, means, model=model, weighting=weighting)
+        given = (accepted or {}).get(key)
+        offset = 0.0
+        if given is not None:
+            fit, lloq, uloq, offset = given.fit, given.lloq, given.uloq, given.signal_offset
+        else:
+            means = [float(np.mean(by_level[lv])) for lv in levels]
+            fit = fit_curve(levels, means, model=model, weighting=weighting)
+            nonzero = [lv for lv in levels if lv > 0]
+            lloq, uloq = (min(nonzero), max(nonzero)) if nonzero else (math.nan, math.nan)
         fits[key] = fit
         targets = [i for i in rows if value[i] is None]
         if not fit.converged:
@@ -526,13 +585,11 @@ def concentrations_from_signal(
                 qualifier[i] = "NR"
                 flags[i] = _add_flag(flags[i], "curve_failed", reason)
             continue
-        nonzero = [lv for lv in levels if lv > 0]
-        lloq, uloq = min(nonzero), max(nonzero)
         for i in targets:
             s = signal[i]
             if s is None or not math.isfinite(s):
                 continue  # no reading: stays NR with the reader's flag
-            q, v = _censor(fit, float(s), lloq, uloq)
+            q, v = _censor(fit, float(s) - offset, lloq, uloq)
             qualifier[i], value[i], applied[i] = q, v, False
             if unit is not None:
                 unit_col[i], unit_source[i] = unit, "config"

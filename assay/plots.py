@@ -743,7 +743,7 @@ def levey_jennings_plot(
     stats = (
         f"mean {format_number(mean)}, SD {format_number(sd)}"
         + (f" {_tx(unit)}" if unit else "")
-        + f", n = {int(ok.sum())}"
+        + f"; {int(ok.sum())} runs charted"
     )
     ax.set_title(head + "\n" + stats, fontsize=11, loc="left")
     ax.grid(True, axis="x", color="#eeeeee", lw=0.6)

@@ -63,6 +63,7 @@ class CalibratorRow:
     mask_reason: str = ""
     passed: bool | None = None
     wells: str = ""
+    residual_pct: float | None = None  # (mean signal − curve) / curve × 100, against the final curve
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,23 @@ class LeveyJenningsSeries:
 
 
 @dataclass(frozen=True)
+class TrendRow:
+    """One run metric of this plate as judged by Levey–Jennings/Westgard when the run was loaded."""
+
+    series: str  # QC-L / QC-M / QC-H / EC50 / max_signal
+    value: float | None
+    unit: str = ""
+    guide_mean: float | None = None
+    guide_sd: float | None = None
+    guide_n: int | None = None
+    z: float | None = None
+    rules: str = ""  # Westgard rules violated, "" when none
+    action: str = ""  # warning | reject when a rule fired
+    note: str = ""  # why it was not judged
+    scale: str = "linear"  # "log10": guide_mean/guide_sd/z are of log10(value) (EC50)
+
+
+@dataclass(frozen=True)
 class AnalyteReport:
     """Everything the report shows for one analyte of the plate."""
 
@@ -111,6 +129,7 @@ class AnalyteReport:
     signal_label: str = "Signal"
     cv_limit_pct: float | None = 20.0
     levey_jennings: Sequence[LeveyJenningsSeries] = ()
+    trend: Sequence[TrendRow] = ()
 
 
 @dataclass(frozen=True)
@@ -194,8 +213,8 @@ def _calibrator_table(a: AnalyteReport) -> str:
         rows.append(
             f"<tr{cls}><td>{_e(c.level)}</td><td>{_e(c.wells)}</td><td class=n>{_num(c.nominal)}</td>"
             f"<td class=n>{_num(c.signal)}</td><td class=n>{_num(c.back_calculated)}</td>"
-            f"<td class=n>{_pct(rec)}</td><td>{_status(c.passed, c.masked)}</td>"
-            f"<td>{_e(c.mask_reason)}</td></tr>"
+            f"<td class=n>{_pct(rec)}</td><td class=n>{_signed_pct(c.residual_pct)}</td>"
+            f"<td>{_status(c.passed, c.masked)}</td><td>{_e(c.mask_reason)}</td></tr>"
         )
     nonzero = [c for c in a.calibrators if c.nominal > 0]
     accepted = sum(1 for c in nonzero if c.passed and not c.masked)
@@ -206,7 +225,7 @@ def _calibrator_table(a: AnalyteReport) -> str:
     return (
         f"<table><caption>Calibrators — {_e(caption)}</caption><thead><tr><th>Level</th><th>Wells</th>"
         f"<th>Nominal ({_e(a.unit)})</th><th>{_e(a.signal_label)}</th><th>Back-calc. ({_e(a.unit)})</th>"
-        f"<th>Recovery</th><th>Status</th><th>Mask reason</th></tr></thead><tbody>"
+        f"<th>Recovery</th><th>Residual</th><th>Status</th><th>Mask reason</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
@@ -231,6 +250,41 @@ def _qc_table(a: AnalyteReport) -> str:
         f"<table><caption>Quality controls — {passed} of {len(a.qcs)} pass</caption><thead><tr>"
         f"<th>QC</th><th>Level</th><th>Wells</th><th>Expected ({_e(a.unit)})</th>"
         f"<th>Observed ({_e(a.unit)})</th><th>Recovery</th><th>Result</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _signed_pct(value: float | None) -> str:
+    return "—" if value is None else _e(f"{value:+.1f}%")
+
+
+def _trend_table(a: AnalyteReport) -> str:
+    rows = []
+    for t in a.trend:
+        cls = ' class="fail-row"' if t.rules else ""
+        n = f" (n = {t.guide_n})" if t.guide_n else " (set)"
+        if t.guide_mean is None or t.guide_sd is None:
+            guide = "—"
+        elif t.scale == "log10":
+            guide = f"{_num(10**t.guide_mean)} ×/÷ {_num(10**t.guide_sd, 3)} (geometric){n}"
+        else:
+            guide = f"{_num(t.guide_mean)} ± {_num(t.guide_sd)}{n}"
+        verdict = (
+            f'<span class="tag fail">{_e(t.rules.replace(";", ", "))}</span> {_e(t.action)}'
+            if t.rules
+            else ('<span class="tag pass">in control</span>' if t.z is not None else _e(t.note))
+        )
+        rows.append(
+            f"<tr{cls}><td>{_e(t.series)}</td><td class=n>{_num(t.value)} {_e(t.unit)}</td>"
+            f"<td class=n>{guide}</td><td class=n>{'—' if t.z is None else _e(f'{t.z:+.2f}')}</td>"
+            f"<td>{verdict}</td></tr>"
+        )
+    flagged = sum(1 for t in a.trend if t.rules)
+    caption = f"Westgard at load — {flagged} of {len(a.trend)} run metrics flagged"
+    return (
+        f"<table><caption>{_e(caption)}</caption><thead><tr><th>Series</th><th>This run</th>"
+        "<th>Guide mean ± SD</th><th>z</th><th>Westgard</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
@@ -327,8 +381,11 @@ def _analyte_section(
         )
         emit(fig, f"Plate heat map of {a.analyte}", "plate")
         parts.append(_cv_table(a))
-    if a.levey_jennings:
+    if a.levey_jennings or a.trend:
         parts.append("<h3>Levey–Jennings</h3>")
+    if a.trend:
+        parts.append(_trend_table(a))
+    if a.levey_jennings:
         for i, s in enumerate(a.levey_jennings, start=1):
             fig = levey_jennings_plot(
                 s.values,

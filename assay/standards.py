@@ -12,19 +12,22 @@ already does. The replicate spread is reported (``cv_pct``), not fitted.
 Masking (the usual lab practice, applied the same way every time): with the fit of all levels that have a
 signal, every non-zero level is back-calculated; recovery = back-calculated / nominal × 100 must be within
 ±20% (±25% at the lowest and highest non-zero level still in the curve — when an end level is masked, the
-next one becomes the LLOQ/ULOQ and gets the wider limit). While some level fails, the most deviant one
-(largest |recovery − 100|; a signal outside the curve's asymptotes back-calculates to nothing and counts as
-the most deviant) is masked and the curve refitted — one level at a time, because one bad standard
-distorts the whole fit and can make good neighbours look bad. A level is masked only if afterwards at
+next one becomes the LLOQ/ULOQ and gets the wider limit). While some level fails, the most deviant one is
+masked and the curve refitted — one level at a time, because one bad standard distorts the whole fit and
+can make good neighbours look bad. "Most deviant" is judged **leave-one-out**: for each non-zero level in
+the curve, the curve is refitted *without* it and the other levels are back-calculated through that refit;
+the level masked is the one whose removal leaves the others best inside their limits (smallest worst
+|recovery − 100| / limit), ties going to the level that reads furthest off through the curve fitted
+without it (a signal outside that curve's asymptotes reads as the furthest). Why not the largest
+deviation on the full curve: a bad standard pulls the full curve towards itself, so a good neighbour can
+read further off than the culprit — with 1/y² weighting a 4PL through 8 two-fold standards where the
+250 pg/mL level reads like 325 pg/mL, the full curve puts the *top* standard outside ±25% and the culprit
+inside ±20%. And why not simply the level's own leave-one-out recovery: left out, an end level is read by
+extrapolation and always looks far off. The cost is one refit per level in the curve per masking step,
+paid only by curves with a failing level. A level is masked only if afterwards at
 least ``min_levels`` non-zero levels and ``min_fraction`` of all non-zero levels remain in the curve;
 otherwise masking stops and the run fails. Zero-concentration standards stay in the fit (they pin the
 bottom of the curve) and are never judged or masked.
-
-Known limit of most-deviant-first: a bad standard pulls the curve towards itself, so a neighbour can read
-further off than the culprit — e.g. with 1/y² weighting a 4PL through 8 standards where S4 reads −40% puts
-S3 at 137% and S4 at only 76%, and S3 is masked first. The level table gives every level's recovery on the
-final curve, masked ones included, so a reviewer sees such a case; ranking by leave-one-out recovery would
-avoid it at the cost of one refit per failing level per step.
 
 The calibration passes (ICH M10) when the curve converged, at least ``min_levels`` non-zero levels are
 within limits, and they are at least ``min_fraction`` of the non-zero levels run (a level without any
@@ -97,7 +100,7 @@ class StandardCurve:
     notes: tuple[str, ...]  # what was done (masking), in plain words
     n_nonzero: int
     n_accepted: int
-    n_fits: int  # curves fitted (1 + levels masked)
+    n_fits: int  # final-curve fits (1 + levels masked; the leave-one-out refits that rank levels not counted)
 
     @property
     def masked(self) -> tuple[str, ...]:
@@ -241,8 +244,8 @@ def fit_standards(
         if not failing:
             break
         n_active_nonzero = sum(1 for lv in active if lv.nominal > 0)
-        worst = max(failing, key=lambda lv: (_deviation(judged[lv][1]), -lv.nominal))
         if n_active_nonzero - 1 < need:
+            worst = max(failing, key=lambda lv: (_deviation(judged[lv][1]), -lv.nominal))
             why = (
                 f"{min_levels} non-zero levels (the minimum)"
                 if n_active_nonzero - 1 < min_levels
@@ -254,13 +257,66 @@ def fit_standards(
             )
             break
         step += 1
-        _, rec, limit = judged[worst]
+        worst, reason = _most_deviant(
+            fit, active, judged, failing, model, weighting, (inner_limit, end_limit)
+        )
         worst.masked_step = step
-        worst.mask_limit = limit
-        worst.mask_reason = _mask_reason(rec, limit)
+        worst.mask_limit = judged[worst][2]
+        worst.mask_reason = reason
         notes.append(f"{worst.name} (mask #{step}): {worst.mask_reason}")
 
     return _result(fit, levels, inner_limit, end_limit, min_levels, min_fraction, n_nonzero, notes, n_fits)
+
+
+def _most_deviant(
+    full_fit: CurveFit,
+    active: Sequence[_Level],
+    judged: dict[_Level, tuple[float | None, float | None, float]],
+    failing: Sequence[_Level],
+    model: Model,
+    weighting: Weighting,
+    limits: tuple[float, float],
+) -> tuple[_Level, str]:
+    """The level to mask next and why (module doc: leave-one-out). Eligible: a level that is outside its
+    limit when read through the curve fitted without it; among those, the one whose removal leaves the
+    other levels best inside their limits. When no level is eligible (every refit fails, or every level
+    reads within limits through the others' curve), the most deviant failing level on the full curve."""
+    scored: list[tuple[float, float, float, _Level, float | None]] = []
+    for lv in judged:
+        rest = [o for o in active if o is not lv]
+        fit = fit_curve(
+            [o.nominal for o in rest],
+            np.asarray([o.mean for o in rest], dtype=np.float64),
+            model=model,
+            weighting=weighting,
+            start=full_fit,
+        )
+        if not fit.converged:
+            continue
+        back = _back_calc(fit, lv)
+        rec = None if back is None else back / lv.nominal * 100.0
+        if recovery_within(rec, judged[lv][2]):
+            continue
+        others = _judge(fit, rest, *limits)
+        worst_other = max((_deviation(r) / limit for _, r, limit in others.values()), default=0.0)
+        scored.append((worst_other, -_deviation(rec), lv.nominal, lv, rec))
+    if scored:
+        _, _, _, lv, rec = min(scored, key=lambda t: t[:3])
+        full, limit = judged[lv][1], judged[lv][2]
+        loo = (
+            "no back-calculated value through the curve of the other levels (outside its asymptotes)"
+            if rec is None
+            else f"{rec:.1f}% through the curve of the other levels"
+        )
+        if not recovery_within(full, limit):
+            head = _mask_reason(full, limit).removesuffix("; masked and the curve refitted")
+            return lv, f"{head} ({loo}); masked and the curve refitted"
+        return lv, (
+            f"recovery {full:.1f}% is within ±{limit:g}% only because the level pulls the curve: {loo}, "
+            f"outside ±{limit:g}%; masked and the curve refitted"
+        )
+    lv = max(failing, key=lambda lv: (_deviation(judged[lv][1]), -lv.nominal))
+    return lv, _mask_reason(judged[lv][1], judged[lv][2])
 
 
 def _deviation(recovery_pct: float | None) -> float:

@@ -7,9 +7,11 @@ Per plate, in this order:
 2. the assay: ``config.assays.match(plate.protocol, analytes)``; no match → the plate is quarantined.
 3. unit: the file's unit (``unit_source`` "file"), else the assay's (``"config"``); none or one we cannot
    convert → the wells are held (``unit_unknown``) — a unit is never guessed.
-4. plate-reader grids (signals, no concentrations): ``assay.curves.concentrations_from_signal`` per plate.
-5. the plate's standards are fitted once per analyte (``pipeline.runqc.fit_curves``: fit, masking,
+4. the plate's standards are fitted once per analyte (``pipeline.runqc.fit_curves``: fit, masking,
    accepted levels); the curves travel on in :class:`PreparedPlate` and runqc judges the run on them.
+5. signal-only exports (plate-reader OD grids, raw MFI/ECL): unknowns and QCs are read through that
+   *accepted* curve (after masking — exactly the parameters recorded in ``curves``), censored at its
+   accepted LLOQ/ULOQ (``assay.curves.concentrations_from_signal``); the dilution is applied in step 7.
    When the instrument reported concentrations as well as signals, each unknown/QC well is recomputed
    through our curve (``assay.compare``): ``recomputed_conc`` (in-well, the file's unit) and
    ``recomputed_diff_pct`` (ours − instrument, % of instrument, on the instrument's basis). The
@@ -41,12 +43,14 @@ Per plate, in this order:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from assay.compare import InstrumentComparison, compare_to_instrument
+from assay.curves import AcceptedCurve, concentrations_from_signal
 from assay.standards import StandardCurve
 from pipeline.runqc import background, fit_curves
 from pipeline.validate import HOLD, fmt_num, quarantine_frame
@@ -207,10 +211,14 @@ def prepare_plate(
         pl.col("unit").replace_strict(factors, default=None, return_dtype=pl.Float64()).alias(FACTOR)
     )
 
-    # 3. plate-reader grids: concentrations from the plate's own standard curve
+    # 3. the plate's calibrations, fitted once (masking included): what the run is judged on and, for a
+    # signal-only export, what its unknowns and QCs are read through
+    curves = fit_curves(w, assay)
+
+    # 4. plate-reader grids: concentrations from the plate's own accepted standard curve
     curve_note: str | None = None
     if _needs_curve(w) and assay.unit and factor_to_pg_ml(assay.unit) is not None:
-        w, curve_note, failed = _apply_curve(w, assay.unit, plate.plate_id, assay)
+        w, curve_note, failed = _apply_curve(w, assay.unit, plate.plate_id, assay, curves)
         curve_failed = pl.col("flags").fill_null("").str.contains("curve_failed")
         w = w.with_columns(_set_hold("curve_failed", curve_failed))
         for key, why in failed.items():
@@ -248,9 +256,10 @@ def prepare_plate(
             f"{'s' if n_samples != 1 else ''} are held without a concentration; {todo}.",
         )
 
-    # 4. the plate's calibrations, fitted once; the instrument's concentrations against them
-    curves = fit_curves(w, assay)
+    # the instrument's concentrations against our calibrations; reported instead when configured
     w, comparisons = _recompute(w, curves, instrument=curve_note is None)
+    if assay.reported_value == "recomputed" and curve_note is None:
+        w = _report_recomputed(w, curves)
 
     # 5. in-well limits per analyte: the run's accepted standards, else the plate's standards, else the kit's
     limits = plate_limits(w, plate.plate_id, assay, curves)
@@ -369,6 +378,38 @@ def _recompute(
         .drop(_RID, "_ours")
     )
     return out.select([*w.columns, *RECOMPUTED_SCHEMA]), comparisons
+
+
+def _report_recomputed(w: pl.DataFrame, curves: dict[str, StandardCurve]) -> pl.DataFrame:
+    """``reported_value: recomputed``: every unknown/QC well with a signal, of an analyte whose curve
+    converged, takes our accepted curve's concentration (in-well, censored at the accepted limits — as a
+    signal-only plate) instead of the instrument's; ``reported_text`` keeps what the instrument wrote and
+    ``recomputed_conc``/``recomputed_diff_pct`` the comparison. Flag ``recomputed_conc``."""
+    usable = {a: c for a, c in curves.items() if c.fit.converged}
+    if not usable:
+        return w
+    target = (
+        pl.col("sample_type").is_in(["unknown", "qc"])
+        & pl.col("analyte").is_in(list(usable))
+        & pl.col("signal").is_not_null()
+    ).fill_null(False)
+    internal = [c for c in w.columns if c.startswith("_")]
+    rid = "_recomputed_row"
+    base = w.with_row_index(rid)
+    chosen = base.filter(target)
+    if chosen.height == 0:
+        return w
+    canonical = chosen.drop([*internal, rid, *RECOMPUTED_SCHEMA]).with_columns(
+        pl.lit(None, pl.Float64()).alias("value"), pl.lit(None, pl.String()).alias("qualifier")
+    )
+    model = next(iter(usable.values())).fit.model
+    read, _ = concentrations_from_signal(
+        canonical, unit=None, model=model, accepted=accepted_curves(w, usable)
+    )
+    read = read.with_columns(_with_flag("recomputed_conc", pl.lit(True)))
+    fresh = pl.concat([read, chosen.select(rid, *internal, *RECOMPUTED_SCHEMA)], how="horizontal")
+    rest = base.filter(~target)
+    return pl.concat([rest, fresh.select(rest.columns)], how="vertical").sort(rid).drop(rid)
 
 
 def _censor_at_accepted_limits(
@@ -546,17 +587,34 @@ def plate_limits(
     return frame
 
 
-def _apply_curve(
-    w: pl.DataFrame, unit: str, plate_id: str, assay: Assay
-) -> tuple[pl.DataFrame, str, dict[str, str]]:
-    """Concentrations of a signal-only plate from its standards (assay/curves.py), keeping the internal
-    columns. Returns the wells, a curve note for the plate record and, per analyte whose curve could not
-    be fitted, the reason (its wells stay NR with the flag ``curve_failed``)."""
-    from assay.curves import concentrations_from_signal
+def accepted_curves(w: pl.DataFrame, curves: dict[str, StandardCurve]) -> dict[str, AcceptedCurve]:
+    """Per analyte, the calibration to read signals through: the final fit after masking, censored at the
+    accepted LLOQ/ULOQ (when no level was accepted — a run that fails acceptance anyway — at the ends of
+    the levels left in the curve)."""
+    out: dict[str, AcceptedCurve] = {}
+    for analyte, c in curves.items():
+        in_curve = [lv.nominal for lv in c.levels if lv.nominal > 0 and not lv.masked]
+        lo = c.lloq if c.lloq is not None else min(in_curve, default=math.nan)
+        hi = c.uloq if c.uloq is not None else max(in_curve, default=math.nan)
+        aw = w.filter(pl.col("analyte") == analyte)
+        out[analyte] = AcceptedCurve(c.fit, lo, hi, signal_offset=background(aw))
+    return out
 
+
+def _apply_curve(
+    w: pl.DataFrame, unit: str, plate_id: str, assay: Assay, curves: dict[str, StandardCurve]
+) -> tuple[pl.DataFrame, str, dict[str, str]]:
+    """Concentrations of a signal-only plate through its accepted standard curves (the ones recorded in
+    ``curves``; assay/curves.py reads the signals), keeping the internal columns. Returns the wells, a
+    curve note for the plate record and, per analyte whose curve could not be fitted, the reason (its
+    wells stay NR with the flag ``curve_failed``)."""
     internal = [c for c in w.columns if c.startswith("_")]
     out, fits = concentrations_from_signal(
-        w.drop(internal), unit=unit, model=assay.curve_model, weighting=assay.curve_weighting
+        w.drop(internal),
+        unit=unit,
+        model=assay.curve_model,
+        weighting=assay.curve_weighting,
+        accepted=accepted_curves(w, curves),
     )
     if out.height != w.height:  # the curve contract: same rows, same order
         raise AssertionError(f"plate {plate_id}: the curve returned {out.height} rows for {w.height}")
@@ -564,7 +622,9 @@ def _apply_curve(
     notes, failed = [], {}
     for key, fit in fits.items():
         if fit.converged:
-            notes.append(f"{key} R²={fit.r_squared:.4f} ({fit.n_points} standard levels)")
+            masked = curves[key].masked if key in curves else ()
+            extra = f", {', '.join(masked)} masked" if masked else ""
+            notes.append(f"{key} R²={fit.r_squared:.4f} ({fit.n_points} standard levels{extra})")
         else:
             failed[key] = fit.message
             notes.append(f"{key}: no curve ({fit.message})")

@@ -247,7 +247,7 @@ def _process_read(
     quarantine.append(q)
     final, q = validate_results(set_status(checked_results))
     quarantine.append(q)
-    final = _reject_failed_runs(final.drop(ROW_NUMBER), rejected_runs)
+    final = reject_failed_runs(final.drop(ROW_NUMBER), rejected_runs)
 
     # the unresolved queue only for results that survived validation
     unresolved = resolution.unresolved
@@ -294,7 +294,7 @@ def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
     return pl.concat(frames, how="vertical") if frames else None
 
 
-def _reject_failed_runs(results: pl.DataFrame, rejected: dict[tuple[str, str], str]) -> pl.DataFrame:
+def reject_failed_runs(results: pl.DataFrame, rejected: dict[tuple[str, str], str]) -> pl.DataFrame:
     """Results of a run (plate × analyte) that failed acceptance: kept, never current, with the reason."""
     if not rejected or results.height == 0:
         return results

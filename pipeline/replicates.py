@@ -19,7 +19,10 @@ Censoring rules (LLOQ/ULOQ below are the run's in-well limits × the sample's di
 
 ``cv_pct`` = sample SD / mean × 100 over the numeric replicates (null with fewer than 2, or a mean of 0);
 above ``assay.replicate_cv_max_pct.unknown`` → flag ``high_cv`` and a quarantine *warning* (the result
-is still loaded). ``extrapolated`` (and the flag) when any replicate was. Every well-level hold
+is still loaded) — only when the group's mean signal is above ``acceptance.replicate_cv_min_mean_signal``
+(LabKey: MFI > 100; near background a CV means little) or its wells carry no signal. ``recomputed_conc``
+(flag) when the value is our curve's, not the instrument's (``assay.reported_value: recomputed``).
+``extrapolated`` (and the flag) when any replicate was. Every well-level hold
 (``unit_unknown``, ``limit_unknown``, ``negative_value``) puts its code in ``flags`` and a reason in
 ``hold_reason``. ``n_replicates`` counts the numeric replicates, ``n_wells`` every well of the group.
 
@@ -127,6 +130,8 @@ def aggregate(
             any_text=pl.col("reported_text").is_not_null().any(),
             units=pl.col("unit").drop_nulls().unique(maintain_order=True).str.join("|"),
             extrapolated=pl.col("extrapolated").fill_null(False).any(),
+            recomputed=pl.col("flags").fill_null("").str.contains("recomputed_conc").any(),
+            mean_signal=pl.col("signal").mean(),
             holds=pl.col(HOLD).drop_nulls().unique(maintain_order=True),
             neg_wells=pl.col("well").filter(pl.col(HOLD) == "negative_value").str.join(","),
             _row_number=pl.col("row_number").min(),
@@ -181,12 +186,22 @@ def aggregate(
         .otherwise(pl.lit(None, pl.Float64()))
     )
     cv_max = assay.replicate_cv_max_pct.unknown
+    min_signal = assay.acceptance.replicate_cv_min_mean_signal
     res = agg.with_columns(qualifier=qualifier, conc_pg_ml=value, cv_pct=cv)
+    # LabKey's rule: a high CV counts only above a minimum mean signal (near background the CV of a few
+    # counts is meaningless); a group whose wells carry no signal is judged on its CV alone
+    judged_cv = (
+        pl.lit(True)
+        if min_signal is None
+        else pl.col("mean_signal").is_null() | (pl.col("mean_signal") > min_signal)
+    )
+    res = res.with_columns(high_cv=((pl.col("cv_pct") > cv_max) & judged_cv).fill_null(False))
     plate_hold = pl.col("analyte").replace_strict(analyte_holds or {}, default=None, return_dtype=pl.String())
     res = res.with_columns(holds=pl.concat_list(pl.col("holds"), plate_hold).list.drop_nulls())
     mixed = (n_eq > 0) & ((n_lt > 0) | (n_gt > 0)) & ~conflict
     flag_parts: list[pl.Expr] = [
-        pl.when(pl.col("cv_pct") > cv_max).then(pl.lit("high_cv")),
+        pl.when(pl.col("high_cv")).then(pl.lit("high_cv")),
+        pl.when(pl.col("recomputed")).then(pl.lit("recomputed_conc")),
         pl.when(pl.col("extrapolated")).then(pl.lit("extrapolated")),
         pl.when(mixed).then(pl.lit("mixed_censoring")),
         pl.when(conflict).then(pl.lit("conflicting_censoring")),
@@ -229,7 +244,7 @@ def aggregate(
         r["n_replicates"] = r["n_eq"]
         lo, hi = r["lloq_s"], r["uloq_s"]
         r["lloq_pg_ml"], r["uloq_pg_ml"] = lo, hi
-        if r["cv_pct"] is not None and r["cv_pct"] > cv_max:
+        if r["high_cv"]:
             q.append(_high_cv_row(r, src, source_sha256, cv_max))
         for c in codes:
             if c in ("conflicting_censoring", "mixed_dilution"):

@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from assay.acceptance import evaluate_run
 from assay.compare import InstrumentComparison
+from assay.curves import CurveFit
 from assay.standards import StandardCurve, fit_standards, standard_wells
 from readers.base import PlateInfo
 from schemas.config import Assay
@@ -66,6 +68,48 @@ def _curve_row(
         "calibration_passed": c.passed,
         "concentrations_from": "fitted curve" if from_fit else "instrument",
         "notes": "; ".join([*c.notes, *c.reasons]) or None,
+        **_residual_summary(c),
+        "ec50": ec50(f),
+    }
+
+
+def ec50(fit: CurveFit) -> float | None:
+    """The concentration at the mid-response (a + d) / 2 — the EC50 a Levey–Jennings chart trends. For a
+    4PL it is ``c``; for a 5PL it is ``c·(2^(1/g) − 1)^(1/b)``, and ``c`` alone drifts with ``g`` (the two
+    trade off in the fit), so trending ``c`` would chart the optimiser, not the assay."""
+    if not fit.converged:
+        return None
+    return _finite(float(fit.inverse((fit.a + fit.d) / 2.0)))
+
+
+def level_residuals(levels: pl.DataFrame, fit: CurveFit) -> pl.DataFrame:
+    """``levels`` (StandardCurve.table()) with ``fitted_signal``, ``residual`` (mean − fitted) and
+    ``residual_pct`` (% of fitted) against the final curve; null when the curve did not converge."""
+    nominal = np.asarray(levels["nominal"].to_list(), dtype=np.float64)
+    fitted = fit.predict(nominal) if fit.converged else np.full(nominal.shape, np.nan)
+    return levels.with_columns(
+        pl.Series("fitted_signal", fitted, dtype=pl.Float64).fill_nan(None),
+    ).with_columns(
+        residual=pl.col("mean_signal") - pl.col("fitted_signal"),
+        residual_pct=pl.when(pl.col("fitted_signal") != 0).then(
+            (pl.col("mean_signal") - pl.col("fitted_signal")) / pl.col("fitted_signal") * 100.0
+        ),
+    )
+
+
+def _residual_summary(c: StandardCurve) -> dict[str, float | None]:
+    """RMS residual (signal units, and % of fitted) over the levels in the final fit — the spread a
+    reviewer compares across runs; a masked level is out of the fit and out of this summary."""
+    if not c.fit.converged or not c.levels:
+        return {"residual_rmse": None, "residual_rms_pct": None}
+    t = level_residuals(c.table(), c.fit).filter(~pl.col("masked") & pl.col("residual").is_not_null())
+    if t.height == 0:
+        return {"residual_rmse": None, "residual_rms_pct": None}
+    rmse = float(np.sqrt(np.mean(np.square(t["residual"].to_numpy()))))
+    pct = t["residual_pct"].drop_nulls().to_numpy()
+    return {
+        "residual_rmse": _finite(rmse),
+        "residual_rms_pct": _finite(float(np.sqrt(np.mean(np.square(pct))))) if pct.size else None,
     }
 
 
@@ -147,7 +191,7 @@ def assess_plate(
         if summary:
             row["notes"] = f"{row['notes']}; {summary}" if row["notes"] else summary
         curve_rows.append(row)
-        levels = curve.table()
+        levels = level_residuals(curve.table(), curve.fit)
         calibrators.append(
             levels.select(
                 pl.lit(sha256).alias("source_sha256"),
@@ -164,6 +208,9 @@ def assess_plate(
                 "within_limits",
                 "masked",
                 "mask_reason",
+                "fitted_signal",
+                "residual",
+                "residual_pct",
             )
         )
         qcs = w.filter(pl.col("sample_type") == "qc").select(

@@ -209,7 +209,8 @@ class GuideSetSettings(_Strict):
 
     ``run-based``: mean and SD of the first ``n_runs`` accepted runs of the kit lot. ``value-based``: from
     ``values`` — ``{metric: {analyte: [mean, sd]}}``, the metric being a QC level name (``QC-H``) or a curve
-    metric (``EC50``, ``max_signal``).
+    metric (``EC50``, ``max_signal``). EC50 is judged on log10 (pipeline/trend.py), so its values are
+    ``[geometric mean in pg/mL, SD of log10(EC50)]``.
     """
 
     kind: Literal["run-based", "value-based"] = "run-based"
@@ -221,6 +222,21 @@ class GuideSetSettings(_Strict):
         if self.kind == "value-based" and not self.values:
             raise ValueError("a value-based guide set needs values: {metric: {analyte: [mean, sd]}}")
         return self
+
+
+WestgardRule = Literal["1-2s", "1-3s", "2-2s", "R-4s", "4-1s", "10x"]
+_DEFAULT_WESTGARD: tuple[WestgardRule, ...] = ("1-3s", "2-2s", "R-4s", "4-1s", "10x")
+
+
+class WestgardSettings(_Strict):
+    """Levey–Jennings trending when a run is loaded (assay/trending.py, pipeline/trend.py): which Westgard
+    rules are applied to each run metric (QC level concentrations, EC50, max signal) and what a violation
+    does. ``warning`` (default): the run is loaded and its results carry the flag; ``reject``: the run
+    fails acceptance like a failed calibration (results kept, never current). ``1-2s`` is a screening rule
+    (about 1 run in 20 trips it by chance): add it to ``rules`` only to review every such run."""
+
+    rules: list[WestgardRule] = Field(default_factory=lambda: list(_DEFAULT_WESTGARD))
+    action: Literal["warning", "reject"] = "warning"
 
 
 class Acceptance(_Strict):
@@ -239,6 +255,7 @@ class Acceptance(_Strict):
     replicate_cv_basis: Literal["value", "signal"] = "value"
     replicate_cv_min_mean_signal: float | None = Field(default=100.0, ge=0)
     guide_set: GuideSetSettings = Field(default_factory=GuideSetSettings)
+    westgard: WestgardSettings = Field(default_factory=WestgardSettings)
 
 
 class Assay(_Strict):
@@ -256,6 +273,11 @@ class Assay(_Strict):
     standards: Standards
     limits_pg_ml: dict[str, tuple[float, float]] = Field(default_factory=dict)
     limits_from: Literal["standards", "kit"] = "standards"  # the run's accepted calibrators, or the kit's
+    # When an export carries the instrument's concentrations *and* the signals: which one the results
+    # report. "instrument" (default): the instrument's, our curve's recomputation kept beside it in wells;
+    # "recomputed": ours (the accepted curve, after masking), the instrument's kept in wells.reported_text
+    # and the results flagged ``recomputed_conc``.
+    reported_value: Literal["instrument", "recomputed"] = "instrument"
     replicate_cv_max_pct: CvLimits
     sample_dilution: dict[str, float] = Field(default_factory=dict)
     acceptance: Acceptance = Field(default_factory=Acceptance)

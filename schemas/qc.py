@@ -33,6 +33,9 @@ CURVE_SCHEMA: dict[str, pl.DataType] = {
     "calibration_passed": pl.Boolean(),
     "concentrations_from": pl.String(),  # "fitted curve" | "instrument"
     "notes": pl.String(),
+    "residual_rmse": pl.Float64(),  # RMS of (mean signal − fitted signal) over the levels in the final fit
+    "residual_rms_pct": pl.Float64(),  # RMS of the same residuals as % of the fitted signal
+    "ec50": pl.Float64(),  # concentration at the mid-response (a + d) / 2: c for a 4PL, not for a 5PL
 }
 
 CALIBRATOR_SCHEMA: dict[str, pl.DataType] = {
@@ -50,6 +53,9 @@ CALIBRATOR_SCHEMA: dict[str, pl.DataType] = {
     "within_limits": pl.Boolean(),
     "masked": pl.Boolean(),
     "mask_reason": pl.String(),
+    "fitted_signal": pl.Float64(),  # the final curve at the nominal concentration
+    "residual": pl.Float64(),  # mean signal − fitted signal (masked levels too: how far off they sit)
+    "residual_pct": pl.Float64(),  # residual as % of the fitted signal
 }
 
 ACCEPTANCE_SCHEMA: dict[str, pl.DataType] = {

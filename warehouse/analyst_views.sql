@@ -98,3 +98,6 @@ COMMENT ON VIEW file_versions IS 'A file received with the name of an earlier fi
 
 CREATE VIEW audit_log AS SELECT * FROM read_parquet('{root}/audit_log.parquet');
 COMMENT ON VIEW audit_log IS 'The audit trail as of this snapshot: who, when (UTC), what, old and new value, why; hash-chained (biomarkers audit verify checks the writer''s copy).';
+
+CREATE VIEW qc_trend AS SELECT * FROM read_parquet('{root}/qc_trend.parquet');
+COMMENT ON VIEW qc_trend IS 'Levey-Jennings / Westgard judgement of each run metric when its plate was loaded: per plate x analyte x series (QC level concentration in pg/mL, EC50 = concentration at the curve mid-response, parameter c of a 4PL, max_signal = top calibrator mean signal), the value, the guide set (run-based: first N earlier accepted runs of the kit lot; or configured), z, the Westgard rules violated and the action (warning: results flagged westgard; reject: run failed acceptance).';

@@ -244,6 +244,9 @@ CREATE TABLE IF NOT EXISTS curves (
     calibration_passed BOOLEAN,
     concentrations_from VARCHAR,
     notes VARCHAR,
+    residual_rmse DOUBLE,
+    residual_rms_pct DOUBLE,
+    ec50 DOUBLE,
     PRIMARY KEY (source_sha256, plate_id, analyte)
 );
 
@@ -261,7 +264,10 @@ CREATE TABLE IF NOT EXISTS calibrators (
     limit_pct DOUBLE,
     within_limits BOOLEAN,
     masked BOOLEAN,
-    mask_reason VARCHAR
+    mask_reason VARCHAR,
+    fitted_signal DOUBLE,
+    residual DOUBLE,
+    residual_pct DOUBLE
 );
 
 CREATE TABLE IF NOT EXISTS run_acceptance (
@@ -280,3 +286,35 @@ CREATE TABLE IF NOT EXISTS run_acceptance (
 -- Migrations of stores created by earlier versions (idempotent).
 ALTER TABLE wells ADD COLUMN IF NOT EXISTS recomputed_conc DOUBLE;
 ALTER TABLE wells ADD COLUMN IF NOT EXISTS recomputed_diff_pct DOUBLE;
+-- issue 4: curve residuals per calibrator level and per curve
+ALTER TABLE curves ADD COLUMN IF NOT EXISTS residual_rmse DOUBLE;
+ALTER TABLE curves ADD COLUMN IF NOT EXISTS residual_rms_pct DOUBLE;
+ALTER TABLE curves ADD COLUMN IF NOT EXISTS ec50 DOUBLE;
+ALTER TABLE calibrators ADD COLUMN IF NOT EXISTS fitted_signal DOUBLE;
+ALTER TABLE calibrators ADD COLUMN IF NOT EXISTS residual DOUBLE;
+ALTER TABLE calibrators ADD COLUMN IF NOT EXISTS residual_pct DOUBLE;
+
+-- issue 4: Levey–Jennings / Westgard judged when each run is loaded (pipeline/trend.py): one row per
+-- plate × analyte × series (QC level, EC50, max_signal), against the earlier accepted runs of the kit lot.
+CREATE TABLE IF NOT EXISTS qc_trend (
+    source_sha256 VARCHAR NOT NULL,
+    plate_id VARCHAR NOT NULL,
+    analyte VARCHAR NOT NULL,
+    assay_id VARCHAR,
+    kit_lot VARCHAR,
+    series VARCHAR NOT NULL,
+    value DOUBLE,
+    unit VARCHAR,
+    scale VARCHAR,                       -- linear | log10 (EC50): the scale of guide_mean, guide_sd and z
+    run_accepted BOOLEAN,
+    guide_kind VARCHAR,
+    guide_mean DOUBLE,
+    guide_sd DOUBLE,
+    guide_n INTEGER,
+    z DOUBLE,
+    n_history INTEGER,
+    rules_violated VARCHAR,
+    action VARCHAR,
+    note VARCHAR,
+    judged_at TIMESTAMPTZ NOT NULL
+);

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -16,11 +17,13 @@ from pipeline.discover import Candidate
 from pipeline.manifest import Manifest
 from pipeline.outcome import FileOutcome
 from pipeline.process import process_file
+from pipeline.trend import judge_trend
 from readers.base import FileInput
 from schemas.config import Config
 from schemas.results import QUARANTINE_SCHEMA
 from warehouse.raw import keep_raw, sha256_of
 from warehouse.store import LoadReport, WriterStore
+from warehouse.trend_history import prior_run_metrics
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,25 @@ def internal_error_outcome(c: Candidate, exc: BaseException) -> FileOutcome:
     )
 
 
+def trend_at_load(outcome: FileOutcome, ctx: IntakeContext) -> FileOutcome:
+    """Levey–Jennings/Westgard on the file's runs against the earlier runs in the store (pipeline/trend.py);
+    a file already in the store is left alone (its load is a no-op)."""
+    if outcome.plates == [] or outcome.source_sha256 in ctx.store.known_files():
+        return outcome
+    assay_ids = sorted({p.assay_id for p in outcome.plates if p.assay_id})
+    analytes = [] if outcome.curves is None else outcome.curves["analyte"].unique().to_list()
+    if outcome.wells is not None:
+        analytes = sorted({*analytes, *outcome.wells["analyte"].drop_nulls().unique().to_list()})
+    try:
+        history = prior_run_metrics(ctx.store.con, assay_ids, analytes)
+        return judge_trend(outcome, history, ctx.config, order=ctx.store.load_seq() + 1, at=datetime.now(UTC))
+    except Exception:  # trending must never lose a file: load it untrended, say so in the log
+        log.exception(
+            "Levey-Jennings trending of %s failed; the file is loaded without it", outcome.source_file
+        )
+        return outcome
+
+
 def intake(c: Candidate, siblings: list[Candidate], ctx: IntakeContext) -> tuple[FileOutcome, LoadReport]:
     data = c.path.read_bytes()
     sha = sha256_of(data)
@@ -84,6 +106,7 @@ def intake(c: Candidate, siblings: list[Candidate], ctx: IntakeContext) -> tuple
     except Exception as exc:  # a pipeline defect must not stop the other files
         log.exception("processing %s failed", c.name)
         outcome = internal_error_outcome(c, exc)
+    outcome = trend_at_load(outcome, ctx)
     used = [(s.sha256, s.name, s.size) for s in siblings if s.name in outcome.companions]
     report = ctx.store.load(outcome, ctx.run_id, companions=used, config=ctx.config)
     return outcome, report

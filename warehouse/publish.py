@@ -43,6 +43,7 @@ _SINGLE_FILE_TABLES = (
     "curves",
     "calibrators",
     "run_acceptance",
+    "qc_trend",
 )
 
 

@@ -1,5 +1,7 @@
 """Assembling a plate's QC report from the analyst store: curves, calibrators, acceptance, wells and the
-Levey–Jennings series of the QCs across runs (same analyte and kit lot)."""
+Levey–Jennings series across runs (same assay, analyte and kit lot) of each QC level, the EC50 and the max
+signal — as judged when each run was loaded (``qc_trend``; pipeline/trend.py). A store without that
+judgement (loaded before it existed) falls back to judging the QC levels here."""
 
 from __future__ import annotations
 
@@ -11,7 +13,14 @@ import polars as pl
 
 from assay.curves import CurveFit
 from assay.plots import CurvePlotData, PlateWell
-from assay.qc_report import AnalyteReport, CalibratorRow, LeveyJenningsSeries, QcReportInput, QcRow
+from assay.qc_report import (
+    AnalyteReport,
+    CalibratorRow,
+    LeveyJenningsSeries,
+    QcReportInput,
+    QcRow,
+    TrendRow,
+)
 from assay.trending import levey_jennings
 from schemas.config import Acceptance, Config
 
@@ -64,12 +73,20 @@ def build_report_input(con: duckdb.DuckDBPyConnection, plate_id: str, config: Co
         analytes.append(_analyte(con, c, cal, acc, wells, p, assay.acceptance if assay else None))
     rejected = [a for a in analytes if a.verdict == "fail"]
     reasons = [f"{a.analyte}: {'; '.join(a.reasons)}" for a in rejected]
+    flagged = [
+        f"{a.analyte}: Westgard {t.rules.replace(';', ', ')} on {t.series} ({t.action})"
+        for a in analytes
+        for t in a.trend
+        if t.rules
+    ]
+    reasons += flagged
+    verdict = ("fail" if rejected else "review" if flagged else "pass") if analytes else "not assessed"
     return QcReportInput(
         plate_id=plate_id,
         source_file=p["source_file"],
         sha256=sha,
         assay=f"{p['assay_id']} — {assay.name}" if assay else str(p["assay_id"]),
-        verdict=("fail" if rejected else "pass") if analytes else "not assessed",
+        verdict=verdict,
         verdict_reasons=tuple(reasons),
         kit_lot=p["kit_lot"] or (assay.kit_lot if assay else None),
         instrument=p["instrument"],
@@ -134,6 +151,7 @@ def _analyte(
             masked=bool(r["masked"]),
             mask_reason=r["mask_reason"] or "",
             passed=r["within_limits"],
+            residual_pct=r.get("residual_pct"),
         )
         for r in levels.iter_rows(named=True)
     )
@@ -152,6 +170,13 @@ def _analyte(
         for r in qcs.sort("sample_id", "well").iter_rows(named=True)
     )
     verdict = None if rules.height == 0 else ("pass" if bool(rules["run_accepted"].all()) else "fail")
+    judged = _trend_rows(con, analyte, plate)
+    lj: list[LeveyJenningsSeries]
+    trend: list[TrendRow] = []
+    if judged is None:  # a store loaded before trending at load existed
+        lj = _lj_series(con, analyte, plate, acceptance)
+    else:
+        lj, trend = judged
     reasons = tuple(rules.filter(~pl.col("passed"))["reason"].to_list())
     return AnalyteReport(
         analyte=analyte,
@@ -167,8 +192,85 @@ def _analyte(
             for r in w.iter_rows(named=True)
         ],
         signal_label=curve.signal_label,
-        levey_jennings=tuple(_lj_series(con, analyte, plate, acceptance)),
+        levey_jennings=tuple(lj),
+        trend=tuple(trend),
     )
+
+
+_SERIES_ORDER = {"EC50": 1, "max_signal": 2}
+
+
+def _trend_rows(
+    con: duckdb.DuckDBPyConnection, analyte: str, plate: dict[str, object]
+) -> tuple[list[LeveyJenningsSeries], list[TrendRow]] | None:
+    """The Levey–Jennings charts and this plate's Westgard table from ``qc_trend`` (what was judged at
+    load); None when the store has no ``qc_trend`` (older snapshot)."""
+    try:
+        rows = _q(
+            con,
+            """
+            select t.*, f.load_seq from qc_trend t join files f using (source_sha256)
+            where t.analyte = ? and t.assay_id = ? and coalesce(t.kit_lot, '') = coalesce(?, '')
+            order by f.load_seq, t.plate_id
+            """,
+            [analyte, plate["assay_id"], plate["kit_lot"]],
+        )
+    except duckdb.CatalogException:
+        return None
+    sha, pid = plate["source_sha256"], plate["plate_id"]
+    here = rows.filter((pl.col("source_sha256") == sha) & (pl.col("plate_id") == pid))
+    trend = [
+        TrendRow(
+            series=r["series"],
+            value=r["value"],
+            unit=r["unit"] or "",
+            guide_mean=r["guide_mean"],
+            guide_sd=r["guide_sd"],
+            guide_n=r["guide_n"],
+            z=r["z"],
+            rules=r["rules_violated"] or "",
+            action=r["action"] or "",
+            note=r["note"] or "",
+            scale=r["scale"] or "linear",
+        )
+        for r in here.sort(pl.col("series").replace_strict(_SERIES_ORDER, default=0), "series").iter_rows(
+            named=True
+        )
+    ]
+    charts: list[LeveyJenningsSeries] = []
+    for t in trend:
+        g = rows.filter(pl.col("series") == t.series)
+        if g.height < 2:
+            continue
+        ids = g["plate_id"].to_list()
+        shas = g["source_sha256"].to_list()
+        current = next(
+            (i for i, (s, p) in enumerate(zip(shas, ids, strict=True)) if s == sha and p == pid), None
+        )
+        viol = [(i, tuple(v.split(";"))) for i, v in enumerate(g["rules_violated"].to_list()) if v]
+        unit = "pg/mL" if t.unit == "pg/mL" else "signal"
+        values = g["value"].to_list()
+        if t.scale == "log10":  # charted on the scale it was judged on
+            values = [None if v is None or v <= 0 else float(np.log10(v)) for v in values]
+            unit = "log10 pg/mL"
+        label = {"EC50": "EC50 (mid-response)", "max_signal": "max signal (top calibrator)"}.get(
+            t.series, t.series
+        )
+        no_guide = "" if t.guide_mean is not None else f" — no guide set yet ({t.note})"
+        charts.append(
+            LeveyJenningsSeries(
+                title=f"{analyte} {label}{no_guide}",
+                values=values,
+                mean=t.guide_mean,
+                sd=t.guide_sd,
+                x=ids,
+                violations=viol,
+                current_index=current,
+                metric=label,
+                unit=unit,
+            )
+        )
+    return charts, trend
 
 
 def _lj_series(
@@ -214,7 +316,7 @@ def _lj_series(
                 x=ids,
                 violations=viol,
                 current_index=ids.index(plate["plate_id"]) if plate["plate_id"] in ids else None,
-                metric=f"{metric} (pg/mL)",
+                metric=str(metric),
                 unit="pg/mL",
             )
         )

@@ -245,6 +245,7 @@ class WriterStore:
                 ("curves", outcome.curves),
                 ("calibrators", outcome.calibrators),
                 ("run_acceptance", outcome.acceptance),
+                ("qc_trend", outcome.qc_trend),
             ):
                 self._insert(table, df, {"source_sha256": sha})
             versions = self._record_versions(outcome, at)

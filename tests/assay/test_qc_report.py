@@ -43,7 +43,14 @@ def analyte(name: str, predict: Callable[[np.ndarray], np.ndarray], *, failing_q
         for i, (lv, s) in enumerate(zip(LEVELS, sig, strict=True))
     ]
     calibrators[2] = CalibratorRow(
-        "S3", 500.0, 1561.0, signal=sig[2] * 1.9, masked=True, mask_reason="bubble in well C1", wells="C1"
+        "S3",
+        500.0,
+        1561.0,
+        signal=sig[2] * 1.9,
+        masked=True,
+        mask_reason="bubble in well C1",
+        wells="C1",
+        residual_pct=90.0,
     )
     qcs = [
         QcRow("QC low", 50.0, 51.2, True, level="low", wells="A3"),
@@ -159,7 +166,7 @@ def test_every_analyte_has_its_section_plots_and_tables(page: str) -> None:
 def test_calibrator_table_values(page: str) -> None:
     assert "<td>S1</td><td>A1</td><td class=n>2,000</td>" in page
     assert "<td class=n>2,040</td><td class=n>102.0%</td>" in page  # back-calc and recovery computed
-    assert "<td class=n>1,561</td><td class=n>312.2%</td>" in page
+    assert "<td class=n>1,561</td><td class=n>312.2%</td><td class=n>+90.0%</td>" in page  # residual
     assert '<span class="tag masked">masked</span></td><td>bubble in well C1</td>' in page
     assert "7 of 8 non-zero calibrators accepted; 1 masked" in page
 

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from scipy.optimize import brentq
 
-from assay.curves import CurveFit, Model
+from assay.curves import CurveFit, Model, fit_curve
 from assay.standards import (
     LEVEL_TABLE_SCHEMA,
     StandardCurve,
@@ -102,7 +102,7 @@ def test_masking_stops_before_fewer_than_six_levels_and_the_run_fails() -> None:
 
 def test_masking_stops_before_fewer_than_75_percent_and_the_run_fails() -> None:
     noms = series(10, top=3000.0, step=2.5)
-    sc = fit_standards(wells(CURVE4, noms, off={2: 1.3, 4: 0.7, 6: 1.3}), model="4PL", weighting="1/y2")
+    sc = fit_standards(wells(CURVE4, noms, off={2: 1.5, 4: 0.6, 6: 1.5}), model="4PL", weighting="1/y2")
     assert len(sc.masked) == 2  # 10 → 8 (80%); a third would leave 7 of 10 = 70%
     assert not sc.passed and sc.n_accepted == 7
     assert sc.reasons == (
@@ -262,14 +262,51 @@ def test_standard_wells_from_the_well_table() -> None:
 
 @pytest.mark.parametrize("model", ["4PL", "5PL"])
 def test_fit_and_masking_are_fast(model: Model) -> None:
+    """Masking one level costs 2 fits of the curve plus 8 leave-one-out refits that rank the levels. The
+    refits start from the full fit, so a 5PL's whole costs less than 10 cold fits of the same standards —
+    measured as a ratio in one run (wall-clock limits fail on a shared, loaded machine)."""
     data = wells(CURVES[model], series(8), off={3: 1.4})
+    noms = [w.nominal for w in data[::2]]
+    means = [(a.signal + b.signal) / 2 for a, b in zip(data[::2], data[1::2], strict=True)]  # type: ignore[operator]
     fit_standards(data, model=model, weighting="1/y2")  # warm-up
-    times = []
+    one, masking = [], []
     for _ in range(7):
         t = time.perf_counter()
+        fit_curve(noms, means, model=model, weighting="1/y2")
+        one.append(time.perf_counter() - t)
+        t = time.perf_counter()
         sc = fit_standards(data, model=model, weighting="1/y2")
-        times.append(time.perf_counter() - t)
-    assert sc.masked == ("S4",)
-    median = sorted(times)[3]
-    print(f"\n{model}: fit + masking one level (2 fits): median {median * 1e3:.1f} ms")
-    assert median < 0.05
+        masking.append(time.perf_counter() - t)
+    assert sc.masked == ("S4",) and sc.n_fits == 2
+    single, median = sorted(one)[3], sorted(masking)[3]
+    print(
+        f"\n{model}: one fit {single * 1e3:.1f} ms; fit + masking one level (2 fits + 8 leave-one-out "
+        f"refits) {median * 1e3:.1f} ms = {median / single:.1f} fits"
+    )
+    # 5PL: warm-started refits are cheaper than cold ones (which search both orientations); a 4PL fit is
+    # so quick that the back-calculation and bookkeeping around the 10 fits weigh in
+    assert median < {"4PL": 15, "5PL": 10}[model] * single
+
+
+def test_leave_one_out_masks_the_culprit_not_the_neighbour_it_pulls() -> None:
+    """An ELISA-like 4PL, 8 two-fold standards, 1/y²: S4 (250 pg/mL) reads like 325. On the curve of all
+    levels the culprit is within ±20% and the *top* standard is outside ±25% — ranking by that curve would
+    mask S1, a good level. Leave-one-out masks S4, and every other level is then within limits."""
+    elisa = CurveFit(
+        a=0.05, b=1.2, c=400.0, d=3.0, r_squared=1.0, weighting="none", converged=True, message=""
+    )
+    noms = series(8, top=2000.0, step=2.0)
+    data = wells(elisa, noms, off={3: 1.3})
+    full = fit_curve(noms, [elisa.predict(n * (1.3 if i == 3 else 1.0)) for i, n in enumerate(noms)],
+                     model="4PL", weighting="1/y2")  # fmt: skip
+    rec = {f"S{i + 1}": full.inverse(elisa.predict(n * (1.3 if i == 3 else 1.0))) / n * 100
+           for i, n in enumerate(noms)}  # fmt: skip
+    assert abs(rec["S1"] - 100) > 25 and abs(rec["S4"] - 100) <= 20  # the premise: plain ranking picks S1
+    sc = fit_standards(data, model="4PL", weighting="1/y2")
+    assert sc.masked == ("S4",) and sc.passed and sc.n_accepted == 7
+    assert level(sc, "S1")["accepted"] is True
+    reason = str(level(sc, "S4")["mask_reason"])
+    assert (
+        "through the curve of the other levels" in reason
+        and "only because the level pulls the curve" in reason
+    )

@@ -7,7 +7,9 @@ import polars as pl
 import pytest
 from pipeline_factories import SHA, make_well, make_wells, run_plate, standards
 
+from assay.curves import CurveFit, fit_curve
 from pipeline.prepare import match_assay, no_assay_message, prepare_plate, resolve_analytes
+from pipeline.runqc import assess_plate
 from readers.base import PlateInfo
 from schemas.config import Config, Standards
 
@@ -235,3 +237,95 @@ def test_a_curve_that_cannot_be_fitted_holds_the_results(config: Config) -> None
     assert r["qualifier"] == "NR" and "curve_failed" in r["flags"] and r["hold_reason"]
     assert q.filter(pl.col("rule") == "curve_failed")["severity"].to_list() == ["hold"]
     assert "no curve" in prep.curve_note
+
+
+def test_grid_unknowns_are_read_through_the_accepted_curve_after_masking(config: Config) -> None:
+    """A signal-only plate with one bad standard level: the level is masked, and the unknowns and QCs are
+    read through exactly the curve recorded for the run (the one the curves table stores), × dilution once."""
+    series = [2000 / 2**i for i in range(8)]
+    bad = series[2]  # 500 pg/mL read as if it were 800: masked
+
+    def od(c: float) -> float:
+        return _od(c * 1.6) if c == bad else _od(c)
+
+    rows = [
+        make_well(
+            f"S{i}",
+            f"{'ABCDEFGH'[i]}{col}",
+            "VEGF-A",
+            "NR",
+            None,
+            sample_type="standard",
+            expected_conc=c,
+            signal=od(c),
+            reported_text=None,
+            unit=None,
+            unit_source=None,
+        )
+        for i, c in enumerate(series)
+        for col in (1, 2)
+    ]
+    signals = {"CSF001": _od(90.0), "CSF002": _od(700.0)}
+    rows += [
+        make_well(
+            sid,
+            well,
+            "VEGF-A",
+            "NR",
+            None,
+            signal=s,
+            reported_text=None,
+            unit=None,
+            unit_source=None,
+            dilution=2.0,
+        )
+        for (sid, s), well in zip(signals.items(), ("A3", "B3"), strict=True)
+    ]
+    rows += [
+        make_well(
+            "QC-M",
+            "C3",
+            "VEGF-A",
+            "NR",
+            None,
+            sample_type="qc",
+            expected_conc=300.0,
+            signal=_od(300.0),
+            reported_text=None,
+            unit=None,
+            unit_source=None,
+        )
+    ]
+    plate = PlateInfo("P1", protocol="VEGF ELISA")
+    assay = config.assays.get("ELISA-VEGF")
+    assert assay is not None
+    prep = prepare_plate(resolve_analytes(make_wells(rows), config), plate, assay, config, SHA)
+    curve = prep.curves["VEGF-A"]
+    assert curve.masked == ("S2",)  # the 500 pg/mL level (S0 is the top)
+    qc = assess_plate(prep.wells, plate, assay, SHA, prep.curves, prep.comparisons)
+    stored = qc.curves.row(0, named=True)
+    assert stored["masked_levels"] == "S2"
+    # residuals against the final curve: the levels on it sit on it, the masked one far off it
+    cal = {r["level"]: r for r in qc.calibrators.iter_rows(named=True)}
+    s2 = cal["S2"]
+    assert s2["fitted_signal"] == pytest.approx(_od(500.0), rel=1e-6)
+    assert s2["residual"] == pytest.approx(_od(800.0) - _od(500.0), rel=1e-6)
+    assert s2["residual_pct"] == pytest.approx((_od(800.0) / _od(500.0) - 1) * 100, rel=1e-6)
+    assert all(abs(r["residual_pct"]) < 1e-4 for name, r in cal.items() if name != "S2")
+    assert stored["residual_rms_pct"] < 1e-4 and stored["residual_rmse"] < 1e-6
+    fit = CurveFit(
+        stored["a"], stored["b"], stored["c"], stored["d"], stored["r_squared"], "1/y2", True, "", model="4PL"
+    )
+    for sid, s in signals.items():
+        got = prep.wells.filter(pl.col("sample_id") == sid).row(0, named=True)
+        assert got["qualifier"] == "="
+        assert got["value"] == pytest.approx(fit.inverse(s), rel=1e-12)
+        assert got["conc_pg_ml"] == pytest.approx(2.0 * fit.inverse(s), rel=1e-12)
+    qc_row = prep.wells.filter(pl.col("sample_id") == "QC-M").row(0, named=True)
+    assert qc_row["value"] == pytest.approx(fit.inverse(_od(300.0)), rel=1e-12)
+    # the unmasked fit (every level) reads the unknowns differently: the test would catch a regression
+    unmasked = fit_curve(series, [od(c) for c in series], model="4PL", weighting="1/y2").inverse(
+        signals["CSF001"]
+    )
+    assert abs(unmasked / fit.inverse(signals["CSF001"]) - 1) > 1e-3
+    assert "S2 masked" in (prep.curve_note or "")

@@ -11,9 +11,10 @@ import polars as pl
 import pytest
 from pipeline_factories import make_well, run_plate
 
+from assay.curves import CurveFit
 from pipeline.manifest import load_manifest
 from pipeline.process import process_file
-from pipeline.runqc import assess_plate
+from pipeline.runqc import assess_plate, ec50
 from readers.base import FileInput, PlateInfo
 from schemas.config import Config
 
@@ -163,3 +164,64 @@ def test_an_xponent_plate_is_recomputed_through_our_curve(tmp_path: Path, config
     assert out.wells.filter(pl.col("sample_type") == "standard")["recomputed_diff_pct"].is_null().all()
     notes = out.curves["notes"].fill_null("")
     assert notes.str.contains(r"instrument vs our curve: median \|diff\| ").all()
+
+
+@pytest.mark.parametrize("reported", ["instrument", "recomputed"])
+def test_reported_value_instrument_or_recomputed(config: Config, reported: str) -> None:
+    """An export with signals and concentrations where the instrument's number disagrees with our curve:
+    ``reported_value`` decides which one the result carries; the other is kept beside it in wells."""
+    base = config.assays.get("LX-NTF")
+    assert base is not None
+    assay = base.model_copy(update={"reported_value": reported})
+    truth = 50.0
+    rows = [
+        *_standards(off_level=LEVELS),  # the lowest standard masked: our accepted LLOQ is NEXT
+        make_well("CSF010", "E3", value=55.0, signal=_signal(truth), dilution=2.0),  # instrument +10%
+        make_well("CSF010", "E4", value=55.0, signal=_signal(truth), dilution=2.0),
+        make_well("CSF011", "F3", value=5.0, signal=_signal(5.0)),  # below our accepted LLOQ
+        make_well("QC-M", "G3", value=990.0, sample_type="qc", expected_conc=1000.0, signal=_signal(1000.0)),
+    ]
+    res, _, prep = run_plate(config, rows, assay=assay)
+    r = res.filter(pl.col("sample_id") == "CSF010").row(0, named=True)
+    w = prep.wells.filter(pl.col("sample_id") == "CSF010")
+    assert w["reported_text"].to_list() == ["55.0", "55.0"]  # what the instrument wrote, either way
+    assert w["recomputed_conc"].to_list() == [pytest.approx(truth, rel=1e-4)] * 2
+    low = res.filter(pl.col("sample_id") == "CSF011").row(0, named=True)
+    qc = prep.wells.filter(pl.col("sample_id") == "QC-M").row(0, named=True)
+    if reported == "instrument":
+        assert r["conc_pg_ml"] == pytest.approx(110.0) and "recomputed_conc" not in (r["flags"] or "")
+        assert qc["value"] == 990.0
+        # the instrument's 5.0 is below the accepted LLOQ: censored there (instrument mode's own rule)
+        assert (low["qualifier"], low["conc_pg_ml"]) == ("<", pytest.approx(NEXT))
+    else:
+        assert r["conc_pg_ml"] == pytest.approx(2 * truth, rel=1e-4)  # ours, × dilution once
+        assert r["qualifier"] == "=" and "recomputed_conc" in r["flags"].split(";")
+        assert qc["value"] == pytest.approx(1000.0, rel=1e-4)
+        assert (low["qualifier"], low["conc_pg_ml"]) == ("<", pytest.approx(NEXT))
+        assert "recomputed_conc" in low["flags"].split(";")
+
+
+def test_high_cv_counts_only_above_the_minimum_mean_signal(config: Config) -> None:
+    """LabKey's rule: replicates 40% apart are flagged when their mean signal is above the assay's
+    ``replicate_cv_min_mean_signal`` (100 by default), not near background."""
+    rows = [
+        make_well("CSF020", "A5", value=10.0, signal=50.0),  # mean signal 55: not judged
+        make_well("CSF020", "A6", value=16.0, signal=60.0),
+        make_well("CSF021", "B5", value=10.0, signal=500.0),  # mean signal 550: flagged
+        make_well("CSF021", "B6", value=16.0, signal=600.0),
+        make_well("CSF022", "C5", value=10.0),  # no signal at all: judged on its CV
+        make_well("CSF022", "C6", value=16.0),
+    ]
+    res, q, _ = run_plate(config, rows)
+    flagged = {r["sample_id"]: "high_cv" in (r["flags"] or "") for r in res.iter_rows(named=True)}
+    assert flagged == {"CSF020": False, "CSF021": True, "CSF022": True}
+    assert sorted(q.filter(pl.col("rule") == "high_cv")["sample_id"].to_list()) == ["CSF021", "CSF022"]
+
+
+def test_ec50_is_the_mid_response_concentration() -> None:
+    """For a 4PL the EC50 is c; for a 5PL it is where the curve is half-way between its asymptotes."""
+    four = CurveFit(30.0, 1.2, 800.0, 30000.0, 1.0, "none", True, "", model="4PL")
+    five = CurveFit(30.0, 1.2, 800.0, 30000.0, 1.0, "none", True, "", model="5PL", g=0.5)
+    assert ec50(four) == pytest.approx(800.0)
+    x = ec50(five)
+    assert x == pytest.approx(800.0 * (2**2 - 1) ** (1 / 1.2)) and five.predict(x) == pytest.approx(15015.0)

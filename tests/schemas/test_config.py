@@ -76,6 +76,24 @@ def test_a_wrong_type_is_named(tmp_path: Path) -> None:
         load_config(d)
 
 
+def test_reported_value_and_westgard_settings_are_validated(tmp_path: Path) -> None:
+    assert {a.reported_value for a in load_config().assays.assays} == {"instrument"}  # the default
+    d = _copy(tmp_path)
+    _edit(d / "assays.yaml", lambda s: s["assays"][0].update(reported_value="recomputed"))
+    assert load_config(d).assays.assays[0].reported_value == "recomputed"
+    _edit(d / "assays.yaml", lambda s: s["assays"][0].update(reported_value="ours"))
+    with pytest.raises(ConfigError, match=r"(?s)assays\.yaml.*assays\[0\]\.reported_value"):
+        load_config(d)
+    _edit(
+        d / "assays.yaml",
+        lambda s: s["assays"][0].update(
+            reported_value="instrument", acceptance={"westgard": {"rules": ["1-5s"]}}
+        ),
+    )
+    with pytest.raises(ConfigError, match=r"(?s)assays\[0\]\.acceptance\.westgard\.rules"):
+        load_config(d)
+
+
 def test_an_assay_naming_an_unknown_analyte_is_refused(tmp_path: Path) -> None:
     d = _copy(tmp_path)
     _edit(d / "assays.yaml", lambda s: s["assays"][0]["analytes"].append("Unobtainium"))
