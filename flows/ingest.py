@@ -52,8 +52,8 @@ def ingest_file_task(candidate: Candidate, siblings: list[Candidate], ctx: Intak
 
 
 @task(name="publish", cache_policy=NO_CACHE)
-def publish_task(store: WriterStore) -> bool:
-    return publish(store) is not None
+def publish_task(store: WriterStore, config: Config) -> bool:
+    return publish(store, config=config) is not None
 
 
 @task(name="report", cache_policy=NO_CACHE)
@@ -125,7 +125,7 @@ def ingest_flow(
             summary.files.append(line)
             progress.advance(c.name, line.status)
         summary.companions_waiting = [c.name for c in found.companions if c.name not in used]
-        summary.published = publish_task(store)
+        summary.published = publish_task(store, config)
         summary.warehouse_counts = store.counts()
     summary.seconds = time.perf_counter() - started
     report_task(summary)

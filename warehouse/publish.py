@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from schemas.config import Config, load_config
+from warehouse.analyst_sql import results_wide_sql, visit_schedule_sql
 from warehouse.paths import WarehousePaths
 from warehouse.store import WriterStore
 
@@ -56,10 +58,16 @@ def needs_publish(store: WriterStore) -> bool:
     return store.load_seq() != store.published_seq() or not store.paths.analyst_db.exists()
 
 
-def publish(store: WriterStore, *, keep: int = KEEP_SNAPSHOTS) -> PublishReport | None:
-    """Publish what the writer store holds now; None when the analyst store is already up to date."""
+def publish(
+    store: WriterStore, *, keep: int = KEEP_SNAPSHOTS, config: Config | None = None
+) -> PublishReport | None:
+    """Publish what the writer store holds now; None when the analyst store is already up to date.
+
+    ``config`` shapes the views that come from configuration (visit schedule, one column per analyte in
+    results_wide); the shipped configuration when not given."""
     if not needs_publish(store):
         return None
+    config = config or load_config()
     paths = store.paths
     seq = store.load_seq()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -88,7 +96,9 @@ def publish(store: WriterStore, *, keep: int = KEEP_SNAPSHOTS) -> PublishReport 
     build.unlink(missing_ok=True)
     acon = duckdb.connect(str(build))
     try:
+        acon.execute(visit_schedule_sql(config.study))  # baseline_change in analyst_views.sql reads it
         acon.execute(_views_sql(final))
+        acon.execute(results_wide_sql(config))
         acon.execute("CHECKPOINT")
     finally:
         acon.close()
