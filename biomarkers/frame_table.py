@@ -19,7 +19,7 @@ from rich.table import Table
 MAX_TEXT_WIDTH = 24
 """Longest a text cell may be on screen; SHA-256s and result IDs are cut (the full value is in csv/json)."""
 
-_GAP = 2  # one space of padding each side of a column (box.SIMPLE_HEAD has no vertical rules)
+_GAP = 3  # a space of padding each side of a column and the (blank) rule between columns
 
 
 @dataclass(frozen=True)
