@@ -244,7 +244,9 @@ def _print_query_table(df: Any, *, limit: int) -> None:
     if r.hidden_rows:
         notes.append(f"first {limit} shown (--limit N)")
     if r.hidden_columns:
-        notes.append(f"not shown for width: {', '.join(r.hidden_columns)}")
+        named = ", ".join(r.hidden_columns[:8])
+        more = f" and {len(r.hidden_columns) - 8} more" if len(r.hidden_columns) > 8 else ""
+        notes.append(f"not shown for width: {named}{more}")
     notes.append("everything: --format csv|json, or --out FILE")
     out.print("; ".join(notes), style="dim", highlight=False, soft_wrap=False)
 

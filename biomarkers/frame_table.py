@@ -4,6 +4,8 @@ Rich would otherwise squeeze every column into the width until each cell folds o
 columns keep a readable width (long text is cut with an ellipsis), numbers are right-aligned with at most
 six significant digits (never float noise such as 12.309999999999999), and the columns that do not fit
 are named under the table instead of being crushed — with the way to get everything (``--format csv``).
+Qualifier columns (``qualifier``, ``*_qualifier``, ``*_q``) are kept ahead of others, within a third of the
+width: a censored value shown without its ``<`` would read as a measurement.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ def cell(value: object) -> str:
     return str(value)
 
 
+def _is_qualifier(column: str) -> bool:
+    return column == "qualifier" or column.endswith(("_qualifier", "_q"))
+
+
 def render_frame(df: pl.DataFrame, *, width: int, limit: int) -> RenderedFrame:
     """The first ``limit`` rows of ``df`` as a rich Table at most ``width`` characters wide."""
     shown = df.head(limit)
@@ -60,12 +66,24 @@ def render_frame(df: pl.DataFrame, *, width: int, limit: int) -> RenderedFrame:
             else max(min(len(c), MAX_TEXT_WIDTH), min(longest, MAX_TEXT_WIDTH))
         )
         widths[c] = max(w, 1)
+    # Qualifier columns are kept before others are dropped for width (a value without its "<" reads as a
+    # measurement), within a third of the width so that they never crowd out the values themselves.
+    pinned: list[str] = []
+    reserve = 0
+    for c in df.columns:
+        if _is_qualifier(c) and reserve + widths[c] + _GAP <= width // 3:
+            pinned.append(c)
+            reserve += widths[c] + _GAP
     kept: list[str] = []
-    used = 0
+    used = -_GAP  # separators go between columns only (no edges)
+    full = False  # once a column does not fit, only qualifier columns follow (never a later narrow one)
     for c in df.columns:
         need = widths[c] + _GAP
-        if used + need > width and kept:
-            break
+        if c in pinned:
+            reserve -= need
+        elif full or (used + need + reserve > width and kept):
+            full = True
+            continue
         kept.append(c)
         used += need
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
