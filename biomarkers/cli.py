@@ -187,11 +187,15 @@ def query(
     except NoAnalystStoreError as exc:
         raise fail(str(exc)) from None
     try:
-        df = con.sql(sql).pl()
+        rel = con.sql(sql)
+        df = None if rel is None else rel.pl()
     except duckdb.Error as exc:
         raise fail(_sql_problem(exc, con)) from None
     finally:
         con.close()
+    if df is None:
+        err.print("the statement ran and returned no table", highlight=False)
+        return
     if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         if fmt is Fmt.csv:
@@ -240,7 +244,7 @@ def _print_query_table(df: Any, *, limit: int) -> None:
 
     r = render_frame(df, width=out.width, limit=limit)
     out.print(r.table)
-    notes = [f"{df.height:,} row{'s' if df.height != 1 else ''} × {df.width} columns"]
+    notes = [f"{df.height:,} row{'s' * (df.height != 1)} × {df.width} column{'s' * (df.width != 1)}"]
     if r.hidden_rows:
         notes.append(f"first {limit} shown (--limit N)")
     if r.hidden_columns:
