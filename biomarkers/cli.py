@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from biomarkers import settings
+from biomarkers.commands_export import export_app
 
 app = typer.Typer(
     help="BCT-002-US biomarker assay ingestion: plate exports in, validated, blinded pg/mL results out.",
@@ -24,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(export_app, name="export")
 out = Console()
 err = Console(stderr=True)
 
@@ -32,6 +34,7 @@ class Fmt(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    parquet = "parquet"
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -171,34 +174,100 @@ def inspect(
 
 @app.command()
 def query(
-    sql: Annotated[str, typer.Argument(help="SQL over the analyst views (results, results_all, wells, …)")],
-    format: Annotated[Fmt, typer.Option("--format", help="Output format")] = Fmt.table,
+    sql: Annotated[str, typer.Argument(help="SQL over the analyst views (results, results_wide, …)")],
+    format: Annotated[
+        Fmt | None,
+        typer.Option(
+            "--format", help="table (terminal), csv, json or parquet [default: table, or --out's suffix]"
+        ),
+    ] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the result to this file")] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown in a table (files get every row)")] = 200,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run SQL against the analyst store (read-only)."""
     import duckdb
 
-    from warehouse.analyst import NoAnalystStoreError, connect_analyst, list_views
+    from warehouse.analyst import NoAnalystStoreError, connect_analyst
     from warehouse.paths import WarehousePaths
 
+    fmt = format or _format_for(out_file)
+    if fmt is Fmt.parquet and out_file is None:
+        raise fail("--format parquet writes a file: add --out FILE.parquet")
+    if fmt is Fmt.table and out_file is not None:
+        raise fail("a table is for the terminal: use --format csv, json or parquet with --out")
     paths = WarehousePaths.at(warehouse or settings.warehouse_dir())
     try:
         con = connect_analyst(paths)
     except NoAnalystStoreError as exc:
         raise fail(str(exc)) from None
     try:
-        df = con.sql(sql).pl()
+        rel = con.sql(sql)
+        df = None if rel is None else rel.pl()
     except duckdb.Error as exc:
-        views = ", ".join(list_views(con))
-        raise fail(f"{str(exc).splitlines()[0]}\navailable views: {views}") from None
+        raise fail(_sql_problem(exc, con)) from None
     finally:
         con.close()
-    if format is Fmt.csv:
+    if df is None:
+        err.print("the statement ran and returned no table", highlight=False)
+        return
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        if fmt is Fmt.csv:
+            df.write_csv(out_file)
+        elif fmt is Fmt.json:
+            df.write_json(out_file)
+        else:
+            df.write_parquet(out_file)
+        err.print(f"wrote {df.height:,} rows × {df.width} columns to {out_file}", highlight=False)
+    elif fmt is Fmt.csv:
         sys.stdout.write(df.write_csv())
-    elif format is Fmt.json:
+    elif fmt is Fmt.json:
         sys.stdout.write(df.write_json() + "\n")
     else:
-        _print_frame(df)
+        _print_query_table(df, limit=limit)
+
+
+def _format_for(out_file: Path | None) -> Fmt:
+    if out_file is None:
+        return Fmt.table
+    suffix = out_file.suffix.lower().lstrip(".")
+    if suffix in (Fmt.csv, Fmt.json, Fmt.parquet):
+        return Fmt(suffix)
+    raise fail(f"cannot tell the format from {out_file.name}: add --format csv, json or parquet")
+
+
+def _sql_problem(exc: Exception, con: Any) -> str:
+    """DuckDB's own words (they name the line, the column or table, and a likely fix), then what exists."""
+    from warehouse.analyst import list_views
+
+    comments = dict(
+        con.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall()
+    )
+    lines = [f"the SQL could not run: {str(exc).strip()}", "", "available views:"]
+    width = max(60, out.width)
+    for v in list_views(con):
+        about = (comments.get(v) or "").split(". ")[0]
+        line = f"  {v:<18} {about}"
+        lines.append(line if len(line) <= width else line[: width - 1] + "…")
+    lines.append('columns of a view: biomarkers query "describe results"')
+    return "\n".join(lines)
+
+
+def _print_query_table(df: Any, *, limit: int) -> None:
+    from biomarkers.frame_table import render_frame
+
+    r = render_frame(df, width=out.width, limit=limit)
+    out.print(r.table)
+    notes = [f"{df.height:,} row{'s' * (df.height != 1)} × {df.width} column{'s' * (df.width != 1)}"]
+    if r.hidden_rows:
+        notes.append(f"first {limit} shown (--limit N)")
+    if r.hidden_columns:
+        named = ", ".join(r.hidden_columns[:8])
+        more = f" and {len(r.hidden_columns) - 8} more" if len(r.hidden_columns) > 8 else ""
+        notes.append(f"not shown for width: {named}{more}")
+    notes.append("everything: --format csv|json, or --out FILE")
+    out.print("; ".join(notes), style="dim", highlight=False, soft_wrap=False)
 
 
 @app.command()
@@ -306,7 +375,7 @@ def demo(
     run_ingest(study / "inbox", study / "manifest.csv", warehouse, trigger="demo")
     out.rule("[bold]3. a sample query (what an analyst sees)")
     out.print(DEMO_QUERY.strip(), style="dim", highlight=False)
-    query(DEMO_QUERY, Fmt.table, warehouse)
+    query(DEMO_QUERY, format=Fmt.table, out_file=None, limit=200, warehouse=warehouse)
     out.print(
         '\nNext: `.venv/bin/biomarkers status`, `.venv/bin/biomarkers query "select * from quarantine"`, '
         f"or open {warehouse / 'analyst.duckdb'} read-only in DuckDB."

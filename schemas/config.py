@@ -64,6 +64,21 @@ class Blinding(_Strict):
     withhold_post_dose: list[WithheldGroup] = Field(default_factory=list)
 
 
+class BaselineRule(_Strict):
+    """Which value is a participant's baseline (ADaM ABLFL): the last non-missing value among the candidate
+    visits, ordered by VISITNUM. The candidates default to the visits sampled pre-dose at or before the first
+    dose; a protocol with a screening draw that may stand in for a missing week-0 sample lists them here."""
+
+    first_dose_visit: str
+    visits: list[str] | None = None
+
+
+class StudySdtm(_Strict):
+    """Study-level values of the SDTM LB export that no result carries."""
+
+    lbnam: str = Field(min_length=1)  # the laboratory that ran the assays (LBNAM)
+
+
 class Study(_Strict):
     study_id: str
     title: str
@@ -72,6 +87,9 @@ class Study(_Strict):
     matrices: list[Matrix] = Field(min_length=1)
     visits: list[Visit] = Field(min_length=1)
     blinding: Blinding = Field(default_factory=Blinding)
+
+    baseline: BaselineRule | None = None
+    sdtm: StudySdtm | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Study:
@@ -90,10 +108,51 @@ class Study(_Strict):
         dup = _duplicates([v.code for v in self.visits])
         if dup:
             raise ValueError(f"visit codes repeated: {dup}")
+        if self.baseline is not None:
+            first = self.visit(self.baseline.first_dose_visit)
+            if first is None:
+                raise ValueError(
+                    f"baseline.first_dose_visit {self.baseline.first_dose_visit!r} is not a visit code"
+                )
+            for code in self.baseline.visits or []:
+                cand = self.visit(code)
+                if cand is None:
+                    raise ValueError(f"baseline.visits names unknown visit {code!r}")
+                if cand.visitnum > first.visitnum or (
+                    cand.visitnum == first.visitnum and cand.sampling != "pre-dose"
+                ):
+                    raise ValueError(
+                        f"baseline.visits: {code} is after the first dose ({first.code}); a baseline must "
+                        "be drawn before treatment"
+                    )
         return self
 
     def visit(self, code: str) -> Visit | None:
         return next((v for v in self.visits if v.code == code), None)
+
+    def first_dose_visit(self) -> Visit:
+        """The first-dose visit: as configured, else the first dosing visit by VISITNUM."""
+        if self.baseline is not None:
+            v = self.visit(self.baseline.first_dose_visit)
+            assert v is not None  # checked at load
+            return v
+        dosing = sorted((v for v in self.visits if v.dosing_visit), key=lambda v: v.visitnum)
+        if not dosing:
+            raise ConfigError("study.yaml: no dosing visit, so no baseline: set baseline.first_dose_visit")
+        return dosing[0]
+
+    def baseline_visits(self) -> list[str]:
+        """Visit codes whose values may be a baseline (before the first dose), in VISITNUM order."""
+        if self.baseline is not None and self.baseline.visits:
+            codes = set(self.baseline.visits)
+        else:
+            first = self.first_dose_visit()
+            codes = {
+                v.code
+                for v in self.visits
+                if v.visitnum < first.visitnum or (v.visitnum == first.visitnum and v.sampling == "pre-dose")
+            }
+        return [v.code for v in sorted(self.visits, key=lambda v: v.visitnum) if v.code in codes]
 
 
 def normalise_analyte_name(text: str) -> str:
@@ -113,17 +172,28 @@ def normalise_analyte_name(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", s)
 
 
+class SdtmTest(_Strict):
+    """An analyte's CDISC SDTM LB test: LBTESTCD and LBTEST as published in the NCI-EVS SDTM terminology
+    (codelists C65047/C67154). Never derived from the analyte name: a wrong code is a wrong submission."""
+
+    testcd: str = Field(pattern=r"^[A-Z][A-Z0-9]{0,7}$")
+    test: str = Field(min_length=1, max_length=40)
+    nci_code: str | None = Field(default=None, pattern=r"^C[0-9]+$")
+
+
 class Analyte(_Strict):
     name: str
     aliases: list[str] = Field(default_factory=list)
     analyte_class: AnalyteClass = Field(alias="class")
     plausible_pg_ml: dict[str, tuple[float | None, float | None]]
+    sdtm: SdtmTest | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class AnalyteCatalogue(_Strict):
     canonical_unit: Literal["pg/mL"]
+    sdtm_category: dict[AnalyteClass, str] = Field(default_factory=dict)  # LBCAT by analyte class
     analytes: list[Analyte] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -131,6 +201,9 @@ class AnalyteCatalogue(_Strict):
         dup = _duplicates([a.name for a in self.analytes])
         if dup:
             raise ValueError(f"analyte names repeated: {dup}")
+        dup = _duplicates([a.sdtm.testcd for a in self.analytes if a.sdtm is not None])
+        if dup:
+            raise ValueError(f"SDTM test codes (sdtm.testcd) repeated: {dup}")
         seen: dict[str, str] = {}
         for a in self.analytes:
             for alias in [a.name, *a.aliases]:

@@ -101,3 +101,135 @@ COMMENT ON VIEW audit_log IS 'The audit trail as of this snapshot: who, when (UT
 
 CREATE VIEW qc_trend AS SELECT * FROM read_parquet('{root}/qc_trend.parquet');
 COMMENT ON VIEW qc_trend IS 'Levey-Jennings / Westgard judgement of each run metric when its plate was loaded: per plate x analyte x series (QC level concentration in pg/mL, EC50 = concentration at the curve mid-response, parameter c of a 4PL, max_signal = top calibrator mean signal), the value, the guide set (run-based: first N earlier accepted runs of the kit lot; or configured), z, the Westgard rules violated and the action (warning: results flagged westgard; reject: run failed acceptance).';
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Analysis-ready shapes (issue 8). Built on results / results_all, never on the snapshot directly, so that
+-- what "current" means is decided in one place. visit_schedule (before this file) and results_wide (after
+-- it) are generated from configuration by warehouse/analyst_sql.py.
+
+CREATE VIEW baseline_change AS
+WITH baseline AS (
+    SELECT r.participant_id, r.matrix, r.analyte, r.assay_id, r.result_id AS baseline_result_id,
+        r.visit AS baseline_visit, r.visitnum AS baseline_visitnum, r.conc_pg_ml AS baseline_pg_ml,
+        r.qualifier AS baseline_qualifier
+    FROM results r
+    JOIN visit_schedule v ON v.visit = r.visit AND v.is_baseline_candidate
+    WHERE r.participant_id IS NOT NULL AND r.qualifier <> 'NR' AND r.conc_pg_ml IS NOT NULL
+    QUALIFY row_number() OVER (
+        PARTITION BY r.participant_id, r.matrix, r.analyte, r.assay_id
+        ORDER BY r.visitnum DESC, r.collection_date DESC NULLS LAST, r.result_id
+    ) = 1
+),
+paired AS (
+    SELECT r.result_id, r.participant_id, r.site_id, r.matrix, r.analyte, r.assay_id, r.visit, r.visitnum,
+        r.collection_date, r.conc_pg_ml AS value_pg_ml, r.qualifier, r.lloq, r.uloq,
+        b.baseline_result_id, b.baseline_visit, b.baseline_visitnum, b.baseline_pg_ml, b.baseline_qualifier,
+        coalesce(r.result_id = b.baseline_result_id, false) AS is_baseline,
+        CASE
+            WHEN b.baseline_result_id IS NULL THEN 'none'
+            WHEN r.result_id = b.baseline_result_id OR r.visitnum <= b.baseline_visitnum THEN 'none'
+            WHEN r.qualifier = 'NR' OR r.conc_pg_ml IS NULL THEN 'none'
+            ELSE 'pair'
+        END AS has_pair,
+        -- which way the true change may lie from the computed one: a value below its LLOQ could be lower
+        -- (-1), above its ULOQ higher (+1); for the baseline the other way round.
+        CASE r.qualifier WHEN '<' THEN -1 WHEN '>' THEN 1 ELSE 0 END AS value_dir,
+        CASE b.baseline_qualifier WHEN '<' THEN 1 WHEN '>' THEN -1 ELSE 0 END AS baseline_dir
+    FROM results r
+    LEFT JOIN baseline b USING (participant_id, matrix, analyte, assay_id)
+    WHERE r.participant_id IS NOT NULL AND r.visit IS NOT NULL
+),
+classified AS (
+    SELECT *,
+        CASE
+            WHEN has_pair = 'none' THEN NULL
+            WHEN value_dir = 0 AND baseline_dir = 0 THEN '='
+            WHEN value_dir * baseline_dir < 0 THEN NULL
+            WHEN value_dir + baseline_dir < 0 THEN '<'
+            ELSE '>'
+        END AS change_qualifier,
+        CASE
+            WHEN baseline_result_id IS NULL THEN 'no baseline value'
+            WHEN is_baseline THEN 'baseline record'
+            WHEN visitnum <= baseline_visitnum THEN 'on or before the baseline visit'
+            WHEN qualifier = 'NR' OR value_pg_ml IS NULL THEN 'value not reported'
+            WHEN value_dir = 0 AND baseline_dir = 0 THEN 'exact: both values in range'
+            WHEN value_dir * baseline_dir < 0 THEN 'censored both ways: the change cannot be bounded'
+            WHEN value_dir + baseline_dir < 0 THEN 'censored: the true change is below the *_bound values'
+            ELSE 'censored: the true change is above the *_bound values'
+        END AS change_note
+    FROM paired
+)
+SELECT result_id, participant_id, site_id, matrix, analyte, assay_id, visit, visitnum, collection_date,
+    value_pg_ml, qualifier, lloq, uloq, is_baseline,
+    baseline_visit, baseline_pg_ml, baseline_qualifier, baseline_result_id,
+    CASE WHEN change_qualifier = '=' THEN value_pg_ml - baseline_pg_ml END AS chg,
+    CASE WHEN change_qualifier = '=' AND baseline_pg_ml > 0
+        THEN 100 * (value_pg_ml - baseline_pg_ml) / baseline_pg_ml END AS pchg,
+    CASE WHEN change_qualifier = '=' AND baseline_pg_ml > 0 AND value_pg_ml > 0
+        THEN log2(value_pg_ml / baseline_pg_ml) END AS log2_ratio,
+    change_qualifier,
+    CASE WHEN change_qualifier IN ('<', '>') THEN value_pg_ml - baseline_pg_ml END AS chg_bound,
+    CASE WHEN change_qualifier IN ('<', '>') AND baseline_pg_ml > 0
+        THEN 100 * (value_pg_ml - baseline_pg_ml) / baseline_pg_ml END AS pchg_bound,
+    CASE WHEN change_qualifier IN ('<', '>') AND baseline_pg_ml > 0 AND value_pg_ml > 0
+        THEN log2(value_pg_ml / baseline_pg_ml) END AS log2_ratio_bound,
+    change_note
+FROM classified;
+
+COMMENT ON VIEW baseline_change IS 'Change from baseline per current result (participant x matrix x analyte x assay x visit). Baseline = the last non-missing value at a visit before the first dose (visit_schedule.is_baseline_candidate, config/study.yaml baseline), ordered by VISITNUM, never by load order. chg/pchg/log2_ratio only when both values are in range; a change involving a censored value has change_qualifier < or > and its bound in *_bound, or no number at all when it cannot be bounded.';
+COMMENT ON COLUMN baseline_change.is_baseline IS 'This result is the baseline (ADaM ABLFL = Y).';
+COMMENT ON COLUMN baseline_change.baseline_pg_ml IS 'The baseline value, pg/mL (the limit when baseline_qualifier is < or >).';
+COMMENT ON COLUMN baseline_change.chg IS 'value - baseline, pg/mL; only when both are in range (change_qualifier =).';
+COMMENT ON COLUMN baseline_change.pchg IS '100 x (value - baseline) / baseline; only when both are in range and baseline > 0.';
+COMMENT ON COLUMN baseline_change.log2_ratio IS 'log2(value / baseline); only when both are in range and both > 0.';
+COMMENT ON COLUMN baseline_change.change_qualifier IS '= exact; < the true change is below chg_bound; > above it; null: no pair, or censored both ways (cannot be bounded).';
+COMMENT ON COLUMN baseline_change.chg_bound IS 'When a value or the baseline is censored: limit-based change, a bound in the direction of change_qualifier; never an estimate.';
+COMMENT ON COLUMN baseline_change.change_note IS 'Why there is or is not a change, in plain words.';
+
+CREATE VIEW censoring_summary AS
+SELECT analyte, matrix, visit, visitnum, assay_id,
+    count(*) AS n_results,
+    count(*) FILTER (WHERE qualifier = '=') AS n_in_range,
+    count(*) FILTER (WHERE qualifier = '<') AS n_below_lloq,
+    count(*) FILTER (WHERE qualifier = '>') AS n_above_uloq,
+    count(*) FILTER (WHERE qualifier = 'NR') AS n_not_reported,
+    round(100.0 * count(*) FILTER (WHERE qualifier IN ('<', '>')) / count(*), 1) AS pct_censored,
+    min(lloq) AS lloq_min, max(lloq) AS lloq_max
+FROM results
+WHERE participant_id IS NOT NULL AND visit IS NOT NULL
+GROUP BY analyte, matrix, visit, visitnum, assay_id;
+
+COMMENT ON VIEW censoring_summary IS 'Current results per analyte x matrix x visit x assay: how many are in range (=), below LLOQ (<), above ULOQ (>) and not reported (NR); lloq_min/max show how the limit varies across runs and dilutions.';
+
+CREATE VIEW sample_lineage AS
+WITH acceptance AS (
+    SELECT source_sha256, plate_id, analyte, bool_and(run_accepted) AS run_accepted,
+        string_agg(reason, '; ' ORDER BY rule, subject) FILTER (WHERE NOT passed) AS run_failures
+    FROM run_acceptance
+    GROUP BY source_sha256, plate_id, analyte
+)
+SELECT r.result_id, r.is_current, r.status, r.participant_id, r.visit, r.matrix, r.sample_id, r.analyte,
+    r.assay_id, r.conc_pg_ml AS result_pg_ml, r.qualifier AS result_qualifier,
+    w.well, w.sample_type, w.signal, w.signal_kind, w.reported_text, w.qualifier AS well_qualifier,
+    w.value AS well_value, w.unit AS well_unit, w.conc_pg_ml AS well_pg_ml, w.dilution AS well_dilution,
+    w.flags AS well_flags, w.row_number AS file_row,
+    r.plate_id, p.instrument, p.acquired_at, p.kit_lot AS plate_kit_lot, p.protocol,
+    c.model AS curve_model, c.concentrations_from, a.run_accepted, a.run_failures,
+    f.source_file, r.source_file_sha256, f.format AS file_format, f.status AS file_status,
+    f.loaded_at AS file_loaded_at,
+    'raw/' || substr(r.source_file_sha256, 1, 2) || '/' || r.source_file_sha256 AS raw_file
+FROM results_all r
+LEFT JOIN wells w
+    ON w.source_sha256 = r.source_file_sha256 AND w.plate_id = r.plate_id AND w.analyte = r.analyte
+    AND list_contains(list_transform(string_split(r.wells, ','), lambda x: trim(x)), w.well)
+LEFT JOIN plates p ON p.source_sha256 = r.source_file_sha256 AND p.plate_id = r.plate_id
+LEFT JOIN curves c
+    ON c.source_sha256 = r.source_file_sha256 AND c.plate_id = r.plate_id AND c.analyte = r.analyte
+LEFT JOIN acceptance a
+    ON a.source_sha256 = r.source_file_sha256 AND a.plate_id = r.plate_id AND a.analyte = r.analyte
+LEFT JOIN files f ON f.source_sha256 = r.source_file_sha256;
+
+COMMENT ON VIEW sample_lineage IS 'From every result (results_all: current or not) to each well it was averaged from, the plate, the run acceptance verdict, the curve, and the file with its SHA-256 (raw_file: the byte-for-byte copy under the warehouse folder). One row per result x well.';
+COMMENT ON COLUMN sample_lineage.run_accepted IS 'The plate x analyte run passed every acceptance rule (null: no rule applied, e.g. no calibrators).';
+COMMENT ON COLUMN sample_lineage.raw_file IS 'Path of the raw export, relative to the warehouse folder, named by its SHA-256.';

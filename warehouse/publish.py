@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from schemas.config import Config, load_config
+from warehouse.analyst_sql import results_wide_sql, visit_schedule_sql
 from warehouse.blinding import blinded_view_sql
 from warehouse.paths import WarehousePaths
 from warehouse.store import WriterStore
@@ -73,9 +74,13 @@ def publish(
     keep: int = KEEP_SNAPSHOTS,
     keep_hours: float = KEEP_HOURS,
 ) -> PublishReport | None:
-    """Publish what the writer store holds now; None when the analyst store is already up to date."""
+    """Publish what the writer store holds now; None when the analyst store is already up to date.
+
+    ``config`` shapes the views that come from configuration (visit schedule, one column per analyte in
+    results_wide, the blinded view); the shipped configuration when not given."""
     if not needs_publish(store):
         return None
+    config = config or load_config()
     paths = store.paths
     seq = store.change_seq()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -104,8 +109,10 @@ def publish(
     build.unlink(missing_ok=True)
     acon = duckdb.connect(str(build))
     try:
+        acon.execute(visit_schedule_sql(config.study))  # baseline_change in analyst_views.sql reads it
         acon.execute(views_sql(final))
-        acon.execute(blinded_view_sql(config or load_config()))
+        acon.execute(results_wide_sql(config))
+        acon.execute(blinded_view_sql(config))
         acon.execute("CHECKPOINT")
     finally:
         acon.close()
