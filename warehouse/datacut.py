@@ -23,9 +23,8 @@ import duckdb
 
 from schemas.config import Config
 from warehouse.audit import AuditEvent
-from warehouse.blinding import blinded_view_sql
 from warehouse.paths import WarehousePaths
-from warehouse.publish import current_snapshot, publish, views_sql
+from warehouse.publish import current_snapshot, install_views, publish
 from warehouse.store import WriterStore
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -163,8 +162,7 @@ def open_cut(paths: WarehousePaths, name: str, config: Config) -> duckdb.DuckDBP
     if not data.exists():
         raise DataCutError(f"no data cut named {name} (looked in {cuts_dir(paths)})")
     con = duckdb.connect()
-    con.execute(views_sql(data))
-    con.execute(blinded_view_sql(config))
+    install_views(con, data, config)
     return con
 
 

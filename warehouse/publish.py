@@ -63,6 +63,15 @@ def _q(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def install_views(con: duckdb.DuckDBPyConnection, root: Path, config: Config) -> None:
+    """Every analyst view over the snapshot at ``root`` (the analyst store, a data cut, the unblinded
+    store's source): the fixed ones of analyst_views.sql and those shaped by configuration."""
+    con.execute(visit_schedule_sql(config.study))  # baseline_change in analyst_views.sql reads it
+    con.execute(views_sql(root))
+    con.execute(results_wide_sql(config))
+    con.execute(blinded_view_sql(config))
+
+
 def needs_publish(store: WriterStore) -> bool:
     return store.change_seq() != store.published_seq() or not store.paths.analyst_db.exists()
 
@@ -109,10 +118,7 @@ def publish(
     build.unlink(missing_ok=True)
     acon = duckdb.connect(str(build))
     try:
-        acon.execute(visit_schedule_sql(config.study))  # baseline_change in analyst_views.sql reads it
-        acon.execute(views_sql(final))
-        acon.execute(results_wide_sql(config))
-        acon.execute(blinded_view_sql(config))
+        install_views(acon, final, config)
         acon.execute("CHECKPOINT")
     finally:
         acon.close()

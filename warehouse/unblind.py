@@ -18,7 +18,7 @@ import polars as pl
 
 from schemas.config import Config
 from warehouse.audit import AuditEvent
-from warehouse.publish import current_snapshot, publish, views_sql
+from warehouse.publish import current_snapshot, install_views, publish
 from warehouse.store import WriterStore
 
 
@@ -58,7 +58,7 @@ def unblind(store: WriterStore, allocation: Path, out: Path, *, config: Config, 
     tmp.unlink(missing_ok=True)
     src = duckdb.connect()
     try:
-        src.execute(views_sql(snap))
+        install_views(src, snap, config)
         results = src.sql("SELECT * FROM results").pl()
     finally:
         src.close()
