@@ -202,16 +202,22 @@ def ingest_flow(
         roots += [landing_dir(paths.root, s.name) for s in details.sources if s.ok]
 
     def waiting(holder: str) -> None:
+        details.lock_waited_for = holder
         log.info("waiting for the warehouse: it is being written by %s", holder)
 
     with (
-        server_writer_slot(ops),
+        server_writer_slot(ops) as slot_wait,
         writer_lock(
             paths.root, run_id=run_id, timeout_s=ops.writer_lock.timeout_s, on_wait=waiting
         ) as waited,
         WriterStore(paths) as store,
     ):
-        details.lock_wait_s = waited
+        details.lock_wait_s = slot_wait + waited
+        if slot_wait >= 0.5 and not details.lock_waited_for:
+            details.lock_waited_for = (
+                f"another deployment run (Prefect limit {ops.writer_lock.prefect_limit})"
+            )
+            log.info("waited %.1f s for the writer slot: %s", slot_wait, details.lock_waited_for)
         store.begin_run(run_id, inbox=str(inbox), manifest=str(manifest), trigger=trigger)
         samples = load_manifest_task(Path(manifest), config, store, run_id)
         ctx = IntakeContext(config=config, manifest=samples, store=store, run_id=run_id)
@@ -241,18 +247,19 @@ def ingest_flow(
 
 
 @contextlib.contextmanager
-def server_writer_slot(ops: Operations) -> Iterator[None]:
+def server_writer_slot(ops: Operations) -> Iterator[float]:
     """On a Prefect server (a deployment run), also hold the server's writer concurrency limit, so the
-    run page shows who is writing and runs on other hosts queue too. The file lock still guards every
-    run, including ``biomarkers ingest`` without a server."""
+    run page shows who is writing and runs on other hosts queue too; yields the seconds waited. The file
+    lock still guards every run, including ``biomarkers ingest`` without a server."""
     name = ops.writer_lock.prefect_limit
     if not name or deployment.id is None:
-        yield
+        yield 0.0
         return
     from prefect.concurrency.sync import concurrency
 
+    started = time.monotonic()
     with concurrency(name, occupy=1, timeout_seconds=ops.writer_lock.timeout_s, strict=True):
-        yield
+        yield time.monotonic() - started
 
 
 def _notify(ops: Operations, summary: IngestSummary, details: RunDetails) -> None:

@@ -56,6 +56,7 @@ class RunDetails:
     failed_runs: list[dict[str, str]] = field(default_factory=list)
     sources: list[SourceReport] = field(default_factory=list)
     lock_wait_s: float = 0.0
+    lock_waited_for: str = ""  # who held the writer lock when this run arrived ("" = it was free)
 
     def add_rows(self, rows: list[dict[str, str]], failed: list[dict[str, str]]) -> None:
         self.quarantined_total += len(rows)
@@ -96,8 +97,11 @@ def failed_runs(o: FileOutcome) -> list[dict[str, str]]:
 def details_markdown(d: RunDetails) -> str:
     """Appended to the summary artifact: failed runs, sources, waiting for the writer lock."""
     lines: list[str] = []
-    if d.lock_wait_s >= 1:
-        lines += ["", f"Waited {d.lock_wait_s:.0f} s for another ingestion to finish writing the warehouse."]
+    if d.lock_waited_for:
+        lines += [
+            "",
+            f"Waited {d.lock_wait_s:.1f} s for the warehouse: it was being written by {d.lock_waited_for}.",
+        ]
     lines += ["", f"Plate runs that failed acceptance: **{len(d.failed_runs)}**"]
     if d.failed_runs:
         lines += ["", "| file | plate | analyte | rule | reason |", "|---|---|---|---|---|"]
