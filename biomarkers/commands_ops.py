@@ -47,7 +47,8 @@ def up(
         "biomarker-ingest/on-upload, biomarker-ingest/full-reingest",
         highlight=False,
     )
-    out.print(f"worker: {'pid ' + str(stack.worker_pid) if stack.worker_pid else 'not started'}; logs in {home}")
+    worker_txt = f"pid {stack.worker_pid}" if stack.worker_pid else "not started"
+    out.print(f"worker: {worker_txt}; logs (server.log, worker.log) in {stack.home}", highlight=False)
     out.print(f"use it from this shell: export PREFECT_API_URL={stack.api_url}", highlight=False)
 
 

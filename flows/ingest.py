@@ -95,7 +95,10 @@ def pull_sources(ops: Operations, warehouse: Path, rescan: bool) -> list[SourceR
     reports = []
     for src in remote_sources(ops.sources):
         try:
-            reports.append(pull_source_task(src, warehouse, rescan))
+            task_ = pull_source_task.with_options(
+                retries=ops.pull_retries, retry_delay_seconds=ops.pull_retry_delay_s
+            )
+            reports.append(task_(src, warehouse, rescan))
         except (SourceUnavailable, SourceConfigError) as exc:
             get_run_logger().error("source %s could not be pulled: %s", src.name, exc)
             reports.append(SourceReport(name=src.name, kind=src.kind, ok=False, message=str(exc)))

@@ -77,21 +77,22 @@ def _secret_block(block: str, source: str) -> tuple[str, str]:
     return key, secret
 
 
-class _KnownHostsPolicy:
-    """Accept only a host key listed in the configured known_hosts file (paramiko calls this for every
-    key it does not already know, and our client knows none)."""
+def _known_hosts_policy(known_hosts: str) -> Any:
+    """Accept only a host key listed in the configured known_hosts file (paramiko asks the policy about
+    every key it does not already know, and our client knows none)."""
+    import paramiko
 
-    def __init__(self, known_hosts: str) -> None:
-        import paramiko
+    keys = paramiko.HostKeys(known_hosts)
 
-        self.keys = paramiko.HostKeys(known_hosts)
+    class KnownHostsOnly(paramiko.MissingHostKeyPolicy):
+        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+            if not keys.check(hostname, key):
+                raise SourceUnavailable(
+                    f"the host key of {hostname} is not the one in the configured known_hosts file "
+                    f"{known_hosts}; refusing to connect (the server was reinstalled, or it is not the lab's)"
+                )
 
-    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        if not self.keys.check(hostname, key):
-            raise SourceUnavailable(
-                f"the host key of {hostname} is not the one in the configured known_hosts file; refusing to "
-                "connect (the server was reinstalled, or this is not the lab's server)"
-            )
+    return KnownHostsOnly()
 
 
 def open_filesystem(src: SftpSource | S3Source) -> tuple[Any, str]:
@@ -113,11 +114,13 @@ def open_filesystem(src: SftpSource | S3Source) -> tuple[Any, str]:
         if src.key_file_env:
             kwargs["key_filename"] = _env(src.key_file_env, "private key file", src.name)
         if src.known_hosts:
-            kwargs["host_key_policy"] = _KnownHostsPolicy(src.known_hosts)
+            kwargs["host_key_policy"] = _known_hosts_policy(src.known_hosts)
         try:
             fs = SFTPFileSystem(src.host, skip_instance_cache=True, **kwargs)
-        except (SourceConfigError, SourceUnavailable):
+        except SourceConfigError:
             raise
+        except SourceUnavailable as exc:
+            raise SourceUnavailable(f"source {src.name!r}: {exc}") from None
         except Exception as exc:
             raise SourceUnavailable(
                 f"source {src.name!r}: cannot connect to sftp://{src.host}:{src.port} ({type(exc).__name__}: "
@@ -145,6 +148,7 @@ def open_filesystem(src: SftpSource | S3Source) -> tuple[Any, str]:
             "retries": {"max_attempts": 2},
         },
     )
+    fs.retries = 2  # s3fs's own back-off would wait ~1 min on a dead endpoint; the flow retries the pull
     return fs, posixpath.join(src.bucket, src.prefix.strip("/")).rstrip("/")
 
 

@@ -103,6 +103,9 @@ class Operations(_Strict):
     writer_lock: WriterLock = WriterLock()
     notifications: Notifications = Notifications()
     sources: list[Source] = Field(default_factory=list)
+    # A source that cannot be reached is retried (I/O only: never a configuration or validation error).
+    pull_retries: int = Field(default=2, ge=0)
+    pull_retry_delay_s: list[float] = Field(default_factory=lambda: [5.0, 30.0])
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Operations:
