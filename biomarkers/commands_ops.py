@@ -72,3 +72,30 @@ def sources() -> None:
 
 
 __all__ = ["err", "ops_app"]
+
+
+@ops_app.command()
+def bench(
+    scale: Annotated[
+        float, typer.Option("--scale", help="Study size as a multiple of the default (196)")
+    ] = 1.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here")] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Where to generate and load [default: a temp dir]")
+    ] = None,
+) -> None:
+    """Measure: bare polars→DuckDB vs the full flow on the same files, a no-op re-run, analyst queries,
+    peak RSS. K=20 is about a central lab's year (~7,000 files): expect ~30 min on 2 cores."""
+    import json
+
+    from biomarkers.bench import run_bench
+
+    r = run_bench(scale, workdir=workdir, log=lambda m: err.print(m, highlight=False))
+    out.print(
+        f"scale {r.scale:g}: {r.files} files, {r.results} current results; pipeline/bare = "
+        f"{r.pipeline_s:.1f} s / {r.bare_s:.2f} s = {r.ratio:.1f}×; no-op {r.noop_s:.2f} s; "
+        f"wide pivot {r.pivot_s:.3f} s; peak RSS {r.peak_rss_mb:.0f} MiB",
+        highlight=False,
+    )
+    if json_out:
+        json_out.write_text(json.dumps(r.as_dict(), indent=2) + "\n", encoding="utf-8")
