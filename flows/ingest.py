@@ -7,15 +7,17 @@ Prefect tasks, one per file (never per row), so each file shows up on the run pa
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import Flow, State, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import FlowRun
 from prefect.runtime import deployment, flow_run
 
 from biomarkers import settings
@@ -28,6 +30,7 @@ from pipeline.observe import (
     SourceReport,
     details_markdown,
     failed_runs,
+    flow_failed_notification,
     notification,
     quarantine_rows,
     send_webhook,
@@ -172,7 +175,20 @@ def report_task(summary: IngestSummary, details: RunDetails) -> None:
     )
 
 
-@flow(name="biomarker-ingest", log_prints=False)
+def _on_failure(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """A run that crashed (not a file quarantined: the whole run) tells the webhook, if one is set."""
+    try:
+        ops = load_operations(
+            Path(flow_run.parameters["config_dir"]) if flow_run.parameters.get("config_dir") else None
+        )
+        url = ops.webhook_url()
+        if url and "flow_failed" in ops.notifications.events:
+            send_webhook(url, flow_failed_notification(str(flow_run.id), str(state.message)), timeout_s=5)
+    except Exception as exc:  # the hook must never hide the run's own failure
+        logging.getLogger(__name__).warning("failure notification not sent: %s", exc)
+
+
+@flow(name="biomarker-ingest", log_prints=False, on_failure=[_on_failure])
 def ingest_flow(
     inbox: str | None = None,
     manifest: str | None = None,
@@ -199,10 +215,13 @@ def ingest_flow(
     log = get_run_logger()
     summary = IngestSummary(run_id=run_id, inbox=str(inbox))
     details = RunDetails()
-    roots = folder_roots(ops.sources, Path(inbox))
+    roots, details.sources = folder_roots(ops.sources, Path(inbox))
+    for s in details.sources:
+        log.error("%s", s.message)
     if pull:
-        details.sources = pull_sources(ops, paths.root, rescan)
-        roots += [landing_dir(paths.root, s.name) for s in details.sources if s.ok]
+        pulled = pull_sources(ops, paths.root, rescan)
+        details.sources += pulled
+        roots += [landing_dir(paths.root, s.name) for s in pulled if s.ok]
 
     def waiting(holder: str) -> None:
         details.lock_waited_for = holder
@@ -225,8 +244,6 @@ def ingest_flow(
         samples = load_manifest_task(Path(manifest), config, store, run_id)
         ctx = IntakeContext(config=config, manifest=samples, store=store, run_id=run_id)
         for root in roots:
-            if root != Path(inbox) and not root.exists():
-                continue
             found = discover_task(root, store)
             summary.files_seen += found.known + len(found.new) + len(found.companions) + len(found.duplicates)
             summary.files_known += found.known

@@ -146,7 +146,7 @@ def notification(
         plates = sorted({r["plate_id"] for r in d.failed_runs})
         on = ", ".join(plates[:10])
         parts.append(f"{len(d.failed_runs)} plate run(s) failed acceptance on plate(s) {on}")
-    if "flow_failed" in events and failed_sources:
+    if "source_failed" in events and failed_sources:
         why = "; ".join(f"{x.name}: {x.message}" for x in failed_sources)
         parts.append(f"source(s) could not be read: {why}")
     if not parts:

@@ -245,13 +245,21 @@ def pull_source(src: SftpSource | S3Source, warehouse_root: Path, *, rescan: boo
     )
 
 
-def folder_roots(sources: list[Source], inbox: Path) -> list[Path]:
-    """Folders read in place: the inbox (a folder source without a path) and any other folder sources."""
+def folder_roots(sources: list[Source], inbox: Path) -> tuple[list[Path], list[SourceReport]]:
+    """Folders read in place: the inbox, then the other folder sources that exist. A configured folder
+    that is missing (an unmounted share) is reported as a failed source rather than read as empty."""
     roots = [Path(inbox)]
+    failed: list[SourceReport] = []
     for s in sources:
-        if isinstance(s, FolderSource) and s.path and Path(s.path).expanduser().resolve() not in roots:
-            roots.append(Path(s.path).expanduser().resolve())
-    return roots
+        if not isinstance(s, FolderSource) or not s.path:
+            continue
+        p = Path(s.path).expanduser().resolve()
+        if not p.is_dir():
+            msg = f"source {s.name!r}: folder {p} does not exist or is not mounted; check the share"
+            failed.append(SourceReport(name=s.name, kind=s.kind, ok=False, message=msg))
+        elif p not in roots:
+            roots.append(p)
+    return roots, failed
 
 
 def remote_sources(sources: list[Source]) -> list[SftpSource | S3Source]:

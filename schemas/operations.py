@@ -45,11 +45,11 @@ class WriterLock(_Strict):
     prefect_limit: str | None = "biomarkers-warehouse-writer"  # global concurrency limit (deployment runs)
 
 
-NotifyEvent = Literal["file_quarantined", "run_failed_acceptance", "flow_failed"]
+NotifyEvent = Literal["file_quarantined", "run_failed_acceptance", "source_failed", "flow_failed"]
 
 
 def _default_events() -> list[NotifyEvent]:
-    return ["file_quarantined", "run_failed_acceptance"]
+    return ["file_quarantined", "run_failed_acceptance", "source_failed", "flow_failed"]
 
 
 class Notifications(_Strict):

@@ -40,7 +40,7 @@ def test_a_dead_source_fails_alone(
     inbox.mkdir()
     with sftp_server(tmp_path / "sftp-root", tmp_path) as server, webhook_receiver() as (url, got):
         ops = yaml.safe_load((config / "operations.yaml").read_text())
-        ops["notifications"] = {"webhook_url": url, "events": ["file_quarantined", "flow_failed"]}
+        ops["notifications"] = {"webhook_url": url, "events": ["file_quarantined", "source_failed"]}
         ops["pull_retries"], ops["pull_retry_delay_s"] = 1, [0.1]
         ops["sources"] = [
             {"name": "inbox", "kind": "folder"},
@@ -87,3 +87,24 @@ def test_a_dead_source_fails_alone(
     assert "lab-b: source 'lab-b': cannot list s3://drops" in got[0]["text"]
     assert got[0]["failed_sources"][0]["source"] == "lab-b"
     assert sorted(p.name for p in drop.iterdir()) == sorted(p.name for p in exports)  # nothing deleted
+
+
+def test_a_failed_run_notifies(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    with webhook_receiver() as (url, got):
+        ops = yaml.safe_load((config / "operations.yaml").read_text())
+        ops["notifications"] = {"webhook_url": url, "events": ["flow_failed"]}
+        (config / "operations.yaml").write_text(yaml.safe_dump(ops))
+        inbox = tmp_path / "inbox"
+        inbox.mkdir()
+        with pytest.raises(Exception, match="no-such-manifest"):
+            ingest_flow(
+                inbox=str(inbox),
+                manifest=str(tmp_path / "no-such-manifest.csv"),
+                warehouse=str(tmp_path / "wh"),
+                config_dir=str(config),
+            )
+    assert len(got) == 1
+    assert got[0]["text"].startswith("Biomarker ingestion run ") and "failed" in got[0]["text"]
+    assert "no-such-manifest" in got[0]["error"]

@@ -17,7 +17,7 @@ from pipeline.observe import (
 from pipeline.report import FileLine, IngestSummary
 from tests.ops.receiver import webhook_receiver
 
-EVENTS = ["file_quarantined", "run_failed_acceptance", "flow_failed"]
+EVENTS = ["file_quarantined", "run_failed_acceptance", "source_failed"]
 
 
 def _line(name: str, status: str) -> FileLine:
