@@ -71,9 +71,6 @@ def sources() -> None:
         out.print(f"{s.name}: {s.kind} {where or '(the inbox)'}", highlight=False)
 
 
-__all__ = ["err", "ops_app"]
-
-
 @ops_app.command()
 def bench(
     scale: Annotated[

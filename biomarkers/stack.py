@@ -8,6 +8,7 @@ what the README tells someone to do by hand. The processes started are recorded 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -239,23 +240,16 @@ def stop_group(pid: int, *, grace_s: float = 10) -> bool:
             return True
         _reap(pid)
         time.sleep(0.2)
-    with _suppress():
+    with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGKILL)
     _reap(pid)
     return True
 
 
 def _reap(pid: int) -> None:
-    with _suppress():
+    """Collect our own exited child (when `up` ran in this process) so it does not linger as a zombie."""
+    with contextlib.suppress(OSError):
         os.waitpid(pid, os.WNOHANG)
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return exc[0] is not None and issubclass(exc[0], OSError)  # type: ignore[arg-type]
 
 
 def down(home: Path) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from biomarkers.settings import REPO_ROOT
 from biomarkers.stack import PREFECT_YAML, Stack, down, free_port, up
 from schemas.operations import load_operations
 from tests.ops.receiver import webhook_receiver
@@ -42,7 +44,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, hook: tuple[str, list[Any]])
             s.started_in = time.monotonic() - started  # type: ignore[attr-defined]
             yield s
         finally:
-            down(home)
+            stopped = down(home)
+    assert len(stopped) == 2, stopped  # worker and server were still running, and are stopped now
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{s.api_url}/health", timeout=2)
 
 
 def _client(stack: Stack) -> Any:
@@ -79,6 +84,9 @@ def test_deployments_come_out_as_written(stack: Stack) -> None:
         assert d.parameters == w["parameters"]
         assert sorted(d.tags) == sorted(w["tags"])
         assert d.description == w["description"]
+        assert d.pull_steps == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}
+        ]
         limit = d.global_concurrency_limit.limit if d.global_concurrency_limit else None
         assert limit == w.get("concurrency_limit")
         scheds = [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules]
