@@ -126,8 +126,12 @@ class Operations(_Strict):
 
 
 def load_operations(config_dir: Path | None = None) -> Operations:
-    """Load ``operations.yaml`` from ``config_dir`` (default: the project's ``config/``)."""
+    """Load ``operations.yaml`` from ``config_dir`` (default: the project's ``config/``). A study config
+    folder without one (a test's, or one older than this file) runs with the project's operations file:
+    the schedule and sources describe this installation, not the study."""
     path = (Path(config_dir) if config_dir else DEFAULT_CONFIG_DIR) / "operations.yaml"
+    if not path.is_file():
+        path = DEFAULT_CONFIG_DIR / "operations.yaml"
     try:
         return Operations.model_validate(_read_yaml(path))
     except ValidationError as exc:

@@ -70,3 +70,7 @@ def test_sources_of_each_kind_parse_and_never_delete_by_default(tmp_path: Path) 
     a, b = ops.sources
     assert isinstance(a, SftpSource) and isinstance(b, S3Source)
     assert not a.delete_after_pull and not b.delete_after_pull
+
+
+def test_a_config_folder_without_operations_uses_the_projects(tmp_path: Path) -> None:
+    assert load_operations(tmp_path) == load_operations()
