@@ -13,7 +13,7 @@ BIN := .venv/bin
 # allotropy (test oracle + fallback reader) lives in its own locked env: it pins jsonschema<4.18, prefect needs >=4.18.
 ORACLE_STAMP := .venv-oracle/.installed-$(shell cat oracle/uv.lock oracle/pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: install oracle demo test lint typecheck pytest clean
+.PHONY: install oracle demo test lint typecheck pytest clean up down
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -47,6 +47,13 @@ pytest: install oracle
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# Local Prefect server + work pool + writer limit + deployments (prefect.yaml) + worker; README "Operations".
+up: install
+	$(BIN)/biomarkers up
+
+down: install
+	$(BIN)/biomarkers down
 
 clean:
 	rm -rf .venv .venv-oracle .tools data .mypy_cache .ruff_cache .pytest_cache

@@ -407,3 +407,8 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 __all__ = ["app"]
+
+
+from biomarkers.commands_ops import ops_app  # noqa: E402 - operations commands (issue 7)
+
+app.registered_commands += ops_app.registered_commands

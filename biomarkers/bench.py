@@ -1,0 +1,250 @@
+"""The benchmark behind every speed claim in the README: one run measures, on the same generated files,
+(a) the bare limit — files parsed with polars and inserted into DuckDB by the most direct code, no
+validation, no orchestration; (b) the full pipeline through the real flow; (c) a no-op re-run; (d) the
+analysts' queries; (e) peak memory. Figures are ratios within one run on one machine (house rule 8).
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+import re
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+DEFAULT_PARTICIPANTS = 196  # the default study (what `make demo` generates)
+_SECTION = re.compile(rb'^"DataType:","([^"]*)"', re.MULTILINE)
+_GRID_HEADER = re.compile(r"^\t1\t2\t3", re.MULTILINE)
+
+PIVOT_SQL = """
+pivot (select participant_id, visit, matrix || ' ' || analyte || ' ' || assay_id as k, conc_pg_ml
+       from results where participant_id is not null)
+on k using first(conc_pg_ml) group by participant_id, visit
+"""
+CURRENT_SQL = "select * from results"
+
+
+@dataclass
+class BenchResult:
+    scale: float
+    participants: int
+    files: int
+    results: int
+    bare_s: float
+    bare_rows: int
+    pipeline_s: float
+    ratio: float
+    noop_s: float
+    current_s: float
+    pivot_s: float
+    pivot_rows: int
+    peak_rss_mb: float
+    generate_s: float
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- (a) the bare limit ------------------------------------------------------------------------------
+def _xponent_rows(name: str, data: bytes) -> pl.DataFrame:
+    """Median (signal) and Result (concentration text) sections of an xPONENT CSV, long form."""
+    marks = list(_SECTION.finditer(data))
+    frames = {}
+    for i, m in enumerate(marks):
+        kind = m.group(1).decode()
+        if kind not in ("Median", "Result"):
+            continue
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(data)
+        body = data[m.end() : end].strip()
+        df = pl.read_csv(io.BytesIO(body), infer_schema=False, truncate_ragged_lines=True)
+        df = df.filter(pl.col("Location").is_not_null())
+        analytes = [c for c in df.columns if c not in ("Location", "Sample", "Total Events")]
+        frames[kind] = df.unpivot(analytes, index=["Location", "Sample"], variable_name="analyte")
+    med, res = frames["Median"], frames["Result"]
+    return (
+        med.rename({"value": "signal"})
+        .join(res.rename({"value": "reported_text"}), on=["Location", "Sample", "analyte"], how="left")
+        .select(
+            pl.lit(name).alias("file"),
+            pl.col("Location").alias("well"),
+            pl.col("Sample").alias("sample_id"),
+            "analyte",
+            pl.col("signal").cast(pl.Float64, strict=False),
+            "reported_text",
+        )
+    )
+
+
+def _grid_rows(name: str, data: bytes, platemap: bytes) -> pl.DataFrame:
+    """An OD grid with its plate map, long form (no curve: that is validation/science, not I/O)."""
+    text = data.decode("utf-8", errors="replace")
+    m = _GRID_HEADER.search(text)
+    if m is None:
+        return pl.DataFrame()
+    analyte = re.search(r"^Analyte:\s*(.+)$", text, re.MULTILINE)
+    grid = pl.read_csv(io.StringIO(text[m.start() :]), separator="\t", infer_schema=False, n_rows=16)
+    grid = grid.rename({grid.columns[0]: "row"}).filter(pl.col("row").str.len_chars() == 1)
+    cols = [c for c in grid.columns if c != "row"]
+    od = grid.unpivot(cols, index="row", variable_name="col", value_name="signal")
+    first_block = re.split(rb"\r?\n\s*\r?\n", platemap.strip(), maxsplit=1)[0]  # plater: sample_id block
+    pm = pl.read_csv(io.BytesIO(first_block), infer_schema=False)
+    pm = pm.rename({pm.columns[0]: "row"}).unpivot(
+        [c for c in pm.columns[1:]], index="row", variable_name="col", value_name="sample_id"
+    )
+    return (
+        od.join(pm, on=["row", "col"], how="inner")
+        .filter(pl.col("sample_id").is_not_null())
+        .select(
+            pl.lit(name).alias("file"),
+            (pl.col("row") + pl.col("col")).alias("well"),
+            "sample_id",
+            pl.lit(analyte.group(1).strip() if analyte else "").alias("analyte"),
+            pl.col("signal").cast(pl.Float64, strict=False),
+            pl.lit(None, pl.String).alias("reported_text"),
+        )
+    )
+
+
+def bare_load(inbox: Path, db: Path) -> int:
+    """The minimal script: read every export, insert its values into one DuckDB table. Returns rows."""
+    con = duckdb.connect(str(db))
+    con.execute(
+        "create table if not exists wells (file varchar, well varchar, sample_id varchar, analyte varchar, "
+        "signal double, reported_text varchar)"
+    )
+    rows = 0
+    for p in sorted(inbox.iterdir()):
+        if "platemap" in p.name:
+            continue
+        data = p.read_bytes()
+        if data.startswith(b'"Program","xPONENT"'):
+            df = _xponent_rows(p.name, data)
+        else:
+            pm = p.with_name(f"{p.stem}_platemap.csv")
+            if not pm.exists():
+                continue
+            df = _grid_rows(p.name, data, pm.read_bytes())
+        if df.height:
+            con.execute("insert into wells select * from df")
+            rows += df.height
+    con.close()
+    return rows
+
+
+# --- measurement helpers -----------------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and of its waited-for children, whichever is larger (MiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024.0
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    mem = 0.0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "mem_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def run_bench(
+    scale: float, *, workdir: Path | None = None, seed: int = 1, log: Callable[[str], None] = print
+) -> BenchResult:
+    """Generate a study ``scale``× the default and measure (a)–(e) on it, in this one process."""
+    from biomarkers import settings
+
+    settings.configure_environment()
+    from prefect import flow
+
+    from flows.ingest import ingest_flow
+    from synth.generator import generate_study
+    from warehouse.analyst import connect_analyst
+    from warehouse.paths import WarehousePaths
+
+    root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="biomarkers-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    participants = max(1, round(DEFAULT_PARTICIPANTS * scale))
+    study, wh = root / "study", root / "warehouse"
+    for d in (study, wh):
+        shutil.rmtree(d, ignore_errors=True)
+    gen_s, s = timed(lambda: generate_study(study, seed=seed, participants=participants))
+    log(f"generated {s.files} files ({s.plates} plates, {participants} participants) in {gen_s:.1f} s")
+
+    bare_s, bare_rows = timed(lambda: bare_load(study / "inbox", root / "bare.duckdb"))
+    log(f"(a) bare polars → DuckDB: {bare_s:.2f} s, {bare_rows} rows")
+
+    @flow(name="bench-warm-up")
+    def warm_up() -> None:
+        """Start Prefect's temporary server before timing (its start-up is not the pipeline's cost)."""
+
+    warm_up()
+
+    def ingest() -> Any:
+        return ingest_flow(
+            inbox=str(study / "inbox"),
+            manifest=str(study / "manifest.csv"),
+            warehouse=str(wh),
+            trigger="bench",
+        )
+
+    pipeline_s, summary = timed(ingest)
+    log(f"(b) full pipeline: {pipeline_s:.1f} s ({summary.files_new} files)")
+    noop_s, again = timed(ingest)
+    assert again.files_new == 0, "the re-run found new files: the benchmark's inbox changed"
+    log(f"(c) no-op re-run: {noop_s:.2f} s")
+
+    con = connect_analyst(WarehousePaths.at(wh))
+    try:
+        current_s, current = timed(lambda: con.sql(CURRENT_SQL).pl())
+        pivot_s, pivot = timed(lambda: con.sql(PIVOT_SQL).pl())
+    finally:
+        con.close()
+    log(
+        f"(d) current results: {current_s:.3f} s ({current.height} rows); wide pivot: {pivot_s:.3f} s "
+        f"({pivot.height} participant × visit rows, {pivot.width} columns)"
+    )
+    rss = peak_rss_mb()
+    log(f"(e) peak RSS: {rss:.0f} MiB")
+    return BenchResult(
+        scale=scale,
+        participants=participants,
+        files=s.files,
+        results=current.height,
+        bare_s=round(bare_s, 3),
+        bare_rows=bare_rows,
+        pipeline_s=round(pipeline_s, 2),
+        ratio=round(pipeline_s / bare_s, 1) if bare_s else float("inf"),
+        noop_s=round(noop_s, 2),
+        current_s=round(current_s, 4),
+        pivot_s=round(pivot_s, 4),
+        pivot_rows=pivot.height,
+        peak_rss_mb=round(rss, 1),
+        generate_s=round(gen_s, 1),
+        machine=machine(),
+    )

@@ -1,0 +1,138 @@
+"""Typed operations configuration (``config/operations.yaml``): schedule, writer lock, notifications, sources.
+
+Kept apart from the study configuration (schemas/config.py) because it describes a deployment, not the
+trial: the same study runs with a different schedule or drop box at another lab. Secrets never live here —
+a source or webhook names the environment variable (or Prefect Secret block) that holds them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from schemas.config import DEFAULT_CONFIG_DIR, _explain, _read_yaml, _Strict
+
+_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class Schedule(_Strict):
+    cron: str
+    timezone: str
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError(f"cron {v!r} must have 5 fields (minute hour day month weekday)")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name like America/New_York)") from None
+        return v
+
+
+class WriterLock(_Strict):
+    timeout_s: float = Field(default=3600, gt=0)
+    prefect_limit: str | None = "biomarkers-warehouse-writer"  # global concurrency limit (deployment runs)
+
+
+NotifyEvent = Literal["file_quarantined", "run_failed_acceptance", "source_failed", "flow_failed"]
+
+
+def _default_events() -> list[NotifyEvent]:
+    return ["file_quarantined", "run_failed_acceptance", "source_failed", "flow_failed"]
+
+
+class Notifications(_Strict):
+    webhook_url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    webhook_url: str | None = None  # only for a local, secret-free receiver (tests, a lab's intranet hook)
+    events: list[NotifyEvent] = Field(default_factory=_default_events)
+    timeout_s: float = Field(default=10, gt=0)
+
+
+class _Source(_Strict):
+    name: Annotated[str, Field(pattern=_NAME)]
+    delete_after_pull: bool = False  # never delete at the source unless a person turned this on
+    include: list[str] = Field(default_factory=lambda: ["*"])  # glob patterns on the file name
+
+
+class FolderSource(_Source):
+    kind: Literal["folder"]
+    path: str | None = None  # None: the flow's inbox
+
+
+class SftpSource(_Source):
+    kind: Literal["sftp"]
+    host: str
+    port: int = 22
+    path: str = "."
+    username_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$")
+    password_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    key_file_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    known_hosts: str | None = None  # path; None accepts any host key (only for loopback tests)
+    timeout_s: float = Field(default=20, gt=0)
+
+
+class S3Source(_Source):
+    kind: Literal["s3"]
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None  # S3-compatible stores (MinIO, Ceph, a lab's appliance)
+    region: str | None = None
+    access_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    secret_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    credentials_block: str | None = None  # a Prefect Secret block holding "ACCESS_KEY:SECRET_KEY"
+    timeout_s: float = Field(default=20, gt=0)
+
+
+Source = Annotated[FolderSource | SftpSource | S3Source, Field(discriminator="kind")]
+
+
+class Operations(_Strict):
+    schedule: Schedule
+    work_pool: str = Field(default="biomarkers-process", pattern=_NAME)
+    writer_lock: WriterLock = WriterLock()
+    notifications: Notifications = Notifications()
+    sources: list[Source] = Field(default_factory=list)
+    # A source that cannot be reached is retried (I/O only: never a configuration or validation error).
+    pull_retries: int = Field(default=2, ge=0)
+    pull_retry_delay_s: list[float] = Field(default_factory=lambda: [5.0, 30.0])
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Operations:
+        names = [s.name for s in self.sources]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"source names must be unique; repeated: {dup}")
+        return self
+
+    def webhook_url(self) -> str | None:
+        """The webhook to notify, from the environment variable named in the config (None: no webhook)."""
+        import os
+
+        n = self.notifications
+        if n.webhook_url_env and os.environ.get(n.webhook_url_env):
+            return os.environ[n.webhook_url_env]
+        return n.webhook_url
+
+
+def load_operations(config_dir: Path | None = None) -> Operations:
+    """Load ``operations.yaml`` from ``config_dir`` (default: the project's ``config/``). A study config
+    folder without one (a test's, or one older than this file) runs with the project's operations file:
+    the schedule and sources describe this installation, not the study."""
+    path = (Path(config_dir) if config_dir else DEFAULT_CONFIG_DIR) / "operations.yaml"
+    if not path.is_file():
+        path = DEFAULT_CONFIG_DIR / "operations.yaml"
+    try:
+        return Operations.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise _explain(path, exc) from None
