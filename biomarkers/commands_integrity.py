@@ -8,8 +8,10 @@ connection.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -42,12 +44,26 @@ def _paths(warehouse: Path | None):  # type: ignore[no-untyped-def]
     return WarehousePaths.at(warehouse or settings.warehouse_dir())
 
 
-def _writer(warehouse: Path | None, actor: str | None = None):  # type: ignore[no-untyped-def]
+@contextmanager
+def _writer(warehouse: Path | None, actor: str | None = None) -> Iterator[Any]:
+    """The writer store, taken in turn like an ingestion: wait for a running load to finish first."""
+    from warehouse.lock import WriterLockTimeout, writer_lock
     from warehouse.store import WarehouseBusyError, WriterStore
 
+    paths = _paths(warehouse)
+
+    def waiting(holder: str) -> None:
+        err.print(f"waiting for the warehouse: it is being written by {holder}", highlight=False)
+
     try:
-        return WriterStore(_paths(warehouse), actor=actor)
-    except WarehouseBusyError as exc:
+        with (
+            writer_lock(
+                paths.root, run_id=f"cli:{actor or settings.actor()}", timeout_s=600, on_wait=waiting
+            ),
+            WriterStore(paths, actor=actor) as store,
+        ):
+            yield store
+    except (WarehouseBusyError, WriterLockTimeout) as exc:
         raise _fail(str(exc)) from None
 
 
