@@ -309,6 +309,11 @@ def _print_frame(df: Any, *, limit: int = 40) -> None:
         out.print(f"… {df.height - limit} more rows ({df.height} in all); use --format csv for everything")
 
 
+from biomarkers import commands_service  # noqa: E402  (serve, lab add/revoke/list: the upload service)
+
+commands_service.register(app)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
