@@ -7,7 +7,6 @@ the token and then carries an HttpOnly, SameSite=Strict session cookie, its form
 ever sees its own uploads: another lab's upload ID answers 404, exactly like an unknown one.
 """
 
-
 import json
 import logging
 import uuid

@@ -203,7 +203,8 @@ class Registry:
                 [upload_id, lab, at, file_name, sha256, size_bytes, platemap_name, platemap_sha256],
             )
             con.execute(
-                "INSERT INTO upload_events (upload_id, event_at, status, message) VALUES (?, ?, 'received', ?)",
+                "INSERT INTO upload_events (upload_id, event_at, status, message) "
+                "VALUES (?, ?, 'received', ?)",
                 [upload_id, at, "bytes received and kept"],
             )
 
@@ -250,7 +251,8 @@ class Registry:
     def history(self, upload_id: str) -> list[tuple[datetime, str, str | None]]:
         with self._connect() as con:
             rows = con.execute(
-                "SELECT event_at, status, message FROM upload_events WHERE upload_id = ? ORDER BY seq", [upload_id]
+                "SELECT event_at, status, message FROM upload_events WHERE upload_id = ? ORDER BY seq",
+                [upload_id],
             ).fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
 
