@@ -265,7 +265,7 @@ bearer = HTTPBearer(auto_error=False, description="A lab's API token from `bioma
 def create_app(settings: ServiceSettings) -> FastAPI:
     cli_settings.configure_environment()
     config = load_config(settings.config_dir)
-    registry = Registry(settings.registry_db)
+    registry = Registry(settings.registry_db, keep_open_seconds=1.0)
     signer = auth.Signer(auth.load_or_create_key(settings.session_key_file))
     judge = Judge(config, settings.manifest, settings.service.upload.concurrent_verdicts)
     templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -285,6 +285,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         log.info("upload service ready; ingestion hand-off: %s", handoff.description)
         yield
         handoff.close()
+        registry.close()
 
     app = FastAPI(
         title="BCT-002-US biomarker upload service",

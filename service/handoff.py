@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,13 +63,27 @@ class NoHandoff:
 
 
 class InProcessHandoff:
-    """One worker thread; a queue of uploads; one flow run per batch."""
+    """One worker thread; a queue of uploads; one flow run per batch.
+
+    A batch starts once uploads have stopped arriving for ``settle_seconds`` (at most ``max_wait_seconds``
+    after the first), so a burst of uploads becomes one flow run that does not compete with the burst's
+    verdicts for the CPU. Prefect's temporary server is started when the service starts, not at the first
+    upload."""
 
     description = "in-process: the ingestion flow runs inside this service, one batch at a time"
 
-    def __init__(self, registry: Registry, settings: ServiceSettings) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: ServiceSettings,
+        *,
+        settle_seconds: float = 2.0,
+        max_wait_seconds: float = 30.0,
+    ) -> None:
         self.registry = registry
         self.settings = settings
+        self.settle_seconds = settle_seconds
+        self.max_wait_seconds = max_wait_seconds
         self.queue: queue.Queue[Job | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="ingest-handoff", daemon=True)
@@ -81,23 +96,37 @@ class InProcessHandoff:
     def close(self) -> None:
         self._stop.set()
         self.queue.put(None)
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=5)  # a flow run in progress is cut short: its load is one transaction
+        _stop_temporary_prefect_server()
+
+    def _collect(self, first: Job) -> list[Job]:
+        batch = [first]
+        deadline = time.monotonic() + self.max_wait_seconds
+        while True:
+            wait = min(self.settle_seconds, deadline - time.monotonic())
+            if wait <= 0:
+                return batch
+            try:
+                more = self.queue.get(timeout=wait)
+            except queue.Empty:
+                return batch
+            if more is None:
+                self._stop.set()
+                return batch
+            batch.append(more)
 
     def _work(self) -> None:
+        try:
+            _start_prefect()
+        except Exception:  # the first flow run will try again and report what fails
+            log.exception("could not start Prefect for in-process ingestion")
         while not self._stop.is_set():
             job = self.queue.get()
             if job is None:
                 return
-            batch = [job]
-            while True:
-                try:
-                    more = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._stop.set()
-                    break
-                batch.append(more)
+            batch = self._collect(job)
+            if self._stop.is_set():
+                return
             try:
                 self._run(batch)
             except Exception as exc:  # the worker must outlive any one batch
@@ -224,6 +253,30 @@ class DeploymentHandoff:
                             self._runs.pop(run_id, None)
             except Exception:  # a Prefect hiccup: try again on the next tick
                 log.exception("could not follow upload flow runs")
+
+
+def _start_prefect() -> None:
+    """Connect to Prefect once: without PREFECT_API_URL this starts its temporary server (10-30 s)."""
+    from biomarkers import settings as cli_settings
+
+    cli_settings.configure_environment()
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.api_healthcheck()
+
+
+def _stop_temporary_prefect_server() -> None:
+    """Stop the temporary Prefect server the in-process flow runs started. Prefect stops it at interpreter
+    exit, but a service killed after a slow shutdown would leave it running on its own."""
+    import sys
+
+    if "prefect.server.api.server" not in sys.modules:
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    for server in list(getattr(SubprocessASGIServer, "_instances", {}).values()):
+        server.stop()
 
 
 def deployment_available(name: str) -> bool:

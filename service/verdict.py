@@ -27,10 +27,10 @@ from schemas.config import Config
 Outcome = Literal["accepted", "accepted_with_problems", "not_accepted", "not_an_export"]
 ProblemKind = Literal["not_loaded", "held", "unresolved", "flagged"]
 
-KIND_LABEL: dict[str, str] = {
+KIND_LABEL: dict[str, str] = {  # in the order a lab should act on them
     "not_loaded": "Not loaded",
-    "held": "Held for review",
     "unresolved": "Sample ID not found",
+    "held": "Held for review",
     "flagged": "Loaded, flagged",
 }
 _KIND_ORDER = {k: i for i, k in enumerate(KIND_LABEL)}

@@ -7,8 +7,10 @@ hand-off), so the tests can follow an upload all the way into the analyst store.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -109,6 +111,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: Prefect's temporary server goes with it at teardown
     )
     try:
         deadline = time.monotonic() + 90
@@ -127,13 +130,18 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything the service left behind in its group
         log.close()
 
 
-def wait_for_status(client: httpx.Client, upload_id: str, final: set[str], timeout: float) -> dict[str, object]:
+def wait_for_status(
+    client: httpx.Client, upload_id: str, final: set[str], timeout: float
+) -> dict[str, object]:
     """Poll an upload until its status is one of ``final``; the last answer either way."""
     deadline = time.monotonic() + timeout
     while True:

@@ -52,7 +52,9 @@ def test_bad_plate_problems_point_at_wells_and_say_what_to_do(service: Service) 
     assert p["rule"] == "sample_not_in_manifest"
     assert p["sample"] in p["message"] and p["well"] in p["message"] and "check the ID" in p["message"]
     flagged = [p for p in v["problems"] if p["kind"] == "flagged"]
-    assert len(flagged) == 9 and all(p["well"] and p["sample"] and p["analyte"] and p["value"] for p in flagged)
+    assert len(flagged) == 9 and all(
+        p["well"] and p["sample"] and p["analyte"] and p["value"] for p in flagged
+    )
     assert all("re-assay" in p["message"] for p in flagged)
     held = [p for p in v["problems"] if p["kind"] == "held"]
     assert held and held[0]["rule"] == "run_rejected" and "re-assay" in held[0]["message"]
@@ -116,7 +118,9 @@ def test_oversized_file_is_refused_with_the_limit(service: Service) -> None:
     big = service.plate(GOOD) * (MAX_UPLOAD_MB * 1024 * 1024 // len(service.plate(GOOD)) + 2)
     status, body = upload(service, "lab-a", "huge.csv", big)
     assert status == 413
-    assert f"limit is {MAX_UPLOAD_MB} MiB" in str(body["detail"]) and "one file per plate" in str(body["detail"])
+    assert f"limit is {MAX_UPLOAD_MB} MiB" in str(body["detail"]) and "one file per plate" in str(
+        body["detail"]
+    )
 
 
 def test_non_export_is_refused_but_kept(service: Service) -> None:
