@@ -158,3 +158,26 @@ def test_accepted_upload_reaches_the_warehouse(service: Service) -> None:
     finally:
         con.close()
     assert n == 296
+
+
+def test_plate_reader_grid_needs_its_plate_map(service: Service) -> None:
+    inbox = service.study / "inbox"
+    grid = next(p for p in sorted(inbox.iterdir()) if p.name.endswith(".txt"))
+    pm = grid.with_name(grid.stem + "_platemap.csv")
+    status, alone = upload(service, "lab-b", grid.name, grid.read_bytes())
+    assert status == 201 and alone["status"] == "refused"
+    v = alone["verdict"]
+    assert isinstance(v, dict) and v["outcome"] == "not_accepted" and "plate map" in v["summary"]
+    with service.client("lab-b") as c:
+        r = c.post(
+            "/api/v1/uploads",
+            files={
+                "file": (grid.name, grid.read_bytes(), "text/plain"),
+                "platemap": ("any name.csv", pm.read_bytes(), "text/csv"),
+            },
+        )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["id"] != alone["id"] and body["platemap_name"] == "any name.csv"
+    assert body["verdict"]["outcome"] == "accepted" and body["verdict"]["counts"]["accepted"] > 0
+    assert body["status"] in ("verdict", "ingesting", "loaded")
