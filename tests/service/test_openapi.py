@@ -40,7 +40,7 @@ def test_api_conforms_to_its_spec(service: Service, label: str) -> None:
     calls: list[int] = []
 
     @given(case=strategy)
-    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     def check(case: Any) -> None:
         response = case.call_and_validate(
             base_url=service.url, headers=auth, excluded_checks=CONTENT_DEPENDENT.get(label, [])
