@@ -172,10 +172,14 @@ def build_verdict(o: FileOutcome) -> Verdict:
         )
     elif o.format is None:
         outcome = "not_an_export"
-        summary = f"{o.source_file} is not a plate export this pipeline reads: {o.message}"
+        summary = (
+            f"{o.source_file} is not a plate export this pipeline reads: no reader recognised its content "
+            "(what each one looked for is under Problems)."
+        )
+        readable = ", ".join(v for k, v in labels.items() if k not in ("platemap", _FALLBACK))
         todo = (
-            "Nothing was loaded. Export the plate again from the instrument software in one of the formats "
-            "listed, or fill in the canonical CSV template, and upload that file."
+            f"Nothing was loaded. Export the plate again from the instrument software as one of: {readable}; "
+            "or fill in the canonical CSV template (ask the data team) — and upload that file."
         )
     elif o.status == "quarantined":
         outcome = "not_accepted"

@@ -97,7 +97,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     assert done.returncode == 0, done.stderr
     svc.tokens["lab-a"] = done.stdout.strip()
     registry = Registry(data / "service" / "service.duckdb")
-    for lab in ("lab-b", "lab-fuzz", "lab-gone"):
+    for lab in ("lab-b", "lab-page", "lab-fuzz", "lab-gone"):
         svc.tokens[lab] = issue_token(registry, lab).token
     log = open(root / "server.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(

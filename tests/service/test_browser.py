@@ -74,17 +74,21 @@ def upload(page: Any, path: Path, tmp_path: Path, name: str | None = None) -> No
 
 
 def test_sign_in_upload_good_and_bad_plates(page: Any, service: Service, tmp_path: Path) -> None:
-    sign_in(page, service.tokens["lab-a"])
-    assert page.inner_text("#lab-name") == "lab-a"
+    sign_in(page, service.tokens["lab-page"])
+    assert page.inner_text("#lab-name") == "lab-page"
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["bct_session"]["httpOnly"] and cookies["bct_session"]["sameSite"] == "Strict"
 
     inbox = service.study / "inbox"
-    # a fresh name for bytes lab A already sent through the API: the page says it is the same upload
     upload(page, inbox / GOOD, tmp_path)
     assert page.get_attribute("#verdict", "data-outcome") == "accepted"
     assert page.inner_text("#n-accepted") == "296" and page.inner_text("#n-rejected") == "0"
     assert "Nothing to do" in page.inner_text("#what-to-do")
+    assert "uploaded these exact bytes before" not in page.inner_text("#verdict")
+    first = page.url
+    upload(page, inbox / GOOD, tmp_path, name="same plate again.csv")  # the page says it is the same upload
+    assert "uploaded these exact bytes before" in page.inner_text("#verdict")
+    assert page.url.split("?")[0] == first
 
     bad = inbox / "BCT011-LX-NDG-SERUM-P003_20210131.csv"  # a mistyped sample ID, never uploaded before
     upload(page, bad, tmp_path, name="ndg serum plate 3.csv")
