@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from biomarkers import settings as cli_settings
 from schemas.config import load_config
 from service import auth
-from service.handoff import Handoff, Job, make_handoff
+from service.handoff import Handoff, Job, NoHandoff, make_handoff
 from service.intake import (
     RefusedUploadError,
     check_content,
@@ -81,6 +81,9 @@ class Intake:
         pm_sha = keep(paths, platemap) if platemap is not None else None
         earlier = self.registry.find_upload_by_sha(lab, sha)
         if earlier is not None and earlier.platemap_sha256 == pm_sha:
+            if earlier.status == "failed" and (v := verdict_of(earlier)) is not None and v.loadable:
+                self._hand_off(earlier.upload_id, sha, pm_sha, name, data, platemap)  # sent again: retry
+                earlier = self.registry.upload(earlier.upload_id, lab) or earlier
             return Received(earlier, duplicate=True, http_status=200)
         upload_id = uuid.uuid4().hex
         self.registry.create_upload(
@@ -110,22 +113,27 @@ class Intake:
             verdict.summary if loadable else f"not loaded: {verdict.what_to_do}",
         )
         if loadable:
-            folder_key = sha if pm_sha is None else f"{sha}-{pm_sha[:16]}"
-            folder = place_for_ingestion(self.settings.uploads_dir, folder_key, name, data, platemap)
-            try:
-                self.handoff.submit(Job(upload_id, sha, folder))
-            except Exception as exc:
-                log.exception("hand-off of upload %s failed", upload_id)
-                self.registry.add_event(
-                    upload_id,
-                    "failed",
-                    f"could not start ingestion ({type(exc).__name__}: {exc}); the file is kept and waits "
-                    "in the uploads folder for the next ingestion run",
-                )
+            self._hand_off(upload_id, sha, pm_sha, name, data, platemap)
         row = self.registry.upload(upload_id, lab)
         assert row is not None
         status = 415 if verdict.outcome == "not_an_export" else 201
         return Received(row, duplicate=False, http_status=status)
+
+    def _hand_off(
+        self, upload_id: str, sha: str, pm_sha: str | None, name: str, data: bytes, platemap: bytes | None
+    ) -> None:
+        folder_key = sha if pm_sha is None else f"{sha}-{pm_sha[:16]}"
+        folder = place_for_ingestion(self.settings.uploads_dir, folder_key, name, data, platemap)
+        try:
+            self.handoff.submit(Job(upload_id, sha, folder))
+        except Exception as exc:
+            log.exception("hand-off of upload %s failed", upload_id)
+            self.registry.add_event(
+                upload_id,
+                "failed",
+                f"could not start ingestion ({type(exc).__name__}: {exc}); the file is kept and waits "
+                "in the uploads folder for the next ingestion run (or upload it again to retry)",
+            )
 
 
 def _internal_error_verdict(name: str, exc: BaseException) -> Verdict:
@@ -212,19 +220,26 @@ class UploadSizeLimit:
             await self._refuse(scope, send, int(length))
             return
         seen = 0
-        started = False
+        started = too_large = False
 
         async def counted() -> MutableMapping[str, Any]:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
         async def watch(message: MutableMapping[str, Any]) -> None:
+            # the framework may turn the interrupted read into its own error response: answer 413 instead
             nonlocal started
+            if too_large:
+                if not started:
+                    started = True
+                    await self._refuse(scope, send, None)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -280,8 +295,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             log.warning("%s", exc)
         handoff = make_handoff(registry, settings)
         state["intake"] = Intake(settings, registry, judge, handoff)
-        for row in registry.uploads_in_status("ingesting"):  # queued when the service last stopped
-            handoff.submit(Job(row.upload_id, row.sha256, _folder_of(settings, row)))
+        # uploads queued (or judged but not yet handed over) when the service last stopped
+        resume = ["ingesting"] if isinstance(handoff, NoHandoff) else ["ingesting", "verdict"]
+        for status in resume:
+            for row in registry.uploads_in_status(status):
+                handoff.submit(Job(row.upload_id, row.sha256, _folder_of(settings, row)))
         log.info("upload service ready; ingestion hand-off: %s", handoff.description)
         yield
         handoff.close()

@@ -179,13 +179,26 @@ class InProcessHandoff:
                     return
                 delay *= 2
         lines = {f.sha256: f for f in summary.files}
+        published = _published_files(self.settings, [j.sha256 for j in batch])
         for j in batch:
             line = lines.get(j.sha256)
-            if line is None:
-                msg = "in the warehouse (these bytes had been loaded before)"
+            status = published.get(j.sha256)
+            if status is None or status == "quarantined":
+                why = line.message if line else "it is not listed in the analysts' store"
+                self.registry.add_event(
+                    j.upload_id,
+                    "failed",
+                    f"not loaded by the ingestion run: {why}; the file is kept — the data team will look",
+                )
+            elif line is None:
+                self.registry.add_event(
+                    j.upload_id, "loaded", "in the warehouse (these bytes had been loaded before)"
+                )
             else:
-                msg = f"in the warehouse ({line.status.replace('_', ' ')}): {line.message}"
-            self.registry.add_event(j.upload_id, "loaded", msg)
+                status_text = line.status.replace("_", " ")
+                self.registry.add_event(
+                    j.upload_id, "loaded", f"in the warehouse ({status_text}): {line.message}"
+                )
 
 
 class DeploymentHandoff:
@@ -253,6 +266,24 @@ class DeploymentHandoff:
                             self._runs.pop(run_id, None)
             except Exception:  # a Prefect hiccup: try again on the next tick
                 log.exception("could not follow upload flow runs")
+
+
+def _published_files(settings: ServiceSettings, shas: list[str]) -> dict[str, str]:
+    """The status the analysts' store gives each of these files it lists (read-only and briefly: the store
+    is swapped on each publish)."""
+    from warehouse.analyst import NoAnalystStoreError, connect_analyst
+
+    try:
+        con = connect_analyst(settings.warehouse_paths)
+    except NoAnalystStoreError:
+        return {}
+    try:
+        rows = con.execute(
+            "SELECT source_sha256, status FROM files WHERE source_sha256 IN (SELECT unnest(?))", [shas]
+        ).fetchall()
+    finally:
+        con.close()
+    return {r[0]: r[1] for r in rows}
 
 
 def _start_prefect() -> None:

@@ -208,13 +208,6 @@ class Registry:
             ).fetchall()
         return _row(rows[0]) if rows else None
 
-    def sha_seen(self, sha256: str) -> bool:
-        """Whether these bytes were received before, from any lab (never says from whom)."""
-        with self._connect() as con:
-            return bool(
-                con.execute("SELECT count(*) FROM uploads WHERE sha256 = ?", [sha256]).fetchall()[0][0]
-            )
-
     def create_upload(
         self,
         *,

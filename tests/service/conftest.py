@@ -66,7 +66,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once the service tests are done
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     from synth.generator import generate_study
 

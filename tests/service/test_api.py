@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.service.conftest import BAD, GOOD, MAX_UPLOAD_MB, Service
@@ -161,3 +163,27 @@ def test_plate_reader_grid_needs_its_plate_map(service: Service) -> None:
     assert body["id"] != alone["id"] and body["platemap_name"] == "any name.csv"
     assert body["verdict"]["outcome"] == "accepted" and body["verdict"]["counts"]["accepted"] > 0
     assert body["status"] in ("verdict", "ingesting", "loaded")
+
+
+def test_oversized_upload_without_a_length_is_cut_off(service: Service) -> None:
+    """A client that streams (chunked, no Content-Length) is stopped once it passes the limit."""
+    boundary = "b0undary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="stream.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
+    chunk = b"0123456789abcdef" * 4096  # 64 KiB
+
+    def body() -> Iterator[bytes]:
+        yield head
+        for _ in range((MAX_UPLOAD_MB + 2) * 16):
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    with service.client("lab-a") as c:
+        r = c.post(
+            "/api/v1/uploads",
+            content=body(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+    assert r.status_code == 413 and f"limit is {MAX_UPLOAD_MB} MiB" in r.json()["detail"]
