@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from service.registry import Registry
 
 out = Console()
 err = Console(stderr=True)
@@ -21,11 +24,12 @@ ConfigOpt = Annotated[
 ]
 
 
-def _registry(config_dir: Path | None = None):  # type: ignore[no-untyped-def]
+def _registry(config_dir: Path | None = None) -> Registry:
+    """The service registry; waits up to a minute for a busy service to let go of the file."""
     from service.registry import Registry
     from service.settings import ServiceSettings
 
-    return Registry(ServiceSettings.from_environment(config_dir).registry_db)
+    return Registry(ServiceSettings.from_environment(config_dir).registry_db, wait_seconds=60)
 
 
 def serve(
