@@ -397,6 +397,10 @@ from biomarkers import commands_integrity  # noqa: E402  (commands defined in th
 
 commands_integrity.register(app)
 
+from biomarkers import commands_service  # noqa: E402  (serve, lab add/revoke/list: the upload service)
+
+commands_service.register(app)
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -1,0 +1,308 @@
+"""The verdict a lab sees seconds after an upload: the pure pipeline's :class:`FileOutcome`, retold for
+lab staff — what was accepted, and each problem pointing at plate, well, sample and analyte with what to
+do about it.
+
+The verdict is computed with the same ``process_file`` the ingestion flow runs, against the configured
+study and the current sample manifest, so what the page promises is what the warehouse will hold (unless
+the manifest changes in between: an unresolved sample then resolves at load time).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, Field
+
+from pipeline.manifest import Manifest, ManifestError, load_manifest
+from pipeline.outcome import FileOutcome
+from pipeline.process import process_file
+from readers.allotropy_fallback import FORMAT_PREFIX as _FALLBACK
+from readers.base import FileInput
+from schemas.config import Config
+
+Outcome = Literal["accepted", "accepted_with_problems", "not_accepted", "not_an_export"]
+ProblemKind = Literal["not_loaded", "held", "unresolved", "flagged"]
+
+KIND_LABEL: dict[str, str] = {  # in the order a lab should act on them
+    "not_loaded": "Not loaded",
+    "unresolved": "Sample ID not found",
+    "held": "Held for review",
+    "flagged": "Loaded, flagged",
+}
+_KIND_ORDER = {k: i for i, k in enumerate(KIND_LABEL)}
+_SEVERITY_KIND: dict[str, ProblemKind] = {"reject": "not_loaded", "hold": "held", "warning": "flagged"}
+
+
+class Problem(BaseModel):
+    kind: ProblemKind = Field(description="not_loaded | held | unresolved | flagged")
+    plate: str | None = None
+    well: str | None = Field(None, description="Well(s) as on the plate, e.g. 'G3,H3' for a duplicate")
+    sample: str | None = None
+    analyte: str | None = None
+    value: str | None = Field(None, description="The value as written in the file")
+    rule: str = Field(
+        description="Stable code of the rule broken, e.g. plausible_range, sample_not_in_manifest"
+    )
+    message: str = Field(description="One plain sentence for lab staff, ending with what to do")
+
+
+class Counts(BaseModel):
+    accepted: int = Field(description="Sample results that will be reported")
+    held: int = Field(description="Loaded but held for review (plausibility, failed run acceptance...)")
+    rejected: int = Field(description="Values, rows or whole files that will not be loaded")
+    unresolved: int = Field(description="Results whose sample ID is not in the sample manifest (yet)")
+    flagged: int = Field(description="Accepted results carrying a warning (e.g. replicate CV)")
+
+
+class PlateVerdict(BaseModel):
+    plate_id: str
+    assay: str | None
+    matrix: str | None
+    wells: int
+    concentrations: str | None = Field(None, description="Where the concentrations come from")
+
+
+class Verdict(BaseModel):
+    outcome: Outcome
+    summary: str = Field(description="One or two plain sentences: what happened")
+    what_to_do: str = Field(description="What the lab should do next")
+    format: str | None = Field(None, description="Detected format (reader name), None when not recognised")
+    format_label: str | None = Field(None, description="The format as a lab calls it")
+    plates: list[PlateVerdict]
+    counts: Counts
+    problems: list[Problem]
+    notes: list[str] = Field(default_factory=list, description="Remarks that need no action")
+
+    @property
+    def loadable(self) -> bool:
+        return self.outcome in ("accepted", "accepted_with_problems")
+
+
+class ManifestUnavailableError(Exception):
+    """The sample manifest cannot be read: verdicts would call every sample unknown."""
+
+
+class ManifestCache:
+    """The parsed sample manifest, re-read only when a manifest file changes (by name, size, mtime)."""
+
+    def __init__(self, path: Path, config: Config) -> None:
+        self.path = path
+        self.config = config
+        self._lock = threading.Lock()
+        self._key: tuple[tuple[str, int, int], ...] | None = None
+        self._manifest: Manifest | None = None
+
+    def _signature(self) -> tuple[tuple[str, int, int], ...]:
+        if self.path.is_dir():
+            files = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+        elif self.path.is_file():
+            files = [self.path]
+        else:
+            raise ManifestUnavailableError(
+                f"the sample manifest {self.path} is missing; the data team must restore it before uploads "
+                "can be checked (your file is kept)"
+            )
+        return tuple((p.name, (st := p.stat()).st_size, st.st_mtime_ns) for p in files)
+
+    def get(self) -> Manifest:
+        with self._lock:
+            key = self._signature()
+            if key != self._key or self._manifest is None:
+                try:
+                    self._manifest = load_manifest(self.path, self.config)
+                except ManifestError as exc:
+                    raise ManifestUnavailableError(
+                        f"the sample manifest cannot be used ({exc}); the data team must fix it before "
+                        "uploads can be checked (your file is kept)"
+                    ) from None
+                self._key = key
+            return self._manifest
+
+
+def format_labels() -> dict[str, str]:
+    from readers.allotropy_fallback import AllotropyFallbackReader
+    from readers.detect import all_readers
+
+    labels = {r.name: r.label for r in all_readers()}
+    labels[AllotropyFallbackReader.name] = AllotropyFallbackReader.label
+    labels["platemap"] = "plate map"
+    return labels
+
+
+def judge(
+    name: str,
+    data: bytes,
+    sha256: str,
+    config: Config,
+    manifest: Manifest,
+    siblings: dict[str, bytes] | None = None,
+) -> tuple[Verdict, FileOutcome]:
+    """Run the pure pipeline over one upload and retell its outcome as a verdict."""
+    outcome = process_file(FileInput(name=name, data=data, siblings=siblings or {}), sha256, config, manifest)
+    return build_verdict(outcome), outcome
+
+
+def build_verdict(o: FileOutcome) -> Verdict:
+    labels = format_labels()
+    problems = _problems(o)
+    counts = _counts(o)
+    plates = [
+        PlateVerdict(
+            plate_id=p.plate_id,
+            assay=p.assay_id,
+            matrix=p.matrix,
+            wells=p.n_wells,
+            concentrations=p.curve_note,
+        )
+        for p in o.plates
+    ]
+    label = labels.get(o.format or "", o.format)
+    if o.status == "quarantined" and o.format == _FALLBACK:  # no native reader, nor allotropy, read it
+        o.format = label = None
+    if o.status == "companion":
+        outcome: Outcome = "not_an_export"
+        summary = f"{o.source_file} is a plate map, not a plate export."
+        todo = (
+            "Upload the plate-reader export in the 'file' field and this plate map in the 'plate map' field, "
+            "together."
+        )
+    elif o.format is None:
+        outcome = "not_an_export"
+        summary = (
+            f"{o.source_file} is not a plate export this pipeline reads: no reader recognised its content "
+            "(what each one looked for is under Problems)."
+        )
+        readable = ", ".join(v for k, v in labels.items() if k not in ("platemap", _FALLBACK))
+        todo = (
+            f"Nothing was loaded. Export the plate again from the instrument software as one of: {readable}; "
+            "or fill in the canonical CSV template (ask the data team) — and upload that file."
+        )
+    elif o.status == "quarantined":
+        outcome = "not_accepted"
+        summary = f"Read as {label}, but nothing can be loaded: {o.message}"
+        todo = "Nothing was loaded. Fix what the problems below say and upload the corrected file."
+    else:
+        clean = not problems
+        outcome = "accepted" if clean else "accepted_with_problems"
+        summary = o.message
+        if clean:
+            todo = "Nothing to do: every result was accepted and goes to the warehouse now."
+        else:
+            todo = _todo(counts)
+    return Verdict(
+        outcome=outcome,
+        summary=summary,
+        what_to_do=todo,
+        format=o.format if o.status != "companion" else "platemap",
+        format_label=label,
+        plates=plates,
+        counts=counts,
+        problems=problems,
+        notes=list(dict.fromkeys(o.warnings)),
+    )
+
+
+def _todo(c: Counts) -> str:
+    bits = ["The accepted results go to the warehouse now; you do not need to upload this file again."]
+    if c.rejected:
+        bits.append(
+            "Values marked 'Not loaded' were refused: correct them in the export (or re-assay) and upload "
+            "the corrected file."
+        )
+    if c.unresolved:
+        bits.append(
+            "For each 'Sample ID not found', check the ID on the plate map against the tube label; if it is "
+            "right, ask the biorepository to send its manifest — the results load as soon as the ID is known."
+        )
+    if c.held:
+        bits.append("Results 'Held for review' are kept but not reported until the data team reviews them.")
+    if c.flagged:
+        bits.append("'Loaded, flagged' results are reported with a warning: review the wells named.")
+    return " ".join(bits)
+
+
+def _counts(o: FileOutcome) -> Counts:
+    def n(*statuses: str) -> int:
+        if o.results is None or o.results.height == 0:
+            return 0
+        return int(o.results.filter(pl.col("status").is_in(list(statuses))).height)
+
+    q = o.quarantine
+    rejected = flagged = 0
+    if q is not None and q.height:
+        rejected = int(q.filter(pl.col("severity") == "reject").height)
+        flagged = int(q.filter(pl.col("severity") == "warning").height)
+    return Counts(
+        accepted=n("loaded"),
+        held=n("held", "run_rejected"),
+        rejected=rejected,
+        unresolved=n("unresolved"),
+        flagged=flagged,
+    )
+
+
+def _problems(o: FileOutcome) -> list[Problem]:
+    out: list[Problem] = []
+    if o.quarantine is not None and o.quarantine.height:
+        for r in o.quarantine.iter_rows(named=True):
+            out.append(
+                Problem(
+                    kind=_SEVERITY_KIND.get(r["severity"], "not_loaded"),
+                    plate=r["plate_id"],
+                    well=r["well"],
+                    sample=r["sample_id"],
+                    analyte=r["analyte"],
+                    value=r["value_text"],
+                    rule=r["rule"],
+                    message=r["message"],
+                )
+            )
+    if o.unresolved is not None and o.unresolved.height:
+        for r in o.unresolved.iter_rows(named=True):
+            n = r["n_results"]
+            out.append(
+                Problem(
+                    kind="unresolved",
+                    plate=r["plate_id"],
+                    well=r["wells"],
+                    sample=r["sample_id"],
+                    value=None,
+                    rule="sample_not_in_manifest",
+                    message=f"Plate {r['plate_id']}, wells {r['wells']}: {r['reason']} "
+                    f"({n} result{'s' if n != 1 else ''} waiting).",
+                )
+            )
+    out.sort(key=lambda p: (_KIND_ORDER[p.kind], p.plate or "", _well_key(p.well), p.analyte or ""))
+    return out
+
+
+def _well_key(well: str | None) -> tuple[int, int]:
+    """A1, A2 … H12 in plate order (row, then column) so the list reads like the plate."""
+    if not well:
+        return (-1, -1)
+    first = well.split(",")[0].strip()
+    row = ord(first[0].upper()) - ord("A") if first[:1].isalpha() else 99
+    digits = "".join(ch for ch in first[1:] if ch.isdigit())
+    return (row, int(digits) if digits else 0)
+
+
+class Judge:
+    """Verdicts for the service: configuration and cached manifest, at most N computed at once."""
+
+    def __init__(self, config: Config, manifest_path: Path, concurrent: int) -> None:
+        self.config = config
+        self.manifests = ManifestCache(manifest_path, config)
+        self._slots = threading.BoundedSemaphore(concurrent)
+
+    def __call__(
+        self, name: str, data: bytes, sha256: str, siblings: dict[str, bytes] | None = None
+    ) -> tuple[Verdict, float]:
+        with self._slots:
+            started = time.perf_counter()
+            manifest = self.manifests.get()
+            verdict, _ = judge(name, data, sha256, self.config, manifest, siblings)
+            return verdict, time.perf_counter() - started
