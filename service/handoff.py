@@ -220,7 +220,14 @@ class DeploymentHandoff:
 
         run: Any = run_deployment(
             self.name,
-            parameters={"inbox": str(job.folder), "trigger": "upload"},
+            # The service's own warehouse and manifest: the worker's environment may point elsewhere.
+            parameters={
+                "inbox": str(job.folder),
+                "trigger": "upload",
+                "warehouse": str(self.settings.warehouse),
+                "manifest": str(self.settings.manifest),
+                **({"config_dir": str(self.settings.config_dir)} if self.settings.config_dir else {}),
+            },
             idempotency_key=job.sha256,
             timeout=0,
         )

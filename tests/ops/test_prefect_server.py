@@ -187,3 +187,78 @@ def test_two_runs_at_once_both_load_once(
     assert msgs[0]["run_id"] == str(runs[1].id)
     print(summaries[0], summaries[1], sep="\n")
     print(f"stack up in {stack.started_in:.1f} s; two runs in {elapsed:.1f} s")  # type: ignore[attr-defined]
+
+
+def test_an_upload_reaches_the_warehouse_through_the_on_upload_deployment(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The upload service, pointed at the real server, hands an accepted file to `on-upload` (idempotency
+    key = its SHA-256); the worker's run loads it into the service's warehouse, and the upload says so."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from synth.generator import generate_study
+
+    study = tmp_path / "study"
+    generate_study(study, seed=31, participants=4)
+    data = tmp_path / "data"
+    env = {
+        **os.environ,
+        "BIOMARKERS_DATA": str(data),
+        "BIOMARKERS_WAREHOUSE": str(data / "wh"),
+        "BIOMARKERS_MANIFEST": str(study / "manifest.csv"),
+        "PREFECT_API_URL": stack.api_url,
+        "BIOMARKERS_ALLOTROPY_FALLBACK": "0",
+    }
+    cli = [sys.executable, "-m", "biomarkers.cli"]
+    added = subprocess.run(
+        [*cli, "lab", "add", "lab-x"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip()
+    port = free_port()
+    proc = subprocess.Popen(
+        [*cli, "serve", "--port", str(port), "--ingestion", "deployment"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(url + "/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.3)
+        plate = sorted((study / "inbox").glob("*LX-NTF-CSF*.csv"))[0]
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+            up_ = c.post("/api/v1/uploads", files={"file": (plate.name, plate.read_bytes())})
+            assert up_.status_code == 201, up_.text
+            upload_id = up_.json()["id"]
+            deadline = time.monotonic() + 180
+            while True:
+                body = c.get(f"/api/v1/uploads/{upload_id}").json()
+                if body["status"] in {"loaded", "failed"} or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert body["status"] == "loaded", body
+    assert any("biomarker-ingest/on-upload" in e["message"] for e in body["history"]), body["history"]
+    con = connect_analyst(WarehousePaths.at(data / "wh"))
+    try:
+        assert con.execute("select count(*) from files where source_file = ?", [plate.name]).fetchall() == [
+            (1,)
+        ]
+    finally:
+        con.close()

@@ -104,10 +104,15 @@ def test_sign_in_upload_good_and_bad_plates(page: Any, service: Service, tmp_pat
     upload(page, inbox / BAD, tmp_path)  # many kinds of problem: the screenshot a person looks at
     assert page.get_attribute("#verdict", "data-outcome") == "accepted_with_problems"
     kinds = set(page.locator("#problems tr.problem td:first-child").all_inner_texts())
-    assert kinds == {"Sample ID not found", "Held for review", "Loaded, flagged"}
+    assert kinds == {"Sample ID not found", "Held for review"}  # its high CVs are all below MFI 100
     shot = Path(os.environ.get("BIOMARKERS_SCREENSHOT") or tmp_path / "verdict-bad.png")
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+
+    cv = inbox / "BCT011-LX-NDG-SERUM-P002_20201107.csv"  # a seeded high-CV duplicate (CHIT1, E6/F6)
+    upload(page, cv, tmp_path)
+    flagged = page.locator("#problems tr.problem", has_text="Loaded, flagged")
+    assert flagged.count() >= 1 and "E6,F6" in page.inner_text("#problems")
 
     page.goto("/uploads")
     listed = page.inner_text("#uploads")
