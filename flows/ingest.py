@@ -44,9 +44,10 @@ from pipeline.sources import (
     pull_source,
     remote_sources,
 )
+from pipeline.workers import OrderedPool
 from schemas.config import Config, load_config
 from schemas.operations import Operations, S3Source, SftpSource, load_operations
-from warehouse.intake import IntakeContext, intake
+from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file
 from warehouse.lock import writer_lock
 from warehouse.paths import WarehousePaths
 from warehouse.publish import publish
@@ -108,13 +109,13 @@ def pull_sources(ops: Operations, warehouse: Path, rescan: bool) -> list[SourceR
     return reports
 
 
-@task(name="ingest-file", task_run_name="ingest {candidate.name}", cache_policy=NO_CACHE)
+@task(name="ingest-file", task_run_name="ingest {prepared.candidate.name}", cache_policy=NO_CACHE)
 def ingest_file_task(
-    candidate: Candidate, siblings: list[Candidate], ctx: IntakeContext
+    prepared: Prepared, siblings: list[Candidate], ctx: IntakeContext
 ) -> tuple[FileLine, list[dict[str, str]], list[dict[str, str]]]:
-    """One file in; its summary line, its quarantined rows and its failed plate runs out (for the run page).
-    A data problem is a warning line, never a traceback: it is the file's verdict, not a crash."""
-    outcome, _ = intake(candidate, siblings, ctx)
+    """One processed file loaded; its summary line, its quarantined rows and its failed plate runs out (for
+    the run page). A data problem is a warning line, never a traceback: it is the file's verdict."""
+    outcome, _ = load_prepared(prepared, siblings, ctx)
     line = file_line(outcome)
     log = get_run_logger()
     if line.needs_attention:
@@ -251,13 +252,20 @@ def ingest_flow(
             summary.duplicates += found.duplicates
             progress.start(len(found.new))
             used: set[str] = set()
-            for c in found.new:
-                siblings = found.siblings_of(c)
-                used.update(s.name for s in siblings)
-                line, qrows, failed = ingest_file_task(c, siblings, ctx)
-                summary.files.append(line)
-                details.add_rows(qrows, failed)
-                progress.advance(c.name, line.status)
+            pool: OrderedPool[tuple[Candidate, list[Candidate]], Prepared] = OrderedPool(
+                prepare_file,
+                (paths, config, samples),
+                workers=ops.processing.workers_for(len(found.new)),
+            )
+            if pool.workers > 1:
+                log.info("processing %d files in %d worker processes", len(found.new), pool.workers)
+            with contextlib.closing(pool.map((c, found.siblings_of(c)) for c in found.new)) as ready:
+                for (_, siblings), prepared in ready:
+                    used.update(s.name for s in siblings)
+                    line, qrows, failed = ingest_file_task(prepared, siblings, ctx)
+                    summary.files.append(line)
+                    details.add_rows(qrows, failed)
+                    progress.advance(prepared.candidate.name, line.status)
             summary.companions_waiting += [c.name for c in found.companions if c.name not in used]
         summary.published = publish_task(store, config)
         summary.warehouse_counts = store.counts()

@@ -97,11 +97,36 @@ class S3Source(_Source):
 Source = Annotated[FolderSource | SftpSource | S3Source, Field(discriminator="kind")]
 
 
+class Processing(_Strict):
+    """How many files are read, fitted and validated at once, in worker processes, while the writer loads
+    them in order (pipeline/workers.py). The warehouse is the same whatever these are: only the time."""
+
+    workers: int | Literal["auto"] = "auto"  # "auto": one per CPU core; 1: all in the flow's own process
+    min_files: int = Field(default=16, ge=1)  # fewer new files than this: no pool (its start-up ~3 s)
+
+    @field_validator("workers")
+    @classmethod
+    def _positive(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("workers must be 1 or more, or 'auto'")
+        return v
+
+    def workers_for(self, n_files: int) -> int:
+        """Worker processes for a run with ``n_files`` new files (1 = process in the flow itself)."""
+        import os
+
+        if n_files < self.min_files:
+            return 1
+        wanted = (os.cpu_count() or 1) if self.workers == "auto" else self.workers
+        return max(1, min(wanted, n_files))
+
+
 class Operations(_Strict):
     schedule: Schedule
     work_pool: str = Field(default="biomarkers-process", pattern=_NAME)
     writer_lock: WriterLock = WriterLock()
     notifications: Notifications = Notifications()
+    processing: Processing = Processing()
     sources: list[Source] = Field(default_factory=list)
     # A source that cannot be reached is retried (I/O only: never a configuration or validation error).
     pull_retries: int = Field(default=2, ge=0)

@@ -21,6 +21,7 @@ from pipeline.trend import judge_trend
 from readers.base import FileInput
 from schemas.config import Config
 from schemas.results import QUARANTINE_SCHEMA
+from warehouse.paths import WarehousePaths
 from warehouse.raw import keep_raw, sha256_of
 from warehouse.store import LoadReport, WriterStore
 from warehouse.trend_history import prior_run_metrics
@@ -88,25 +89,48 @@ def trend_at_load(outcome: FileOutcome, ctx: IntakeContext) -> FileOutcome:
         return outcome
 
 
-def intake(c: Candidate, siblings: list[Candidate], ctx: IntakeContext) -> tuple[FileOutcome, LoadReport]:
+@dataclass(frozen=True)
+class Prepared:
+    """A file read, kept and processed — everything before the load, which needs the writer."""
+
+    candidate: Candidate
+    outcome: FileOutcome
+
+
+def prepare_file(
+    c: Candidate, siblings: list[Candidate], paths: WarehousePaths, config: Config, manifest: Manifest
+) -> Prepared:
+    """Keep the raw bytes (file and plate maps) under their SHA-256, then process them. Pure apart from
+    the raw copy (idempotent, atomic): safe in a worker process (pipeline/workers.py)."""
     data = c.path.read_bytes()
     sha = sha256_of(data)
     if sha != c.sha256:  # the file changed between discovery and now (still being copied in)
         c = Candidate(path=c.path, name=c.name, sha256=sha, size=len(data))
-    keep_raw(ctx.store.paths, data, sha)
+    keep_raw(paths, data, sha)
     sib_bytes: dict[str, bytes] = {}
     for s in siblings:
         b = s.path.read_bytes()
-        keep_raw(ctx.store.paths, b, s.sha256)
+        keep_raw(paths, b, s.sha256)
         sib_bytes[s.name] = b
     try:
-        outcome = process_file(
-            FileInput(name=c.name, data=data, siblings=sib_bytes), sha, ctx.config, ctx.manifest
-        )
+        outcome = process_file(FileInput(name=c.name, data=data, siblings=sib_bytes), sha, config, manifest)
     except Exception as exc:  # a pipeline defect must not stop the other files
         log.exception("processing %s failed", c.name)
         outcome = internal_error_outcome(c, exc)
-    outcome = trend_at_load(outcome, ctx)
+    return Prepared(c, outcome)
+
+
+def load_prepared(
+    prepared: Prepared, siblings: list[Candidate], ctx: IntakeContext
+) -> tuple[FileOutcome, LoadReport]:
+    """Judge the file's runs against the history (Levey–Jennings) and load it: one transaction."""
+    outcome = trend_at_load(prepared.outcome, ctx)
     used = [(s.sha256, s.name, s.size) for s in siblings if s.name in outcome.companions]
     report = ctx.store.load(outcome, ctx.run_id, companions=used, config=ctx.config)
     return outcome, report
+
+
+def intake(c: Candidate, siblings: list[Candidate], ctx: IntakeContext) -> tuple[FileOutcome, LoadReport]:
+    """One file, start to finish, in this process (the flow prepares files ahead in workers instead)."""
+    prepared = prepare_file(c, siblings, ctx.store.paths, ctx.config, ctx.manifest)
+    return load_prepared(prepared, siblings, ctx)

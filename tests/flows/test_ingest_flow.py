@@ -167,3 +167,65 @@ def test_every_run_has_its_curve_and_acceptance_verdict(loaded: tuple[Path, Path
             [plate_id, analyte],
         ).fetchall()[0]
         assert n_current == 0 and kept[0] == kept[1]
+
+
+def _config_with_processing(tmp: Path, workers: int, min_files: int) -> Path:
+    """The shipped configuration with only ``processing`` changed."""
+    import yaml
+
+    from schemas.config import DEFAULT_CONFIG_DIR
+
+    out = tmp / f"config-{workers}"
+    shutil.copytree(DEFAULT_CONFIG_DIR, out)
+    ops = yaml.safe_load((out / "operations.yaml").read_text())
+    ops["processing"] = {"workers": workers, "min_files": min_files}
+    (out / "operations.yaml").write_text(yaml.safe_dump(ops))
+    return out
+
+
+_VOLATILE = {"run_id", "current_from", "current_to", "superseded_at", "state_since", "valid_from"} | {
+    f"{w}_at" for w in ("loaded", "judged", "changed", "created", "received", "recorded", "logged", "started")
+}
+_COMPARED = (
+    "results_all",
+    "wells",
+    "plates",
+    "curves",
+    "calibrators",
+    "run_acceptance",
+    "qc_trend",
+    "quarantine",
+    "unresolved",
+)
+
+
+def test_worker_processes_give_the_same_warehouse_as_one_process(small_study: Path, tmp_path: Path) -> None:
+    """Files processed ahead in worker processes (pipeline/workers.py) load exactly what one process
+    loads: every table, row for row, apart from load times and run IDs."""
+    import polars as pl
+
+    frames = {}
+    for workers in (1, 2):
+        wh = tmp_path / f"wh-{workers}"
+        summary = ingest_flow(
+            inbox=str(small_study / "inbox"),
+            manifest=str(small_study / "manifest.csv"),
+            warehouse=str(wh),
+            config_dir=str(_config_with_processing(tmp_path, workers, min_files=1)),
+            trigger="test",
+        )
+        assert summary.files_new >= 4
+        con = connect_analyst(WarehousePaths.at(wh))
+        try:
+            frames[workers] = {}
+            for table in _COMPARED:
+                df = con.sql(f"select * from {table}").pl()
+                df = df.drop([c for c in df.columns if c in _VOLATILE])
+                frames[workers][table] = df.sort(df.columns, nulls_last=True)
+        finally:
+            con.close()
+    for table in _COMPARED:
+        one, two = frames[1][table], frames[2][table]
+        assert one.height > 0 or table == "unresolved", f"{table} is empty: the comparison proves nothing"
+        assert one.equals(two, null_equal=True), f"{table} differs between 1 and 2 worker processes"
+    assert pl.Series([frames[2]["results_all"].height]).item() == frames[1]["results_all"].height
