@@ -91,7 +91,8 @@ def bench(
     out.print(
         f"scale {r.scale:g}: {r.files} files, {r.results} current results; pipeline/bare = "
         f"{r.pipeline_s:.1f} s / {r.bare_s:.2f} s = {r.ratio:.1f}×; no-op {r.noop_s:.2f} s; "
-        f"wide pivot {r.pivot_s:.3f} s; peak RSS {r.peak_rss_mb:.0f} MiB",
+        f"wide pivot {r.pivot_s:.3f} s (ad-hoc PIVOT {r.adhoc_pivot_s:.3f} s); peak RSS "
+        f"{r.peak_rss_mb:.0f} MiB per process, {r.peak_rss_tree_mb:.0f} MiB with its {r.workers} workers",
         highlight=False,
     )
     if json_out:

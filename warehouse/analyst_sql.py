@@ -99,8 +99,11 @@ COMMENT ON VIEW visit_schedule IS {_lit(_SCHEDULE_ABOUT)};
 """
 
 
-def results_wide_sql(config: Config) -> str:
-    """The ``results_wide`` view and its column comments (see the module docstring for the convention)."""
+def results_wide_sql(config: Config, materialized: str | None = None) -> str:
+    """The ``results_wide`` view and its column comments (see the module docstring for the convention).
+
+    ``materialized``: a Parquet file written from this very view at publish (warehouse/publish.py); the
+    view then reads it, so the analysts' pivot is a scan, not a group-by over every current result."""
     cols = wide_columns(config)
     select = []
     comments = []
@@ -122,13 +125,17 @@ def results_wide_sql(config: Config) -> str:
                 f"COMMENT ON COLUMN results_wide.{_quote(c.name + suffix)} IS {_lit(f'{what}: {about}')};"
             )
     body = ",\n    ".join(select)
-    return f"""CREATE VIEW results_wide AS
-SELECT participant_id, any_value(site_id) AS site_id, visit, visitnum, matrix,
+    query = f"""SELECT participant_id, any_value(site_id) AS site_id, visit, visitnum, matrix,
     min(collection_date) AS collection_date, count(*) AS n_results,
     {body}
 FROM results
 WHERE participant_id IS NOT NULL AND visit IS NOT NULL
-GROUP BY participant_id, visit, visitnum, matrix;
+GROUP BY participant_id, visit, visitnum, matrix
+ORDER BY participant_id, visitnum, matrix"""
+    if materialized is not None:
+        query = f"SELECT * FROM read_parquet({_lit(materialized)})"
+    return f"""CREATE VIEW results_wide AS
+{query};
 COMMENT ON VIEW results_wide IS {_lit(_WIDE_ABOUT)};
 {chr(10).join(comments)}
 """

@@ -39,6 +39,8 @@ LEFT JOIN state s ON s.result_id = r.result_id;
 
 COMMENT ON VIEW results_all IS 'Every result ever loaded (one row per sample x analyte x assay run), including held, unresolved, run-rejected, superseded and excluded ones; is_current marks the rows of the results view. current_from/current_to: when it last became current and when it stopped; superseded_by/superseded_reason: what replaced it (re-assay) or why it is not current; exclusion_id: the exclusion that took it out.';
 
+-- results: computed here; a snapshot that holds results_current.parquet (every publish since it was
+-- introduced writes it, from exactly this query) is read from that file instead (warehouse/publish.py).
 CREATE VIEW results AS
 SELECT * EXCLUDE (current_to, superseded_by, superseded_reason, superseded_at, exclusion_id, is_current, status, hold_reason)
 FROM results_all

@@ -54,9 +54,29 @@ class PublishReport:
     load_seq: int
 
 
+_COMPUTED_RESULTS = (
+    "CREATE VIEW results AS\n"
+    "SELECT * EXCLUDE (current_to, superseded_by, superseded_reason, superseded_at, exclusion_id, "
+    "is_current, status, hold_reason)\nFROM results_all\nWHERE is_current;\n"
+)
+MATERIALIZED = {"results": "results_current.parquet", "results_wide": "results_wide.parquet"}
+"""The two views analysts read most, written as files into each snapshot at publish (dbt's "table"
+materialisation): computed once per publish from the same SQL, read as a scan by every query after."""
+
+
 def views_sql(root: Path) -> str:
     template = resources.files("warehouse").joinpath("analyst_views.sql").read_text(encoding="utf-8")
-    return template.replace("{root}", str(root).replace("'", "''"))
+    sql = template.replace("{root}", str(root).replace("'", "''"))
+    current = root / MATERIALIZED["results"]
+    if current.exists():
+        if _COMPUTED_RESULTS not in sql:
+            raise RuntimeError(
+                "analyst_views.sql: the results view changed; update publish._COMPUTED_RESULTS"
+            )
+        sql = sql.replace(
+            _COMPUTED_RESULTS, f"CREATE VIEW results AS SELECT * FROM read_parquet({_q(current)});\n"
+        )
+    return sql
 
 
 def _q(path: Path) -> str:
@@ -68,8 +88,23 @@ def install_views(con: duckdb.DuckDBPyConnection, root: Path, config: Config) ->
     store's source): the fixed ones of analyst_views.sql and those shaped by configuration."""
     con.execute(visit_schedule_sql(config.study))  # baseline_change in analyst_views.sql reads it
     con.execute(views_sql(root))
-    con.execute(results_wide_sql(config))
+    wide = root / MATERIALIZED["results_wide"]
+    con.execute(results_wide_sql(config, str(wide) if wide.exists() else None))
     con.execute(blinded_view_sql(config))
+
+
+def materialize(tmp: Path, config: Config) -> None:
+    """Write the MATERIALIZED views into the snapshot being built, from the computed views over it."""
+    con = duckdb.connect()
+    try:
+        install_views(con, tmp, config)
+        con.execute(
+            f"COPY (SELECT * FROM results ORDER BY matrix, participant_id, visitnum, analyte, assay_id) "
+            f"TO {_q(tmp / MATERIALIZED['results'])} (FORMAT parquet)"
+        )
+        con.execute(f"COPY results_wide TO {_q(tmp / MATERIALIZED['results_wide'])} (FORMAT parquet)")
+    finally:
+        con.close()
 
 
 def needs_publish(store: WriterStore) -> bool:
@@ -112,6 +147,7 @@ def publish(
         )
     for table in _SINGLE_FILE_TABLES:
         con.execute(f"COPY {table} TO {_q(tmp / (table + '.parquet'))} (FORMAT parquet)")
+    materialize(tmp, config)
     os.rename(tmp, final)
 
     build = paths.analyst_db.with_name(f".{paths.analyst_db.name}.{os.getpid()}.tmp")

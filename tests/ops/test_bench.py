@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from biomarkers.bench import PIVOT_SQL, bare_load, peak_rss_mb
+from biomarkers.bench import ADHOC_PIVOT_SQL, TreeRss, bare_load, peak_rss_mb
 from pipeline.inspect import inspect_file
 
 
@@ -29,6 +29,20 @@ def test_pivot_is_one_row_per_participant_visit() -> None:
         "('P1','V1','CSF','IL-6','LX',2.0), ('P1','V2','CSF','NfL','LX',3.0)) "
         "t(participant_id, visit, matrix, analyte, assay_id, conc_pg_ml)"
     )
-    out = con.sql(PIVOT_SQL).pl().sort("visit")
+    out = con.sql(ADHOC_PIVOT_SQL).pl().sort("visit")
     assert out.height == 2 and out["CSF NfL LX"].to_list() == [1.0, 3.0]
     assert peak_rss_mb() > 10
+
+
+def test_tree_rss_counts_child_processes() -> None:
+    """The sampled peak covers worker processes: a child holding ~200 MiB shows up in it."""
+    import subprocess
+    import sys
+    import time
+
+    with TreeRss(interval=0.05) as alone:
+        time.sleep(0.2)
+    hog = "b = bytearray(200 * 1024 * 1024); import time; time.sleep(1.5)"
+    with TreeRss(interval=0.05) as with_child:
+        subprocess.run([sys.executable, "-c", hog], check=True)
+    assert with_child.peak_mb > alone.peak_mb + 150

@@ -103,3 +103,46 @@ def test_recent_snapshots_outlive_the_count_so_long_sessions_keep_reading(store:
         con.close()
     snaps = [p for p in store.paths.published_dir.iterdir() if p.is_dir()]
     assert len(snaps) == 8
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
+    return sorted(con.execute(sql).fetchall(), key=repr)
+
+
+def test_results_and_wide_are_materialized_and_equal_to_the_computed_views(
+    store: WriterStore, tmp_path: Path
+) -> None:
+    """The analysts' two main views are read from files written at publish; those files hold exactly
+    what the computed views give over the same snapshot (after a re-assay, so currency matters)."""
+    from schemas.config import load_config
+    from warehouse.publish import MATERIALIZED, current_snapshot, install_views
+
+    _load(store, "a.csv", "P1", "S1", 1.0)
+    _load(store, "b.csv", "P2", "S1", 2.0)
+    _load(store, "c.csv", "P3", "S2", 3.0)
+    publish(store)
+    snap = current_snapshot(store.paths)
+    assert snap is not None and all((snap / f).exists() for f in MATERIALIZED.values())
+    con = connect_analyst(store.paths)
+    defs = dict(con.execute("select view_name, sql from duckdb_views() where not internal").fetchall())
+    assert "results_current.parquet" in defs["results"] and "results_wide.parquet" in defs["results_wide"]
+    comments = dict(
+        con.execute("select view_name, comment from duckdb_views() where not internal").fetchall()
+    )
+    assert comments["results"] and comments["results_wide"]
+
+    old = tmp_path / "old-snapshot"  # as a data cut made before materialisation: no such files
+    import shutil
+
+    shutil.copytree(snap, old)
+    for f in MATERIALIZED.values():
+        (old / f).unlink()
+    computed = duckdb.connect()
+    install_views(computed, old, load_config())
+    cdefs = dict(computed.execute("select view_name, sql from duckdb_views() where not internal").fetchall())
+    assert "parquet" not in cdefs["results"]
+    for view in ("results", "results_wide"):
+        assert con.execute(f"describe {view}").fetchall() == computed.execute(f"describe {view}").fetchall()
+        mat, com = _rows(con, f"select * from {view}"), _rows(computed, f"select * from {view}")
+        assert mat == com and mat, view
+    assert _rows(con, "select plate_id from results") == [("P2",), ("P3",)]
