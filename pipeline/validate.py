@@ -12,6 +12,8 @@ plain sentence ending in what to do, and a severity:
 Pandera failures are mapped back to rows through ``failure_cases["index"]`` (the row position); a failure
 with a null index is a whole-table problem (a missing column, a wrong dtype) and quarantines the file.
 Values are cleaned and typed in polars before validation; validation never coerces and never drops rows.
+Frames go through schemas/quick_check.py first (the same rules in one pass); Pandera itself runs on the
+frames that do not pass it, and names the failures.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pandera.polars as pa
 import polars as pl
 
 from schemas.config import Config
+from schemas.quick_check import passes
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, ResultModel
 from schemas.wells import WELL_COLUMNS, WellModel
 
@@ -116,7 +119,9 @@ def check_wells(wells: pl.DataFrame, source_sha256: str) -> WellCheck:
     whole: str | None = None
     bad_idx: dict[int, list[str]] = {}
     try:
-        WellModel.validate(wells.select(WELL_COLUMNS), lazy=True)
+        table = wells.select(WELL_COLUMNS)
+        if not passes(WellModel, table):  # the one-pass fast path; Pandera names the failures
+            WellModel.validate(table, lazy=True)
     except pa.errors.SchemaErrors as exc:
         for r in exc.failure_cases.iter_rows(named=True):
             if r["index"] is None:
@@ -391,7 +396,9 @@ def validate_results(results: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
     ``results`` may carry internal ``_`` columns (kept on the rows that pass)."""
     rows: list[dict[str, object]] = []
     try:
-        ResultModel.validate(results.select([c for c in RESULT_SCHEMA if c in results.columns]), lazy=True)
+        table = results.select([c for c in RESULT_SCHEMA if c in results.columns])
+        if not passes(ResultModel, table):  # the one-pass fast path; Pandera names the failures
+            ResultModel.validate(table, lazy=True)
     except pa.errors.SchemaErrors as exc:
         fc = exc.failure_cases
         if fc["index"].null_count():
