@@ -229,3 +229,20 @@ def test_worker_processes_give_the_same_warehouse_as_one_process(small_study: Pa
         assert one.height > 0 or table == "unresolved", f"{table} is empty: the comparison proves nothing"
         assert one.equals(two, null_equal=True), f"{table} differs between 1 and 2 worker processes"
     assert pl.Series([frames[2]["results_all"].height]).item() == frames[1]["results_all"].height
+
+
+def test_each_file_is_a_named_task_run_on_the_run_page(loaded: tuple[Path, Path, object]) -> None:
+    """Files are passed to their task quoted (no parameter walk): the run page still names each one."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    inbox, _, summary = loaded
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary.run_id])),  # type: ignore[attr-defined]
+            limit=200,
+        )
+    names = {r.name for r in runs if r.name.startswith("ingest ")}
+    exports = {p.name for p in inbox.iterdir() if "platemap" not in p.name}
+    assert names == {f"ingest {n}" for n in exports}
+    assert all(r.state_type is not None and r.state_type.value == "COMPLETED" for r in runs)
