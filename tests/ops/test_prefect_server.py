@@ -113,6 +113,18 @@ def _studies(root: Path) -> tuple[Path, Path, Path]:
     return inboxes[0], inboxes[1], manifests
 
 
+def _config_with_pool(root: Path) -> Path:
+    """The shipped configuration, with every run's files processed in 2 worker processes."""
+    from schemas.config import DEFAULT_CONFIG_DIR
+
+    out = root / "config-pool"
+    shutil.copytree(DEFAULT_CONFIG_DIR, out)
+    ops = yaml.safe_load((out / "operations.yaml").read_text())
+    ops["processing"] = {"workers": 2, "min_files": 1}
+    (out / "operations.yaml").write_text(yaml.safe_dump(ops))
+    return out
+
+
 def test_two_runs_at_once_both_load_once(
     stack: Stack, tmp_path: Path, hook: tuple[str, list[dict[str, Any]]]
 ) -> None:
@@ -123,10 +135,15 @@ def test_two_runs_at_once_both_load_once(
     wh = tmp_path / "warehouse"
     settings_ctx, get_client = _client(stack)
     common = {"manifest": str(manifests), "warehouse": str(wh)}
+    pooled = _config_with_pool(tmp_path)  # the nightly run processes its files in worker processes
     t0 = time.monotonic()
     with settings_ctx:
         runs = [
-            run_deployment("biomarker-ingest/nightly", parameters={"inbox": str(a), **common}, timeout=0),
+            run_deployment(
+                "biomarker-ingest/nightly",
+                parameters={"inbox": str(a), "config_dir": str(pooled), **common},
+                timeout=0,
+            ),
             run_deployment(
                 "biomarker-ingest/on-upload",
                 parameters={"inbox": str(b), "trigger": "upload", **common},
@@ -158,6 +175,16 @@ def test_two_runs_at_once_both_load_once(
 
         arts_all = [anyio.run(artifacts, r.id) for r in runs]
         arts_b = arts_all[1]
+
+        async def logs(run_id: Any) -> list[str]:
+            from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+            async with get_client() as c:
+                got = await c.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+                return [x.message for x in got]
+
+        nightly_logs = anyio.run(logs, runs[0].id)
+    assert any("in 2 worker processes" in m for m in nightly_logs), nightly_logs[:20]
     elapsed = time.monotonic() - t0
     assert [f.state.type.value for f in finished] == ["COMPLETED", "COMPLETED"], [f.state for f in finished]
     # They really ran at once (each in its own worker subprocess): without the writer lock the second
