@@ -385,9 +385,13 @@ def _qc_rules(qc: pl.DataFrame, acceptance: Acceptance) -> list[RuleResult]:
         .agg(pl.col("expected_conc").median().alias("nominal"))
         .sort("nominal", "qc_level", nulls_last=True, maintain_order=True)
     )
+    tally: dict[str | None, list[int]] = {}  # level → [QCs, passed]: a few rows, counted in Python
+    for name, passed in zip(qc["qc_level"].to_list(), qc["passed"].to_list(), strict=True):
+        t = tally.setdefault(name, [0, 0])
+        t[0] += 1
+        t[1] += bool(passed)
     for name in order["qc_level"].to_list():
-        at = qc.filter(pl.col("qc_level") == name)
-        n, k = at.height, int(at["passed"].sum())
+        n, k = tally[name]
         out.append(
             RuleResult(
                 "QC_LEVEL_PASS_FRACTION",

@@ -30,7 +30,6 @@ from scipy.optimize._lsq.common import (
     check_termination,
     compute_jac_scale,
     make_strictly_feasible,
-    solve_lsq_trust_region,
     update_tr_radius,
 )
 from scipy.optimize._lsq.least_squares import TERMINATION_MESSAGES
@@ -40,6 +39,7 @@ FloatArray = NDArray[np.float64]
 Residuals = Callable[[FloatArray], FloatArray]
 Jacobian = Callable[[FloatArray], FloatArray]
 
+_EPS = np.finfo(float).eps
 _FD_STEP = np.finfo(np.float64).eps ** 0.5  # SciPy's relative step for 2-point differences
 
 
@@ -65,6 +65,63 @@ class Solution:
 def _norm(v: FloatArray) -> float:
     """numpy.linalg.norm of a 1-D float vector, as numpy computes it (sqrt of the dot product)."""
     return math.sqrt(v.dot(v))
+
+
+def _phi_and_derivative(
+    alpha: float, suf: FloatArray, s: FloatArray, delta: float
+) -> tuple[np.float64, np.float64]:
+    denom = s**2 + alpha
+    p = suf / denom
+    p_norm = np.sqrt(p.dot(p))
+    return p_norm - delta, -(suf**2 / denom**3).sum() / p_norm
+
+
+def _solve_lsq_trust_region(
+    n: int, m: int, uf: FloatArray, s: FloatArray, V: FloatArray, Delta: float, initial_alpha: float
+) -> tuple[FloatArray, float]:
+    """scipy.optimize._lsq.common.solve_lsq_trust_region (rtol 0.01, 10 iterations), with its norms as
+    numpy computes them: (step, Levenberg–Marquardt parameter)."""
+    suf = s * uf
+    full_rank = s[-1] > _EPS * m * s[0] if m >= n else False
+    if full_rank:
+        p = -V.dot(uf / s)
+        if np.sqrt(p.dot(p)) <= Delta:
+            return p, 0.0
+    alpha_upper = np.sqrt(suf.dot(suf)) / Delta
+    alpha_lower: float
+    if full_rank:
+        phi, phi_prime = _phi_and_derivative(0.0, suf, s, Delta)
+        alpha_lower = -phi / phi_prime
+    else:
+        alpha_lower = 0.0
+    if not full_rank and initial_alpha == 0:
+        alpha = max(0.001 * alpha_upper, (alpha_lower * alpha_upper) ** 0.5)
+    else:
+        alpha = initial_alpha
+    for _ in range(10):
+        if alpha < alpha_lower or alpha > alpha_upper:
+            alpha = max(0.001 * alpha_upper, (alpha_lower * alpha_upper) ** 0.5)
+        phi, phi_prime = _phi_and_derivative(alpha, suf, s, Delta)
+        if phi < 0:
+            alpha_upper = alpha
+        ratio = phi / phi_prime
+        alpha_lower = max(alpha_lower, alpha - ratio)
+        alpha -= (phi + Delta) * ratio / Delta
+        if np.abs(phi) < 0.01 * Delta:
+            break
+    p = -V.dot(suf / (s**2 + alpha))
+    p *= Delta / np.sqrt(p.dot(p))
+    return p, alpha
+
+
+def _strictly_feasible(x: FloatArray, lb: FloatArray, ub: FloatArray) -> FloatArray:
+    """make_strictly_feasible(x, lb, ub, rstep=0): a coordinate on (or beyond) a bound moves to the
+    nearest float inside it."""
+    lower = x <= lb
+    upper = x >= ub
+    if not (lower.any() or upper.any()):
+        return x.copy()
+    return make_strictly_feasible(x, lb, ub, rstep=0)
 
 
 class _Svd:
@@ -197,16 +254,16 @@ def solve(
         theta = max(0.995, 1 - g_norm)
         actual_reduction = -1.0
         while actual_reduction <= 0 and nfev < max_nfev:
-            p_h, alpha, _ = solve_lsq_trust_region(n, m, uf, s, V, Delta, initial_alpha=alpha)
+            p_h, alpha = _solve_lsq_trust_region(n, m, uf, s, V, Delta, alpha)
             p = d * p_h
             step, step_h, predicted_reduction = select_step(
                 x, J_h, diag_h, g_h, p, p_h, d, Delta, lb, ub, theta
             )
-            x_new = make_strictly_feasible(x + step, lb, ub, rstep=0)
+            x_new = _strictly_feasible(x + step, lb, ub)
             f_new = np.atleast_1d(fun(x_new))
             nfev += 1
             step_h_norm = _norm(step_h)
-            if not np.all(np.isfinite(f_new)):
+            if not np.isfinite(f_new).all():
                 Delta = 0.25 * step_h_norm
                 continue
             cost_new = 0.5 * np.dot(f_new, f_new)
