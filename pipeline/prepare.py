@@ -350,10 +350,14 @@ def _recompute(
     rows: list[dict[str, Any]] = []
     if instrument and curves:
         indexed = w.with_row_index(_RID)
+        converged = [a for a, c in curves.items() if c.fit.converged]
+        parts = indexed.filter(pl.col("analyte").is_in(converged)).partition_by(
+            "analyte", maintain_order=True, as_dict=True
+        )  # each analyte's rows, split in one pass
         for analyte, curve in curves.items():
             if not curve.fit.converged:
                 continue
-            aw = indexed.filter(pl.col("analyte") == analyte)
+            aw = parts.get((analyte,), indexed.head(0))
             # the row index stands in for the well name, so each disagreement maps back to its row exactly
             cmp = compare_to_instrument(
                 aw.with_columns(well=pl.col(_RID).cast(pl.String())),
