@@ -368,12 +368,8 @@ def _may_be_header(line: str) -> bool:
     """False when ``line`` cannot be a result-table header (no Type cell and Well cell), decided without
     parsing it: a text export's preamble often names "96-well plate" and "Type" (xPONENT does), and
     parsing every line of the head only to find no header was most of the cost of sniffing."""
-    low = line.casefold()
-    if "well" not in low or "type" not in low:
-        return False
-    return bool(_TYPE_CELL_RE.search(low.replace("\x00", ""))) and bool(
-        _WELL_CELL_RE.search(low.replace("\x00", ""))
-    )
+    low = line.casefold().replace("\x00", "")
+    return _TYPE_CELL_RE.search(low) is not None and _WELL_CELL_RE.search(low) is not None
 
 
 def _sniff_rows(rows: list[list[str]]) -> tuple[bool, int]:
@@ -418,7 +414,9 @@ def _sniff(text_head: str, file: FileInput) -> Sniff:
                 return _verdict(found, keys, f"Excel workbook (.{kind})")
         return Sniff(False, _LOOKED_FOR)
     lines = split_lines(text_head.lstrip("\ufeff"))[:300]
-    if not any(_may_be_header(ln) for ln in lines):
+    if not any("well" in ln.casefold() and "type" in ln.casefold() for ln in lines):
+        return Sniff(False, _LOOKED_FOR)
+    if not any(_may_be_header(ln) for ln in lines):  # no line can be the table header: skip the parse
         return Sniff(False, _LOOKED_FOR)
     delimiter = _delimiter(lines)
     found, keys = _sniff_rows([_one_line(ln, delimiter) for ln in lines])
