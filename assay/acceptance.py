@@ -553,7 +553,8 @@ def _analyte_key(df: pl.DataFrame) -> pl.Expr:
 def _single_analyte(*tables: pl.DataFrame | None) -> str | None:
     names: set[str] = set()
     for t in tables:
-        if t is not None and t.height:
+        # a table without an analyte column names none (its key would be all null): no query for it
+        if t is not None and t.height and ("analyte" in t.columns or "analyte_as_written" in t.columns):
             names.update(t.select(_analyte_key(t)).to_series().drop_nulls().unique().to_list())
     if len(names) > 1:
         raise ValueError(f"one run is one analyte; these tables hold {sorted(names)} (use evaluate_plate)")
