@@ -385,9 +385,13 @@ def _qc_rules(qc: pl.DataFrame, acceptance: Acceptance) -> list[RuleResult]:
         .agg(pl.col("expected_conc").median().alias("nominal"))
         .sort("nominal", "qc_level", nulls_last=True, maintain_order=True)
     )
+    tally: dict[str | None, list[int]] = {}  # level → [QCs, passed]: a few rows, counted in Python
+    for name, passed in zip(qc["qc_level"].to_list(), qc["passed"].to_list(), strict=True):
+        t = tally.setdefault(name, [0, 0])
+        t[0] += 1
+        t[1] += bool(passed)
     for name in order["qc_level"].to_list():
-        at = qc.filter(pl.col("qc_level") == name)
-        n, k = at.height, int(at["passed"].sum())
+        n, k = tally[name]
         out.append(
             RuleResult(
                 "QC_LEVEL_PASS_FRACTION",
@@ -549,7 +553,8 @@ def _analyte_key(df: pl.DataFrame) -> pl.Expr:
 def _single_analyte(*tables: pl.DataFrame | None) -> str | None:
     names: set[str] = set()
     for t in tables:
-        if t is not None and t.height:
+        # a table without an analyte column names none (its key would be all null): no query for it
+        if t is not None and t.height and ("analyte" in t.columns or "analyte_as_written" in t.columns):
             names.update(t.select(_analyte_key(t)).to_series().drop_nulls().unique().to_list())
     if len(names) > 1:
         raise ValueError(f"one run is one analyte; these tables hold {sorted(names)} (use evaluate_plate)")

@@ -25,7 +25,6 @@ asymptote is which whatever the sign.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, overload
@@ -33,9 +32,9 @@ from typing import Literal, overload
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
-from scipy.optimize import OptimizeResult, OptimizeWarning, curve_fit
 from scipy.special import expit
 
+from assay import trust_region
 from schemas.wells import conform
 
 Weighting = Literal["none", "1/y", "1/y2"]
@@ -253,6 +252,77 @@ def _cost(fn: Callable[..., FloatArray], data: _Data, params: FloatArray) -> flo
     return cost if math.isfinite(cost) else math.inf
 
 
+class _Residuals:
+    """The weighted residuals ``(model(x, p) − y) / sigma`` and their Jacobian, as ``least_squares`` sees
+    them — what ``curve_fit`` builds from (model, sigma), fused into one call each.
+
+    Why: a fit is ~15 trust-region iterations of a few microseconds of arithmetic on a dozen points, and
+    ``curve_fit``'s wrappers (memoiser, sigma transform, argument unpacking, an ``errstate`` per call) cost
+    more than the arithmetic. The expressions are the ones ``curve_fit`` evaluates, in the same order, so
+    the optimiser sees bit-identical numbers and reaches the same parameters; what is saved is the Python
+    around them: ln x is taken once per fit, and the logistic terms of the last residual evaluation are
+    reused by the Jacobian at the same point (trf evaluates the Jacobian where it last evaluated the
+    residuals). Callers hold ``np.errstate(all="ignore")`` around the optimisation (asymptotes overflow by
+    design, see ``_stable5``).
+    """
+
+    def __init__(self, kind: Literal["logistic", "stable4", "stable5"], data: _Data) -> None:
+        self.kind = kind
+        self.x = data.x
+        self.y = data.y
+        self.transform = None if data.sigma is None else 1.0 / data.sigma
+        with np.errstate(divide="ignore"):  # ln 0 = -inf: the zero standard sits on an asymptote
+            self.logx = np.log(data.x) if kind != "logistic" else data.x
+        self.positive = data.x > 0
+        self._at: tuple[float, ...] | None = None
+        self._terms: tuple[FloatArray, FloatArray, FloatArray] = (data.x, data.x, data.x)
+
+    def _stable_terms(self, p: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """w = b·ln(x/c), softplus(w) and (1 + u)^-g of ``_stable5`` at ``p`` (cached for the Jacobian)."""
+        key = tuple(p.tolist())
+        if key != self._at:
+            b, lc = p[1], p[2]
+            g = p[4] if self.kind == "stable5" else 1.0
+            w = b * (self.logx - lc)
+            soft = np.logaddexp(0.0, w)
+            self._terms = (w, soft, np.exp(-g * soft))
+            self._at = key
+        return self._terms
+
+    def model(self, p: FloatArray) -> FloatArray:
+        if self.kind == "logistic":
+            a, b, c, d = p
+            return d + (a - d) / (1.0 + np.power(self.x / c, b))
+        a, d = p[0], p[3]
+        return d + (a - d) * self._stable_terms(p)[2]
+
+    def fun(self, p: FloatArray) -> FloatArray:
+        if self.transform is None:
+            return self.model(p) - self.y
+        return self.transform * (self.model(p) - self.y)
+
+    def jac(self, p: FloatArray) -> FloatArray:
+        """``_stable5_jac`` (``_stable4_jac``: its first four columns), rows scaled by 1/sigma."""
+        a, b, d = p[0], p[1], p[3]
+        g = p[4] if self.kind == "stable5" else 1.0
+        logx = self.logx - p[2]
+        w, soft, dm = self._stable_terms(p)
+        dy_dw = -(a - d) * g * dm * expit(w)
+        cols = [dm, np.where(self.positive, dy_dw * logx, 0.0), np.where(self.positive, -b * dy_dw, 0.0)]
+        cols.append(1.0 - dm)
+        if self.kind == "stable5":
+            cols.append(np.where(np.isfinite(soft), -(a - d) * dm * soft, 0.0))
+        jac = np.column_stack(cols)
+        return jac if self.transform is None else self.transform[:, np.newaxis] * jac
+
+
+_MODELS: dict[Callable[..., FloatArray], Literal["logistic", "stable4", "stable5"]] = {
+    _logistic: "logistic",
+    _stable4: "stable4",
+    _stable5: "stable5",
+}
+
+
 def _run(
     fn: Callable[..., FloatArray],
     data: _Data,
@@ -262,44 +332,40 @@ def _run(
     max_nfev: int = 10_000,
     tol: float = _TIGHT,
 ) -> _Attempt | str:
-    """One curve_fit: the attempt (finished, or where it was when ``max_nfev`` ran out) or why it failed."""
+    """One bounded trust-region least-squares run (what ``curve_fit(fn, x, y, p0, sigma, bounds, jac,
+    maxfev, ...)`` runs, called directly — see :class:`_Residuals`): the attempt (finished, or where it was
+    when ``max_nfev`` ran out) or why it failed. ``jac`` None: the historical 4PL path (finite-difference
+    Jacobian, default tolerances); else the refined path (analytic Jacobian, ``tol``, x_scale="jac")."""
     lower, upper = bounds
     start = np.clip(np.asarray(p0, dtype=np.float64), lower, upper)
-    kwargs: dict[str, object] = {}
-    last: list[FloatArray] = []
-    if jac is not None:  # the refined path (5PL, 4PL fallback): analytic Jacobian, tight tolerances
-
-        def record(intermediate_result: OptimizeResult) -> None:
-            last[:] = [np.array(intermediate_result.x, dtype=np.float64)]
-
-        kwargs = {
-            "jac": jac,
-            "x_scale": "jac",
-            "ftol": tol,
-            "xtol": tol,
-            "gtol": tol,
-            "callback": record,
-        }
+    if not (np.all(np.isfinite(data.x)) and np.all(np.isfinite(data.y)) and np.all(np.isfinite(start))):
+        return "array must not contain infs or NaNs"  # curve_fit's check_finite (never hit: _prepare)
+    residuals = _Residuals(_MODELS[fn], data)
+    lb, ub = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            popt, _ = curve_fit(
-                fn,
-                data.x,
-                data.y,
-                p0=start,
-                sigma=data.sigma,
-                bounds=(lower, upper),
-                maxfev=max_nfev,
-                **kwargs,
-            )
-    except RuntimeError as exc:
-        if last and "maximum number of function evaluations" in str(exc) and np.all(np.isfinite(last[0])):
-            return _Attempt(last[0], _cost(fn, data, last[0]), finished=False)
-        return str(exc)
+        with np.errstate(all="ignore"):
+            if jac is None:
+                res = trust_region.solve(residuals.fun, start, lb, ub, max_nfev=max_nfev)
+            else:
+                res = trust_region.solve(
+                    residuals.fun,
+                    start,
+                    lb,
+                    ub,
+                    jac=residuals.jac,
+                    x_scale_jac=True,
+                    ftol=tol,
+                    xtol=tol,
+                    gtol=tol,
+                    max_nfev=max_nfev,
+                )
     except (ValueError, FloatingPointError) as exc:
         return str(exc)
+    if not res.success:
+        if jac is not None and res.status == 0 and res.nfev > 1 and np.all(np.isfinite(res.x)):
+            return _Attempt(res.x, _cost(fn, data, res.x), finished=False)
+        return "Optimal parameters not found: " + res.message
+    popt = np.asarray(res.x, dtype=np.float64)
     if not np.all(np.isfinite(popt)):
         return "non-finite parameters"
     return _Attempt(popt, _cost(fn, data, popt), finished=True)

@@ -350,10 +350,14 @@ def _recompute(
     rows: list[dict[str, Any]] = []
     if instrument and curves:
         indexed = w.with_row_index(_RID)
+        converged = [a for a, c in curves.items() if c.fit.converged]
+        parts = indexed.filter(pl.col("analyte").is_in(converged)).partition_by(
+            "analyte", maintain_order=True, as_dict=True
+        )  # each analyte's rows, split in one pass
         for analyte, curve in curves.items():
             if not curve.fit.converged:
                 continue
-            aw = indexed.filter(pl.col("analyte") == analyte)
+            aw = parts.get((analyte,), indexed.head(0))
             # the row index stands in for the well name, so each disagreement maps back to its row exactly
             cmp = compare_to_instrument(
                 aw.with_columns(well=pl.col(_RID).cast(pl.String())),
@@ -542,16 +546,22 @@ def _accepted_limits(
     """Per analyte, the run's lowest/highest accepted calibrator (in-well pg/mL; the curve is in the unit
     of the standards' ``expected_conc``); analytes without an accepted level or a known unit are left out."""
     out: dict[str, tuple[float, float]] = {}
+    wanted = {a for a, c in (curves or {}).items() if c.lloq is not None and c.uloq is not None}
+    if not wanted:
+        return out
+    # the first known unit factor of each analyte's standards, in row order: one pass over the plate
+    std = wells.filter(
+        pl.col("analyte").is_in(list(wanted))
+        & (pl.col("sample_type") == "standard")
+        & pl.col("expected_conc").is_not_null()
+        & pl.col(FACTOR).is_not_null()
+    )
+    first: dict[str, float] = {}
+    for analyte, factor in zip(std["analyte"].to_list(), std[FACTOR].to_list(), strict=True):
+        first.setdefault(analyte, float(factor))
     for analyte, c in (curves or {}).items():
-        if c.lloq is None or c.uloq is None:
-            continue
-        factors = wells.filter(
-            (pl.col("analyte") == analyte)
-            & (pl.col("sample_type") == "standard")
-            & pl.col("expected_conc").is_not_null()
-        )[FACTOR].drop_nulls()
-        if factors.len():
-            f = float(factors[0])
+        if analyte in first and c.lloq is not None and c.uloq is not None:
+            f = first[analyte]
             out[analyte] = (c.lloq * f, c.uloq * f)
     return out
 

@@ -249,7 +249,18 @@ def aggregate(
         for c in codes:
             if c in ("conflicting_censoring", "mixed_dilution"):
                 q.append(_group_hold_row(r, src, source_sha256, c))
-    out = pl.DataFrame(rows, infer_schema_length=None)
+    # the per-row fields back onto the aggregate as columns (rebuilding a frame from the dicts would
+    # re-infer every column's type, the most expensive step of this function)
+    out = res.with_columns(
+        pl.Series("result_id", [r["result_id"] for r in rows], dtype=pl.String()),
+        pl.Series("hold_reason", [r["hold_reason"] for r in rows], dtype=pl.String()),
+        pl.Series("analyte_class", [r["analyte_class"] for r in rows], dtype=pl.String()),
+        pl.Series("reported_texts", [r["reported_texts"] for r in rows], dtype=pl.String()),
+        pl.Series("unit_as_written", [r["unit_as_written"] for r in rows], dtype=pl.String()),
+        pl.col("n_eq").alias("n_replicates"),
+        pl.col("lloq_s").alias("lloq_pg_ml"),
+        pl.col("uloq_s").alias("uloq_pg_ml"),
+    )
     out = out.with_columns(
         study_id=pl.lit(config.study.study_id),
         assay_id=pl.lit(assay.assay_id),

@@ -38,7 +38,13 @@ def _finite(x: float | None) -> float | None:
 
 
 def _curve_row(
-    sha: str, plate: PlateInfo, assay: Assay, analyte: str, c: StandardCurve, from_fit: bool
+    sha: str,
+    plate: PlateInfo,
+    assay: Assay,
+    analyte: str,
+    c: StandardCurve,
+    from_fit: bool,
+    levels_table: pl.DataFrame | None = None,
 ) -> dict[str, object]:
     f = c.fit
     levels = [lv for lv in c.levels if not lv.is_zero and lv.mean_signal is not None]
@@ -68,7 +74,7 @@ def _curve_row(
         "calibration_passed": c.passed,
         "concentrations_from": "fitted curve" if from_fit else "instrument",
         "notes": "; ".join([*c.notes, *c.reasons]) or None,
-        **_residual_summary(c),
+        **_residual_summary(c, levels_table),
         "ec50": ec50(f),
     }
 
@@ -97,12 +103,15 @@ def level_residuals(levels: pl.DataFrame, fit: CurveFit) -> pl.DataFrame:
     )
 
 
-def _residual_summary(c: StandardCurve) -> dict[str, float | None]:
+def _residual_summary(c: StandardCurve, levels_table: pl.DataFrame | None = None) -> dict[str, float | None]:
     """RMS residual (signal units, and % of fitted) over the levels in the final fit — the spread a
-    reviewer compares across runs; a masked level is out of the fit and out of this summary."""
+    reviewer compares across runs; a masked level is out of the fit and out of this summary.
+    ``levels_table``: ``level_residuals(c.table(), c.fit)`` when the caller already has it."""
     if not c.fit.converged or not c.levels:
         return {"residual_rmse": None, "residual_rms_pct": None}
-    t = level_residuals(c.table(), c.fit).filter(~pl.col("masked") & pl.col("residual").is_not_null())
+    if levels_table is None:
+        levels_table = level_residuals(c.table(), c.fit)
+    t = levels_table.filter(~pl.col("masked") & pl.col("residual").is_not_null())
     if t.height == 0:
         return {"residual_rmse": None, "residual_rms_pct": None}
     rmse = float(np.sqrt(np.mean(np.square(t["residual"].to_numpy()))))
@@ -117,6 +126,18 @@ def _analytes(wells: pl.DataFrame, assay: Assay) -> list[str]:
     return [a for a in wells["analyte"].drop_nulls().unique().sort().to_list() if a in assay.analytes]
 
 
+def _by_analyte(wells: pl.DataFrame, assay: Assay) -> dict[str, pl.DataFrame]:
+    """The plate's rows of each of its assay's analytes (sorted by name), split in one pass: the same
+    frames as ``wells.filter(pl.col("analyte") == analyte)``, without a scan of the plate per analyte."""
+    names = _analytes(wells, assay)
+    if not names:
+        return {}
+    parts = wells.filter(pl.col("analyte").is_in(names)).partition_by(
+        "analyte", maintain_order=True, as_dict=True
+    )
+    return {a: parts[(a,)] for a in names}
+
+
 def fit_curves(wells: pl.DataFrame, assay: Assay) -> dict[str, StandardCurve]:
     """The calibration (fit, masking, limits) of every analyte of one plate that has calibrator signals.
 
@@ -124,10 +145,13 @@ def fit_curves(wells: pl.DataFrame, assay: Assay) -> dict[str, StandardCurve]:
     to :func:`assess_plate` so the run is judged on the same curve."""
     acc = assay.acceptance
     out: dict[str, StandardCurve] = {}
-    for analyte in _analytes(wells, assay):
-        w = wells.filter(pl.col("analyte") == analyte)
-        std = w.filter((pl.col("sample_type") == "standard") & pl.col("expected_conc").is_not_null())
-        if std.filter(pl.col("signal").is_not_null()).height == 0:
+    for analyte, w in _by_analyte(wells, assay).items():
+        has_signal = (
+            (pl.col("sample_type") == "standard")
+            & pl.col("expected_conc").is_not_null()
+            & pl.col("signal").is_not_null()
+        )
+        if not w.select(has_signal.any()).item():
             continue
         out[analyte] = fit_standards(
             standard_wells(w, signal_offset=background(w)),
@@ -178,20 +202,19 @@ def assess_plate(
         pl.DataFrame(schema=CALIBRATOR_SCHEMA),
         pl.DataFrame(schema=ACCEPTANCE_SCHEMA),
     )
-    for analyte in _analytes(wells, assay):
-        w = wells.filter(pl.col("analyte") == analyte)
+    for analyte, w in _by_analyte(wells, assay).items():
         curve = curves.get(analyte)
         if curve is None:
             out.notes.append(f"{analyte}: no calibrator signals in the export, so the run cannot be judged")
             continue
         from_fit = bool(w["flags"].fill_null("").str.contains("conc_from_").any())
-        row = _curve_row(sha256, plate, assay, analyte, curve, from_fit)
+        levels = level_residuals(curve.table(), curve.fit)
+        row = _curve_row(sha256, plate, assay, analyte, curve, from_fit, levels)
         cmp = comparisons.get(analyte)
         summary = comparison_note(cmp) if cmp is not None else None
         if summary:
             row["notes"] = f"{row['notes']}; {summary}" if row["notes"] else summary
         curve_rows.append(row)
-        levels = level_residuals(curve.table(), curve.fit)
         calibrators.append(
             levels.select(
                 pl.lit(sha256).alias("source_sha256"),

@@ -358,6 +358,20 @@ def plate_id_from(head: dict[str, str], file_name: str) -> str:
 # ---- sniffing -----------------------------------------------------------------------------------------
 
 
+# A cell that header_columns reads as Type / Well: only whitespace and quote characters around and between
+# the letters (its key drops whitespace; csv drops the quotes), between delimiters or the line's ends.
+_TYPE_CELL_RE = re.compile(r'(?:^|[,;\t])[\s"]*t[\s"]*y[\s"]*p[\s"]*e[\s"]*(?:[,;\t]|$)')
+_WELL_CELL_RE = re.compile(r'(?:^|[,;\t])[\s"]*w[\s"]*e[\s"]*l[\s"]*l[\s"]*(?:[,;\t]|$)')
+
+
+def _may_be_header(line: str) -> bool:
+    """False when ``line`` cannot be a result-table header (no Type cell and Well cell), decided without
+    parsing it: a text export's preamble often names "96-well plate" and "Type" (xPONENT does), and
+    parsing every line of the head only to find no header was most of the cost of sniffing."""
+    low = line.casefold().replace("\x00", "")
+    return _TYPE_CELL_RE.search(low) is not None and _WELL_CELL_RE.search(low) is not None
+
+
 def _sniff_rows(rows: list[list[str]]) -> tuple[bool, int]:
     """(table header found, number of Bio-Plex header lines above it)."""
     head_keys = 0
@@ -401,6 +415,8 @@ def _sniff(text_head: str, file: FileInput) -> Sniff:
         return Sniff(False, _LOOKED_FOR)
     lines = split_lines(text_head.lstrip("\ufeff"))[:300]
     if not any("well" in ln.casefold() and "type" in ln.casefold() for ln in lines):
+        return Sniff(False, _LOOKED_FOR)
+    if not any(_may_be_header(ln) for ln in lines):  # no line can be the table header: skip the parse
         return Sniff(False, _LOOKED_FOR)
     delimiter = _delimiter(lines)
     found, keys = _sniff_rows([_one_line(ln, delimiter) for ln in lines])

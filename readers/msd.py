@@ -271,6 +271,10 @@ def _msd_evidence(labels: list[str], columns: dict[str, int]) -> bool:
 
 def _header_delimiter(line: str) -> tuple[str, list[str], dict[str, int]] | None:
     """The delimiter under which ``line`` is a Workbench header row, its cells and columns."""
+    # Cheap exit first (most lines): a header has a cell whose key is "well", and a cell's characters are
+    # the line's minus quotes and NULs, so without "well" in the line folded that way there is no header.
+    if "well" not in line.casefold() and "well" not in line.replace('"', "").replace("\x00", "").casefold():
+        return None
     for d in _DELIMITERS:
         if d not in line:
             continue

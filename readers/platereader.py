@@ -135,9 +135,25 @@ def _unlettered_prefix(prefix: list[str], header_prefix: list[str]) -> bool:
     )
 
 
+# Cells "1", "2", "3", "4" side by side: what every grid header has. A cell is its characters between two
+# delimiters with csv's quotes (and NULs) dropped and whitespace (and stray quotes) stripped, so with quotes
+# removed the line shows 1, 2, 3, 4 separated by one delimiter each and whitespace only.
+_HEADER_HINT_RE = re.compile(r"1\s*[\t,;]\s*2\s*[\t,;]\s*3\s*[\t,;]\s*4")
+
+
+def _may_be_header(line: str) -> bool:
+    """False when ``line`` cannot be a grid header, decided without parsing it (see ``_HEADER_HINT_RE``).
+    Most lines of an export fail this, which makes scanning a file for grids cheap."""
+    if '"' in line or "\x00" in line:
+        line = line.replace('"', "").replace("\x00", "")
+    return _HEADER_HINT_RE.search(line) is not None
+
+
 def _grid_at(lines: list[str], i: int) -> Grid | _Miss | None:
     """The grid whose header is line ``i`` (0-based), a miss saying why it is not one, or None when the
     line is not a grid header at all."""
+    if not _may_be_header(lines[i]):
+        return None
     delimiter = _delimiter(lines[i])
     header = _split(lines[i], delimiter)
     start = _header_start(header)
@@ -176,6 +192,15 @@ def _grid_at(lines: list[str], i: int) -> Grid | _Miss | None:
     if numeric == 0 or numeric * 2 < len(filled):
         return _Miss(i + 1, f"the grid headed on line {i + 1} holds text, not readings")
     return Grid(i + 1, n, values, row_lines, lettered, decimal_comma, temperature)
+
+
+def first_grid(lines: list[str]) -> Grid | None:
+    """The first grid of the text (``find_grids(lines)[0][0]``), without looking further."""
+    for i in range(len(lines)):
+        found = _grid_at(lines, i)
+        if isinstance(found, Grid):
+            return found
+    return None
 
 
 def find_grids(lines: list[str]) -> tuple[list[Grid], list[_Miss]]:
@@ -304,12 +329,11 @@ class PlateReaderGridReader:
         try:
             if looks_like_platemap(text_head):
                 return Sniff(False, "this is a plate map (plater format): it is read with its export")
-            grids, _ = find_grids(split_lines(text_head))
+            g = first_grid(split_lines(text_head))
         except Exception:  # sniffing is a guess: a malformed head is simply not ours
             return Sniff(False, _GRID_REASON)
-        if not grids:
+        if g is None:
             return Sniff(False, _GRID_REASON)
-        g = grids[0]
         last = ROW_LETTERS[g.n_rows - 1]
         return Sniff(
             True,
