@@ -10,8 +10,9 @@ Worker processes are started with ``spawn`` (never ``fork``: the parent holds a 
 Prefect's threads). Each receives the shared arguments (configuration, manifest) once, at start-up, not
 per file. As with any ``spawn`` pool, a script that starts an ingestion must do so under
 ``if __name__ == "__main__":`` (the ``biomarkers`` command, Prefect workers and pytest do). A worker exits
-by itself when its parent dies (a killed ingestion leaves no orphans). A worker that crashes, or a result that cannot cross the process boundary, is not a lost file: that file, and every
-later one, is processed in the parent instead, and the reason is logged.
+by itself when its parent dies (a killed ingestion leaves no orphans). A worker that crashes is not a lost
+file: that file and every later one are processed in the parent instead; a result that cannot cross the
+process boundary is redone in the parent; either way the reason is logged.
 """
 
 from __future__ import annotations
