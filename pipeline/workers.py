@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
+import tempfile
 import threading
 import time
 from collections import deque
@@ -44,9 +46,10 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.5)
 
 
-def _start_worker(shared: tuple[Any, ...], parent: int) -> None:
+def _start_worker(shared_file: str, parent: int) -> None:
     global _SHARED
-    _SHARED = shared
+    with open(shared_file, "rb") as fh:
+        _SHARED = pickle.load(fh)
     threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
 
 
@@ -82,11 +85,15 @@ class OrderedPool(Generic[Item, Out]):
             for item in items:
                 yield item, self._here(item)
             return
+        # The shared arguments go through a file, not the start-up pipe: a pipe write blocks until the
+        # child has imported enough to unpickle them (~5 s), and workers are started one after another.
+        with tempfile.NamedTemporaryFile(prefix="biomarkers-", suffix=".pickle", delete=False) as shared:
+            pickle.dump(self.shared, shared, protocol=pickle.HIGHEST_PROTOCOL)
         pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self.shared, os.getpid()),
+            initargs=(shared.name, os.getpid()),
         )
         pending: deque[tuple[Item, Future[Out]]] = deque()
         source = iter(items)
@@ -107,6 +114,7 @@ class OrderedPool(Generic[Item, Out]):
                 yield item, self._here(item)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            os.unlink(shared.name)
 
     def _collect(self, item: Item, future: Future[Out]) -> Out:
         if self.fell_back is None:
