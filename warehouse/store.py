@@ -11,10 +11,12 @@ import contextlib
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -27,6 +29,9 @@ from warehouse import audit, currency
 from warehouse.audit import AuditEvent
 from warehouse.paths import WarehousePaths
 from warehouse.raw import raw_relpath
+
+if TYPE_CHECKING:
+    from warehouse.trend_history import TrendHistory
 
 
 class WarehouseBusyError(Exception):
@@ -70,6 +75,10 @@ class WriterStore:
             raise
         self.con.execute(_ddl())
         self._backfill_currency()
+        # State of this run kept in memory so a load costs the same in a large warehouse as in an empty
+        # one; each piece is changed only after the transaction it describes has committed.
+        self.trend_history: TrendHistory | None = None  # set by warehouse.trend_history.for_store
+        self._on_commit: list[Callable[[FileOutcome, int], None]] = []
 
     def _backfill_currency(self) -> None:
         """A store written before the currency log existed: decide every group once (idempotent)."""
@@ -145,6 +154,14 @@ class WriterStore:
     # --- reads -------------------------------------------------------------------------------
     def known_files(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT source_sha256 FROM files").fetchall()}
+
+    def is_known(self, sha256: str) -> bool:
+        """Whether a file with this content is in the store (a primary-key lookup)."""
+        return bool(self.con.execute("SELECT 1 FROM files WHERE source_sha256 = ?", [sha256]).fetchall())
+
+    def on_commit(self, listener: Callable[[FileOutcome, int], None]) -> None:
+        """Call ``listener(outcome, load_seq)`` after each file's load has committed (never on a rollback)."""
+        self._on_commit.append(listener)
 
     def known_manifests(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT source_sha256 FROM manifests").fetchall()}
@@ -298,6 +315,8 @@ class WriterStore:
             con.execute("ROLLBACK")
             raise
         audit.record_head(self.paths.ingest_db, new_head)
+        for listener in self._on_commit:
+            listener(outcome, seq)
         n_res = 0 if outcome.results is None else outcome.results.height
         return LoadReport(
             sha, loaded=True, n_results=n_res, n_superseded=change.superseded, lost_exclusions=len(lost)
