@@ -55,6 +55,13 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def _loaded_results(results: pl.DataFrame | None) -> pl.DataFrame:
+    """The results of a file that take part in currency (status loaded)."""
+    if results is None or results.height == 0:
+        return pl.DataFrame(schema={c: pl.String() for c in ("result_id", *currency.GROUP, "status")})
+    return results.filter(pl.col("status") == "loaded")
+
+
 class WriterStore:
     """Read-write connection to ``ingest.duckdb``. Use as a context manager; one per process."""
 
@@ -79,6 +86,7 @@ class WriterStore:
         # one; each piece is changed only after the transaction it describes has committed.
         self.trend_history: TrendHistory | None = None  # set by warehouse.trend_history.for_store
         self._on_commit: list[Callable[[FileOutcome, int], None]] = []
+        self._measured: set[int] | None = None  # hash((sample_id, assay_id)) of every loaded result
 
     def _backfill_currency(self) -> None:
         """A store written before the currency log existed: decide every group once (idempotent)."""
@@ -233,6 +241,8 @@ class WriterStore:
         if con.execute("SELECT 1 FROM files WHERE source_sha256 = ?", [sha]).fetchall():
             return LoadReport(sha, loaded=False, n_results=0, n_superseded=0)
         at = now_utc()
+        measured = self._measured_groups()
+        loaded = _loaded_results(outcome.results)
         con.execute("BEGIN TRANSACTION")
         try:
             seq = self.load_seq() + 1
@@ -301,12 +311,22 @@ class WriterStore:
                         run_id,
                     ],
                 )
+            # groups measured before are re-decided with their stored results; the others only have
+            # this file's (a re-assay is the rare case that reads the store)
             keys = (
-                outcome.results.select("sample_id", "analyte", "assay_id").unique()
+                outcome.results.select(currency.GROUP).unique(maintain_order=True)
                 if outcome.results is not None and outcome.results.height
-                else pl.DataFrame()
+                else pl.DataFrame(schema=dict.fromkeys(currency.GROUP, pl.String()))
             )
-            change = currency.refresh(con, keys, config, at=at, run_id=run_id)
+            again = [hash((s, a)) in measured for s, a in keys.select("sample_id", "assay_id").iter_rows()]
+            change = currency.refresh(
+                con,
+                keys.filter(pl.Series(again, dtype=pl.Boolean)),
+                config,
+                at=at,
+                run_id=run_id,
+                incoming=loaded.with_columns(pl.lit(seq, pl.Int64).alias("load_seq")),
+            )
             events = self._file_events(outcome, message, companions, received_at or at, run_id)
             events += versions + change.events + lost
             new_head = audit.append(con, events, actor=self.actor, at=at)
@@ -315,12 +335,23 @@ class WriterStore:
             con.execute("ROLLBACK")
             raise
         audit.record_head(self.paths.ingest_db, new_head)
+        measured.update(hash(k) for k in loaded.select("sample_id", "assay_id").iter_rows())
         for listener in self._on_commit:
             listener(outcome, seq)
         n_res = 0 if outcome.results is None else outcome.results.height
         return LoadReport(
             sha, loaded=True, n_results=n_res, n_superseded=change.superseded, lost_exclusions=len(lost)
         )
+
+    def _measured_groups(self) -> set[int]:
+        """Which (sample, assay) pairs have a loaded result: read once per run, kept up to date after each
+        commit. Hashes only (small); a collision merely sends a new group down the re-assay path."""
+        if self._measured is None:
+            rows = self.con.execute(
+                "SELECT DISTINCT sample_id, assay_id FROM results_all WHERE status = 'loaded'"
+            ).fetchall()
+            self._measured = {hash((s, a)) for s, a in rows}
+        return self._measured
 
     def _file_events(
         self,
@@ -416,6 +447,10 @@ class WriterStore:
         plate_ids = [p.plate_id for p in outcome.plates]
         if not plate_ids:
             return []
+        if not self.con.execute(
+            "SELECT 1 FROM exclusions WHERE list_contains(?, plate_id) LIMIT 1", [plate_ids]
+        ).fetchall():
+            return []  # nothing excluded on these plates: no need to look at the results
         rows = self.con.execute(
             """
             WITH active AS (

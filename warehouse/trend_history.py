@@ -36,8 +36,7 @@ LOOKBACK = 9
 SeriesKey = tuple[str, str, str, str]
 """(assay_id, analyte, kit_lot, metric)"""
 
-# The same metrics from the store's tables or from one file's frames (the sources are substituted), so
-# values kept in memory are computed exactly as a fresh read of the store would compute them.
+# Run metrics as stored; file_run_metrics computes the same for one file in Python.
 _METRICS_SQL = """
 WITH runs AS ({runs}),
 verdict AS (
@@ -95,77 +94,54 @@ def prior_run_metrics(
     return got.select(list(HISTORY_SCHEMA)).cast(HISTORY_SCHEMA)
 
 
-def file_run_metrics(con: duckdb.DuckDBPyConnection, outcome: FileOutcome, order: int) -> pl.DataFrame:
-    """The run metrics the store will hold for ``outcome`` once loaded with load sequence ``order``
-    (:data:`HISTORY_SCHEMA`), computed by the same SQL over the file's own frames."""
-    plates = [p for p in outcome.plates if p.assay_id]
-    if not plates:
-        return pl.DataFrame(schema=HISTORY_SCHEMA)
+def file_run_metrics(outcome: FileOutcome, order: int) -> list[tuple[object, ...]]:
+    """The rows (:data:`HISTORY_SCHEMA` order, in run order) a read of the store will give for
+    ``outcome`` once it is loaded with load sequence ``order``: the same metrics as the store query, and
+    the same numbers — a QC level's value is the sum of its wells in row order divided by their count,
+    exactly as DuckDB's ``avg`` computes it (a polars mean can differ in the last bit, which would move a
+    guide set)."""
+    runs = {p.plate_id: (p.assay_id, p.kit_lot or "") for p in outcome.plates if p.assay_id}
+    if not runs:
+        return []
+    verdict: dict[tuple[str, str], bool] = {}
+    if outcome.acceptance is not None:
+        for plate, analyte, ok in outcome.acceptance.select(
+            "plate_id", "analyte", "run_accepted"
+        ).iter_rows():
+            verdict[(plate, analyte)] = verdict.get((plate, analyte), True) and bool(ok)
+    metrics: list[tuple[str, str, str, float]] = []
+    if outcome.wells is not None and outcome.wells.height:
+        qc = outcome.wells.filter(
+            (pl.col("sample_type") == "qc")
+            & (pl.col("qualifier") == "=")
+            & pl.col("conc_pg_ml").is_not_null()
+            & pl.col("sample_id").is_not_null()
+            & pl.col("analyte").is_not_null()
+        )
+        sums: dict[tuple[str, str, str], list[float]] = {}
+        for plate, analyte, level, conc in qc.select(
+            "plate_id", "analyte", "sample_id", "conc_pg_ml"
+        ).iter_rows():
+            acc = sums.setdefault((plate, analyte, level), [0.0, 0.0])
+            acc[0] += conc
+            acc[1] += 1.0
+        metrics += [(p, a, lvl, total / n) for (p, a, lvl), (total, n) in sums.items()]
+    if outcome.curves is not None:
+        for plate, analyte, converged, ec50, top in outcome.curves.select(
+            "plate_id", "analyte", "converged", "ec50", "max_signal"
+        ).iter_rows():
+            if converged and ec50 is not None:
+                metrics.append((plate, analyte, "EC50", ec50))
+            if top is not None:
+                metrics.append((plate, analyte, "max_signal", top))
     sha = outcome.source_sha256
-    runs = pl.DataFrame(
-        {
-            "source_sha256": [sha] * len(plates),
-            "plate_id": [p.plate_id for p in plates],
-            "assay_id": [p.assay_id for p in plates],
-            "kit_lot": [p.kit_lot or "" for p in plates],
-            "load_seq": [order] * len(plates),
-        },
-        schema={"source_sha256": pl.String, "plate_id": pl.String, "assay_id": pl.String,
-                "kit_lot": pl.String, "load_seq": pl.Int64},
-    )  # fmt: skip
-    frames = {
-        "_th_runs": runs,
-        "_th_acceptance": _with_sha(
-            outcome.acceptance, sha, {"plate_id": pl.String, "analyte": pl.String, "run_accepted": pl.Boolean}
-        ),
-        "_th_wells": _with_sha(
-            outcome.wells,
-            sha,
-            {
-                "plate_id": pl.String,
-                "analyte": pl.String,
-                "sample_type": pl.String,
-                "qualifier": pl.String,
-                "conc_pg_ml": pl.Float64,
-                "sample_id": pl.String,
-            },
-        ),
-        "_th_curves": _with_sha(
-            outcome.curves,
-            sha,
-            {
-                "plate_id": pl.String,
-                "analyte": pl.String,
-                "converged": pl.Boolean,
-                "ec50": pl.Float64,
-                "max_signal": pl.Float64,
-            },
-        ),
-    }
-    sql = _METRICS_SQL.format(
-        runs="SELECT * FROM _th_runs",
-        acceptance="_th_acceptance",
-        wells="_th_wells",
-        curves="_th_curves",
-        analyte_filter="analyte IS NOT NULL",
-    )
-    for name, frame in frames.items():
-        con.register(name, frame.to_arrow())
-    try:
-        got = con.sql(sql).pl()
-    finally:
-        for name in frames:
-            con.unregister(name)
-    return got.select(list(HISTORY_SCHEMA)).cast(HISTORY_SCHEMA)
-
-
-def _with_sha(df: pl.DataFrame | None, sha: str, schema: dict[str, type[pl.DataType]]) -> pl.DataFrame:
-    """The columns the metrics read, with the file's SHA-256 (as the store's rows carry it)."""
-    if df is None:
-        return pl.DataFrame(schema={"source_sha256": pl.String, **schema})
-    return df.select(
-        pl.lit(sha, pl.String).alias("source_sha256"), *(pl.col(c).cast(t) for c, t in schema.items())
-    )
+    rows: list[tuple[object, ...]] = [
+        (runs[p][0], a, runs[p][1], m, f"{sha}:{p}", order, v, verdict.get((p, a), True))
+        for p, a, m, v in metrics
+        if p in runs and math.isfinite(v)
+    ]
+    rows.sort(key=lambda r: (r[4], r[1], r[3]))
+    return rows
 
 
 def _usable(metric: str, value: float) -> bool:
@@ -242,7 +218,7 @@ class TrendHistory:
         if self._series is None:
             return  # not read yet: the first read will find the file in the store
         try:
-            self._add(self._series, file_run_metrics(self._con, outcome, order).iter_rows())
+            self._add(self._series, file_run_metrics(outcome, order))
         except Exception:  # the load itself has committed: never fail it, read afresh next time instead
             log.exception("trend history of %s not kept in memory; re-reading the store", outcome.source_file)
             self._series = None
