@@ -234,14 +234,14 @@ def refresh(
 
 
 def _summarise(changed: pl.DataFrame) -> CurrencyChange:
+    # a first-time current result needs no entry of its own (the file's "loaded" entry covers it)
+    up = int(changed["is_current"].sum())
+    noted = changed.filter(~(pl.col("is_current") & (pl.col("n_events") == 0)))
     events: list[AuditEvent] = []
-    up = sup = exc = 0
-    for r in changed.iter_rows(named=True):
+    sup = exc = 0
+    for r in noted.iter_rows(named=True):
         new = bool(r["n_events"] == 0)
         if r["is_current"]:
-            up += 1
-            if new:
-                continue  # the file's "loaded" entry covers a first-time current result
             event, old_v, new_v = "reinstated", "not current", "current"
         elif r["exclusion_id"] is not None:
             exc += 1
