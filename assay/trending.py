@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
+import pyarrow as pa
 
 from schemas.config import GuideSetSettings
 
@@ -256,7 +257,11 @@ def levey_jennings(
         out["warning"] += [bool(v) and not r for v, r in zip(viol, rejects, strict=True)]
         out["note"] += [note] * n
         start = end
-    return ordered.with_columns(pl.Series(c, out[c], dtype=t) for c, t in _JUDGED_COLUMNS.items())
+    # the list column through Arrow: from Python lists polars builds a Series per inner list
+    violations = pa.array(out["violations"], type=pa.large_list(pa.large_string()))
+    return ordered.with_columns(
+        pl.Series(c, violations if c == "violations" else out[c], dtype=t) for c, t in _JUDGED_COLUMNS.items()
+    )
 
 
 # ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────

@@ -92,6 +92,16 @@ LEFT JOIN last_state s USING (result_id)
 ORDER BY c.load_seq, c._src, c._pos
 """
 
+_NO_STATE: dict[str, pl.DataType] = {
+    "exclusion_id": pl.String(),
+    "exclusion_reason": pl.String(),
+    "excluded_by": pl.String(),
+    "was_current": pl.Boolean(),
+    "was_superseded_by": pl.String(),
+    "was_exclusion_id": pl.String(),
+}
+"""Candidate columns with no exclusion and no recorded state (a result never decided before)."""
+
 _INCOMING_SCHEMA: dict[str, pl.DataType] = {
     **{c: pl.String() for c in _CAND_COLUMNS if c != "load_seq"},
     "load_seq": pl.Int64(),
@@ -188,6 +198,12 @@ def refresh(
         incoming = pl.DataFrame(schema=_INCOMING_SCHEMA)
     if keys.height == 0:
         keys = pl.DataFrame(schema=dict.fromkeys(GROUP, pl.String()))
+    if keys.height == 0 and not _exclusions_on(con, incoming["plate_id"].unique().to_list()):
+        # only groups never measured before and nothing excluded on these plates: nothing to read
+        cand = incoming.select(_CAND_COLUMNS).with_columns(
+            **{c: pl.lit(None, t) for c, t in _NO_STATE.items()}, n_events=pl.lit(0, pl.Int64)
+        )
+        return _record(con, decide(cand, rules), at=at, run_id=run_id)
     # literal false: the optimiser drops the reads of results_all and result_currency altogether
     sql = _CANDIDATES_SQL.format(
         any_stored="true" if keys.height else "false", cand_columns=", ".join(_CAND_COLUMNS)
@@ -205,7 +221,19 @@ def refresh(
     finally:
         con.unregister("_currency_keys")
         con.unregister("_currency_incoming")
-    state = decide(cand, rules)
+    return _record(con, decide(cand, rules), at=at, run_id=run_id)
+
+
+def _exclusions_on(con: duckdb.DuckDBPyConnection, plate_ids: list[str]) -> bool:
+    """Whether any exclusion (lifted or not) could apply to results of these plates."""
+    sql = "SELECT 1 FROM exclusions WHERE plate_id IS NULL OR list_contains(?, plate_id) LIMIT 1"
+    return bool(con.execute(sql, [plate_ids]).fetchall())
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, state: pl.DataFrame, *, at: datetime, run_id: str
+) -> CurrencyChange:
+    """Append the rows of ``state`` that differ from each result's last recorded state."""
     changed = state.filter(
         (pl.col("n_events") == 0)
         | (pl.col("was_current") != pl.col("is_current"))

@@ -87,6 +87,8 @@ class WriterStore:
         self.trend_history: TrendHistory | None = None  # set by warehouse.trend_history.for_store
         self._on_commit: list[Callable[[FileOutcome, int], None]] = []
         self._measured: set[int] | None = None  # hash((sample_id, assay_id)) of every loaded result
+        self._names_plates: tuple[set[str], set[str]] | None = None  # file names and plate IDs loaded
+        self._seq: int | None = None  # load_seq of the last file loaded
 
     def _backfill_currency(self) -> None:
         """A store written before the currency log existed: decide every group once (idempotent)."""
@@ -179,8 +181,11 @@ class WriterStore:
         return int(row[0][0]) if row else 0
 
     def load_seq(self) -> int:
-        row = self.con.execute("SELECT coalesce(max(load_seq), 0) FROM files").fetchall()
-        return int(row[0][0])
+        """The load sequence of the last file loaded (read once; only ``load`` moves it, after a commit)."""
+        if self._seq is None:
+            row = self.con.execute("SELECT coalesce(max(load_seq), 0) FROM files").fetchall()
+            self._seq = int(row[0][0])
+        return self._seq
 
     def change_seq(self) -> int:
         """A counter that moves with every change (each is an audit entry): loads, exclusions, lifts."""
@@ -241,7 +246,8 @@ class WriterStore:
         if con.execute("SELECT 1 FROM files WHERE source_sha256 = ?", [sha]).fetchall():
             return LoadReport(sha, loaded=False, n_results=0, n_superseded=0)
         at = now_utc()
-        measured = self._measured_groups()
+        measured = self._measured_groups()  # run state is read before the transaction, never inside it
+        self._loaded_names_plates()
         loaded = _loaded_results(outcome.results)
         con.execute("BEGIN TRANSACTION")
         try:
@@ -335,7 +341,11 @@ class WriterStore:
             con.execute("ROLLBACK")
             raise
         audit.record_head(self.paths.ingest_db, new_head)
+        self._seq = seq
         measured.update(hash(k) for k in loaded.select("sample_id", "assay_id").iter_rows())
+        if self._names_plates is not None:
+            self._names_plates[0].add(outcome.source_file)
+            self._names_plates[1].update(p.plate_id for p in outcome.plates)
         for listener in self._on_commit:
             listener(outcome, seq)
         n_res = 0 if outcome.results is None else outcome.results.height
@@ -352,6 +362,15 @@ class WriterStore:
             ).fetchall()
             self._measured = {hash((s, a)) for s, a in rows}
         return self._measured
+
+    def _loaded_names_plates(self) -> tuple[set[str], set[str]]:
+        """Names of the files and IDs of the plates in the store: read once per run, kept up to date after
+        each commit, so a file that is no new version of anything costs no read of files or plates."""
+        if self._names_plates is None:
+            names = self.con.execute("SELECT source_file FROM files WHERE status <> 'companion'").fetchall()
+            plates = self.con.execute("SELECT DISTINCT plate_id FROM plates").fetchall()
+            self._names_plates = ({r[0] for r in names}, {r[0] for r in plates})
+        return self._names_plates
 
     def _file_events(
         self,
@@ -404,6 +423,9 @@ class WriterStore:
         of it: recorded, never an overwrite (the earlier file and its results stay)."""
         sha = outcome.source_sha256
         plate_ids = [p.plate_id for p in outcome.plates]
+        names, plates = self._loaded_names_plates()
+        if outcome.source_file not in names and not any(p in plates for p in plate_ids):
+            return []  # neither the name nor a plate ID was seen before: nothing to look up
         prev = self.con.execute(
             """
             WITH earlier AS (
