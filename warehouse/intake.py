@@ -79,7 +79,8 @@ def trend_at_load(outcome: FileOutcome, ctx: IntakeContext) -> FileOutcome:
     if outcome.wells is not None:
         analytes = sorted({*analytes, *outcome.wells["analyte"].drop_nulls().unique().to_list()})
     try:
-        history, n_history = for_store(ctx.store, ctx.config).earlier(assay_ids, analytes)
+        lots = {p.kit_lot or "" for p in outcome.plates if p.assay_id}
+        history, n_history = for_store(ctx.store, ctx.config).earlier(assay_ids, analytes, lots)
         return judge_trend(
             outcome,
             history,

@@ -197,17 +197,19 @@ class TrendHistory:
                 s.tail.append(row)
 
     def earlier(
-        self, assay_ids: Iterable[str], analytes: Iterable[str]
+        self, assay_ids: Iterable[str], analytes: Iterable[str], kit_lots: Iterable[str] | None = None
     ) -> tuple[pl.DataFrame, dict[SeriesKey, int]]:
-        """The accepted earlier runs a judgement of ``assay_ids`` × ``analytes`` uses
-        (:data:`HISTORY_SCHEMA`, in run order per series), and the number of accepted earlier runs of
-        each series (``n_history``)."""
+        """The accepted earlier runs a judgement of ``assay_ids`` × ``analytes`` (× ``kit_lots``, '' for
+        none; every lot when None) uses (:data:`HISTORY_SCHEMA`, in run order per series), and the number
+        of accepted earlier runs of each series (``n_history``). A run is judged within its kit lot, so
+        the lots of earlier runs (which pile up over a study) need not be handed over."""
         state = self._state()
         assays, wanted = set(assay_ids), set(analytes)
+        lots = None if kit_lots is None else set(kit_lots)
         rows: list[tuple[object, ...]] = []
         counts: dict[SeriesKey, int] = {}
         for key, s in state.items():
-            if key[0] in assays and key[1] in wanted:
+            if key[0] in assays and key[1] in wanted and (lots is None or key[2] in lots):
                 rows += s.head
                 rows += s.tail
                 counts[key] = s.n_accepted
