@@ -340,7 +340,7 @@ class WriterStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        audit.record_head(self.paths.ingest_db, new_head)
+        # committed: the run state follows first (before anything that can fail), then the heads log
         self._seq = seq
         measured.update(hash(k) for k in loaded.select("sample_id", "assay_id").iter_rows())
         if self._names_plates is not None:
@@ -348,6 +348,7 @@ class WriterStore:
             self._names_plates[1].update(p.plate_id for p in outcome.plates)
         for listener in self._on_commit:
             listener(outcome, seq)
+        audit.record_head(self.paths.ingest_db, new_head)
         n_res = 0 if outcome.results is None else outcome.results.height
         return LoadReport(
             sha, loaded=True, n_results=n_res, n_superseded=change.superseded, lost_exclusions=len(lost)
