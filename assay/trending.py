@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
+import pyarrow as pa
 
 from schemas.config import GuideSetSettings
 
@@ -203,32 +204,8 @@ def levey_jennings(
     ``warning`` (only a warning rule fired) and ``note`` (why a point was not judged).
     """
     wanted = tuple(rules)
-    parts: list[pl.DataFrame] = []
-    for key, part in _parts(series):
-        gs, note = _guide_for(key, part, settings, kit_lot)
-        n = part.height
-        if gs is None:
-            viol: list[tuple[str, ...]] = [() for _ in range(n)]
-            z: list[float | None] = [None] * n
-        else:
-            vals = part["value"].cast(pl.Float64).to_list()
-            viol = westgard(vals, gs, rules=wanted)
-            z = [gs.z(v) if v is not None and math.isfinite(v) else None for v in vals]
-        rejects = [any(RULES[r][0] == "reject" for r in v) for v in viol]
-        parts.append(
-            part.with_columns(
-                pl.Series("gs_kind", [gs.kind if gs else None] * n, dtype=pl.String),
-                pl.Series("gs_mean", [gs.mean if gs else None] * n, dtype=pl.Float64),
-                pl.Series("gs_sd", [gs.sd if gs else None] * n, dtype=pl.Float64),
-                pl.Series("gs_n", [gs.n if gs else None] * n, dtype=pl.Int64),
-                pl.Series("z", z, dtype=pl.Float64),
-                pl.Series("violations", [list(v) for v in viol], dtype=pl.List(pl.String)),
-                pl.Series("reject", rejects, dtype=pl.Boolean),
-                pl.Series("warning", [bool(v) and not r for v, r in zip(viol, rejects, strict=True)]),
-                pl.Series("note", [note] * n, dtype=pl.String),
-            )
-        )
-    if not parts:
+    ordered = _ordered(series)
+    if ordered.height == 0:
         return series.head(0).with_columns(
             pl.lit(None, dtype=pl.String).alias("gs_kind"),
             pl.lit(None, dtype=pl.Float64).alias("gs_mean"),
@@ -240,7 +217,51 @@ def levey_jennings(
             pl.lit(None, dtype=pl.Boolean).alias("warning"),
             pl.lit(None, dtype=pl.String).alias("note"),
         )
-    return pl.concat(parts, how="vertical")
+    # One pass over plain columns (a loop of frame operations per series costs more than the rules)
+    keys = list(zip(*(ordered[c].to_list() for c in _KEYS), strict=True))
+    values: list[float | None] = ordered["value"].cast(pl.Float64).to_list()
+    accepted: list[bool] = (
+        ordered["accepted"].fill_null(False).to_list()
+        if "accepted" in ordered.columns
+        else [True] * ordered.height
+    )
+    run_ids = ordered["run_id"].cast(pl.String).to_list()
+    out: dict[str, list[object]] = {c: [] for c in _JUDGED_COLUMNS}
+    start = 0
+    for end in [*(i for i in range(1, len(keys)) if keys[i] != keys[i - 1]), len(keys)]:
+        key = tuple(str(k) for k in keys[start])
+        vals = values[start:end]
+        acc = [i for i in range(end - start) if accepted[start + i]]
+        gs, note = _guide_for_values(
+            (key[0], key[1], key[2]),
+            [vals[i] for i in acc],
+            [run_ids[start + i] for i in acc],
+            settings,
+            kit_lot,
+        )
+        n = end - start
+        if gs is None:
+            viol: list[tuple[str, ...]] = [() for _ in range(n)]
+            z: list[float | None] = [None] * n
+        else:
+            viol = westgard(vals, gs, rules=wanted)
+            z = [gs.z(v) if v is not None and math.isfinite(v) else None for v in vals]
+        rejects = [any(RULES[r][0] == "reject" for r in v) for v in viol]
+        out["gs_kind"] += [gs.kind if gs else None] * n
+        out["gs_mean"] += [gs.mean if gs else None] * n
+        out["gs_sd"] += [gs.sd if gs else None] * n
+        out["gs_n"] += [gs.n if gs else None] * n
+        out["z"] += z
+        out["violations"] += [list(v) for v in viol]
+        out["reject"] += rejects
+        out["warning"] += [bool(v) and not r for v, r in zip(viol, rejects, strict=True)]
+        out["note"] += [note] * n
+        start = end
+    # the list column through Arrow: from Python lists polars builds a Series per inner list
+    violations = pa.array(out["violations"], type=pa.large_list(pa.large_string()))
+    return ordered.with_columns(
+        pl.Series(c, violations if c == "violations" else out[c], dtype=t) for c, t in _JUDGED_COLUMNS.items()
+    )
 
 
 # ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -250,7 +271,32 @@ def _same_side(sides: Sequence[int]) -> bool:
     return bool(sides) and sides[0] != 0 and all(s == sides[0] for s in sides)
 
 
+_KEYS = ("analyte", "kit_lot", "metric")
+
+_JUDGED_COLUMNS: dict[str, pl.DataType] = {
+    "gs_kind": pl.String(),
+    "gs_mean": pl.Float64(),
+    "gs_sd": pl.Float64(),
+    "gs_n": pl.Int64(),
+    "z": pl.Float64(),
+    "violations": pl.List(pl.String()),
+    "reject": pl.Boolean(),
+    "warning": pl.Boolean(),
+    "note": pl.String(),
+}
+
+
 def _parts(series: pl.DataFrame) -> list[tuple[tuple[str, str, str], pl.DataFrame]]:
+    ordered = _ordered(series)
+    out: list[tuple[tuple[str, str, str], pl.DataFrame]] = []
+    for part in ordered.partition_by(list(_KEYS), maintain_order=True):
+        a, lot, m = (part[c][0] for c in _KEYS)
+        out.append(((str(a), str(lot), str(m)), part))
+    return out
+
+
+def _ordered(series: pl.DataFrame) -> pl.DataFrame:
+    """The series checked (one value per run and metric) and sorted by series, then run order."""
     missing = [c for c in SERIES_COLUMNS if c not in series.columns]
     if missing:
         raise ValueError(f"run-metric series lacks columns {missing}; has {series.columns}")
@@ -263,12 +309,7 @@ def _parts(series: pl.DataFrame) -> list[tuple[tuple[str, str, str], pl.DataFram
             f"{first['run_id']} has {dup.height} rows for {first['analyte']} {first['metric']}"
             f" (kit lot {first['kit_lot']}); average the replicates first"
         )
-    ordered = series.sort([*keys, "run_order", "run_id"], nulls_last=True, maintain_order=True)
-    out: list[tuple[tuple[str, str, str], pl.DataFrame]] = []
-    for part in ordered.partition_by(keys, maintain_order=True):
-        a, lot, m = (part[c][0] for c in keys)
-        out.append(((str(a), str(lot), str(m)), part))
-    return out
+    return series.sort([*keys, "run_order", "run_id"], nulls_last=True, maintain_order=True)
 
 
 def _guide_for(
@@ -277,6 +318,25 @@ def _guide_for(
     settings: GuideSetSettings,
     kit_lot: str | None,
 ) -> tuple[GuideSet | None, str | None]:
+    acc = part.filter(pl.col("accepted").fill_null(False)) if "accepted" in part.columns else part
+    return _guide_for_values(
+        key,
+        acc["value"].cast(pl.Float64).to_list(),
+        acc["run_id"].cast(pl.String).to_list(),
+        settings,
+        kit_lot,
+    )
+
+
+def _guide_for_values(
+    key: tuple[str, str, str],
+    accepted_values: list[float | None],
+    accepted_run_ids: list[str],
+    settings: GuideSetSettings,
+    kit_lot: str | None,
+) -> tuple[GuideSet | None, str | None]:
+    """The guide set of one series from its accepted runs' values in run order (or from configuration),
+    or why there is none."""
     analyte, lot, metric = key
     if settings.kind == "value-based":
         if kit_lot is not None and lot != kit_lot:
@@ -285,14 +345,9 @@ def _guide_for(
         if pair is None:
             return None, f"no configured guide-set values for {metric} of {analyte}"
         return guide_set_from_values(*pair), None
-    acc = part.filter(pl.col("accepted").fill_null(False)) if "accepted" in part.columns else part
-    gs = run_based_guide_set(
-        acc["value"].cast(pl.Float64).to_list(),
-        settings.n_runs,
-        run_ids=acc["run_id"].cast(pl.String).to_list(),
-    )
+    gs = run_based_guide_set(accepted_values, settings.n_runs, run_ids=accepted_run_ids)
     if gs is None:
-        have = acc["value"].cast(pl.Float64).drop_nulls().drop_nans().len()
+        have = sum(1 for v in accepted_values if v is not None and not math.isnan(v))
         if have >= settings.n_runs:
             return None, f"guide set not usable: the first {settings.n_runs} accepted runs do not vary"
         return None, f"guide set not yet established: {have} of {settings.n_runs} accepted runs"

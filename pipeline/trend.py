@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import polars as pl
@@ -135,12 +135,21 @@ def _rejected_runs(acceptance: pl.DataFrame | None) -> set[tuple[str, str]]:
 
 
 def judge_trend(
-    outcome: FileOutcome, history: pl.DataFrame, config: Config, *, order: int, at: datetime
+    outcome: FileOutcome,
+    history: pl.DataFrame,
+    config: Config,
+    *,
+    order: int,
+    at: datetime,
+    n_history: Mapping[tuple[str, str, str, str], int] | None = None,
 ) -> FileOutcome:
     """The outcome with ``qc_trend`` filled and Westgard violations turned into flags (module doc).
 
     ``history``: earlier runs' metrics (:data:`HISTORY_SCHEMA`, any runs; only accepted ones are used);
-    ``order``: the load sequence this file will get; ``at``: the judgement time."""
+    ``order``: the load sequence this file will get; ``at``: the judgement time. ``n_history``: the number
+    of earlier accepted runs per (assay_id, analyte, kit_lot, metric), when ``history`` holds only the runs
+    the judgement uses (warehouse.trend_history.TrendHistory: guide-set runs and the Westgard look-back);
+    counted from ``history`` when None."""
     current = current_run_metrics(outcome, order)
     if current.height == 0:
         return outcome
@@ -151,13 +160,25 @@ def judge_trend(
         assay = config.assays.get(str(assay_id))
         if assay is None:
             continue
-        trend_rows += _judge_assay(assay, cur, earlier.filter(pl.col("assay_id") == assay_id), sha, at)
+        counts = (
+            None
+            if n_history is None
+            else {(a, lot, m): n for (x, a, lot, m), n in n_history.items() if x == assay_id}
+        )
+        trend_rows += _judge_assay(
+            assay, cur, earlier.filter(pl.col("assay_id") == assay_id), sha, at, counts
+        )
     trend = pl.DataFrame(trend_rows, schema=TREND_SCHEMA, orient="row")
     return _apply(outcome, trend)
 
 
 def _judge_assay(
-    assay: Assay, current: pl.DataFrame, earlier: pl.DataFrame, sha: str, at: datetime
+    assay: Assay,
+    current: pl.DataFrame,
+    earlier: pl.DataFrame,
+    sha: str,
+    at: datetime,
+    counts: dict[tuple[str, str, str], int] | None = None,
 ) -> list[dict[str, object]]:
     acc = assay.acceptance
     # the run being judged never joins its own guide set: it takes part as not accepted (see
@@ -178,10 +199,14 @@ def _judge_assay(
         }
         settings = settings.model_copy(update={"values": values})
     judged = levey_jennings(series, settings, kit_lot=lot, rules=tuple(acc.westgard.rules))
-    n_hist = {
-        (str(a), str(lot_), str(m)): n
-        for a, lot_, m, n in earlier.group_by("analyte", "kit_lot", "metric").len().iter_rows()
-    }
+    n_hist = (
+        counts
+        if counts is not None
+        else {
+            (str(a), str(lot_), str(m)): n
+            for a, lot_, m, n in earlier.group_by("analyte", "kit_lot", "metric").len().iter_rows()
+        }
+    )
     mine = judged.filter(pl.col("run_id").str.starts_with(f"{sha}:")).with_columns(
         value=pl.when(pl.col("metric").is_in(list(LOG_METRICS)))
         .then(10.0 ** pl.col("value"))

@@ -110,7 +110,11 @@ def append(
         h = entry_hash(prev, values)
         rows.append([*(values[k] for k in _COLUMNS), prev, h])
         prev = h
-    con.executemany(f"INSERT INTO audit_log VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})", rows)
+    # one statement for all the entries (executemany is a round trip per entry)
+    row_sql = f"({', '.join('?' * (len(_COLUMNS) + 2))})"
+    con.execute(
+        f"INSERT INTO audit_log VALUES {', '.join([row_sql] * len(rows))}", [v for r in rows for v in r]
+    )
     return seq, prev
 
 

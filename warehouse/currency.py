@@ -23,20 +23,46 @@ import polars as pl
 from schemas.config import Config
 from warehouse.audit import AuditEvent
 
-# Active exclusions matching a result. Wells are compared against the result's well list ("A3,A4").
+GROUP = ("sample_id", "analyte", "assay_id")
+"""A result group: one of its results is current."""
+
+_CAND_COLUMNS = (
+    "result_id",
+    "sample_id",
+    "analyte",
+    "assay_id",
+    "plate_id",
+    "qualifier",
+    "wells",
+    "source_file",
+    "source_sha256",
+    "participant_id",
+    "load_seq",
+)
+
+# The candidates of the groups to decide: loaded results read from the store for the groups in
+# _currency_keys (``stored``), plus the rows of the file being loaded (_currency_incoming), which are not
+# read back from the store — so a group never measured before costs no read of results_all or
+# result_currency. Active exclusions matching a result: wells are compared against its well list ("A3,A4").
+# Rows come in load order, then row order (stored) or frame order (incoming): event_seq follows it.
 _CANDIDATES_SQL = """
 WITH keys AS (SELECT DISTINCT sample_id, analyte, assay_id FROM _currency_keys),
 active AS (
     SELECT e.* FROM exclusions e
     WHERE NOT EXISTS (SELECT 1 FROM exclusion_lifts l WHERE l.exclusion_id = e.exclusion_id)
 ),
-cand AS (
+stored AS (
     SELECT r.result_id, r.sample_id, r.analyte, r.assay_id, r.plate_id, r.qualifier, r.wells,
-           r.source_file, r.source_sha256, r.participant_id, f.load_seq
+           r.source_file, r.source_sha256, r.participant_id, f.load_seq, 0 AS _src, r.rowid AS _pos
     FROM results_all r
     JOIN keys k USING (sample_id, analyte, assay_id)
     JOIN files f ON f.source_sha256 = r.source_sha256
-    WHERE r.status = 'loaded'
+    WHERE {any_stored} AND r.status = 'loaded' AND r.source_sha256 NOT IN (SELECT unnest(?::VARCHAR[]))
+),
+cand AS (
+    SELECT * FROM stored
+    UNION ALL
+    SELECT {cand_columns}, 1 AS _src, _pos FROM _currency_incoming
 ),
 excl AS (
     SELECT c.result_id, min(a.exclusion_id) AS exclusion_id, min(a.reason) AS exclusion_reason,
@@ -55,15 +81,31 @@ last_state AS (
            arg_max(exclusion_id, event_seq) AS was_exclusion_id,
            count(*) AS n_events
     FROM result_currency
-    WHERE result_id IN (SELECT result_id FROM cand)
+    WHERE {any_stored} AND result_id IN (SELECT result_id FROM stored)
     GROUP BY result_id
 )
-SELECT c.*, x.exclusion_id, x.exclusion_reason, x.excluded_by,
+SELECT c.* EXCLUDE (_src, _pos), x.exclusion_id, x.exclusion_reason, x.excluded_by,
        s.was_current, s.was_superseded_by, s.was_exclusion_id, coalesce(s.n_events, 0) AS n_events
 FROM cand c
 LEFT JOIN excl x USING (result_id)
 LEFT JOIN last_state s USING (result_id)
+ORDER BY c.load_seq, c._src, c._pos
 """
+
+_NO_STATE: dict[str, pl.DataType] = {
+    "exclusion_id": pl.String(),
+    "exclusion_reason": pl.String(),
+    "excluded_by": pl.String(),
+    "was_current": pl.Boolean(),
+    "was_superseded_by": pl.String(),
+    "was_exclusion_id": pl.String(),
+}
+"""Candidate columns with no exclusion and no recorded state (a result never decided before)."""
+
+_INCOMING_SCHEMA: dict[str, pl.DataType] = {
+    **{c: pl.String() for c in _CAND_COLUMNS if c != "load_seq"},
+    "load_seq": pl.Int64(),
+}
 
 
 @dataclass(frozen=True)
@@ -140,18 +182,58 @@ def refresh(
     *,
     at: datetime,
     run_id: str,
+    incoming: pl.DataFrame | None = None,
 ) -> CurrencyChange:
     """Re-decide the groups in ``keys`` (sample_id, analyte, assay_id) and append what changed, inside
-    the caller's transaction."""
-    if keys.height == 0:
+    the caller's transaction.
+
+    ``incoming``: the loaded results of the file being loaded (:data:`RESULT_SCHEMA` columns and
+    ``load_seq``), taken from the frame rather than read back; the groups of ``keys`` are read from the
+    store without that file's rows, and a group of ``incoming`` not in ``keys`` is taken to have no
+    stored result (the caller knows it was never measured before)."""
+    if keys.height == 0 and (incoming is None or incoming.height == 0):
         return CurrencyChange(0, 0, 0, [])
     rules = {a.assay_id: a.reassay_rule for a in config.assays.assays} if config else {}
-    con.register("_currency_keys", keys.select("sample_id", "analyte", "assay_id").to_arrow())
+    if incoming is None or incoming.height == 0:
+        incoming = pl.DataFrame(schema=_INCOMING_SCHEMA)
+    if keys.height == 0:
+        keys = pl.DataFrame(schema=dict.fromkeys(GROUP, pl.String()))
+    if keys.height == 0 and not _exclusions_on(con, incoming["plate_id"].unique().to_list()):
+        # only groups never measured before and nothing excluded on these plates: nothing to read
+        cand = incoming.select(_CAND_COLUMNS).with_columns(
+            **{c: pl.lit(None, t) for c, t in _NO_STATE.items()}, n_events=pl.lit(0, pl.Int64)
+        )
+        return _record(con, decide(cand, rules), at=at, run_id=run_id)
+    # literal false: the optimiser drops the reads of results_all and result_currency altogether
+    sql = _CANDIDATES_SQL.format(
+        any_stored="true" if keys.height else "false", cand_columns=", ".join(_CAND_COLUMNS)
+    )
+    shas = incoming["source_sha256"].unique().to_list()
+    con.register("_currency_keys", keys.select(GROUP).to_arrow())
+    con.register(
+        "_currency_incoming",
+        incoming.select([pl.col(c).cast(t) for c, t in _INCOMING_SCHEMA.items()])
+        .with_row_index("_pos")
+        .to_arrow(),
+    )
     try:
-        cand = con.sql(_CANDIDATES_SQL).pl()
+        cand = con.sql(sql, params=[shas]).pl()
     finally:
         con.unregister("_currency_keys")
-    state = decide(cand, rules)
+        con.unregister("_currency_incoming")
+    return _record(con, decide(cand, rules), at=at, run_id=run_id)
+
+
+def _exclusions_on(con: duckdb.DuckDBPyConnection, plate_ids: list[str]) -> bool:
+    """Whether any exclusion (lifted or not) could apply to results of these plates."""
+    sql = "SELECT 1 FROM exclusions WHERE plate_id IS NULL OR list_contains(?, plate_id) LIMIT 1"
+    return bool(con.execute(sql, [plate_ids]).fetchall())
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, state: pl.DataFrame, *, at: datetime, run_id: str
+) -> CurrencyChange:
+    """Append the rows of ``state`` that differ from each result's last recorded state."""
     changed = state.filter(
         (pl.col("n_events") == 0)
         | (pl.col("was_current") != pl.col("is_current"))
@@ -180,14 +262,14 @@ def refresh(
 
 
 def _summarise(changed: pl.DataFrame) -> CurrencyChange:
+    # a first-time current result needs no entry of its own (the file's "loaded" entry covers it)
+    up = int(changed["is_current"].sum())
+    noted = changed.filter(~(pl.col("is_current") & (pl.col("n_events") == 0)))
     events: list[AuditEvent] = []
-    up = sup = exc = 0
-    for r in changed.iter_rows(named=True):
+    sup = exc = 0
+    for r in noted.iter_rows(named=True):
         new = bool(r["n_events"] == 0)
         if r["is_current"]:
-            up += 1
-            if new:
-                continue  # the file's "loaded" entry covers a first-time current result
             event, old_v, new_v = "reinstated", "not current", "current"
         elif r["exclusion_id"] is not None:
             exc += 1

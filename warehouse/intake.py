@@ -24,7 +24,7 @@ from schemas.results import QUARANTINE_SCHEMA
 from warehouse.paths import WarehousePaths
 from warehouse.raw import keep_raw, sha256_of
 from warehouse.store import LoadReport, WriterStore
-from warehouse.trend_history import prior_run_metrics
+from warehouse.trend_history import for_store
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +73,23 @@ def internal_error_outcome(c: Candidate, exc: BaseException) -> FileOutcome:
 def trend_at_load(outcome: FileOutcome, ctx: IntakeContext) -> FileOutcome:
     """Levey–Jennings/Westgard on the file's runs against the earlier runs in the store (pipeline/trend.py);
     a file already in the store is left alone (its load is a no-op)."""
-    if outcome.plates == [] or outcome.source_sha256 in ctx.store.known_files():
+    if outcome.plates == [] or ctx.store.is_known(outcome.source_sha256):
         return outcome
     assay_ids = sorted({p.assay_id for p in outcome.plates if p.assay_id})
     analytes = [] if outcome.curves is None else outcome.curves["analyte"].unique().to_list()
     if outcome.wells is not None:
         analytes = sorted({*analytes, *outcome.wells["analyte"].drop_nulls().unique().to_list()})
     try:
-        history = prior_run_metrics(ctx.store.con, assay_ids, analytes)
-        return judge_trend(outcome, history, ctx.config, order=ctx.store.load_seq() + 1, at=datetime.now(UTC))
+        lots = {p.kit_lot or "" for p in outcome.plates if p.assay_id}
+        history, n_history = for_store(ctx.store, ctx.config).earlier(assay_ids, analytes, lots)
+        return judge_trend(
+            outcome,
+            history,
+            ctx.config,
+            order=ctx.store.load_seq() + 1,
+            at=datetime.now(UTC),
+            n_history=n_history,
+        )
     except Exception:  # trending must never lose a file: load it untrended, say so in the log
         log.exception(
             "Levey-Jennings trending of %s failed; the file is loaded without it", outcome.source_file

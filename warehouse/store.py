@@ -11,10 +11,12 @@ import contextlib
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -27,6 +29,9 @@ from warehouse import audit, currency
 from warehouse.audit import AuditEvent
 from warehouse.paths import WarehousePaths
 from warehouse.raw import raw_relpath
+
+if TYPE_CHECKING:
+    from warehouse.trend_history import TrendHistory
 
 
 class WarehouseBusyError(Exception):
@@ -50,6 +55,13 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def _loaded_results(results: pl.DataFrame | None) -> pl.DataFrame:
+    """The results of a file that take part in currency (status loaded)."""
+    if results is None or results.height == 0:
+        return pl.DataFrame(schema={c: pl.String() for c in ("result_id", *currency.GROUP, "status")})
+    return results.filter(pl.col("status") == "loaded")
+
+
 class WriterStore:
     """Read-write connection to ``ingest.duckdb``. Use as a context manager; one per process."""
 
@@ -70,6 +82,13 @@ class WriterStore:
             raise
         self.con.execute(_ddl())
         self._backfill_currency()
+        # State of this run kept in memory so a load costs the same in a large warehouse as in an empty
+        # one; each piece is changed only after the transaction it describes has committed.
+        self.trend_history: TrendHistory | None = None  # set by warehouse.trend_history.for_store
+        self._on_commit: list[Callable[[FileOutcome, int], None]] = []
+        self._measured: set[int] | None = None  # hash((sample_id, assay_id)) of every loaded result
+        self._names_plates: tuple[set[str], set[str]] | None = None  # file names and plate IDs loaded
+        self._seq: int | None = None  # load_seq of the last file loaded
 
     def _backfill_currency(self) -> None:
         """A store written before the currency log existed: decide every group once (idempotent)."""
@@ -146,6 +165,14 @@ class WriterStore:
     def known_files(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT source_sha256 FROM files").fetchall()}
 
+    def is_known(self, sha256: str) -> bool:
+        """Whether a file with this content is in the store (a primary-key lookup)."""
+        return bool(self.con.execute("SELECT 1 FROM files WHERE source_sha256 = ?", [sha256]).fetchall())
+
+    def on_commit(self, listener: Callable[[FileOutcome, int], None]) -> None:
+        """Call ``listener(outcome, load_seq)`` after each file's load has committed (never on a rollback)."""
+        self._on_commit.append(listener)
+
     def known_manifests(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT source_sha256 FROM manifests").fetchall()}
 
@@ -154,8 +181,11 @@ class WriterStore:
         return int(row[0][0]) if row else 0
 
     def load_seq(self) -> int:
-        row = self.con.execute("SELECT coalesce(max(load_seq), 0) FROM files").fetchall()
-        return int(row[0][0])
+        """The load sequence of the last file loaded (read once; only ``load`` moves it, after a commit)."""
+        if self._seq is None:
+            row = self.con.execute("SELECT coalesce(max(load_seq), 0) FROM files").fetchall()
+            self._seq = int(row[0][0])
+        return self._seq
 
     def change_seq(self) -> int:
         """A counter that moves with every change (each is an audit entry): loads, exclusions, lifts."""
@@ -216,6 +246,9 @@ class WriterStore:
         if con.execute("SELECT 1 FROM files WHERE source_sha256 = ?", [sha]).fetchall():
             return LoadReport(sha, loaded=False, n_results=0, n_superseded=0)
         at = now_utc()
+        measured = self._measured_groups()  # run state is read before the transaction, never inside it
+        self._loaded_names_plates()
+        loaded = _loaded_results(outcome.results)
         con.execute("BEGIN TRANSACTION")
         try:
             seq = self.load_seq() + 1
@@ -284,12 +317,22 @@ class WriterStore:
                         run_id,
                     ],
                 )
+            # groups measured before are re-decided with their stored results; the others only have
+            # this file's (a re-assay is the rare case that reads the store)
             keys = (
-                outcome.results.select("sample_id", "analyte", "assay_id").unique()
+                outcome.results.select(currency.GROUP).unique(maintain_order=True)
                 if outcome.results is not None and outcome.results.height
-                else pl.DataFrame()
+                else pl.DataFrame(schema=dict.fromkeys(currency.GROUP, pl.String()))
             )
-            change = currency.refresh(con, keys, config, at=at, run_id=run_id)
+            again = [hash((s, a)) in measured for s, a in keys.select("sample_id", "assay_id").iter_rows()]
+            change = currency.refresh(
+                con,
+                keys.filter(pl.Series(again, dtype=pl.Boolean)),
+                config,
+                at=at,
+                run_id=run_id,
+                incoming=loaded.with_columns(pl.lit(seq, pl.Int64).alias("load_seq")),
+            )
             events = self._file_events(outcome, message, companions, received_at or at, run_id)
             events += versions + change.events + lost
             new_head = audit.append(con, events, actor=self.actor, at=at)
@@ -297,11 +340,38 @@ class WriterStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        # committed: the run state follows first (before anything that can fail), then the heads log
+        self._seq = seq
+        measured.update(hash(k) for k in loaded.select("sample_id", "assay_id").iter_rows())
+        if self._names_plates is not None:
+            self._names_plates[0].add(outcome.source_file)
+            self._names_plates[1].update(p.plate_id for p in outcome.plates)
+        for listener in self._on_commit:
+            listener(outcome, seq)
         audit.record_head(self.paths.ingest_db, new_head)
         n_res = 0 if outcome.results is None else outcome.results.height
         return LoadReport(
             sha, loaded=True, n_results=n_res, n_superseded=change.superseded, lost_exclusions=len(lost)
         )
+
+    def _measured_groups(self) -> set[int]:
+        """Which (sample, assay) pairs have a loaded result: read once per run, kept up to date after each
+        commit. Hashes only (small); a collision merely sends a new group down the re-assay path."""
+        if self._measured is None:
+            rows = self.con.execute(
+                "SELECT DISTINCT sample_id, assay_id FROM results_all WHERE status = 'loaded'"
+            ).fetchall()
+            self._measured = {hash((s, a)) for s, a in rows}
+        return self._measured
+
+    def _loaded_names_plates(self) -> tuple[set[str], set[str]]:
+        """Names of the files and IDs of the plates in the store: read once per run, kept up to date after
+        each commit, so a file that is no new version of anything costs no read of files or plates."""
+        if self._names_plates is None:
+            names = self.con.execute("SELECT source_file FROM files WHERE status <> 'companion'").fetchall()
+            plates = self.con.execute("SELECT DISTINCT plate_id FROM plates").fetchall()
+            self._names_plates = ({r[0] for r in names}, {r[0] for r in plates})
+        return self._names_plates
 
     def _file_events(
         self,
@@ -354,6 +424,9 @@ class WriterStore:
         of it: recorded, never an overwrite (the earlier file and its results stay)."""
         sha = outcome.source_sha256
         plate_ids = [p.plate_id for p in outcome.plates]
+        names, plates = self._loaded_names_plates()
+        if outcome.source_file not in names and not any(p in plates for p in plate_ids):
+            return []  # neither the name nor a plate ID was seen before: nothing to look up
         prev = self.con.execute(
             """
             WITH earlier AS (
@@ -397,6 +470,10 @@ class WriterStore:
         plate_ids = [p.plate_id for p in outcome.plates]
         if not plate_ids:
             return []
+        if not self.con.execute(
+            "SELECT 1 FROM exclusions WHERE list_contains(?, plate_id) LIMIT 1", [plate_ids]
+        ).fetchall():
+            return []  # nothing excluded on these plates: no need to look at the results
         rows = self.con.execute(
             """
             WITH active AS (
