@@ -23,7 +23,7 @@ from schemas.config import Config, load_config
 from warehouse.analyst_sql import results_wide_sql, visit_schedule_sql
 from warehouse.blinding import blinded_view_sql
 from warehouse.paths import WarehousePaths
-from warehouse.store import WriterStore
+from warehouse.store import WriterStore, writer_memory_limit
 
 KEEP_SNAPSHOTS = 5
 KEEP_HOURS = 72.0
@@ -95,7 +95,7 @@ def install_views(con: duckdb.DuckDBPyConnection, root: Path, config: Config) ->
 
 def materialize(tmp: Path, config: Config) -> None:
     """Write the MATERIALIZED views into the snapshot being built, from the computed views over it."""
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": writer_memory_limit()})
     try:
         install_views(con, tmp, config)
         con.execute(

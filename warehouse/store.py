@@ -51,6 +51,13 @@ def _ddl() -> str:
     return resources.files("warehouse").joinpath("ddl.sql").read_text(encoding="utf-8")
 
 
+def writer_memory_limit() -> str:
+    """DuckDB's memory limit for the writer's connections (config/operations.yaml → processing)."""
+    from schemas.operations import load_operations
+
+    return load_operations().processing.duckdb_memory_limit
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -70,7 +77,7 @@ class WriterStore:
         self.paths = paths
         self.actor = actor or settings.actor()
         try:
-            self.con = duckdb.connect(str(paths.ingest_db))
+            self.con = duckdb.connect(str(paths.ingest_db), config={"memory_limit": writer_memory_limit()})
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 pid = re.search(r"PID (\d+)", str(exc))
