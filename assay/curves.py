@@ -344,21 +344,18 @@ def _run(
     lb, ub = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
     try:
         with np.errstate(all="ignore"):
-            if jac is None:
-                res = trust_region.solve(residuals.fun, start, lb, ub, max_nfev=max_nfev)
-            else:
-                res = trust_region.solve(
-                    residuals.fun,
-                    start,
-                    lb,
-                    ub,
-                    jac=residuals.jac,
-                    x_scale_jac=True,
-                    ftol=tol,
-                    xtol=tol,
-                    gtol=tol,
-                    max_nfev=max_nfev,
-                )
+            refined = jac is not None
+            tolerances = {"ftol": tol, "xtol": tol, "gtol": tol} if refined else {}
+            res = trust_region.solve(
+                residuals.fun,
+                start,
+                lb,
+                ub,
+                jac=residuals.jac if refined else None,
+                x_scale_jac=refined,
+                max_nfev=max_nfev,
+                **tolerances,
+            )
     except (ValueError, FloatingPointError) as exc:
         return str(exc)
     if not res.success:
