@@ -234,7 +234,7 @@ def ingest_flow(
         writer_lock(
             paths.root, run_id=run_id, timeout_s=ops.writer_lock.timeout_s, on_wait=waiting
         ) as waited,
-        WriterStore(paths) as store,
+        WriterStore(paths, memory_limit=ops.processing.duckdb_memory_limit) as store,
     ):
         details.lock_wait_s = slot_wait + waited
         if slot_wait >= 0.5 and not details.lock_waited_for:
@@ -264,7 +264,7 @@ def ingest_flow(
                 for (_, siblings), prepared in ready:
                     used.update(s.name for s in siblings)
                     # quote(): Prefect would otherwise walk every parameter (the configuration, the
-                    # frames) looking for futures, ~25 ms a file; these hold none.
+                    # frames) looking for futures, on every file; these hold none.
                     line, qrows, failed = ingest_file_task(  # type: ignore[call-overload]
                         quote(prepared), quote(siblings), quote(ctx)
                     )

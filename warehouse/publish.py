@@ -23,7 +23,7 @@ from schemas.config import Config, load_config
 from warehouse.analyst_sql import results_wide_sql, visit_schedule_sql
 from warehouse.blinding import blinded_view_sql
 from warehouse.paths import WarehousePaths
-from warehouse.store import WriterStore, writer_memory_limit
+from warehouse.store import WriterStore
 
 KEEP_SNAPSHOTS = 5
 KEEP_HOURS = 72.0
@@ -93,9 +93,9 @@ def install_views(con: duckdb.DuckDBPyConnection, root: Path, config: Config) ->
     con.execute(blinded_view_sql(config))
 
 
-def materialize(tmp: Path, config: Config) -> None:
+def materialize(tmp: Path, config: Config, memory_limit: str) -> None:
     """Write the MATERIALIZED views into the snapshot being built, from the computed views over it."""
-    con = duckdb.connect(config={"memory_limit": writer_memory_limit()})
+    con = duckdb.connect(config={"memory_limit": memory_limit})
     try:
         install_views(con, tmp, config)
         con.execute(
@@ -147,7 +147,7 @@ def publish(
         )
     for table in _SINGLE_FILE_TABLES:
         con.execute(f"COPY {table} TO {_q(tmp / (table + '.parquet'))} (FORMAT parquet)")
-    materialize(tmp, config)
+    materialize(tmp, config, store.memory_limit)
     os.rename(tmp, final)
 
     build = paths.analyst_db.with_name(f".{paths.analyst_db.name}.{os.getpid()}.tmp")

@@ -51,13 +51,6 @@ def _ddl() -> str:
     return resources.files("warehouse").joinpath("ddl.sql").read_text(encoding="utf-8")
 
 
-def writer_memory_limit() -> str:
-    """DuckDB's memory limit for the writer's connections (config/operations.yaml → processing)."""
-    from schemas.operations import load_operations
-
-    return load_operations().processing.duckdb_memory_limit
-
-
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -72,12 +65,21 @@ def _loaded_results(results: pl.DataFrame | None) -> pl.DataFrame:
 class WriterStore:
     """Read-write connection to ``ingest.duckdb``. Use as a context manager; one per process."""
 
-    def __init__(self, paths: WarehousePaths, *, actor: str | None = None) -> None:
+    def __init__(
+        self, paths: WarehousePaths, *, actor: str | None = None, memory_limit: str | None = None
+    ) -> None:
+        """``memory_limit``: DuckDB's memory for this writer (loads, publish; larger sorts spill to disk);
+        None: the installation's ``processing.duckdb_memory_limit`` (config/operations.yaml)."""
+        if memory_limit is None:
+            from schemas.operations import load_operations
+
+            memory_limit = load_operations().processing.duckdb_memory_limit
+        self.memory_limit = memory_limit
         paths.ensure()
         self.paths = paths
         self.actor = actor or settings.actor()
         try:
-            self.con = duckdb.connect(str(paths.ingest_db), config={"memory_limit": writer_memory_limit()})
+            self.con = duckdb.connect(str(paths.ingest_db), config={"memory_limit": memory_limit})
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 pid = re.search(r"PID (\d+)", str(exc))

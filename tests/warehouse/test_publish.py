@@ -148,12 +148,13 @@ def test_results_and_wide_are_materialized_and_equal_to_the_computed_views(
     assert _rows(con, "select plate_id from results") == [("P2",), ("P3",)]
 
 
-def test_the_writer_bounds_duckdb_memory(store: WriterStore) -> None:
-    """DuckDB's default (80 % of the machine) let a year's publish hold ~1.7 GB; the configured limit
-    (config/operations.yaml) applies to the writer's connection and spills larger sorts to disk."""
+def test_the_writer_bounds_duckdb_memory(store: WriterStore, tmp_path: Path) -> None:
+    """DuckDB's default is 80 % of the machine; the writer's connection takes the installation's limit
+    (config/operations.yaml), or the one the flow passes from the run's own operations file."""
     from schemas.operations import load_operations
 
-    want = load_operations().processing.duckdb_memory_limit
-    assert want == "512MB"
+    assert load_operations().processing.duckdb_memory_limit == "512MB"
     got = store.con.execute("select current_setting('memory_limit')").fetchall()[0][0]
     assert got == "488.2 MiB"  # DuckDB reports 512 MB (10^6) in MiB
+    with WriterStore(WarehousePaths.at(tmp_path / "other"), memory_limit="256MB") as small:
+        assert small.con.execute("select current_setting('memory_limit')").fetchall() == [("244.1 MiB",)]
