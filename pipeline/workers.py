@@ -86,7 +86,7 @@ class OrderedPool(Generic[Item, Out]):
                 yield item, self._here(item)
             return
         # The shared arguments go through a file, not the start-up pipe: a pipe write blocks until the
-        # child has imported enough to unpickle them (~5 s), and workers are started one after another.
+        # child has imported enough to unpickle them (seconds), and workers are started one after another.
         with tempfile.NamedTemporaryFile(prefix="biomarkers-", suffix=".pickle", delete=False) as shared:
             pickle.dump(self.shared, shared, protocol=pickle.HIGHEST_PROTOCOL)
         pool = ProcessPoolExecutor(

@@ -102,7 +102,7 @@ class Processing(_Strict):
     them in order (pipeline/workers.py). The warehouse is the same whatever these are: only the time."""
 
     workers: int | Literal["auto"] = "auto"  # "auto": one per CPU core; 1: all in the flow's own process
-    min_files: int = Field(default=16, ge=1)  # fewer new files than this: no pool (its start-up ~3 s)
+    min_files: int = Field(default=16, ge=1)  # fewer new files: no pool (workers take seconds to start)
     # DuckDB's memory in the writer (loads, publish): beyond it, sorts spill to disk. DuckDB's own default
     # is 80 % of the machine (`biomarkers bench --scale 20`: 2.2 GB peak in one process; 1.56 GB with this).
     duckdb_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
