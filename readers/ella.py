@@ -32,8 +32,8 @@ cartridges → several plates); with neither, the plate is the file name's stem.
 What each replicate becomes (one output row per replicate):
 
 * ``signal`` = its RFU (``signal_kind`` ``RFU``); ``reported_text`` = its concentration cell as written,
-  through :func:`readers.simoa.parse_cell` (parse_conc plus ``< LLOQ``/``> ULOQ`` words → censored without
-  a number, which the pipeline fills); ``NaN``/empty → ``NR`` with the reason;
+  through :func:`readers.toolkit.cells.parse_cell` (parse_conc plus ``< LLOQ``/``> ULOQ`` words → censored
+  without a number, which the pipeline fills); ``NaN``/empty → ``NR`` with the reason;
 * ``unit`` from the concentration columns' header, e.g. ``(pg/mL)`` (``unit_source`` "file"); headers that
   disagree are an error; without one, a ``Unit`` column; else left to the assay configuration;
 * Ella concentrations are dilution-corrected: ``dilution_applied`` is True; ``dilution`` = Dilution Factor
@@ -66,7 +66,9 @@ from typing import ClassVar
 import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
-from readers.simoa import (
+from readers.text import decode, split_lines
+from readers.tokens import parse_conc, parse_number
+from readers.toolkit.cells import (
     clean_note,
     delimiter_of,
     means_differ,
@@ -75,11 +77,8 @@ from readers.simoa import (
     sample_type_from_text,
     split_line,
     stem,
-    synthesise_positions,
-    well_of,
 )
-from readers.text import decode, split_lines
-from readers.tokens import parse_conc, parse_number
+from readers.toolkit.wells import synthesise_positions, well_of
 from readers.units import is_known_unit, normalise_unit
 from schemas.wells import WELL_SCHEMA, conform
 

@@ -93,8 +93,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
-from readers.platemap import PLATE_SHAPES, ROW_LETTERS, PlateMap, parse_platemap
-from readers.platereader import _find_platemap
+from readers.platemap import PLATE_SHAPES, ROW_LETTERS, PlateMap, find_platemap, parse_platemap
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from schemas.wells import WELL_SCHEMA, conform
@@ -1066,7 +1065,7 @@ class _Raw:
         stem = _stem(self.file.name)
         for name in (f"{stem}_{plate_id}.txt", f"{plate_id}.txt", self.file.name):
             try:
-                map_name, data = _find_platemap(FileInput(name, b"", self.file.siblings))
+                map_name, data = find_platemap(FileInput(name, b"", self.file.siblings))
             except ReaderError:
                 continue
             if name == self.file.name and n_plates > 1:

@@ -25,11 +25,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from readers.base import ReaderError
+from readers.base import FileInput, ReaderError
 from readers.text import split_lines
 
 ROW_LETTERS = "ABCDEFGHIJKLMNOP"
 PLATE_SHAPES = {12: 8, 24: 16}  # columns → rows (96- and 384-well plates)
+PLATEMAP_SUFFIXES = ("_platemap.csv", ".platemap.csv", "-platemap.csv")  # beside the export's stem
 
 # Recognised variables: canonical name → the spellings labs use (compared after _variable_key).
 _VARIABLE_ALIASES = {
@@ -346,3 +347,31 @@ def _check_value(variable: str, cell: str, well: str, name: str, line: int) -> N
             file=name,
             line=line,
         )
+
+
+def _stem(name: str) -> str:
+    base = re.split(r"[\\/]", name)[-1]
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
+def platemap_names(export_name: str) -> list[str]:
+    """The sibling names a plate map for ``export_name`` may have (compared case-insensitively)."""
+    stem = _stem(export_name)
+    return [stem + suffix for suffix in PLATEMAP_SUFFIXES]
+
+
+def find_platemap(file: FileInput) -> tuple[str, bytes]:
+    wanted = [n.lower() for n in platemap_names(file.name)]
+    by_name = {re.split(r"[\\/]", s)[-1].lower(): s for s in file.siblings}
+    for w in wanted:
+        if w in by_name:
+            sibling = by_name[w]
+            return sibling, file.siblings[sibling]
+    raise ReaderError(
+        "no plate map was delivered with this plate-reader export (looked for "
+        + ", ".join(repr(n) for n in platemap_names(file.name))
+        + "). A grid holds only optical densities: the lab must upload the plate map (plater format: "
+        "sample_id, sample_type, expected_conc, dilution blocks) together with the export, under one of "
+        "those names.",
+        file=file.name,
+    )

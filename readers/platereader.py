@@ -22,14 +22,21 @@ from typing import ClassVar
 import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
-from readers.platemap import PLATE_SHAPES, ROW_LETTERS, PlateMap, looks_like_platemap, parse_platemap
+from readers.platemap import (
+    PLATE_SHAPES,
+    PLATEMAP_SUFFIXES,
+    ROW_LETTERS,
+    PlateMap,
+    find_platemap,
+    looks_like_platemap,
+    parse_platemap,
+)
 from readers.text import decode, split_lines
 from readers.tokens import parse_number
 from schemas.wells import conform
 
 FORMAT = "platereader_grid"
 SNIFF_SCORE = 10  # a generic layout: any vendor-specific reader that also matches should win
-PLATEMAP_SUFFIXES = ("_platemap.csv", ".platemap.csv", "-platemap.csv")
 
 _GRID_REASON = (
     "looked for a header row of column numbers 1..12 (or 1..24) followed by rows labelled A..H (A..P), "
@@ -290,29 +297,6 @@ def _stem(name: str) -> str:
     return base.rsplit(".", 1)[0] if "." in base else base
 
 
-def platemap_names(export_name: str) -> list[str]:
-    """The sibling names a plate map for ``export_name`` may have (compared case-insensitively)."""
-    stem = _stem(export_name)
-    return [stem + suffix for suffix in PLATEMAP_SUFFIXES]
-
-
-def _find_platemap(file: FileInput) -> tuple[str, bytes]:
-    wanted = [n.lower() for n in platemap_names(file.name)]
-    by_name = {re.split(r"[\\/]", s)[-1].lower(): s for s in file.siblings}
-    for w in wanted:
-        if w in by_name:
-            sibling = by_name[w]
-            return sibling, file.siblings[sibling]
-    raise ReaderError(
-        "no plate map was delivered with this plate-reader export (looked for "
-        + ", ".join(repr(n) for n in platemap_names(file.name))
-        + "). A grid holds only optical densities: the lab must upload the plate map (plater format: "
-        "sample_id, sample_type, expected_conc, dilution blocks) together with the export, under one of "
-        "those names.",
-        file=file.name,
-    )
-
-
 def _no_signal_flag(text: str) -> str:
     """``no_reading`` for an empty cell; a cell holding text (``#SAT``, ``Range?``) is kept apart so that a
     saturated well is not mistaken for a missing one (the text itself is in the read warnings)."""
@@ -377,7 +361,7 @@ class PlateReaderGridReader:
         header = _parse_header(lines[: grid.header_line - 1])
         warnings = self._check_more_grids(lines, grids, file.name)
         try:
-            map_name, map_bytes = _find_platemap(file)
+            map_name, map_bytes = find_platemap(file)
         except ReaderError as missing:
             # Still show what the grid holds (inspect, the upload verdict); with no sample identities the
             # pipeline quarantines the plate with the same reason.

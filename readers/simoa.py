@@ -52,39 +52,37 @@ exception escapes :meth:`SimoaReader.read`.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
-from collections.abc import Hashable
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import ClassVar
 
 import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
 from readers.text import decode, split_lines
-from readers.tokens import ParsedConc, parse_conc, parse_number
+from readers.tokens import parse_conc, parse_number
+from readers.toolkit.cells import (
+    clean_note,
+    delimiter_of,
+    means_differ,
+    norm_header,
+    parse_cell,
+    sample_type_from_text,
+    split_line,
+    stem,
+)
+from readers.toolkit.wells import synthesise_positions, well_of
 from schemas.wells import WELL_SCHEMA, conform
 
 FORMAT = "simoa"
 SNIFF_SCORE = 100
-MEAN_TOLERANCE = 0.01  # relative difference between the file's mean and the replicates' mean that warns
 
 _LOOKED_FOR = (
     "looked for an HD-X Run History header row with Sample Barcode, Assay, Sample Type and "
     "Replicate AEB / Replicate Conc. columns"
 )
 
-# Positions a synthesised well can take: row-major over a 384-well layout.
-ROW_LETTERS = "ABCDEFGHIJKLMNOP"
-POSITIONS = [f"{r}{c}" for r in ROW_LETTERS for c in range(1, 25)]
-
-_WELL_RE = re.compile(r"^([A-Pa-p])\s*0*([1-9]|1\d|2[0-4])$")
-_LOCATION_RE = re.compile(
-    r"^(?:(?:plate|plt|p)\s*#?\s*(\d+)\s*[-_:,/ ]*\s*)?(?:well\s*)?([A-Pa-p])\s*0*([1-9]|1\d|2[0-4])$",
-    re.IGNORECASE,
-)
 _PLEX_COUNT_RE = re.compile(r"^\s*\d+\s*(?:-?\s*plex)?\s*$", re.IGNORECASE)
 
 # Canonical column key → header names accepted (normalised with _norm).
@@ -113,96 +111,6 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
 }
 _REQUIRED = ("sample", "assay", "sample_type", "rep_conc")
 _STATS = ("mean_aeb", "sd_aeb", "cv_aeb", "mean_conc", "sd_conc", "cv_conc")
-
-# Sample Type text → canonical type, first match wins (a "QC sample" is a QC, not a sample).
-_TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("standard", re.compile(r"calibrat|standard|\bstd|\bcal\b")),
-    ("qc", re.compile(r"control|\bqc|ctrl")),
-    ("blank", re.compile(r"blank|background")),
-    ("unknown", re.compile(r"specimen|sample|unknown|patient")),
-)
-
-
-# ---- helpers shared with the Ella reader (same conventions, no public file for either) ----------------
-
-
-def norm_header(text: str) -> str:
-    """Header cell → matching key: case-folded, spaces collapsed, a trailing ``.``/``:`` dropped."""
-    return re.sub(r"\s+", " ", text.replace("\ufeff", "")).strip().strip('"').strip().rstrip(".:").casefold()
-
-
-def parse_cell(text: str | None, *, decimal_comma: bool = False) -> ParsedConc:
-    """A Simoa/Ella concentration cell (``< LLOQ``/``> ULOQ`` are in the shared vocabulary)."""
-    return parse_conc(text, decimal_comma=decimal_comma)
-
-
-def well_of(text: str | None) -> tuple[int | None, str] | None:
-    """``A1``, ``A01``, ``Plate 1 A01``, ``Plate 2 - B3`` → (plate number or None, ``"A1"``); else None."""
-    if text is None:
-        return None
-    m = _LOCATION_RE.match(text.strip().strip('"').strip())
-    if not m:
-        return None
-    plate = int(m.group(1)) if m.group(1) else None
-    return plate, f"{m.group(2).upper()}{int(m.group(3))}"
-
-
-def normalise_well(text: str) -> str | None:
-    """A bare plate position (``A01``, ``b3``) → ``"A1"``/``"B3"``; anything else → None."""
-    m = _WELL_RE.match(text.strip())
-    return f"{m.group(1).upper()}{int(m.group(2))}" if m else None
-
-
-def synthesise_positions(keys: list[Hashable], used: set[str]) -> dict[Hashable, str]:
-    """A stable made-up position for each distinct key (in first-seen order): the next row-major position
-    of a 384-well layout that no real well of the plate uses. Raises ValueError when they run out."""
-    free = (p for p in POSITIONS if p not in used)
-    out: dict[Hashable, str] = {}
-    for k in keys:
-        if k in out:
-            continue
-        nxt = next(free, None)
-        if nxt is None:
-            raise ValueError("more than 384 positions are needed")
-        out[k] = nxt
-    return out
-
-
-def sample_type_from_text(text: str | None) -> str | None:
-    """A Sample Type cell → canonical type; None when the text is not one we know (the caller flags it)."""
-    s = (text or "").casefold()
-    return next((kind for kind, rx in _TYPE_PATTERNS if rx.search(s)), None)
-
-
-def split_line(line: str, delimiter: str) -> list[str]:
-    """Cells of one line, parsed alone so a stray quote cannot swallow the next line."""
-    try:
-        return next(csv.reader([line.replace("\x00", "")], delimiter=delimiter), [])
-    except csv.Error:
-        return line.split(delimiter)
-
-
-def delimiter_of(line: str) -> str:
-    if "\t" in line:
-        return "\t"
-    return ";" if line.count(";") > line.count(",") else ","
-
-
-def clean_note(text: str) -> str:
-    """Text put in ``flags``: ';' separates flags, so it cannot appear inside one."""
-    return re.sub(r"\s+", " ", text.replace(";", ",")).strip()
-
-
-def stem(name: str) -> str:
-    base = re.split(r"[\\/]", name)[-1]
-    return PurePath(base).stem if "." in base else base
-
-
-def means_differ(file_mean: float, replicate_mean: float) -> bool:
-    """Over 1 % apart (relative to the larger magnitude); two zeros agree."""
-    scale = max(abs(file_mean), abs(replicate_mean))
-    return scale > 0 and abs(file_mean - replicate_mean) / scale > MEAN_TOLERANCE
-
 
 # ---- the reader ------------------------------------------------------------------------------------------
 

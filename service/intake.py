@@ -12,7 +12,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from readers.platereader import platemap_names
+from readers.platemap import platemap_names
 from warehouse.paths import WarehousePaths
 from warehouse.raw import keep_raw, sha256_of
 

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from readers.base import FileInput, ReaderError
-from readers.platereader import PlateReaderGridReader, find_grids, platemap_names
+from readers.platemap import platemap_names
+from readers.platereader import PlateReaderGridReader, find_grids
 from readers.text import decode, split_lines
 from schemas.wells import WELL_SCHEMA, WellModel
 
