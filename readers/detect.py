@@ -23,6 +23,7 @@ def all_readers() -> list[Reader]:
     from readers.canonical import CanonicalCsvReader
     from readers.ella import EllaReader
     from readers.gen5 import Gen5Reader
+    from readers.intelliflex import IntelliflexReader
     from readers.msd import MsdRawReader, MsdWorkbenchReader
     from readers.platereader import PlateReaderGridReader
     from readers.simoa import SimoaReader
@@ -31,6 +32,7 @@ def all_readers() -> list[Reader]:
 
     return [
         XponentReader(),
+        IntelliflexReader(),
         BioplexReader(),
         BioplexXmlReader(),
         MsdWorkbenchReader(),

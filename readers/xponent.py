@@ -61,6 +61,7 @@ from readers.tokens import parse_conc, parse_number
 from schemas.wells import conform
 
 FORMAT = "xponent"
+DILUTION_MISSING = "dilution_missing"  # flag of an unknown sample whose Dilution Factor cell is empty
 DEFAULT_MIN_BEADS = 35.0  # bead-count floor when the header gives no Min Events (common kit guidance)
 SNIFF_SCORE = 100
 SNIFF_SCORE_WEAK = 70  # DataType sections with a Location header, but no xPONENT Program line
@@ -608,6 +609,7 @@ class _Parse:
             .fill_null("unknown")
         )
         df = self.join_expected(df, {**qc_expected, **std_expected})
+        df = self.fill_dilutions(df)
 
         unit_map = self.units(sections)
         if not any(s.kind == "units" for s in sections):
@@ -636,6 +638,7 @@ class _Parse:
                     pl.when(pl.col("_mtext").is_not_null() & pl.col("signal").is_null()).then(
                         pl.lit("signal_not_reported: ") + pl.col("_mnote")
                     ),
+                    pl.when(pl.col("_dmissing")).then(pl.lit(DILUTION_MISSING)),
                 ],
                 separator=";",
                 ignore_nulls=True,
@@ -696,8 +699,13 @@ class _Parse:
                 )
 
     def dilutions(self, t: _WellTable) -> pl.DataFrame:
-        values: list[float] = []
+        """Well → Dilution Factor; an empty cell is null (xPONENT 3.1 leaves it empty for background and
+        standard wells): :meth:`run` makes it 1, flagging unknown samples ``dilution_missing``."""
+        values: list[float | None] = []
         for text, line_no in zip(t.values[0], t.lines, strict=True):
+            if not text.strip():
+                values.append(None)
+                continue
             v = parse_number(text, decimal_comma=self.decimal_comma)
             if v is None or v <= 0:
                 raise self.error(
@@ -710,6 +718,26 @@ class _Parse:
             {"_plate": t.plates, "_well": t.wells, "dilution": values},
             schema={"_plate": pl.Int64, "_well": pl.String, "dilution": pl.Float64},
         )
+
+    def fill_dilutions(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Empty Dilution Factor cells: standards, blanks and controls take 1 (they are not diluted samples);
+        an unknown sample takes 1 too but is flagged ``dilution_missing`` so the pipeline holds the well —
+        never the whole file."""
+        empty = pl.col("dilution").is_null()
+        missing = empty & (pl.col("sample_type") == "unknown")
+        wells = df.filter(empty).select("_plate", "_well", "sample_type").unique()
+        if wells.height:
+            n_unknown = wells.filter(pl.col("sample_type") == "unknown").height
+            self.warnings.append(
+                f"{wells.height} well(s) have an empty Dilution Factor: dilution 1 used"
+                + (
+                    f"; {n_unknown} of them are study samples, flagged {DILUTION_MISSING} (held until the "
+                    "dilution is known)"
+                    if n_unknown
+                    else " (standards, blanks and controls)"
+                )
+            )
+        return df.with_columns(_dmissing=missing, dilution=pl.col("dilution").fill_null(1.0))
 
     def numbers(self, texts: pl.Series) -> pl.Series:
         """Cell texts → finite floats (null otherwise). Vectorised cast first; Python (parse_number) only

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from readers.base import FileInput, ReaderError, ReadResult
+from readers.detect import head_text
 from readers.xponent import XponentReader
 from schemas.wells import WellModel
 
@@ -142,11 +143,42 @@ def test_intelliflex_is_not_xponent(corpus: Path) -> None:
         assert sniff(corpus, name), name
 
 
+# Every xPONENT batch CSV of the corpus, by path: INTELLIFLEX writes this layout too (its other, per-well
+# CSV is not one), and allotropy's development set adds three xPONENT files and one INTELLIFLEX one.
+XPONENT_LAYOUT = {
+    "xponent/allotropy_xPONENT_example02.csv",
+    "xponent/allotropy_xPONENT_NaN_and_not_reported_values.csv",
+    "xponent/serolyzer_CovidOISExPONTENT.csv",
+    "allotropy/luminex_xponent/luminex_xPONENT_example02_saved.csv",
+    "allotropy/luminex_xponent/luminex_xPONENT_missing_optional_fields.csv",
+    "allotropy/luminex_xponent/test_data_exclude.csv",
+    "allotropy/luminex_intelliflex/luminex_intelliflex_example_01.csv",
+}
+
+
+def _corpus_exports(corpus: Path) -> set[str]:
+    return {
+        str(p.relative_to(corpus))
+        for p in corpus.rglob("*")
+        if p.is_file() and p.suffix not in (".md", ".json")
+    }
+
+
+def test_every_xponent_layout_file_is_read(corpus: Path) -> None:
+    assert _corpus_exports(corpus) >= XPONENT_LAYOUT
+    for rel in sorted(XPONENT_LAYOUT):
+        path = corpus / rel
+        f = FileInput(path.name, path.read_bytes())
+        assert XponentReader().sniff(head_text(f), f).matched, rel
+        assert XponentReader().read(f).wells.height > 0, rel
+
+
 def test_other_formats_raise_reader_error(corpus: Path) -> None:
-    """Every other real export (Excel, XML, MSD, plate readers, INTELLIFLEX) fails cleanly."""
-    others = [p for p in sorted(corpus.rglob("*")) if p.is_file() and p.suffix not in (".md", ".json")]
-    others = [p for p in others if "xPONENT" not in p.name and "CovidOISExPONTENT.csv" not in p.name]
-    assert len(others) >= 10
-    for path in others:
+    """Every other real export (Excel, XML, MSD, plate readers, the INTELLIFLEX per-well CSV) fails
+    cleanly."""
+    others = sorted(_corpus_exports(corpus) - XPONENT_LAYOUT)
+    assert len(others) >= 40
+    for rel in others:
+        path = corpus / rel
         with pytest.raises(ReaderError):
             XponentReader().read(FileInput(path.name, path.read_bytes()))
