@@ -47,15 +47,18 @@ import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.tokens import parse_number
+from readers.toolkit.guarded_reader import GuardedReader
 from schemas.wells import conform
 
 FORMAT = "bioplex_xml"
 SNIFF_SCORE = 100
+SNIFF_SCORE_FRAGMENT = 40  # only the <Samples> element: claimed so that the refusal says what it is
 LINE_ATTR = "__line__"
 
 _LOOKED_FOR = (
     "looked for an XML document whose root element is BioPlexManager (Bio-Plex Manager 6.x XML export)"
 )
+_FRAGMENT_RE = re.compile(r"^(?:<\?xml[^>]*\?>\s*)?<(?:[A-Za-z_][\w.-]*:)?Samples[\s>]")
 _ROOT_RE = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?BioPlexManager[\s>/]")
 _GROUPS = {
     "Blanks": ("Blank", "blank"),
@@ -118,26 +121,29 @@ def _line(el: ET.Element) -> int | None:
     return int(v) if v and v.isdigit() else None
 
 
-class BioplexXmlReader:
+class BioplexXmlReader(GuardedReader):
     """Reads a Bio-Plex Manager 6.x XML export into the canonical well table (see module docstring)."""
 
     name: ClassVar[str] = FORMAT
     label: ClassVar[str] = "Bio-Rad Bio-Plex Manager XML export"
 
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            head = text_head.lstrip("\ufeff \t\r\n")
-            if head.startswith("<") and _ROOT_RE.search(head[:5000]):
-                return Sniff(True, "XML document with a BioPlexManager root element", SNIFF_SCORE)
-        except Exception:  # a sniff must never stop the other readers from being tried
-            pass
+    looked_for: ClassVar[str] = _LOOKED_FOR
+    what: ClassVar[str] = "this file as a Bio-Plex Manager XML export"
+    todo: ClassVar[str] = "Export the XML again from Bio-Plex Manager without editing it."
+
+    def recognise(self, text_head: str, file: FileInput) -> Sniff:
+        head = text_head.lstrip("\ufeff \t\r\n")
+        if head.startswith("<") and _ROOT_RE.search(head[:5000]):
+            return Sniff(True, "XML document with a BioPlexManager root element", SNIFF_SCORE)
+        if _FRAGMENT_RE.match(head) and "<MemberWell" in head[:20000]:
+            return Sniff(
+                True, "the Samples part of a Bio-Plex Manager XML export, alone", SNIFF_SCORE_FRAGMENT
+            )
         return Sniff(False, _LOOKED_FOR)
 
-    def read(self, file: FileInput) -> ReadResult:
+    def parse(self, file: FileInput) -> ReadResult:
         try:
             return self._read(file)
-        except ReaderError:
-            raise
         except _DoctypeRefused as exc:
             raise ReaderError(
                 "the XML declares a document type (DOCTYPE/ENTITY), which Bio-Plex Manager never writes and "
@@ -152,15 +158,17 @@ class BioplexXmlReader:
                 file=file.name,
                 line=exc.lineno,
             ) from exc
-        except Exception as exc:  # never let a raw error escape
-            raise ReaderError(
-                f"could not read this file as a Bio-Plex Manager XML export ({type(exc).__name__}: {exc}). "
-                "Export the XML again from Bio-Plex Manager without editing it.",
-                file=file.name,
-            ) from exc
 
     def _read(self, file: FileInput) -> ReadResult:
         root = parse_xml(file.data)
+        if root.tag == "Samples":
+            raise ReaderError(
+                "this XML holds only the Samples part of a Bio-Plex Manager XML export (its root element is "
+                "Samples, not BioPlexManager): the readings are there but not the document they belong to "
+                "(plate, standard curves, software), so it is not read. Export the whole XML from Bio-Plex "
+                "Manager (File > Export > XML) without cutting it.",
+                file=file.name,
+            )
         if root.tag != "BioPlexManager":
             raise ReaderError(
                 f"the XML root element is {root.tag!r}, not BioPlexManager. " + _LOOKED_FOR, file=file.name
@@ -243,6 +251,11 @@ class BioplexXmlReader:
                 f"{n_conc_set} replicate-group concentrations (ObsConc) are set in the XML but belong to "
                 "groups, not wells, and were not read: export the Bio-Plex Excel report to load Bio-Plex's "
                 "own concentrations"
+            )
+        if root.find("Wells") is None:
+            warnings.append(
+                "the XML has no Wells element (acquisition details): no acquisition time, PlateID or reader "
+                "serial number; the plate is named after the document"
             )
         plate = self._plate(root, file.name, extra)
         df = pl.DataFrame(rows, schema=_ROW_SCHEMA).with_columns(plate_id=pl.lit(plate.plate_id))
