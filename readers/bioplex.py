@@ -66,7 +66,6 @@ one, so no raw exception escapes :meth:`BioplexReader.read`.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import math
@@ -80,11 +79,16 @@ from typing import ClassVar
 import polars as pl
 from python_calamine import CalamineWorkbook
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.isolation import IsolatedCrash, run_isolated
 from readers.text import decode, split_lines
 from readers.tokens import ParsedConc, parse_conc, parse_number
-from schemas.wells import conform
+from readers.toolkit.cells import split_line
+from readers.toolkit.delimited import is_blank, norm_key, trim_cells, uses_decimal_comma
+from readers.toolkit.dilution import DilutionError, missing_dilution_flag, parse_dilution
+from readers.toolkit.guarded_reader import GuardedReader
+from readers.toolkit.sample_codes import sample_type_from_code
+from schemas.wells import WELL_SCHEMA, conform
 
 FORMAT = "bioplex"
 SNIFF_SCORE = 100
@@ -150,10 +154,7 @@ _FITPROB_RE = re.compile(r"FitProb\.?\s*=\s*([^,;\s]+)", re.IGNORECASE)
 _RESVAR_RE = re.compile(r"ResVar\.?\s*=\s*([^,;\s]+)", re.IGNORECASE)
 _WELL_RE = re.compile(r"^([A-Pa-p])\s*0*(\d{1,2})$")
 _WELL_SPLIT_RE = re.compile(r"[,;\s]+")
-_TYPE_RE = re.compile(r"^(?:(B)|(E?S)|(C)|(X))\d*$", re.IGNORECASE)
 _BIOPLEX_EXT_RE = re.compile(r"\.(?:s?rbx|s?pbx|xlsx?|csv|txt)$", re.IGNORECASE)
-_COMMA_DECIMAL_RE = re.compile(r"(?:^|;)\s*-?\d+,\d+\s*(?=;|$)", re.MULTILINE)
-_POINT_DECIMAL_RE = re.compile(r"(?:^|;)\s*-?\d+\.\d+\s*(?=;|$)", re.MULTILINE)
 
 
 # ---- cells and sheets ---------------------------------------------------------------------------------
@@ -244,11 +245,6 @@ def _delimiter(lines: list[str]) -> str:
     return ","
 
 
-def _one_line(line: str, delimiter: str) -> list[str]:
-    """Cells of one line, parsed alone so that a stray quote can never swallow the following lines."""
-    return next(csv.reader([line], delimiter=delimiter), [])
-
-
 def _text_sheets(lines: list[str], delimiter: str) -> list[_Sheet]:
     """Split a text export into analyte blocks: a second ``File Name:`` or ``Analyte:`` line starts the
     next block (the CSV form of a workbook writes its sheets one after the other)."""
@@ -257,10 +253,10 @@ def _text_sheets(lines: list[str], delimiter: str) -> list[_Sheet]:
     cur: list[tuple[int, list[str]]] = []
     seen: set[str] = set()
     for i, line in enumerate(lines):
-        cells = _one_line(line, delimiter)
+        cells = split_line(line, delimiter)
         first = cells[0].strip() if cells else ""
         m = _KV_RE.match(first) if first else None
-        key = _norm(m.group(1)) if m else ""
+        key = norm_key(m.group(1)) if m else ""
         if key in ("file name", "analyte"):
             if key in seen and cur:
                 sheets.append(_Sheet(f"block {len(sheets) + 1}", cur, excel=False, joiner=joiner))
@@ -272,23 +268,8 @@ def _text_sheets(lines: list[str], delimiter: str) -> list[_Sheet]:
     return sheets
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip()).casefold()
-
-
 def _col_key(text: str) -> str:
     return re.sub(r"\s+", "", text).casefold()
-
-
-def _is_blank(cells: list[str]) -> bool:
-    return all(not c.strip() for c in cells)
-
-
-def _trim(cells: list[str]) -> list[str]:
-    end = len(cells)
-    while end and not cells[end - 1].strip():
-        end -= 1
-    return cells[:end]
 
 
 def header_columns(cells: list[str]) -> dict[str, int] | None:
@@ -304,14 +285,14 @@ def header_columns(cells: list[str]) -> dict[str, int] | None:
 
 
 def _line_text(cells: list[str], joiner: str) -> str:
-    return joiner.join(c.strip() for c in _trim(cells) if c.strip())
+    return joiner.join(c.strip() for c in trim_cells(cells) if c.strip())
 
 
 def _key_value(text: str) -> tuple[str, str] | None:
     m = _KV_RE.match(text)
     if not m:
         return None
-    return _norm(m.group(1)), m.group(2).strip().lstrip(",;\t ").strip()
+    return norm_key(m.group(1)), m.group(2).strip().lstrip(",;\t ").strip()
 
 
 def parse_wells(text: str) -> list[str] | None:
@@ -328,16 +309,7 @@ def parse_wells(text: str) -> list[str] | None:
 
 def sample_type_of(type_label: str) -> str | None:
     """Bio-Plex ``Type`` → sample type (B blank, S/ES standard, C qc, X unknown); None when unrecognised."""
-    m = _TYPE_RE.match(type_label.strip())
-    if not m:
-        return None
-    if m.group(1):
-        return "blank"
-    if m.group(2):
-        return "standard"
-    if m.group(3):
-        return "qc"
-    return "unknown"
+    return sample_type_from_code(type_label, unknown_letters="X")
 
 
 def plate_id_from(head: dict[str, str], file_name: str) -> str:
@@ -419,7 +391,7 @@ def _sniff(text_head: str, file: FileInput) -> Sniff:
     if not any(_may_be_header(ln) for ln in lines):  # no line can be the table header: skip the parse
         return Sniff(False, _LOOKED_FOR)
     delimiter = _delimiter(lines)
-    found, keys = _sniff_rows([_one_line(ln, delimiter) for ln in lines])
+    found, keys = _sniff_rows([split_line(ln, delimiter) for ln in lines])
     return _verdict(found, keys, "text export")
 
 
@@ -446,25 +418,22 @@ class _SheetData:
     analyte: str | None = None
 
 
-class BioplexReader:
+class BioplexReader(GuardedReader):
     """Reads a Bio-Plex Manager export (Excel or text) into the canonical well table (module docstring)."""
 
     name: ClassVar[str] = FORMAT
     label: ClassVar[str] = "Bio-Rad Bio-Plex Manager export (Excel/CSV)"
+    looked_for: ClassVar[str] = _LOOKED_FOR
+    what: ClassVar[str] = "this file as a Bio-Plex Manager export"
+    todo: ClassVar[str] = (
+        "Check that it is an unedited Bio-Plex Manager Excel/CSV report and export it again."
+    )
 
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            return _sniff(text_head, file)
-        except Exception:  # a sniff must never stop the other readers from being tried
-            return Sniff(False, _LOOKED_FOR)
+    def recognise(self, text_head: str, file: FileInput) -> Sniff:
+        return _sniff(text_head, file)
 
-    def read(self, file: FileInput) -> ReadResult:
-        return read_guarded(
-            file,
-            lambda: _Parse(file).run(),
-            what="this file as a Bio-Plex Manager export",
-            todo="Check that it is an unedited Bio-Plex Manager Excel/CSV report and export it again.",
-        )
+    def parse(self, file: FileInput) -> ReadResult:
+        return _Parse(file).run()
 
 
 class _Parse:
@@ -507,9 +476,7 @@ class _Parse:
                 ) from exc
         lines = split_lines(decode(self.file.data).lstrip("\ufeff"))
         delimiter = _delimiter(lines)
-        if delimiter == ";":
-            text = "\n".join(lines)
-            self.decimal_comma = len(_COMMA_DECIMAL_RE.findall(text)) > len(_POINT_DECIMAL_RE.findall(text))
+        self.decimal_comma = uses_decimal_comma("\n".join(lines), delimiter)
         return _text_sheets(lines, delimiter)
 
     # ---- one sheet ----------------------------------------------------------------------------------
@@ -531,11 +498,16 @@ class _Parse:
             new_cols = header_columns(cells)
             if new_cols is not None:
                 close()
-                cols, header_width, header_raw, seen_table = new_cols, len(_trim(cells)), len(cells), True
+                cols, header_width, header_raw, seen_table = (
+                    new_cols,
+                    len(trim_cells(cells)),
+                    len(cells),
+                    True,
+                )
                 data.columns |= set(new_cols)
                 continue
             if cols is not None:
-                if _is_blank(cells):
+                if is_blank(cells):
                     close()
                     cols = None
                     continue
@@ -558,7 +530,7 @@ class _Parse:
                 close()
                 cols = None
             self.meta_line(sheet, data, cells, before_table=not seen_table)
-        if cols is not None and not sheet.excel and sheet.rows and not _is_blank(sheet.rows[-1][1]):
+        if cols is not None and not sheet.excel and sheet.rows and not is_blank(sheet.rows[-1][1]):
             raise self.error(
                 "the file ends inside the result table without a line break after the last row: it looks "
                 "truncated. Export or copy the report again.",
@@ -613,9 +585,10 @@ class _Parse:
             )
         w = cols["well"]
         split_list = len(cells) > max(header_raw, w + 1) and parse_wells(cells[w + 1]) is not None
-        if not sheet.excel and (len(_trim(cells)) > max(header_width, needed + 1) or split_list):
+        width = len(trim_cells(cells))
+        if not sheet.excel and (width > max(header_width, needed + 1) or split_list):
             raise self.error(
-                f"this row has more fields ({len(_trim(cells))}) than the table header ({header_width}). A "
+                f"this row has more fields ({width}) than the table header ({header_width}). A "
                 'well list like C1,D1 must be quoted ("C1,D1") in a comma-separated export; export the '
                 "report again from Bio-Plex Manager.",
                 sheet,
@@ -752,20 +725,21 @@ class _Parse:
             note = parse_conc(fi_text).note or "not a number"
             flags.append("signal_not_reported: " + note.replace(";", ","))
 
-        dilution = 1.0
-        dtext = c.get("dilution", "").strip() if "dilution" in c else ""
-        if dtext:
-            d = self.number(dtext)
-            if d is None or d <= 0:
-                raise self.error(
-                    f"Dilution {dtext!r} is not a positive number. Correct the sample's dilution in Bio-Plex "
-                    "Manager (or tell the lab data manager) and export again.",
-                    sheet,
-                    r.row_number,
-                )
-            dilution = d
-        elif "dilution" in data.columns:
+        try:
+            d = parse_dilution(
+                c.get("dilution"),
+                column="Dilution",
+                software="Bio-Plex Manager",
+                decimal_comma=self.decimal_comma,
+            )
+        except DilutionError as exc:
+            raise self.error(str(exc), sheet, r.row_number) from exc
+        dilution = 1.0 if d is None else d
+        if d is None and "dilution" in data.columns:
             self.note("empty Dilution cells read as dilution 1", sheet.name)
+            if (flag := missing_dilution_flag(stype)) is not None:
+                flags.append(flag)
+                self.note(f"study samples without a Dilution flagged {flag}", sheet.name)
         exp = self.number(c.get("exp_conc", "")) if "exp_conc" in c else None
 
         return {
@@ -872,27 +846,5 @@ class _Parse:
             )
             for pid, extra in plates.items()
         ]
-        df = pl.DataFrame(rows, schema=_ROW_SCHEMA)
+        df = pl.DataFrame(rows, schema=WELL_SCHEMA)
         return ReadResult(format=FORMAT, wells=conform(df), plates=infos, warnings=self.warnings)
-
-
-_ROW_SCHEMA = {
-    "source_file": pl.String,
-    "format": pl.String,
-    "plate_id": pl.String,
-    "well": pl.String,
-    "row_number": pl.Int64,
-    "sample_id": pl.String,
-    "sample_type": pl.String,
-    "expected_conc": pl.Float64,
-    "analyte_as_written": pl.String,
-    "signal": pl.Float64,
-    "signal_kind": pl.String,
-    "reported_text": pl.String,
-    "qualifier": pl.String,
-    "value": pl.Float64,
-    "extrapolated": pl.Boolean,
-    "dilution": pl.Float64,
-    "dilution_applied": pl.Boolean,
-    "flags": pl.String,
-}

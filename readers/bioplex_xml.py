@@ -47,6 +47,7 @@ import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.tokens import parse_number
+from readers.toolkit.dilution import DilutionError, missing_dilution_flag, parse_dilution
 from readers.toolkit.guarded_reader import GuardedReader
 from schemas.wells import conform
 
@@ -185,20 +186,23 @@ class BioplexXmlReader(GuardedReader):
         rows: list[dict[str, object]] = []
         seen: dict[tuple[str, str], int | None] = {}
         n_conc_set = 0
+        n_no_dilution = 0
         for container, (tag, stype) in _GROUPS.items():
             for group in samples.findall(f"{container}/{tag}"):
                 label = _text(group, "Label")
                 description = _text(group, "Description")
                 sample_id = description or (label if stype != "unknown" and label else None)
-                dtext = _text(group, "Dilution")
-                dilution = parse_number(dtext) if dtext else 1.0
-                if dilution is None or dilution <= 0:
-                    raise ReaderError(
-                        f"sample {label or description!r} has Dilution {dtext!r}, not a positive number. "
-                        "Correct the dilution in Bio-Plex Manager and export again.",
-                        file=file.name,
-                        line=_line(group),
+                try:
+                    given = parse_dilution(
+                        _text(group, "Dilution"), column="Dilution", software="Bio-Plex Manager"
                     )
+                except DilutionError as exc:
+                    raise ReaderError(
+                        f"sample {label or description!r}: {exc}", file=file.name, line=_line(group)
+                    ) from exc
+                dilution = 1.0 if given is None else given
+                no_dilution = missing_dilution_flag(stype) if given is None else None
+                n_no_dilution += no_dilution is not None
                 expected: dict[str, float] = {}
                 for a in group.findall("Analytes/Analyte"):
                     name = _text(a, "AnalyteName")
@@ -235,6 +239,7 @@ class BioplexXmlReader(GuardedReader):
                                 expected.get(name) if stype in ("standard", "qc") else None,
                                 units.get(name),
                                 dilution,
+                                no_dilution,
                             )
                         )
         if not rows:
@@ -251,6 +256,11 @@ class BioplexXmlReader(GuardedReader):
                 f"{n_conc_set} replicate-group concentrations (ObsConc) are set in the XML but belong to "
                 "groups, not wells, and were not read: export the Bio-Plex Excel report to load Bio-Plex's "
                 "own concentrations"
+            )
+        if n_no_dilution:
+            warnings.append(
+                f"{n_no_dilution} unknown sample group(s) have no Dilution: dilution 1 used and their wells "
+                "flagged dilution_missing (held until the dilution is known)"
             )
         if root.find("Wells") is None:
             warnings.append(
@@ -285,8 +295,9 @@ class BioplexXmlReader(GuardedReader):
         expected: float | None,
         unit: str | None,
         dilution: float,
+        dilution_flag: str | None,
     ) -> dict[str, object]:
-        flags: list[str] = []
+        flags: list[str] = [dilution_flag] if dilution_flag else []
         signal = None
         if reading is None:
             flags.append("signal_not_reported: no Reading element")

@@ -20,10 +20,10 @@ One output row per well × region/reporter (a dual-reporter instrument measures 
 ``NaN``), else the channel label as written (``R25: RP1``, with a warning that the analyte is named only by
 its bead region). ``COUNT`` below 35 beads → ``low_bead_count`` (the export gives no Min Events).
 ``DILUTION`` → ``dilution``: an empty/``NaN`` cell is 1 for standards, blanks and controls and 1 plus the
-``dilution_missing`` flag for an unknown sample; no DILUTION column at all → 1 with a warning (signals only,
-so nothing downstream is scaled by it before a curve is fitted). This export carries no concentrations:
-every row has qualifier ``NR`` and no ``reported_text``. ``PLATE NAME`` → ``plate_id`` (several plates in
-one file each keep their own; none → the file stem).
+``dilution_missing`` flag for an unknown sample (:mod:`readers.toolkit.dilution`); no DILUTION column at
+all → 1 with a warning (signals only, so nothing downstream is scaled by it before a curve is fitted).
+This export carries no concentrations: every row has qualifier ``NR`` and no ``reported_text``.
+``PLATE NAME`` → ``plate_id`` (several plates in one file each keep their own; none → the file stem).
 
 Everything a lab can fix (no WELL LOCATION column, a location that is not a well, a row cut short, the same
 well twice on a plate, a dilution that is not a positive number) raises :class:`ReaderError` with the line.
@@ -42,6 +42,13 @@ from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.toolkit.cells import clean_note, delimiter_of, split_line, stem
 from readers.toolkit.delimited import is_blank, norm_key, trim_cells, uses_decimal_comma
+from readers.toolkit.dilution import (
+    NOT_GIVEN,
+    DilutionError,
+    missing_dilution_flag,
+    missing_dilution_warning,
+    parse_dilution,
+)
 from readers.toolkit.guarded_reader import GuardedReader
 from readers.toolkit.sample_codes import sample_type_from_code, sample_type_from_name
 from readers.toolkit.wells import normalise_well
@@ -50,11 +57,9 @@ from schemas.wells import WELL_SCHEMA, conform
 FORMAT = "intelliflex"
 SNIFF_SCORE = 100
 MIN_BEADS = 35.0  # bead-count floor: the per-well export states none (common kit guidance, as xPONENT's)
-DILUTION_MISSING = "dilution_missing"
 
 _CHANNEL_RE = re.compile(r"^\s*(R\d+\s*:\s*RP\d+)\s+(.+?)\s*$", re.IGNORECASE)
 _SIGNATURE_RE = re.compile(r"^\s*-+\s*DOCUMENT\s+SIGNATURE\s*-+", re.IGNORECASE)
-_NOT_GIVEN = {"", "nan", "n/a", "na"}
 
 _LOOKED_FOR = (
     "looked for a Luminex INTELLIFLEX per-well CSV: a header line naming WELL LOCATION, SAMPLE ID and "
@@ -205,8 +210,8 @@ class _Parse:
             dilution = self.dilution(self.cell(cells, "dilution"), line_no) if "dilution" in col else 1.0
             if dilution is None:
                 dilution = 1.0
-                if stype == "unknown":
-                    flags.append(DILUTION_MISSING)
+                if (flag := missing_dilution_flag(stype)) is not None:
+                    flags.append(flag)
                     n_missing += 1
                 else:
                     n_default += 1
@@ -218,15 +223,8 @@ class _Parse:
                 )
         if "dilution" not in col:
             self.warnings.append("the export has no DILUTION column: dilution 1 assumed for every well")
-        if n_default:
-            self.warnings.append(
-                f"{n_default} standard/blank/control well(s) have no dilution: dilution 1 used"
-            )
-        if n_missing:
-            self.warnings.append(
-                f"{n_missing} study sample well(s) have no dilution: dilution 1 used and the wells flagged "
-                f"{DILUTION_MISSING} (held until the dilution is known)"
-            )
+        if (warning := missing_dilution_warning(n_missing, n_default)) is not None:
+            self.warnings.append(warning)
         self.warnings.append("the INTELLIFLEX per-well export carries MFI only: no concentrations are read")
         df = pl.DataFrame(rows, schema=WELL_SCHEMA)
         return ReadResult(
@@ -245,7 +243,7 @@ class _Parse:
         unnamed: list[str] = []
         for label, ch in channels.items():
             given = (
-                [c[ch.name].strip() for _, c in body if c[ch.name].strip().casefold() not in _NOT_GIVEN]
+                [c[ch.name].strip() for _, c in body if c[ch.name].strip().casefold() not in NOT_GIVEN]
                 if ch.name is not None
                 else []
             )
@@ -268,16 +266,12 @@ class _Parse:
         return out
 
     def dilution(self, text: str, line_no: int) -> float | None:
-        if text.casefold() in _NOT_GIVEN:
-            return None
-        v = self.number(text)
-        if v is None or v <= 0:
-            raise self.error(
-                f"DILUTION {text!r} is not a positive number. Correct the dilution in the INTELLIFLEX "
-                "software (or tell the lab data manager) and export again.",
-                line_no,
+        try:
+            return parse_dilution(
+                text, column="DILUTION", software="the INTELLIFLEX software", decimal_comma=self.decimal_comma
             )
-        return v
+        except DilutionError as exc:
+            raise self.error(str(exc), line_no) from exc
 
     def row(
         self,
@@ -328,7 +322,7 @@ class _Parse:
         def first(*keys: str) -> str | None:
             for k in keys:
                 v = self.cell(cells, k)
-                if v and v.casefold() not in _NOT_GIVEN:
+                if v and v.casefold() not in NOT_GIVEN:
                     return v
             return None
 

@@ -47,7 +47,6 @@ so no raw exception escapes :meth:`XponentReader.read` whatever the bytes.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -55,13 +54,22 @@ from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
+from readers.toolkit.cells import split_line
+from readers.toolkit.delimited import norm_key, trim_cells, uses_decimal_comma
+from readers.toolkit.dilution import (
+    DilutionError,
+    missing_dilution_flag,
+    missing_dilution_warning,
+    parse_dilution,
+)
+from readers.toolkit.guarded_reader import GuardedReader
+from readers.toolkit.sample_codes import sample_type_from_name
 from schemas.wells import conform
 
 FORMAT = "xponent"
-DILUTION_MISSING = "dilution_missing"  # flag of an unknown sample whose Dilution Factor cell is empty
 DEFAULT_MIN_BEADS = 35.0  # bead-count floor when the header gives no Min Events (common kit guidance)
 SNIFF_SCORE = 100
 SNIFF_SCORE_WEAK = 70  # DataType sections with a Location header, but no xPONENT Program line
@@ -78,13 +86,8 @@ _BLANK_RE = re.compile(r'^[\s,;\t"]*$')
 _PROGRAM_RE = re.compile(r'^\s*"?Program"?\s*([,;\t])', re.IGNORECASE)
 _LOCATION_RE = re.compile(r"^\s*(\d+)\s*\(\s*(\d+)\s*[,;\t]\s*([A-Pa-p])\s*(0?[1-9]|1\d|2[0-4])\s*\)\s*$")
 _BARE_WELL_RE = re.compile(r"^\s*([A-Pa-p])\s*(0?[1-9]|1\d|2[0-4])\s*$")
-_COMMA_DECIMAL_RE = re.compile(r'(?:^|[;"])-?\d+,\d+(?=[;"]|$)', re.MULTILINE)
-_POINT_DECIMAL_RE = re.compile(r'(?:^|[;"])-?\d+\.\d+(?=[;"]|$)', re.MULTILINE)
 _INTELLIFLEX_RE = re.compile(r"\bR\d+:\s*\w+", re.IGNORECASE)
 
-_STANDARD_RE = re.compile(r"^(?:standard|std)|^s(?:[1-9]\d?)?$", re.IGNORECASE)
-_BLANK_SAMPLE_RE = re.compile(r"^(?:background|blank)|^b$", re.IGNORECASE)
-_QC_RE = re.compile(r"^(?:control|qc)", re.IGNORECASE)
 
 # Section names (normalised) → what the reader does with them. Anything else is skipped.
 _KINDS = {
@@ -106,16 +109,7 @@ _EXTRA_KEYS = ("Build", "SN", "ProtocolVersion", "BatchStopTime", "SampleVolume"
 def sample_type_of(sample: str | None) -> str:
     """Standards, blanks and QCs are usually known only by name in xPONENT (``Standard1``, ``S``,
     ``Background0``, ``B``, ``Control2``); everything else is a study sample."""
-    s = (sample or "").strip()
-    if not s:
-        return "unknown"
-    if _STANDARD_RE.search(s):
-        return "standard"
-    if _BLANK_SAMPLE_RE.search(s):
-        return "blank"
-    if _QC_RE.search(s):
-        return "qc"
-    return "unknown"
+    return sample_type_from_name(sample)
 
 
 def parse_location(text: str) -> tuple[int, str] | None:
@@ -129,24 +123,6 @@ def parse_location(text: str) -> tuple[int, str] | None:
             return None
         plate, row, col = 1, m.group(1), m.group(2)
     return plate, f"{row.upper()}{int(col)}"
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip()).casefold()
-
-
-def _one_line(line: str, delimiter: str) -> list[str]:
-    """Cells of one line. Lines are parsed one at a time so that a stray quote can never swallow the next
-    line (and every value keeps its own line number)."""
-    return next(csv.reader([line], delimiter=delimiter), [])
-
-
-def _trim(cells: list[str]) -> list[str]:
-    """Drop the comma padding some exports add to every line."""
-    end = len(cells)
-    while end and not cells[end - 1].strip():
-        end -= 1
-    return cells[:end]
 
 
 @dataclass
@@ -184,10 +160,10 @@ def _sniff(text_head: str) -> Sniff:
     for line in lines[:80]:
         m = _PROGRAM_RE.match(line)
         if m:
-            cells = [c.strip().casefold() for c in _one_line(line, m.group(1))]
+            cells = [c.strip().casefold() for c in split_line(line, m.group(1))]
             program = any("xponent" in c or "luminex" in c for c in cells[1:])
             break
-    datatypes = [_norm([*_one_line(ln, ","), "", ""][1]) for ln in lines if _DATATYPE_RE.match(ln)]
+    datatypes = [norm_key([*split_line(ln, ","), "", ""][1]) for ln in lines if _DATATYPE_RE.match(ln)]
     well_sections = any(d in ("median", "result", "net mfi", "count") for d in datatypes)
     if not program and not datatypes and _INTELLIFLEX_RE.search(first) and "well" in first.casefold():
         return Sniff(
@@ -204,25 +180,20 @@ def _sniff(text_head: str) -> Sniff:
     return Sniff(False, _LOOKED_FOR)
 
 
-class XponentReader:
+class XponentReader(GuardedReader):
     """Reads one Luminex xPONENT CSV export into the canonical well table (see module docstring)."""
 
     name: ClassVar[str] = FORMAT
     label: ClassVar[str] = "Luminex xPONENT CSV export"
+    looked_for: ClassVar[str] = _LOOKED_FOR
+    what: ClassVar[str] = "this file as a Luminex xPONENT CSV export"
+    todo: ClassVar[str] = "Check that it is an unedited xPONENT batch CSV export and export it again."
 
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            return _sniff(text_head)
-        except Exception:  # a sniff must never stop the other readers from being tried
-            return Sniff(False, _LOOKED_FOR)
+    def recognise(self, text_head: str, file: FileInput) -> Sniff:
+        return _sniff(text_head)
 
-    def read(self, file: FileInput) -> ReadResult:
-        return read_guarded(
-            file,
-            lambda: _Parse(file).run(),
-            what="this file as a Luminex xPONENT CSV export",
-            todo="Check that it is an unedited xPONENT batch CSV export and export it again.",
-        )
+    def parse(self, file: FileInput) -> ReadResult:
+        return _Parse(file).run()
 
 
 class _Parse:
@@ -248,12 +219,7 @@ class _Parse:
     def _decimal_comma(self) -> bool:
         """A ';'-delimited export may come from a locale that writes 10921,5: decided by which decimal mark
         the numbers in the file use, never by the delimiter alone (a wrong guess would scale values)."""
-        if self.delimiter != ";":
-            return False
-        text = "\n".join(self.lines)
-        commas = len(_COMMA_DECIMAL_RE.findall(text))
-        points = len(_POINT_DECIMAL_RE.findall(text))
-        return commas > points
+        return uses_decimal_comma("\n".join(self.lines), self.delimiter)
 
     # ---- layout ---------------------------------------------------------------------------------------
 
@@ -271,9 +237,9 @@ class _Parse:
                     cur.end, cur.ended_by = idx, "datatype"
                 if header_end is None:
                     header_end = idx
-                cells = _one_line(line, self.delimiter)
+                cells = split_line(line, self.delimiter)
                 name = cells[1].strip() if len(cells) > 1 else ""
-                cur = _Section(name, _KINDS.get(_norm(name)), idx + 1, idx + 1)
+                cur = _Section(name, _KINDS.get(norm_key(name)), idx + 1, idx + 1)
                 sections.append(cur)
                 continue
             is_crc = bool(_CRC_RE.match(line))
@@ -294,13 +260,13 @@ class _Parse:
         for line in self.lines[:end]:
             if _BLANK_RE.match(line):
                 continue
-            cells = [c.strip() for c in _one_line(line, self.delimiter)]
+            cells = [c.strip() for c in split_line(line, self.delimiter)]
             if cells and cells[0] and cells[0] not in out:
-                out[cells[0]] = _trim(cells[1:])
+                out[cells[0]] = trim_cells(cells[1:])
         return out
 
     def rows(self, sec: _Section) -> list[tuple[int, list[str]]]:
-        return [(i + 1, _one_line(self.lines[i], self.delimiter)) for i in range(sec.start, sec.end)]
+        return [(i + 1, split_line(self.lines[i], self.delimiter)) for i in range(sec.start, sec.end)]
 
     def well_table(self, sec: _Section) -> _WellTable | None:
         """Parse a per-well section; None (with a warning) when it holds nothing at all."""
@@ -309,8 +275,8 @@ class _Parse:
             self.warnings.append(f"the {sec.name} section at line {sec.line} is empty and was skipped")
             return None
         header_line, raw_header = rows[0]
-        header = _trim(raw_header)
-        norm = [_norm(h) for h in header]
+        header = trim_cells(raw_header)
+        norm = [norm_key(h) for h in header]
         if "location" not in norm:
             raise self.error(
                 f"the {sec.name} section (starting line {sec.line}) has no Location column: expected a "
@@ -416,7 +382,7 @@ class _Parse:
             names: list[str] = []
             units: list[str] = []
             for _, cells in self.rows(sec):
-                key = _norm(cells[0]) if cells else ""
+                key = norm_key(cells[0]) if cells else ""
                 if key == "analyte:":
                     names = cells[1:]
                 elif key == "units:":
@@ -437,8 +403,8 @@ class _Parse:
             rows = self.rows(sec)
             if not rows:
                 continue
-            header = _trim(rows[0][1])
-            norm = [_norm(h) for h in header]
+            header = trim_cells(rows[0][1])
+            norm = [norm_key(h) for h in header]
             loc_i = norm.index("location") if "location" in norm else None
             key_i = loc_i if loc_i is not None else (norm.index("sample") if "sample" in norm else 0)
             cols = [(j, h) for j, h in enumerate(header) if h in wanted and j != key_i]
@@ -463,7 +429,7 @@ class _Parse:
         by_message: dict[str, list[str]] = {}
         for sec in (s for s in sections if s.kind == "instrument_warnings"):
             for _, cells in self.rows(sec)[1:]:
-                cells = _trim(cells)
+                cells = trim_cells(cells)
                 if len(cells) >= 3:
                     where = cells[0].split(",")[-1].strip()
                     by_message.setdefault(f"{cells[1].strip()}: {cells[2].strip()}", []).append(where)
@@ -638,7 +604,7 @@ class _Parse:
                     pl.when(pl.col("_mtext").is_not_null() & pl.col("signal").is_null()).then(
                         pl.lit("signal_not_reported: ") + pl.col("_mnote")
                     ),
-                    pl.when(pl.col("_dmissing")).then(pl.lit(DILUTION_MISSING)),
+                    pl.col("_dmissing"),
                 ],
                 separator=";",
                 ignore_nulls=True,
@@ -703,17 +669,14 @@ class _Parse:
         standard wells): :meth:`run` makes it 1, flagging unknown samples ``dilution_missing``."""
         values: list[float | None] = []
         for text, line_no in zip(t.values[0], t.lines, strict=True):
-            if not text.strip():
-                values.append(None)
-                continue
-            v = parse_number(text, decimal_comma=self.decimal_comma)
-            if v is None or v <= 0:
-                raise self.error(
-                    f"Dilution Factor {text!r} is not a positive number. Correct the dilution in xPONENT "
-                    "(or tell the lab data manager) and export again.",
-                    line_no,
+            try:
+                values.append(
+                    parse_dilution(
+                        text, column="Dilution Factor", software="xPONENT", decimal_comma=self.decimal_comma
+                    )
                 )
-            values.append(v)
+            except DilutionError as exc:
+                raise self.error(str(exc), line_no) from exc
         return pl.DataFrame(
             {"_plate": t.plates, "_well": t.wells, "dilution": values},
             schema={"_plate": pl.Int64, "_well": pl.String, "dilution": pl.Float64},
@@ -724,20 +687,17 @@ class _Parse:
         an unknown sample takes 1 too but is flagged ``dilution_missing`` so the pipeline holds the well —
         never the whole file."""
         empty = pl.col("dilution").is_null()
-        missing = empty & (pl.col("sample_type") == "unknown")
         wells = df.filter(empty).select("_plate", "_well", "sample_type").unique()
-        if wells.height:
-            n_unknown = wells.filter(pl.col("sample_type") == "unknown").height
-            self.warnings.append(
-                f"{wells.height} well(s) have an empty Dilution Factor: dilution 1 used"
-                + (
-                    f"; {n_unknown} of them are study samples, flagged {DILUTION_MISSING} (held until the "
-                    "dilution is known)"
-                    if n_unknown
-                    else " (standards, blanks and controls)"
-                )
-            )
-        return df.with_columns(_dmissing=missing, dilution=pl.col("dilution").fill_null(1.0))
+        n_samples = wells.filter(pl.col("sample_type") == "unknown").height
+        if (warning := missing_dilution_warning(n_samples, wells.height - n_samples)) is not None:
+            self.warnings.append(warning)
+        types = df["sample_type"].unique().to_list()
+        flag = pl.col("sample_type").replace_strict(
+            {t: missing_dilution_flag(t) for t in types}, return_dtype=pl.String
+        )
+        return df.with_columns(
+            _dmissing=pl.when(empty).then(flag), dilution=pl.col("dilution").fill_null(1.0)
+        )
 
     def numbers(self, texts: pl.Series) -> pl.Series:
         """Cell texts → finite floats (null otherwise). Vectorised cast first; Python (parse_number) only
@@ -814,8 +774,8 @@ class _Parse:
 
     def min_beads(self, samples_at: int | None) -> float:
         if samples_at is not None:
-            cells = [c.strip() for c in _one_line(self.lines[samples_at], self.delimiter)]
-            norm = [_norm(c) for c in cells]
+            cells = [c.strip() for c in split_line(self.lines[samples_at], self.delimiter)]
+            norm = [norm_key(c) for c in cells]
             if "min events" in norm:
                 i = norm.index("min events")
                 v = parse_number(cells[i + 1]) if i + 1 < len(cells) else None
