@@ -86,8 +86,9 @@ from readers.tokens import ParsedConc, parse_conc, parse_number
 from readers.toolkit.cells import split_line
 from readers.toolkit.delimited import is_blank, norm_key, trim_cells, uses_decimal_comma
 from readers.toolkit.dilution import DilutionError, missing_dilution_flag, parse_dilution
-from readers.toolkit.guarded_reader import GuardedReader
+from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.sample_codes import sample_type_from_code
+from readers.toolkit.sampling_errors import sampling_error_flag
 from schemas.wells import WELL_SCHEMA, conform
 
 FORMAT = "bioplex"
@@ -100,6 +101,11 @@ ZIP_MAGIC = b"PK\x03\x04"
 _LOOKED_FOR = (
     "looked for a Bio-Plex Manager result table (a header row naming Type, Well and FI or Obs Conc) under "
     "'File Name:' / 'Analyte:' / 'Acquisition Date:' lines, in an Excel workbook (.xls/.xlsx) or CSV/tab text"
+)
+_TEXTS = ReaderTexts(
+    looked_for=_LOOKED_FOR,
+    what="this file as a Bio-Plex Manager export",
+    todo="Check that it is an unedited Bio-Plex Manager Excel/CSV report and export it again.",
 )
 
 # Table columns: key (lower-case, spaces removed) → field.
@@ -138,14 +144,6 @@ _HEAD_KEYS = {
     "document id": "document_id",
 }
 _EXTRA_HEAD = ("file_name", "reader_serial_number", "rp1_pmt_volts", "rp1_target", "signed_by", "document_id")
-
-_SAMPLING_ERRORS = {
-    "1": "low_bead_count",
-    "2": "sampling_error: 2 aggregated beads",
-    "3": "sampling_error: 3 classify %",
-    "4": "sampling_error: 4 region selection",
-    "5": "sampling_error: 5 platform temperature",
-}
 
 _KV_RE = re.compile(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$", re.DOTALL)
 _REGRESSION_RE = re.compile(r"^\s*Regression\s+Type\s*:\s*(.+?)\s*$", re.IGNORECASE)
@@ -418,30 +416,11 @@ class _SheetData:
     analyte: str | None = None
 
 
-class BioplexReader(GuardedReader):
-    """Reads a Bio-Plex Manager export (Excel or text) into the canonical well table (module docstring)."""
-
-    name: ClassVar[str] = FORMAT
-    label: ClassVar[str] = "Bio-Rad Bio-Plex Manager export (Excel/CSV)"
-    looked_for: ClassVar[str] = _LOOKED_FOR
-    what: ClassVar[str] = "this file as a Bio-Plex Manager export"
-    todo: ClassVar[str] = (
-        "Check that it is an unedited Bio-Plex Manager Excel/CSV report and export it again."
-    )
-
-    def recognise(self, text_head: str, file: FileInput) -> Sniff:
-        return _sniff(text_head, file)
-
-    def parse(self, file: FileInput) -> ReadResult:
-        return _Parse(file).run()
-
-
-class _Parse:
+class _Parse(ParseRun):
     """State of one read: the sheets, the decimal mark, the warnings collected on the way."""
 
     def __init__(self, file: FileInput) -> None:
-        self.file = file
-        self.warnings: list[str] = []
+        super().__init__(file)
         self.notes: dict[str, list[str]] = {}  # per-sheet remark → sheets (summarised at the end)
         self.decimal_comma = False
         self.conc_cache: dict[str, ParsedConc] = {}
@@ -774,7 +753,7 @@ class _Parse:
             yield "sampling_error: " + s.replace(";", ",")
             return
         for code in dict.fromkeys(codes):
-            yield _SAMPLING_ERRORS[code]
+            yield sampling_error_flag(code)
 
     # ---- assembly -----------------------------------------------------------------------------------
 
@@ -848,3 +827,10 @@ class _Parse:
         ]
         df = pl.DataFrame(rows, schema=WELL_SCHEMA)
         return ReadResult(format=FORMAT, wells=conform(df), plates=infos, warnings=self.warnings)
+
+
+class BioplexReader(GuardedReader, texts=_TEXTS, recognise=_sniff, parser=_Parse):
+    """Reads a Bio-Plex Manager export (Excel or text) into the canonical well table (module docstring)."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "Bio-Rad Bio-Plex Manager export (Excel/CSV)"

@@ -48,7 +48,8 @@ import polars as pl
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.tokens import parse_number
 from readers.toolkit.dilution import DilutionError, missing_dilution_flag, parse_dilution
-from readers.toolkit.guarded_reader import GuardedReader
+from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
+from readers.toolkit.sampling_errors import sampling_error_flag
 from schemas.wells import conform
 
 FORMAT = "bioplex_xml"
@@ -66,13 +67,6 @@ _GROUPS = {
     "Standards": ("Standard", "standard"),
     "Controls": ("Control", "qc"),
     "Unknowns": ("Unknown", "unknown"),
-}
-_SAMPLING_ERRORS = {
-    "1": "low_bead_count",
-    "2": "sampling_error: 2 aggregated beads",
-    "3": "sampling_error: 3 classify efficiency",
-    "4": "sampling_error: 4 region selection",
-    "5": "sampling_error: 5 platform temperature",
 }
 _ROWS = "ABCDEFGHIJKLMNOP"
 
@@ -122,27 +116,27 @@ def _line(el: ET.Element) -> int | None:
     return int(v) if v and v.isdigit() else None
 
 
-class BioplexXmlReader(GuardedReader):
-    """Reads a Bio-Plex Manager 6.x XML export into the canonical well table (see module docstring)."""
+_TEXTS = ReaderTexts(
+    looked_for=_LOOKED_FOR,
+    what="this file as a Bio-Plex Manager XML export",
+    todo="Export the XML again from Bio-Plex Manager without editing it.",
+)
 
-    name: ClassVar[str] = FORMAT
-    label: ClassVar[str] = "Bio-Rad Bio-Plex Manager XML export"
 
-    looked_for: ClassVar[str] = _LOOKED_FOR
-    what: ClassVar[str] = "this file as a Bio-Plex Manager XML export"
-    todo: ClassVar[str] = "Export the XML again from Bio-Plex Manager without editing it."
+def _recognise(text_head: str, file: FileInput) -> Sniff:
+    head = text_head.lstrip("\ufeff \t\r\n")
+    if head.startswith("<") and _ROOT_RE.search(head[:5000]):
+        return Sniff(True, "XML document with a BioPlexManager root element", SNIFF_SCORE)
+    if _FRAGMENT_RE.match(head) and "<MemberWell" in head[:20000]:
+        return Sniff(True, "the Samples part of a Bio-Plex Manager XML export, alone", SNIFF_SCORE_FRAGMENT)
+    return Sniff(False, _LOOKED_FOR)
 
-    def recognise(self, text_head: str, file: FileInput) -> Sniff:
-        head = text_head.lstrip("\ufeff \t\r\n")
-        if head.startswith("<") and _ROOT_RE.search(head[:5000]):
-            return Sniff(True, "XML document with a BioPlexManager root element", SNIFF_SCORE)
-        if _FRAGMENT_RE.match(head) and "<MemberWell" in head[:20000]:
-            return Sniff(
-                True, "the Samples part of a Bio-Plex Manager XML export, alone", SNIFF_SCORE_FRAGMENT
-            )
-        return Sniff(False, _LOOKED_FOR)
 
-    def parse(self, file: FileInput) -> ReadResult:
+class _Parse(ParseRun):
+    """One read: the document parsed with line numbers, its groups walked into rows."""
+
+    def run(self) -> ReadResult:
+        file = self.file
         try:
             return self._read(file)
         except _DoctypeRefused as exc:
@@ -312,7 +306,7 @@ class BioplexXmlReader(GuardedReader):
                 flags.append("outlier")
             code = reading.attrib.get("Code", "0").strip()
             if code and code != "0":
-                flags.append(_SAMPLING_ERRORS.get(code, f"sampling_error: {code}".replace(";", ",")))
+                flags.append(sampling_error_flag(code))
         return {
             "source_file": file_name,
             "format": FORMAT,
@@ -405,3 +399,10 @@ _ROW_SCHEMA = {
     "dilution_applied": pl.Boolean,
     "flags": pl.String,
 }
+
+
+class BioplexXmlReader(GuardedReader, texts=_TEXTS, recognise=_recognise, parser=_Parse):
+    """Reads a Bio-Plex Manager 6.x XML export into the canonical well table (see module docstring)."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "Bio-Rad Bio-Plex Manager XML export"

@@ -49,7 +49,7 @@ from readers.toolkit.dilution import (
     missing_dilution_warning,
     parse_dilution,
 )
-from readers.toolkit.guarded_reader import GuardedReader
+from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.sample_codes import sample_type_from_code, sample_type_from_name
 from readers.toolkit.wells import normalise_well
 from schemas.wells import WELL_SCHEMA, conform
@@ -93,34 +93,28 @@ def _channels(header: list[str]) -> dict[str, _Channel]:
     return {k: c for k, c in out.items() if c.median is not None}
 
 
-class IntelliflexReader(GuardedReader):
-    """Reads a Luminex INTELLIFLEX per-well CSV export into the canonical well table (module docstring)."""
+_TEXTS = ReaderTexts(
+    looked_for=_LOOKED_FOR,
+    what="this file as a Luminex INTELLIFLEX per-well CSV export",
+    todo="Check that it is an unedited INTELLIFLEX CSV export and export it again.",
+)
 
-    name: ClassVar[str] = FORMAT
-    label: ClassVar[str] = "Luminex INTELLIFLEX per-well CSV export"
-    looked_for: ClassVar[str] = _LOOKED_FOR
-    what: ClassVar[str] = "this file as a Luminex INTELLIFLEX per-well CSV export"
-    todo: ClassVar[str] = "Check that it is an unedited INTELLIFLEX CSV export and export it again."
 
-    def recognise(self, text_head: str, file: FileInput) -> Sniff:
-        lines = [ln for ln in split_lines(text_head.lstrip("\ufeff"))[:5] if ln.strip()]
-        if not lines:
-            return Sniff(False, _LOOKED_FOR)
-        header = [norm_key(c) for c in split_line(lines[0], delimiter_of(lines[0]))]
-        if "well location" in header and "sample id" in header and _channels(header):
-            return Sniff(
-                True, "INTELLIFLEX per-well header (WELL LOCATION, R<region>: RP<n> MEDIAN)", SNIFF_SCORE
-            )
+def _recognise(text_head: str, file: FileInput) -> Sniff:
+    lines = [ln for ln in split_lines(text_head.lstrip("\ufeff"))[:5] if ln.strip()]
+    if not lines:
         return Sniff(False, _LOOKED_FOR)
+    header = [norm_key(c) for c in split_line(lines[0], delimiter_of(lines[0]))]
+    if "well location" in header and "sample id" in header and _channels(header):
+        return Sniff(
+            True, "INTELLIFLEX per-well header (WELL LOCATION, R<region>: RP<n> MEDIAN)", SNIFF_SCORE
+        )
+    return Sniff(False, _LOOKED_FOR)
 
-    def parse(self, file: FileInput) -> ReadResult:
-        return _Parse(file).run()
 
-
-class _Parse:
+class _Parse(ParseRun):
     def __init__(self, file: FileInput) -> None:
-        self.file = file
-        self.warnings: list[str] = []
+        super().__init__(file)
         self.col: dict[str, int] = {}
         lines = split_lines(decode(file.data).lstrip("\ufeff"))
         self.lines = lines
@@ -349,3 +343,10 @@ class _Parse:
             operator=first("active user", "authorized user"),
             extra=extra,
         )
+
+
+class IntelliflexReader(GuardedReader, texts=_TEXTS, recognise=_recognise, parser=_Parse):
+    """Reads a Luminex INTELLIFLEX per-well CSV export into the canonical well table (module docstring)."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "Luminex INTELLIFLEX per-well CSV export"

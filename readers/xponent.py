@@ -65,7 +65,7 @@ from readers.toolkit.dilution import (
     missing_dilution_warning,
     parse_dilution,
 )
-from readers.toolkit.guarded_reader import GuardedReader
+from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.sample_codes import sample_type_from_name
 from schemas.wells import conform
 
@@ -77,6 +77,12 @@ SNIFF_SCORE_WEAK = 70  # DataType sections with a Location header, but no xPONEN
 _LOOKED_FOR = (
     'looked for a "Program","xPONENT" header line and "DataType:,Median" / "DataType:,Result" sections '
     "with a Location,Sample,<analytes> header"
+)
+
+_TEXTS = ReaderTexts(
+    looked_for=_LOOKED_FOR,
+    what="this file as a Luminex xPONENT CSV export",
+    todo="Check that it is an unedited xPONENT batch CSV export and export it again.",
 )
 
 _DATATYPE_RE = re.compile(r'^\s*"?\s*DataType:', re.IGNORECASE)
@@ -152,7 +158,7 @@ class _WellTable:
         return list(zip(self.plates, self.wells, strict=True))
 
 
-def _sniff(text_head: str) -> Sniff:
+def _sniff(text_head: str, file: FileInput) -> Sniff:
     head = text_head.lstrip("\ufeff")
     lines = split_lines(head)[:400]
     first = lines[0] if lines else ""
@@ -180,31 +186,14 @@ def _sniff(text_head: str) -> Sniff:
     return Sniff(False, _LOOKED_FOR)
 
 
-class XponentReader(GuardedReader):
-    """Reads one Luminex xPONENT CSV export into the canonical well table (see module docstring)."""
-
-    name: ClassVar[str] = FORMAT
-    label: ClassVar[str] = "Luminex xPONENT CSV export"
-    looked_for: ClassVar[str] = _LOOKED_FOR
-    what: ClassVar[str] = "this file as a Luminex xPONENT CSV export"
-    todo: ClassVar[str] = "Check that it is an unedited xPONENT batch CSV export and export it again."
-
-    def recognise(self, text_head: str, file: FileInput) -> Sniff:
-        return _sniff(text_head)
-
-    def parse(self, file: FileInput) -> ReadResult:
-        return _Parse(file).run()
-
-
-class _Parse:
+class _Parse(ParseRun):
     """State of one read: the lines, the sections found, the warnings collected on the way."""
 
     def __init__(self, file: FileInput) -> None:
-        self.file = file
+        super().__init__(file)
         self.lines = split_lines(decode(file.data).lstrip("\ufeff"))
         self.delimiter = self._delimiter()
         self.decimal_comma = self._decimal_comma()
-        self.warnings: list[str] = []
 
     def error(self, message: str, line: int | None = None) -> ReaderError:
         return ReaderError(message, file=self.file.name, line=line)
@@ -808,3 +797,10 @@ class _Parse:
             )
             for n in numbers
         }
+
+
+class XponentReader(GuardedReader, texts=_TEXTS, recognise=_sniff, parser=_Parse):
+    """Reads one Luminex xPONENT CSV export into the canonical well table (see module docstring)."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "Luminex xPONENT CSV export"
