@@ -33,8 +33,9 @@ from readers.allotropy_fallback import (
     oracle_available,
 )
 from readers.base import FileInput, Reader, ReaderError, ReadResult
-from readers.detect import UnknownFormatError, all_readers, detect, head_text
+from readers.detect import all_readers, detect, head_text
 from readers.gen5 import Gen5Reader
+from readers.intelliflex import IntelliflexReader
 from readers.msd import MsdRawReader, MsdWorkbenchReader
 from readers.softmax import SoftmaxGroupReader
 from readers.xponent import XponentReader
@@ -372,19 +373,17 @@ def test_gen5_matches_allotropy(corpus: Path, asm: dict[str, dict[str, Any]]) ->
 def test_intelliflex_reads_through_the_fallback(corpus: Path, oracle_env: None) -> None:
     path = corpus / "xponent" / INTELLIFLEX
     file = FileInput(path.name, path.read_bytes())
-    # no native reader takes it …
+    # the native INTELLIFLEX reader takes it (and only it) …
     head = head_text(file)
     native = [r for r in all_readers() if r.name != AllotropyFallbackReader.name]
-    assert [r.name for r in native if r.sniff(head, file).matched] == []
-    if len(native) == len(all_readers()):  # the fallback is not registered in readers.detect (yet)
-        with pytest.raises(UnknownFormatError):
-            detect(file)
-    else:
-        assert detect(file).name == AllotropyFallbackReader.name
-    # … and the fallback only ever wins then: its score is below every native reader's (≥ 10).
+    assert [r.name for r in native if r.sniff(head, file).matched] == [IntelliflexReader.name]
+    assert detect(file).name == IntelliflexReader.name
+    # … the fallback would read it too, but only ever wins when no native reader matches: its score is
+    # below every native reader's (≥ 10). Its values are the native reader's.
     reader = AllotropyFallbackReader()
     sniff = reader.sniff(head, file)
     assert sniff.matched and sniff.score == SNIFF_SCORE < 10
+    assert ours(reader.read(file), by_well_analyte) == ours(IntelliflexReader().read(file), by_well_analyte)
 
     res = reader.read(file)
     df = WellModel.validate(res.wells)

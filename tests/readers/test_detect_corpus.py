@@ -17,7 +17,7 @@ EXPECTED = {
     "xponent/allotropy_xPONENT_NaN_and_not_reported_values.csv": "xponent",
     "xponent/serolyzer_CovidOISExPONTENT.csv": "xponent",
     "xponent/serolyzer_CovidOISExPONTENT_layout.csv": "platemap",
-    "xponent/allotropy_intelliflex_single_dataset.csv": "allotropy",  # no native reader: allotropy fallback
+    "xponent/allotropy_intelliflex_single_dataset.csv": "intelliflex",
     "bioplex/labkey_10JAN07_plate_1.xls": "bioplex",
     "bioplex/labkey_plate_1_IgA-Biot_(Standard2).xls": "bioplex",
     "bioplex/labkey_RawAndSummary.xlsx": "bioplex",

@@ -483,3 +483,72 @@ def test_truncation_at_any_byte(n: int) -> None:
         return
     # A cut is only accepted once every section that feeds the table is complete: nothing is half-read.
     assert df.equals(read(BASE))
+
+
+# ---- empty Dilution Factor cells (xPONENT 3.1 leaves them empty for Background/Standard wells) -----------
+
+DILUTION_LINES = {
+    "A1": '"1(1,A1)","Background0","1"',
+    "B1": '"2(1,B1)","Standard1","1"',
+    "C1": '"3(1,C1)","Control1","1"',
+    "D1": '"4(1,D1)","P-1001","2"',
+    "E1": '"5(1,E1)","P-1002","2"',
+    "F1": '"6(1,F1)","P-1003","4"',
+}
+
+
+def with_dilutions(cells: dict[str, str]) -> str:
+    """BASE with the Dilution Factor cell of the given wells replaced (e.g. {"A1": ""})."""
+    text = BASE
+    for well, value in cells.items():
+        line = DILUTION_LINES[well]
+        text = text.replace(line, line.rsplit(",", 1)[0] + f',"{value}"')
+    return text
+
+
+def test_empty_dilution_of_background_standard_and_control_is_1_without_a_flag() -> None:
+    res = XponentReader().read(FileInput("p.csv", with_dilutions({"A1": "", "B1": "", "C1": ""}).encode()))
+    df = WellModel.validate(res.wells)
+    for well in ("A1", "B1", "C1"):
+        rows = df.filter(pl.col("well") == well)
+        assert rows["dilution"].to_list() == [1.0, 1.0]
+        assert all("dilution_missing" not in (f or "") for f in rows["flags"])
+    assert cell(df, "D1", "IL-6")["dilution"] == 2.0
+    assert any("no dilution entered" in w and "3 standard/blank/control" in w for w in res.warnings)
+
+
+def test_empty_dilution_of_a_study_sample_is_1_and_flagged_not_refused() -> None:
+    res = XponentReader().read(FileInput("p.csv", with_dilutions({"E1": ""}).encode()))
+    df = WellModel.validate(res.wells)
+    e1 = df.filter(pl.col("well") == "E1")
+    assert e1["dilution"].to_list() == [1.0, 1.0]
+    assert all("dilution_missing" in f.split(";") for f in e1["flags"])
+    # the well's other flags are kept beside it (E1 VEGF: '***' not reported)
+    assert "result_not_reported" in cell(df, "E1", "Hu VEGF (45)")["flags"]
+    assert df.filter(pl.col("well") != "E1")["flags"].drop_nulls().str.contains("dilution_missing").sum() == 0
+    assert any("1 study sample well(s), flagged dilution_missing" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "four", "1/2"])
+def test_a_dilution_that_is_not_a_positive_number_is_still_an_error(value: str) -> None:
+    expect_error(with_dilutions({"D1": value}), "is not a positive number")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(st.sampled_from(sorted(DILUTION_LINES)), st.sampled_from(["", " ", "3", "1.5", "NaN"]))
+)
+def test_property_empty_dilutions_never_refuse_and_flag_exactly_the_empty_unknowns(
+    cells: dict[str, str],
+) -> None:
+    df = read(with_dilutions(cells))
+    unknown_wells = {"D1", "E1", "F1"}
+    for row in df.iter_rows(named=True):
+        text = cells.get(row["well"])
+        empty = text is not None and text.strip().casefold() in ("", "nan")
+        flagged = "dilution_missing" in (row["flags"] or "").split(";")
+        assert flagged == (empty and row["well"] in unknown_wells)
+        if empty:
+            assert row["dilution"] == 1.0
+        elif text is not None:
+            assert row["dilution"] == float(text)

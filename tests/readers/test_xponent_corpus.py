@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from readers.allotropy_fallback import map_asm
 from readers.base import FileInput, ReaderError, ReadResult
 from readers.detect import head_text
 from readers.xponent import XponentReader
@@ -182,3 +183,68 @@ def test_other_formats_raise_reader_error(corpus: Path) -> None:
         path = corpus / rel
         with pytest.raises(ReaderError):
             XponentReader().read(FileInput(path.name, path.read_bytes()))
+
+
+# ---- allotropy's development set: every value equal to allotropy's expected JSON --------------------------
+
+ALLOTROPY_XPONENT = {
+    "allotropy/luminex_xponent/luminex_xPONENT_example02_saved.csv": "LUMINEX_XPONENT",
+    "allotropy/luminex_xponent/luminex_xPONENT_missing_optional_fields.csv": "LUMINEX_XPONENT",
+    "allotropy/luminex_intelliflex/luminex_intelliflex_example_01.csv": "LUMINEX_INTELLIFLEX",
+}
+
+
+def by_well_analyte(df: pl.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
+    out = {(r["well"], r["analyte_as_written"]): r for r in df.iter_rows(named=True)}
+    assert len(out) == df.height  # one row per well x analyte
+    return out
+
+
+@pytest.mark.parametrize("rel", sorted(ALLOTROPY_XPONENT))
+def test_allotropy_files_equal_allotropy_expected_json(corpus: Path, rel: str) -> None:
+    path = corpus / rel
+    expected = map_asm(
+        json.loads(path.with_suffix(".json").read_text()),
+        vendor=ALLOTROPY_XPONENT[rel],
+        display_name=ALLOTROPY_XPONENT[rel],
+        file_name=path.name,
+    ).wells
+    ours = by_well_analyte(
+        WellModel.validate(XponentReader().read(FileInput(path.name, path.read_bytes())).wells)
+    )
+    theirs = by_well_analyte(expected)
+    assert set(ours) == set(theirs)
+    for key, want in theirs.items():
+        got = ours[key]
+        assert got["signal"] == want["signal"], key
+        assert got["dilution"] == want["dilution"], key
+        assert got["sample_id"] == want["sample_id"], key
+        if want["value"] is not None:
+            assert got["value"] == want["value"], key
+
+
+def test_xponent_3_1_empty_background_dilutions_are_read(corpus: Path) -> None:
+    """luminex_xPONENT_missing_optional_fields.csv: Background wells A10-A12 have an empty Dilution Factor
+    (the file used to be refused, 'line 254: Dilution Factor '' is not a positive number')."""
+    path = corpus / "allotropy" / "luminex_xponent" / "luminex_xPONENT_missing_optional_fields.csv"
+    res = XponentReader().read(FileInput(path.name, path.read_bytes()))
+    df = WellModel.validate(res.wells)
+    background = df.filter(pl.col("well").is_in(["A10", "A11", "A12"]))
+    assert background.height == 3 * 5 and set(background["sample_type"]) == {"blank"}
+    assert set(background["dilution"]) == {1.0}
+    assert df["flags"].drop_nulls().str.contains("dilution_missing").sum() == 0
+    assert any("3 standard/blank/control well(s)" in w for w in res.warnings)
+
+
+def test_exclude_file_is_valid_and_read(corpus: Path) -> None:
+    """test_data_exclude.csv has no JSON in the corpus, but it is a valid xPONENT export (allotropy 0.1.150
+    converts it: the 'exclude' in its name keeps it out of allotropy's expected-output tests). Values as in
+    the file."""
+    path = corpus / "allotropy" / "luminex_xponent" / "test_data_exclude.csv"
+    res = XponentReader().read(FileInput(path.name, path.read_bytes()))
+    df = WellModel.validate(res.wells)
+    assert [p.plate_id for p in res.plates] == ["ABCD_1234_20231225"]
+    assert df.height == 2 * 3
+    assert cell(df, "A1", "charlie")["signal"] == 24978.0 and cell(df, "B1", "alpha")["signal"] == 8244.0
+    assert cell(df, "B1", "bravo")["dilution"] == 3.0 and cell(df, "A1", "bravo")["dilution"] == 1.0
+    assert set(df["qualifier"]) == {"NR"}  # analysis off: MFI only
