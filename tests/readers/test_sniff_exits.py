@@ -9,6 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from readers import bioplex, msd, platereader
+from readers.toolkit.cells import split_line
 
 TOKENS = [
     *(str(i) for i in range(1, 26)),
@@ -49,7 +50,7 @@ def _grid_header(line: str) -> bool:
 
 
 def _bioplex_header(line: str) -> bool:
-    return any(bioplex.header_columns(bioplex._one_line(line, d)) is not None for d in (",", ";", "\t"))
+    return any(bioplex.header_columns(split_line(line, d)) is not None for d in (",", ";", "\t"))
 
 
 def _msd_header(line: str) -> bool:
