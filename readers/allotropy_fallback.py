@@ -63,7 +63,7 @@ import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.tokens import parse_conc
-from readers.xponent import sample_type_of
+from readers.toolkit.sample_codes import sample_type_from_name
 from schemas.wells import WELL_SCHEMA, conform
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -558,7 +558,7 @@ class _AsmMapper:
         nominal = (
             next((c for r, c in ranked if r == 3), None) if chosen and _conc_rank(chosen.name) != 3 else None
         )
-        sample_type = _ROLE_TYPES.get((row.role or "").casefold()) or sample_type_of(row.sample_id)
+        sample_type = _ROLE_TYPES.get((row.role or "").casefold()) or sample_type_from_name(row.sample_id)
         flags = list(dict.fromkeys(row.flags))
         if row.signal_note is not None:
             flags.append("signal_not_reported: " + _clean_flag(row.signal_note))

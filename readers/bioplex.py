@@ -26,10 +26,11 @@ qc, ``X`` unknown; anything else is ``unknown`` with a ``type_unrecognised`` fla
 ``S3``), ``FI`` → ``signal`` (``signal_kind="FI"``), ``Obs Conc`` → ``reported_text`` and, through
 :func:`readers.tokens.parse_conc`, ``qualifier``/``value``/``extrapolated``, ``Exp Conc`` →
 ``expected_conc`` (Bio-Plex writes 0 when no nominal concentration was entered: 0 is read as null),
-``Dilution`` → ``dilution`` (1 when the column is absent or the cell empty, with a warning), ``Outlier``
-and ``Sampling Errors`` → flags. Footer lines go to ``PlateInfo.extra`` per analyte: ``curve:<analyte>``
-(the ``FI = …`` equation), ``regression:<analyte>``, ``fitprob:<analyte>``, ``resvar:<analyte>``; header
-lines go to ``extra`` too (``file_name``, ``reader_serial_number``, ``rp1_pmt_volts``…).
+``Dilution`` → ``dilution`` (1 when the column is absent or the cell empty, with a warning; an unknown sample
+with an empty cell is also flagged ``dilution_missing``, :mod:`readers.toolkit.dilution`), ``Outlier`` and
+``Sampling Errors`` → flags. Footer lines go to ``PlateInfo.extra`` per analyte: ``curve:<analyte>`` (the ``FI
+= …`` equation), ``regression:<analyte>``, ``fitprob:<analyte>``, ``resvar:<analyte>``; header lines go to
+``extra`` too (``file_name``, ``reader_serial_number``, ``rp1_pmt_volts``…).
 
 What is ignored: ``FI - Bkgd``, ``Std Dev``, ``%CV``, ``(Obs/Exp) * 100``, ``Conc in Range``, ``Group``,
 ``Ratio`` (all recomputed downstream from the rows), ``Bead Count`` (Bio-Plex reports a low count itself

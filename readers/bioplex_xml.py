@@ -7,12 +7,13 @@ What is read:
   statistics (``Analytes/Analyte``: ``ExpectedConc``, ``ObsConc`` and their validation flags) and its
   ``MemberWells/MemberWell`` (``RowNo``/``ColNo``), each with one ``MWAnalytes/MWAnalyte/Reading`` per
   analyte.
-  One output row per member well × analyte: ``Reading`` → ``signal`` (``signal_kind="FI"``); the group's
-  kind → ``sample_type`` (Blank blank, Standard standard, Control qc, Unknown unknown); ``Description`` →
+  One output row per member well × analyte: ``Reading`` → ``signal`` (``signal_kind="FI"``); the group's kind
+  → ``sample_type`` (Blank blank, Standard standard, Control qc, Unknown unknown); ``Description`` →
   ``sample_id`` (for blanks/standards/controls without one, their Label); ``Dilution`` → ``dilution`` (1 when
-  absent); a positive ``ExpectedConc`` with validation code 0 → ``expected_conc`` (Bio-Plex writes 0 when
-  none was entered); ``StandardCurves/Interpolators/Interpolator/ConcentrationUnits`` → ``unit``
-  (``unit_source="file"``) when filled.
+  absent; an Unknown group without one is flagged ``dilution_missing``); a positive ``ExpectedConc`` with
+  validation code 0 → ``expected_conc`` (Bio-Plex writes 0 when none was entered);
+  ``StandardCurves/Interpolators/Interpolator/ConcentrationUnits`` → ``unit`` (``unit_source="file"``) when
+  filled.
 * Reading attributes → flags: ``Code`` 1 ``low_bead_count``, 2–5 ``sampling_error: <code> <meaning>``
   (Bio-Plex's sampling-error codes), ``Valid="false"`` ``reading_invalid``, ``OutlierType`` other than
   ``None`` ``outlier``.
@@ -30,6 +31,10 @@ says they were not read — export the Excel report for Bio-Plex's own concentra
 Ignored: ``Wells/Well`` acquisition detail (run conditions, per-region bead statistics, raw
 ``BeadEventData``; it covers only some wells), group statistics (mean, SD, CV: recomputed downstream),
 normalisation settings.
+
+A ``<Samples>`` element on its own (a fragment of the export, no BioPlexManager root) is recognised and
+refused with a sentence saying so; a document without the ``Wells`` element (acquisition detail, which
+allotropy requires) is read, with a warning.
 
 Parsing uses expat directly (for the line number of each ``Reading`` → ``row_number``); a document type
 declaration is refused (no entity expansion). Any failure is a :class:`ReaderError`.

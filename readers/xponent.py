@@ -21,13 +21,19 @@ Dilution: xPONENT multiplies computed results by the well's Dilution Factor, but
 bounds it prints for out-of-curve wells are the curve bounds, NOT multiplied by the dilution (corpus
 README). So ``dilution_applied`` is True for numeric results (extrapolated ``*`` values included) and False
 for censoring bounds taken from the text and for rows without a number; the pipeline applies the dilution
-exactly once from that flag.
+exactly once from that flag. An empty Dilution Factor cell (xPONENT 3.1 writes them for Background and
+Standard wells) is 1 for standards, blanks and controls, and 1 with the ``dilution_missing`` flag for a
+study sample (the pipeline holds that well; :mod:`readers.toolkit.dilution`); only a cell that is not a
+positive number is an error.
+
+INTELLIFLEX writes this layout too (``"Program","xPONENT","","Intelliflex"``) and is read here; its other
+CSV, one row per well with ``R<region>: RP<n> MEDIAN`` columns, is :mod:`readers.intelliflex`'s.
 
 Flags (';'-separated codes, a note after ``:`` where the code alone would lose information):
 ``outlier`` (``---``), ``low_bead_count`` (fewer beads than the header's ``Min Events``, 35 when the header
 has none; the value is kept), ``result_not_reported: <why>`` (``NaN``, ``***``, empty cell… — the note tells
 them apart), ``result_missing`` (the Result section has no column for the analyte) and
-``signal_not_reported: <why>`` (the Median cell is not a number).
+``signal_not_reported: <why>`` (the Median cell is not a number), ``dilution_missing`` (above).
 
 Sample types come from the name: ``Standard*``/``Std*``/``S``/``S<n>`` standard, ``Background*``/
 ``Blank*``/``B`` blank, ``Control*``/``QC*`` qc, anything else unknown; a name listed in the Standard
@@ -40,9 +46,9 @@ per-well sections that disagree on the wells are errors; so is a file with neith
 section nor the closing ``-- CRC --`` (xPONENT always writes both, and a silently assumed dilution of 1
 would be wrong).
 
-Everything a lab can fix (no per-well section, no Location column, a cut-short row, a Location that is not
-a well, a bad dilution) raises :class:`ReaderError` with the line; any other failure is wrapped into one,
-so no raw exception escapes :meth:`XponentReader.read` whatever the bytes.
+Everything a lab can fix (no per-well section, no Location column, a cut-short row, a Location that is not a
+well, a dilution that is not a positive number) raises :class:`ReaderError` with the line; any other failure
+is wrapped into one, so no raw exception escapes :meth:`XponentReader.read` whatever the bytes.
 """
 
 from __future__ import annotations

@@ -271,6 +271,34 @@ def test_dilution_column_absent_defaults_to_one_with_a_warning() -> None:
     assert any("no Dilution column" in w for w in res.warnings)
 
 
+def test_empty_dilution_cell_is_1_and_flags_only_study_samples() -> None:
+    text = (
+        HEAD_LINES.format(analyte="IL-6")
+        + "\nAnalyte,Type,Well,Description,FI,Obs Conc,Dilution\n"
+        + "IL-6,B,A1,,5,,\nIL-6,S1,B1,Std,900,100,\nIL-6,C1,C1,QC,400,40,\nIL-6,X1,D1,P-1,50,5.5,\n"
+        + "IL-6,X2,E1,P-2,60,6.5,2\n"
+    )
+    res = read_result(text)
+    df = WellModel.validate(res.wells)
+    assert df["dilution"].to_list() == [1.0, 1.0, 1.0, 1.0, 2.0]
+    flagged = [
+        w for w, f in df.select("well", "flags").iter_rows() if "dilution_missing" in (f or "").split(";")
+    ]
+    assert flagged == ["D1"]
+    assert any("flagged dilution_missing" in w for w in res.warnings)
+
+
+def test_xml_unknown_group_without_dilution_is_flagged() -> None:
+    res = read_xml(XML.replace("<Dilution>4</Dilution>", ""))
+    df = WellModel.validate(res.wells)
+    unknown = df.filter(pl.col("sample_type") == "unknown")
+    assert unknown.height > 0 and set(unknown["dilution"]) == {1.0}
+    assert all("dilution_missing" in (f or "").split(";") for f in unknown["flags"])
+    others = df.filter(pl.col("sample_type") != "unknown")["flags"].drop_nulls()
+    assert not others.str.contains("dilution_missing").any()
+    assert any("no Dilution" in w for w in res.warnings)
+
+
 def test_cell_text_and_helpers() -> None:
     assert cell_text(275001.0) == "275001"
     assert cell_text(38.75) == "38.75"
