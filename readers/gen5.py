@@ -422,7 +422,7 @@ class _Gen5Parse:
             try:
                 self.lines = _workbook_lines(file.data)
             except WorkbookUnreadable as exc:
-                raise ReaderError(f"{exc}. {_TODO}", file=file.name) from None
+                raise ReaderError(f"{exc} {_TODO}", file=file.name) from None
             self.where = "row"
         else:
             self.lines = split_lines(decode(file.data).lstrip("\ufeff"))
