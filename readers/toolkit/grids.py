@@ -23,6 +23,8 @@ __all__ = [
 
 _DECIMAL_COMMA_RE = re.compile(r"^[-+]?\d+,\d+$")
 _DECIMAL_POINT_RE = re.compile(r"^[-+]?\d+\.\d+$")
+# A comma that cannot separate thousands (``0,02``, ``1,5``, ``12,3456``) is a decimal comma in any file.
+_UNAMBIGUOUS_COMMA_RE = re.compile(r"^[-+]?(?:0,\d+|\d+,\d{1,2}|\d+,\d{4,})$")
 
 # Cell texts plate-reader software writes instead of a reading (lower-cased) → what they mean.
 SIGNAL_TOKENS = {
@@ -74,7 +76,8 @@ def parse_signal(text: str, *, decimal_comma: bool = False) -> SignalCell:
         inner = parse_number(s[1:-1], decimal_comma=decimal_comma and "," in s)
         if inner is not None:
             return SignalCell(None, f"masked in the instrument software ({s})", masked=True)
-    v = parse_number(s, decimal_comma=decimal_comma and "," in s)
+    comma = decimal_comma or _UNAMBIGUOUS_COMMA_RE.match(s) is not None
+    v = parse_number(s, decimal_comma=comma and "," in s)
     if v is not None:
         return SignalCell(v)
     token = SIGNAL_TOKENS.get(s.casefold())
