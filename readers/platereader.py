@@ -13,8 +13,6 @@ the standard curve (assay/curves.py), in the assay's configured unit.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from typing import ClassVar
@@ -33,8 +31,10 @@ from readers.platemap import (
 )
 from readers.text import decode, split_lines
 from readers.tokens import parse_number
-from readers.toolkit.cells import stem
+from readers.toolkit.cells import delimiter_of, split_line, stem
 from readers.toolkit.grids import decimal_comma_of, parse_signal
+from readers.toolkit.headers import HEADER_FIELDS, key_value
+from readers.toolkit.records import signal_row
 from schemas.wells import conform
 
 FORMAT = "platereader_grid"
@@ -45,30 +45,8 @@ _GRID_REASON = (
     "looked for a header row of column numbers 1..12 (or 1..24) followed by rows labelled A..H (A..P), "
     "or a SoftMax Pro PlateFormat grid"
 )
-_KEY_VALUE_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 ()._/#-]{0,40}?)\s*:\s*(.*)$")
 _PLATE_LINE_RE = re.compile(r"^\s*Plate\b[^:\t]{0,12}:")  # "Plate:", "Plate #  :", "Plate ID:" start a plate
 _WAVELENGTH_RE = re.compile(r"(\d{3,4})")
-
-# Header keys above the grid (lower-cased) → the PlateInfo/metadata field they fill.
-_HEADER_KEYS = {
-    "plate": "plate_id",
-    "plate id": "plate_id",
-    "plate name": "plate_id",
-    "plate barcode": "plate_id",
-    "barcode": "plate_id",
-    "assay": "protocol",
-    "protocol": "protocol",
-    "analyte": "analyte",
-    "wavelength": "wavelength",
-    "wavelengths": "wavelength",
-    "read date": "acquired_at",
-    "date": "acquired_at",
-    "operator": "operator",
-    "instrument": "instrument",
-    "reader": "instrument",
-    "kit lot": "kit_lot",
-    "lot": "kit_lot",
-}
 
 
 @dataclass(frozen=True)
@@ -116,18 +94,12 @@ class _Miss:
     reason: str
 
 
-def _delimiter(line: str) -> str:
-    if "\t" in line:
-        return "\t"
-    return ";" if line.count(";") > line.count(",") else ","
+_delimiter = delimiter_of
 
 
 def _split(line: str, delimiter: str) -> list[str]:
-    try:
-        cells = next(csv.reader(io.StringIO(line.replace("\x00", "")), delimiter=delimiter), [])
-    except csv.Error:  # e.g. a cell beyond csv's field size limit: fall back to a plain split
-        cells = line.split(delimiter)
-    return [c.strip().strip('"').strip() for c in cells]
+    """Cells of one line with quotes and padding dropped."""
+    return [c.strip().strip('"').strip() for c in split_line(line, delimiter)]
 
 
 def _header_start(cells: list[str]) -> tuple[int, int] | None:
@@ -285,13 +257,11 @@ def _parse_header(lines: list[str]) -> _Header:
     mode: str | None = None
     wavelengths: list[str] = []
     for line in lines:
-        m = _KEY_VALUE_RE.match(line)
-        if not m:
+        kv = key_value(line)
+        if kv is None:
             continue
-        key = re.sub(r"\s+", " ", m.group(1)).strip().lower()
-        rest = _header_values(m.group(2))
-        values = [c for c in rest if c]
-        if key == "plate" and any(c in ("PlateFormat", "TimeFormat") for c in rest):
+        rest, values = kv.cells, kv.values
+        if kv.key == "plate" and any(c in ("PlateFormat", "TimeFormat") for c in rest):
             # SoftMax Pro block header: Plate:<tab>name<tab>version<tab>PlateFormat<tab>Endpoint<tab>mode…
             if len(rest) > 4:
                 mode = rest[4] or mode
@@ -300,25 +270,13 @@ def _parse_header(lines: list[str]) -> _Header:
             continue
         if not values:
             continue
-        value = values[0] if key != "wavelength" else " ".join(values)
-        target = _HEADER_KEYS.get(key)
+        value = values[0] if kv.key != "wavelength" else " ".join(values)
+        target = HEADER_FIELDS.get(kv.key)
         if target is None:
-            extra.setdefault(m.group(1).strip(), value)
+            extra.setdefault(kv.name, value)
         else:
             fields.setdefault(target, value)
     return _Header(fields, extra, mode, wavelengths)
-
-
-def _header_values(text: str) -> list[str]:
-    """The cells after ``Key:`` — tab-separated (SoftMax), delimiter-padded CSV, or one free-text value
-    (a date such as ``Jan 2, 2024`` keeps its comma)."""
-    if "\t" in text:
-        return [c.strip() for c in text.split("\t")]
-    s = text.strip()
-    for d in (",", ";"):
-        if s.startswith(d) or s.endswith(d):
-            return [c.strip().strip('"') for c in s.split(d)]
-    return [s.strip('"')]
 
 
 def _signal_kind(header: _Header) -> str:
@@ -503,22 +461,19 @@ class PlateReaderGridReader:
         for w in grid.values:
             signal = grid.signal(w)
             records.append(
-                {
-                    "source_file": name,
-                    "format": FORMAT,
-                    "plate_id": plate.plate_id,
-                    "well": w,
-                    "row_number": grid.row_lines[w[0]],
-                    "sample_type": "unknown",
-                    "analyte_as_written": analyte,
-                    "signal": signal,
-                    "signal_kind": kind,
-                    "qualifier": "NR",
-                    "extrapolated": False,
-                    "dilution": 1.0,
-                    "dilution_applied": False,
-                    "flags": "no_platemap" if signal is not None else _no_signal_flag(grid.values[w]),
-                }
+                signal_row(
+                    source_file=name,
+                    format=FORMAT,
+                    plate_id=plate.plate_id,
+                    well=w,
+                    row_number=grid.row_lines[w[0]],
+                    sample_type="unknown",
+                    analyte_as_written=analyte,
+                    signal=signal,
+                    signal_kind=kind,
+                    dilution=1.0,
+                    flags="no_platemap" if signal is not None else _no_signal_flag(grid.values[w]),
+                )
             )
         return conform(pl.DataFrame(records, infer_schema_length=None))
 
@@ -561,30 +516,23 @@ class PlateReaderGridReader:
             signal = grid.signal(w)
             text = grid.values.get(w)
             records.append(
-                {
-                    "source_file": name,
-                    "format": FORMAT,
-                    "plate_id": plate.plate_id,
-                    "well": w,
-                    "row_number": grid.row_lines.get(w[0], grid.header_line),
-                    "sample_id": platemap.sample_id(w),
-                    "sample_type": platemap.sample_type(w),
-                    "expected_conc": platemap.expected_conc(w),
-                    "analyte_as_written": header_analyte or platemap.analyte(w) or "",
-                    "signal": signal,
-                    "signal_kind": kind,
-                    "reported_text": None,
-                    "qualifier": "NR",
-                    "value": None,
-                    "extrapolated": False,
-                    "unit": None,
-                    "unit_source": None,
-                    "dilution": platemap.dilution(w),
-                    "dilution_applied": False,
-                    "flags": None
+                signal_row(
+                    source_file=name,
+                    format=FORMAT,
+                    plate_id=plate.plate_id,
+                    well=w,
+                    row_number=grid.row_lines.get(w[0], grid.header_line),
+                    sample_id=platemap.sample_id(w),
+                    sample_type=platemap.sample_type(w),
+                    expected_conc=platemap.expected_conc(w),
+                    analyte_as_written=header_analyte or platemap.analyte(w) or "",
+                    signal=signal,
+                    signal_kind=kind,
+                    dilution=platemap.dilution(w),
+                    flags=None
                     if signal is not None
                     else ("not_in_grid" if text is None else _no_signal_flag(text)),
-                }
+                )
             )
         no_analyte = header_analyte is None and any(platemap.analyte(w) is None for w in named)
         return conform(pl.DataFrame(records, infer_schema_length=None)), no_analyte
