@@ -62,6 +62,8 @@ class Grid:
     decimal_comma: bool
     temperature: str | None = None
     printed_columns: int = 0  # columns 1..printed_columns are in the grid (0: all of the plate's)
+    block: int = 0  # SoftMax prints one grid per wavelength side by side on the same lines: which one
+    blocks: int = 1  # how many grids the header line holds side by side
 
     @property
     def n_rows(self) -> int:
@@ -142,7 +144,7 @@ def _may_be_header(line: str) -> bool:
     return _HEADER_HINT_RE.search(line) is not None
 
 
-def _grid_at(lines: list[str], i: int) -> Grid | _Miss | None:
+def _grid_at(lines: list[str], i: int, block: int = 0) -> Grid | _Miss | None:
     """The grid whose header is line ``i`` (0-based), a miss saying why it is not one, or None when the
     line is not a grid header at all. Lettered rows may be absent (a partial plate: rows A, D, H or A..G);
     a file that ends inside the grid is cut short, not partial."""
@@ -154,6 +156,13 @@ def _grid_at(lines: list[str], i: int) -> Grid | _Miss | None:
     if start is None:
         return None
     k, printed = start
+    blocks = 1
+    while header[k + blocks * (printed + 1) : k + blocks * (printed + 1) + printed] == [
+        str(c) for c in range(1, printed + 1)
+    ]:
+        blocks += 1  # another grid side by side, after one empty separator cell
+    block = min(block, blocks - 1)
+    offset = k + block * (printed + 1)
     if not (printed in PLATE_SHAPES or lettered_row(lines, i + 1, delimiter, k)):
         return None  # a partial header (1..8) counts only when a lettered row follows
     header_prefix = [c.lower() for c in header[:k]]
@@ -180,7 +189,7 @@ def _grid_at(lines: list[str], i: int) -> Grid | _Miss | None:
             letter = ROW_LETTERS[len(row_lines)]
             if not _unlettered_prefix(cells[:k], header_prefix):
                 return _Miss(j + 1, f"line {j + 1} should be row {letter} of the grid headed on line {i + 1}")
-        row = (cells[k : k + printed] + [""] * printed)[:printed]
+        row = (cells[offset : offset + printed] + [""] * printed)[:printed]
         if not lettered and not any(row):
             return _Miss(j + 1, f"line {j + 1} (row {letter} of the grid headed on line {i + 1}) is empty")
         for c, text in enumerate(row, start=1):
@@ -205,7 +214,9 @@ def _grid_at(lines: list[str], i: int) -> Grid | _Miss | None:
     numeric = sum(parse_signal(t, decimal_comma=decimal_comma).value is not None for t in filled)
     if numeric == 0 or numeric * 2 < len(filled):
         return _Miss(i + 1, f"the grid headed on line {i + 1} holds text, not readings")
-    return Grid(i + 1, n_columns, values, row_lines, lettered, decimal_comma, temperature, printed)
+    return Grid(
+        i + 1, n_columns, values, row_lines, lettered, decimal_comma, temperature, printed, block, blocks
+    )
 
 
 def lettered_row(lines: list[str], j: int, delimiter: str, k: int) -> str | None:
@@ -234,6 +245,10 @@ def find_grids(lines: list[str]) -> tuple[list[Grid], list[_Miss]]:
         found = _grid_at(lines, i)
         if isinstance(found, Grid):
             grids.append(found)
+            for b in range(1, found.blocks):
+                beside = _grid_at(lines, i, b)
+                if isinstance(beside, Grid):
+                    grids.append(beside)
             i = found.end_line
             continue
         if isinstance(found, _Miss):
@@ -248,6 +263,24 @@ class _Header:
     extra: dict[str, str]
     softmax_mode: str | None  # "Absorbance", "Luminescence", … from a SoftMax "Plate:" block line
     softmax_wavelengths: list[str]
+    softmax_read_type: str | None = None  # "Endpoint", "Kinetic", "Spectrum", "Well Scan"
+
+
+# Reads a grid cannot hold as one endpoint value per well (SoftMax read types and modes, lower-cased).
+_NOT_ENDPOINT = {
+    "kinetic": "a kinetic read (a reading per time point)",
+    "spectrum": "a spectrum (a reading per wavelength)",
+    "well scan": "a well scan (several readings per well)",
+    "time resolved": "a time-resolved fluorescence read",
+}
+
+
+def _not_endpoint(header: _Header) -> str | None:
+    """What a SoftMax block holds when it is not an endpoint read, else None."""
+    for word in (header.softmax_read_type, header.softmax_mode):
+        if word and word.casefold() in _NOT_ENDPOINT:
+            return _NOT_ENDPOINT[word.casefold()]
+    return None
 
 
 def _parse_header(lines: list[str]) -> _Header:
@@ -255,6 +288,7 @@ def _parse_header(lines: list[str]) -> _Header:
     fields: dict[str, str] = {}
     extra: dict[str, str] = {}
     mode: str | None = None
+    read_type: str | None = None
     wavelengths: list[str] = []
     for line in lines:
         kv = key_value(line)
@@ -263,6 +297,12 @@ def _parse_header(lines: list[str]) -> _Header:
         rest, values = kv.cells, kv.values
         if kv.key == "plate" and any(c in ("PlateFormat", "TimeFormat") for c in rest):
             # SoftMax Pro block header: Plate:<tab>name<tab>version<tab>PlateFormat<tab>Endpoint<tab>mode…
+            if rest and rest[0]:
+                fields.setdefault(
+                    "block_name", rest[0]
+                )  # SoftMax's plate name ("Plate1": unique in the file only)
+            if len(rest) > 3:
+                read_type = rest[3] or read_type
             if len(rest) > 4:
                 mode = rest[4] or mode
             if len(rest) > 14:
@@ -276,20 +316,23 @@ def _parse_header(lines: list[str]) -> _Header:
             extra.setdefault(kv.name, value)
         else:
             fields.setdefault(target, value)
-    return _Header(fields, extra, mode, wavelengths)
+    return _Header(fields, extra, mode, wavelengths, read_type)
 
 
-def _signal_kind(header: _Header) -> str:
-    """OD450 from ``Wavelength: 450 nm``; SoftMax blocks name their read mode (``RFU 485/528``, ``RLU``);
-    plain OD otherwise."""
+def _signal_kind(header: _Header, block: int = 0) -> str:
+    """OD450 from ``Wavelength: 450 nm`` (``RFU 485/528`` from ``Wavelength: 485/528`` in a fluorescence
+    block); SoftMax blocks name their read mode and list their wavelengths (``block``: the n-th grid printed
+    side by side); plain OD otherwise."""
     wl = header.fields.get("wavelength")
     found = _WAVELENGTH_RE.findall(wl) if wl else []
     mode = (header.softmax_mode or "").lower()
-    found = found or header.softmax_wavelengths
     if mode.startswith("lum"):
-        return f"RLU {found[0]}" if found else "RLU"
+        return "RLU"
     if mode.startswith("fluor"):
-        return f"RFU {found[0]}/{found[1]}" if len(found) > 1 else "RFU"
+        return f"RFU {found[0]}/{found[1]}" if len(found) == 2 else "RFU"
+    found = found or header.softmax_wavelengths
+    if block < len(found):
+        return f"OD{found[block]}"
     return f"OD{found[0]}" if found else "OD"
 
 
@@ -418,6 +461,7 @@ class PlateReaderGridReader:
         grid of another wavelength/read mode is its own signal, a repeat of the same one (SoftMax's reduced
         copy) is only reported."""
         plates: list[_Plate] = []
+        skipped: list[tuple[int, str]] = []  # (header line, what the grid holds)
         shared = _parse_header(lines[: grids[0].header_line - 1])
         prev_end = 0
         for g in grids:
@@ -428,8 +472,15 @@ class PlateReaderGridReader:
                 {**shared.extra, **own.extra},
                 own.softmax_mode or shared.softmax_mode,
                 own.softmax_wavelengths or shared.softmax_wavelengths,
+                own.softmax_read_type or shared.softmax_read_type,
             )
-            kind = _signal_kind(header)
+            prev_end = g.end_line
+            if (what := _not_endpoint(header)) is not None:
+                skipped.append((g.header_line, what))
+                continue
+            kind = _signal_kind(header, g.block)
+            if g.block and any(k == kind for k, _ in (plates[-1].grids if plates else [])):
+                kind = f"{kind} #{g.block + 1}"  # the same wavelength read again, side by side
             new_plate = not plates or any(_PLATE_LINE_RE.match(ln) for ln in between)
             if new_plate:
                 plates.append(_Plate(header, []))
@@ -442,11 +493,24 @@ class PlateReaderGridReader:
                     f"a second {kind} grid on line {g.header_line} (reduced data?) differs from the one on "
                     f"line {same.header_line}; the first was read"
                 )
-            prev_end = g.end_line
+        if skipped and not plates:
+            raise ReaderError(
+                f"this export holds {skipped[0][1]}, not an endpoint reading per well: the grid reader does "
+                "not load it. Export an endpoint read, or the instrument's reduced values.",
+                file=name,
+                line=skipped[0][0],
+            )
+        if skipped:
+            warnings.append(
+                "grids that are not endpoint readings, not loaded: "
+                + "; ".join(f"line {line}: {what}" for line, what in skipped)
+            )
         stem_name = stem(name)
         used: set[str] = set()
         for n, p in enumerate(plates, start=1):
-            pid = p.header.fields.get("plate_id") or (stem_name if len(plates) == 1 else f"{stem_name}-{n}")
+            pid = p.header.fields.get("plate_id") or (
+                stem_name if len(plates) == 1 else p.header.fields.get("block_name") or f"{stem_name}-{n}"
+            )
             while pid in used:
                 pid = f"{pid}-{n}"
             used.add(pid)

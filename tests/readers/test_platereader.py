@@ -378,3 +378,34 @@ def test_a_cell_of_text_is_kept_apart_from_an_empty_one() -> None:
     e5 = result.wells.row(by_predicate=pl.col("well") == "E5", named=True)
     assert e5["signal"] is None and e5["qualifier"] == "NR" and e5["flags"] == "signal_not_numeric"
     assert any("#SAT" in w for w in result.warnings)
+
+
+SMP = "allotropy/moldev_softmax_pro"
+
+
+def test_side_by_side_wavelength_grids_are_each_a_signal(corpus: Path) -> None:
+    """A SoftMax PlateFormat block prints one grid per wavelength on the same lines (values checked
+    against allotropy's JSON beside the file)."""
+    path = corpus / SMP / "MD_SMP_absorbance_endpoint_example04.txt"
+    result = READER.read(FileInput(path.name, path.read_bytes()))
+    df = WellModel.validate(result.wells)
+    assert [p.plate_id for p in result.plates] == [
+        "BNCH_69983542_96w",
+        "BNCH_65245083_96w",
+        "BNCH_79071824_96w",
+    ]
+    assert dict(df.group_by("signal_kind").len().iter_rows()) == {"OD280": 288, "OD450": 288, "OD562": 288}
+    mixed = corpus / SMP / "abs_endpoint_plates.txt"  # "0,02" cells among "0.03": decimal commas per cell
+    got = READER.read(FileInput(mixed.name, mixed.read_bytes())).wells
+    a2 = got.filter((pl.col("well") == "A2") & (pl.col("signal_kind") == "OD426"))
+    assert a2["signal"].to_list() == [0.02]
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [("errors/trf_well_scan_plates.txt", "a well scan"), ("partial_plate.txt", "a spectrum")],
+)
+def test_non_endpoint_softmax_blocks_are_refused_by_name(corpus: Path, name: str, words: str) -> None:
+    path = corpus / SMP / name
+    with pytest.raises(ReaderError, match=f"holds {words}.*not an endpoint"):
+        READER.read(FileInput(path.name, path.read_bytes()))
