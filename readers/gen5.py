@@ -57,6 +57,7 @@ from typing import ClassVar
 import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
+from readers.platemap import PlateMap, find_platemap, parse_platemap
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.toolkit.cells import clean_note, stem
@@ -428,6 +429,21 @@ class _Gen5Parse:
             self.lines = split_lines(decode(file.data).lstrip("\ufeff"))
             self.where = "line"
         self.warnings: list[str] = []
+        self.companions: list[str] = []
+        self._map: PlateMap | bool | None = False  # False: not looked for yet
+
+    def platemap(self) -> PlateMap | None:
+        """The plate map delivered beside an export whose plate has no Layout (plater format)."""
+        if self._map is False:
+            try:
+                name, data = find_platemap(self.file)
+            except ReaderError:
+                self._map = None
+            else:
+                self._map = parse_platemap(decode(data), name=name)
+                self.companions.append(name)
+                self.warnings += list(self._map.warnings)
+        return self._map if isinstance(self._map, PlateMap) else None
 
     def error(self, message: str, line: int | None = None) -> ReaderError:
         return ReaderError(message, file=self.file.name, line=line)
@@ -469,7 +485,13 @@ class _Gen5Parse:
                 "map or the file-name pattern in config/assays.yaml)"
             )
         wells = wells.with_columns(pl.lit(analyte).alias("analyte_as_written"))
-        return ReadResult(format=FORMAT, wells=conform(wells), plates=plates, warnings=self.warnings)
+        return ReadResult(
+            format=FORMAT,
+            wells=conform(wells),
+            plates=plates,
+            companions=self.companions,
+            warnings=self.warnings,
+        )
 
     # ---- sections ----
 
@@ -608,8 +630,17 @@ class _Gen5Parse:
                     values[lb] = m.values[lb]
                     order.append(lb)
         layout = section.layout
-        if layout is None:
-            self.warnings.append(f"plate {pid}: no Layout block: sample IDs and types are unknown")
+        platemap = self.platemap() if layout is None else None
+        if layout is None and platemap is None:
+            self.warnings.append(
+                f"plate {pid}: no Layout block and no plate map beside the export: sample IDs and types are "
+                "unknown (export the Layout from Gen5, or upload a plate map named like the export)"
+            )
+        elif platemap is not None and platemap.n_columns != n_columns:
+            raise self.error(
+                f"the plate map {platemap.name!r} describes a {platemap.n_columns}-column plate but the "
+                f"export has {n_columns} columns; upload the map of this plate."
+            )
         data_rows = {w[0] for lb in order for w in values[lb]}
         if layout is not None:
             missing = [
@@ -653,6 +684,7 @@ class _Gen5Parse:
                         (id_label, cd_label, name_label),
                         decimal_comma,
                         applied,
+                        platemap,
                     )
                     if rec is not None:
                         records.append(rec)
@@ -711,6 +743,7 @@ class _Gen5Parse:
         layout_labels: tuple[str | None, str | None, str | None],
         decimal_comma: bool,
         applied: bool,
+        platemap: PlateMap | None = None,
     ) -> dict[str, object] | None:
         _, cd_label, name_label = layout_labels
         cell = values[label].get(well) if label else None
@@ -747,6 +780,14 @@ class _Gen5Parse:
             dilution = cd
         elif stype == "unknown" and wid:
             flags.append("dilution_missing")
+        if platemap is not None:  # no Layout: the plate map beside the export names the wells
+            flags = []
+            name = platemap.sample_id(well) or ""
+            stype = platemap.sample_type(well)
+            expected = platemap.expected_conc(well) if stype in ("standard", "qc", "control") else None
+            dilution = platemap.dilution(well)
+            if not name and platemap.value(well, "sample_type") is None:
+                flags.append("not_in_platemap")
         signal: float | None = None
         if label is not None:
             sig = parse_signal(text, decimal_comma=decimal_comma)

@@ -201,3 +201,36 @@ def test_kinetic_steps_are_not_endpoints() -> None:
     assert (kinetic.read_type, spectrum.read_type) == ("kinetic", "spectrum")
     assert "kinetic absorbance read" in kinetic.describe() and "fluorescence spectrum" in spectrum.describe()
     assert pl.Series([kind_from_name("Blank 450"), kind_from_name("Lum")]).to_list() == [None, "RLU"]
+
+
+def _map_block(variable: str, cells: dict[str, str]) -> str:
+    lines = [variable + "," + ",".join(str(c) for c in range(1, 13))]
+    lines += [",".join([r, *(cells.get(f"{r}{c}", "") for c in range(1, 13))]) for r in "ABCDEFGH"]
+    return "\n".join(lines)
+
+
+@pytest.mark.corpus
+def test_export_without_layout_takes_sample_ids_from_a_plate_map(corpus: Path) -> None:
+    path = corpus / LUM
+    pm = "\n\n".join(
+        [
+            _map_block("sample_id", {"A1": "CAL-1", "B1": "P-007"}),
+            _map_block("sample_type", {"A1": "standard", "B1": "unknown"}),
+            _map_block("expected_conc", {"A1": "500"}),
+            _map_block("dilution", {"B1": "2"}),
+        ]
+    )
+    file = FileInput(path.name, path.read_bytes(), {f"{path.stem}_platemap.csv": pm.encode()})
+    res = Gen5Reader().read(file)
+    df = WellModel.validate(res.wells)
+    assert res.companions == [f"{path.stem}_platemap.csv"]
+    a1 = df.row(by_predicate=pl.col("well") == "A1", named=True)
+    b1 = df.row(by_predicate=pl.col("well") == "B1", named=True)
+    assert (a1["sample_id"], a1["sample_type"], a1["expected_conc"], a1["signal"]) == (
+        "CAL-1",
+        "standard",
+        500.0,
+        210530.0,
+    )
+    assert (b1["sample_id"], b1["dilution"], b1["signal_kind"]) == ("P-007", 2.0, "RLU")
+    assert df.row(by_predicate=pl.col("well") == "C5", named=True)["flags"] == "not_in_platemap"
