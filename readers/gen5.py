@@ -81,6 +81,8 @@ _WELL_ID_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("qc", re.compile(r"^(ctl|ctrl|qc|control)", re.IGNORECASE)),
     ("control", re.compile(r"^(pos|neg)", re.IGNORECASE)),
 )
+# Data sets of the Layout (written in the Layout block, or each as its own block).
+_LAYOUT_LABELS = {"well id", "conc/dil", "name", "sample id", "sample name", "sample type", "dilution"}
 _CONC_DIL_RE = re.compile(r"conc.*(\*|\bx\b|×|times).*dil", re.IGNORECASE)
 _GEN5_MARKERS = ("software version", "plate number", "procedure details", "reader type", "protocol file path")
 _MODE_RE = re.compile(r"^(absorbance|fluorescence|luminescence|alpha)\b\s*(.*)$", re.IGNORECASE)
@@ -528,8 +530,10 @@ class _Gen5Parse:
                 if columns_of_header(nxt) is not None:
                     in_header = False
                     m = self._matrix(i, b)
-                    if title.casefold() == "layout" or any(lb.casefold() == "well id" for lb in m.labels):
-                        layout = layout or m
+                    if title.casefold() == "layout" or all(
+                        lb.casefold() in _LAYOUT_LABELS for lb in m.labels
+                    ):
+                        layout = _merge_layout(layout, m)
                     else:
                         data.append(m)
                     i = m.end
@@ -869,6 +873,18 @@ def _is_reduced(label: str, scans: bool) -> bool:
     if _KINETIC_REDUCED_RE.match(label) or _POLARIZATION_RE.match(label):
         return True
     return scans and _SCAN_REDUCED_RE.match(label) is not None
+
+
+def _merge_layout(layout: Matrix | None, block: Matrix) -> Matrix:
+    """The Layout, with a block Gen5 wrote on its own (``Well ID``, ``Conc/Dil`` as separate matrices)."""
+    if layout is None:
+        return block
+    for lb in block.labels:
+        if lb not in layout.values:
+            layout.values[lb] = block.values[lb]
+            layout.labels.append(lb)
+    layout.rows += [r for r in block.rows if r not in layout.rows]
+    return layout
 
 
 class _NotEndpoint(Exception):

@@ -234,3 +234,40 @@ def test_export_without_layout_takes_sample_ids_from_a_plate_map(corpus: Path) -
     )
     assert (b1["sample_id"], b1["dilution"], b1["signal_kind"]) == ("P-007", 2.0, "RLU")
     assert df.row(by_predicate=pl.col("well") == "C5", named=True)["flags"] == "not_in_platemap"
+
+
+def test_layout_data_sets_in_their_own_blocks() -> None:
+    lines = [
+        "Software Version\t3.14",
+        "Plate Number\tPlate 1",
+        "",
+        "Procedure Details",
+        "",
+        "Read\tAbsorbance Endpoint",
+        "\tWavelengths:  450",
+        "",
+        "Well ID",
+        HDR,
+        "\t".join(["A", "STD1", "SPL1", *[""] * 10, "Well ID"]),
+        "",
+        "Conc/Dil",
+        HDR,
+        "\t".join(["A", "100", "4", *[""] * 10, "Conc/Dil"]),
+        "",
+        "450",
+        HDR,
+        "\t".join(["A", "1.5", "0.5", *[""] * 10, "450"]),
+        "",
+        "[Concentration]",
+        HDR,
+        "\t".join(["A", "99.0", "20.5", *[""] * 10, "[Concentration]"]),
+    ]
+    df = WellModel.validate(Gen5Reader().read(FileInput("own.txt", "\n".join(lines).encode())).wells)
+    rows = {r["well"]: r for r in df.iter_rows(named=True)}
+    assert set(rows) == {"A1", "A2"} and set(df["signal_kind"]) == {"OD450"}
+    assert (rows["A1"]["sample_type"], rows["A1"]["expected_conc"], rows["A1"]["value"]) == (
+        "standard",
+        100.0,
+        99.0,
+    )
+    assert (rows["A2"]["sample_id"], rows["A2"]["dilution"], rows["A2"]["value"]) == ("SPL1", 4.0, 20.5)
