@@ -459,6 +459,7 @@ class _Gen5Parse:
         plates: list[PlateInfo] = []
         refusals: list[str] = []
         used: set[str] = set()
+        unnamed = False
         for a, b in bounds:
             section = self._section(a, b)
             analyte = section.head.get("analyte") or analyte
@@ -466,8 +467,10 @@ class _Gen5Parse:
             pid = pid or "gen5"
             if len(bounds) > 1 and not (section.head.get("plate barcode") or section.head.get("barcode")):
                 pid = f"{pid}-{section.head.get('plate number') or len(plates) + 1}"
+            base, n = pid, 1
             while pid in used:
-                pid += "'"
+                n += 1
+                pid = f"{base}-{n}"
             used.add(pid)
             try:
                 info, df = self._plate(a, b, section, pid)
@@ -475,18 +478,18 @@ class _Gen5Parse:
                 refusals.append(str(exc))
                 continue
             plates.append(info)
-            frames.append(df)
+            frames.append(df.with_columns(pl.lit(analyte).alias("analyte_as_written")))
+            unnamed = unnamed or not analyte
         if not frames:
             raise self.error(refusals[0] if refusals else "no plate with readings in this Gen5 export")
         for r in refusals:
             self.warnings.append(f"not loaded: {r}")
         wells = pl.concat(frames)
-        if not analyte:
+        if unnamed:
             self.warnings.append(
                 f"{NO_ANALYTE}: no 'Analyte' line; the assay is taken from configuration (--assay, the plate "
                 "map or the file-name pattern in config/assays.yaml)"
             )
-        wells = wells.with_columns(pl.lit(analyte).alias("analyte_as_written"))
         return ReadResult(
             format=FORMAT,
             wells=conform(wells),
