@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from readers.base import FileInput, ReaderError
@@ -19,6 +19,7 @@ from readers.gen5 import Gen5Reader, ReadStep, kind_from_name, parse_procedure
 from readers.text import split_lines
 from readers.toolkit.grids import parse_signal
 from schemas.wells import WellModel
+from tests.conftest import CORPUS
 
 LUM = "allotropy/agilent_gen5/luminescence/endpoint_singleplate_withoutStepLabel.txt"
 STDCURVE = "allotropy/agilent_gen5/absorbance/endpoint_stdcurve_singleplate.txt"
@@ -271,3 +272,52 @@ def test_layout_data_sets_in_their_own_blocks() -> None:
         99.0,
     )
     assert (rows["A2"]["sample_id"], rows["A2"]["dilution"], rows["A2"]["value"]) == ("SPL1", 4.0, 20.5)
+
+
+_CORPUS = CORPUS / "allotropy" / "agilent_gen5"  # hypothesis draws cannot take the corpus fixture
+_REAL = [
+    "fluorescence/endpoint_fluorescence_polarization.txt",
+    "absorbance/spectrum_data.txt",
+    "multi_read_modes/two_same_read_modes.txt",
+]
+
+
+@pytest.mark.corpus
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(_REAL),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["drop", "duplicate", "cell", "cut"]), st.integers(0, 10**6), st.text(max_size=6)
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_mutated_real_exports_read_or_raise_a_reader_error(rel: str, ops: list[tuple[str, int, str]]) -> None:
+    """Lines dropped, repeated, cells changed, the file cut: a conforming table (never an endpoint kind for
+    a spectrum) or a ReaderError naming the file — nothing else."""
+    path = _CORPUS / rel
+    if not path.exists():
+        pytest.skip("corpus not available")
+    lines = split_lines(path.read_text(encoding="utf-8", errors="replace"))
+    for op, at, junk in ops:
+        i = at % len(lines)
+        if op == "drop":
+            del lines[i]
+        elif op == "duplicate":
+            lines.insert(i, lines[i])
+        elif op == "cell":
+            cells = lines[i].split("\t")
+            cells[at % len(cells)] = junk
+            lines[i] = "\t".join(cells)
+        else:
+            lines = lines[: max(i, 1)]
+    try:
+        res = Gen5Reader().read(FileInput("m.txt", "\n".join(lines).encode()))
+    except ReaderError as err:
+        assert str(err).startswith("m.txt")
+        return
+    WellModel.validate(res.wells)
+    if "spectrum" in rel:
+        assert not any(k.startswith(("OD", "RFU", "RLU")) for k in res.wells["signal_kind"].drop_nulls())
