@@ -6,6 +6,15 @@ varies too much between vendors and versions to key on, so the grid is found by 
 "PlateFormat" block is the one common variant without row letters: its header carries a
 ``Temperature(°C)`` column and the first data row the temperature.
 
+What a file may hold: a partial plate (rows or columns absent: the wells printed are read, a warning names
+what is missing; a file that ends inside the grid is refused as cut short), several plates (a ``Plate:``
+line between grids starts the next; each its own ``plate_id``, the file's plate name or ``<stem>-<n>``),
+several wavelengths or read modes (a grid per ``Wavelength:``, or SoftMax grids side by side on the same
+lines: each its own ``signal_kind``), decimal commas (per file, or in any cell where the comma cannot
+separate thousands: ``0,02``). SoftMax blocks that are not endpoint reads (kinetic, spectrum, well scan,
+time-resolved) are refused by name, never read as OD. No analyte named: ``analyte_as_written`` "" and a
+warning (the assay comes from configuration).
+
 The grid says nothing about what is in each well, and carries no concentration and no unit: the sample
 layout comes from the plate map uploaded beside it (readers/platemap.py) and concentrations come later from
 the standard curve (assay/curves.py), in the assay's configured unit.
