@@ -6,6 +6,15 @@ varies too much between vendors and versions to key on, so the grid is found by 
 "PlateFormat" block is the one common variant without row letters: its header carries a
 ``Temperature(°C)`` column and the first data row the temperature.
 
+What a file may hold: a partial plate (rows or columns absent: the wells printed are read, a warning names
+what is missing; a file that ends inside the grid is refused as cut short), several plates (a ``Plate:``
+line between grids starts the next; each its own ``plate_id``, the file's plate name or ``<stem>-<n>``),
+several wavelengths or read modes (a grid per ``Wavelength:``, or SoftMax grids side by side on the same
+lines: each its own ``signal_kind``), decimal commas (per file, or in any cell where the comma cannot
+separate thousands: ``0,02``). SoftMax blocks that are not endpoint reads (kinetic, spectrum, well scan,
+time-resolved) are refused by name, never read as OD. No analyte named: ``analyte_as_written`` "" and a
+warning (the assay comes from configuration).
+
 The grid says nothing about what is in each well, and carries no concentration and no unit: the sample
 layout comes from the plate map uploaded beside it (readers/platemap.py) and concentrations come later from
 the standard curve (assay/curves.py), in the assay's configured unit.
@@ -13,8 +22,6 @@ the standard curve (assay/curves.py), in the assay's configured unit.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from typing import ClassVar
@@ -33,53 +40,39 @@ from readers.platemap import (
 )
 from readers.text import decode, split_lines
 from readers.tokens import parse_number
+from readers.toolkit.cells import delimiter_of, split_line, stem
+from readers.toolkit.grids import decimal_comma_of, parse_signal
+from readers.toolkit.headers import HEADER_FIELDS, key_value
+from readers.toolkit.records import signal_row
 from schemas.wells import conform
 
 FORMAT = "platereader_grid"
 SNIFF_SCORE = 10  # a generic layout: any vendor-specific reader that also matches should win
 
+NO_ANALYTE = "the export does not name the analyte"
 _GRID_REASON = (
     "looked for a header row of column numbers 1..12 (or 1..24) followed by rows labelled A..H (A..P), "
     "or a SoftMax Pro PlateFormat grid"
 )
-_DECIMAL_COMMA_RE = re.compile(r"^[-+]?\d+,\d+$")
-_KEY_VALUE_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 ()._/#-]{0,40}?)\s*:\s*(.*)$")
 _PLATE_LINE_RE = re.compile(r"^\s*Plate\b[^:\t]{0,12}:")  # "Plate:", "Plate #  :", "Plate ID:" start a plate
 _WAVELENGTH_RE = re.compile(r"(\d{3,4})")
-
-# Header keys above the grid (lower-cased) → the PlateInfo/metadata field they fill.
-_HEADER_KEYS = {
-    "plate": "plate_id",
-    "plate id": "plate_id",
-    "plate name": "plate_id",
-    "plate barcode": "plate_id",
-    "barcode": "plate_id",
-    "assay": "protocol",
-    "protocol": "protocol",
-    "analyte": "analyte",
-    "wavelength": "wavelength",
-    "wavelengths": "wavelength",
-    "read date": "acquired_at",
-    "date": "acquired_at",
-    "operator": "operator",
-    "instrument": "instrument",
-    "reader": "instrument",
-    "kit lot": "kit_lot",
-    "lot": "kit_lot",
-}
 
 
 @dataclass(frozen=True)
 class Grid:
-    """One plate grid as found in the text: raw cell texts by well, and where each row was read."""
+    """One plate grid as found in the text: raw cell texts by well, and where each row was read. A partial
+    plate holds only the rows (and columns) the export printed."""
 
     header_line: int  # 1-based
-    n_columns: int
-    values: dict[str, str]  # well → cell text (stripped; "" = no reading)
+    n_columns: int  # the plate's columns (12 or 24), whatever the grid prints
+    values: dict[str, str]  # well → cell text (stripped; "" = no reading), wells of the grid only
     row_lines: dict[str, int]  # row letter → 1-based line
     lettered: bool  # False: SoftMax PlateFormat (no row letters)
     decimal_comma: bool
     temperature: str | None = None
+    printed_columns: int = 0  # columns 1..printed_columns are in the grid (0: all of the plate's)
+    block: int = 0  # SoftMax prints one grid per wavelength side by side on the same lines: which one
+    blocks: int = 1  # how many grids the header line holds side by side
 
     @property
     def n_rows(self) -> int:
@@ -89,11 +82,19 @@ class Grid:
     def end_line(self) -> int:
         return max(self.row_lines.values())
 
+    @property
+    def partial(self) -> str | None:
+        """What a partial grid lacks (``rows H`` / ``columns 11..12``), None for a whole plate."""
+        missing = [r for r in ROW_LETTERS[: self.n_rows] if r not in self.row_lines]
+        parts = []
+        if missing:
+            parts.append(f"row{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+        if self.printed_columns and self.printed_columns < self.n_columns:
+            parts.append(f"columns {self.printed_columns + 1}..{self.n_columns}")
+        return " and ".join(parts) or None
+
     def signal(self, well: str) -> float | None:
-        text = self.values.get(well, "")
-        if not text:
-            return None
-        return parse_number(text, decimal_comma=self.decimal_comma and "," in text)
+        return parse_signal(self.values.get(well, ""), decimal_comma=self.decimal_comma).value
 
 
 @dataclass(frozen=True)
@@ -104,28 +105,24 @@ class _Miss:
     reason: str
 
 
-def _delimiter(line: str) -> str:
-    if "\t" in line:
-        return "\t"
-    return ";" if line.count(";") > line.count(",") else ","
+_delimiter = delimiter_of
 
 
 def _split(line: str, delimiter: str) -> list[str]:
-    try:
-        cells = next(csv.reader(io.StringIO(line.replace("\x00", "")), delimiter=delimiter), [])
-    except csv.Error:  # e.g. a cell beyond csv's field size limit: fall back to a plain split
-        cells = line.split(delimiter)
-    return [c.strip().strip('"').strip() for c in cells]
+    """Cells of one line with quotes and padding dropped."""
+    return [c.strip().strip('"').strip() for c in split_line(line, delimiter)]
 
 
 def _header_start(cells: list[str]) -> tuple[int, int] | None:
-    """(index of the "1" cell, number of columns) when ``cells`` is a grid header, else None."""
+    """(index of the "1" cell, number of columns printed) when ``cells`` is a grid header, else None. A
+    partial plate prints fewer columns (1..8); a whole plate 1..12 or 1..24."""
     for k in range(1, min(len(cells), 4)):
-        for n in (24, 12):
-            if cells[k : k + n] == [str(i) for i in range(1, n + 1)]:
-                if n == 12 and len(cells) > k + 12 and cells[k + 12] == "13":
-                    continue
-                return k, n
+        if cells[k : k + 4] != ["1", "2", "3", "4"]:
+            continue
+        n = 4
+        while n < 24 and k + n < len(cells) and cells[k + n] == str(n + 1):
+            n += 1
+        return k, n
     return None
 
 
@@ -156,9 +153,10 @@ def _may_be_header(line: str) -> bool:
     return _HEADER_HINT_RE.search(line) is not None
 
 
-def _grid_at(lines: list[str], i: int) -> Grid | _Miss | None:
+def _grid_at(lines: list[str], i: int, block: int = 0) -> Grid | _Miss | None:
     """The grid whose header is line ``i`` (0-based), a miss saying why it is not one, or None when the
-    line is not a grid header at all."""
+    line is not a grid header at all. Lettered rows may be absent (a partial plate: rows A, D, H or A..G);
+    a file that ends inside the grid is cut short, not partial."""
     if not _may_be_header(lines[i]):
         return None
     delimiter = _delimiter(lines[i])
@@ -166,39 +164,76 @@ def _grid_at(lines: list[str], i: int) -> Grid | _Miss | None:
     start = _header_start(header)
     if start is None:
         return None
-    k, n = start
-    n_rows = PLATE_SHAPES[n]
+    k, printed = start
+    blocks = 1
+    while header[k + blocks * (printed + 1) : k + blocks * (printed + 1) + printed] == [
+        str(c) for c in range(1, printed + 1)
+    ]:
+        blocks += 1  # another grid side by side, after one empty separator cell
+    block = min(block, blocks - 1)
+    offset = k + block * (printed + 1)
+    if not (printed in PLATE_SHAPES or lettered_row(lines, i + 1, delimiter, k)):
+        return None  # a partial header (1..8) counts only when a lettered row follows
     header_prefix = [c.lower() for c in header[:k]]
     values: dict[str, str] = {}
     row_lines: dict[str, int] = {}
-    lettered = False
-    temperature: str | None = None
-    for r in range(n_rows):
-        j = i + 1 + r
-        letter = ROW_LETTERS[r]
-        if j >= len(lines):
-            return _Miss(j + 1, f"the grid whose header is on line {i + 1} ends before row {letter}")
+    first = _split(lines[i + 1], delimiter) if i + 1 < len(lines) else []
+    lettered = bool(first) and lettered_row(lines, i + 1, delimiter, k) is not None
+    temperature = None if lettered or not first else next((c for c in first[:k] if c), None)
+    if not lettered and printed not in PLATE_SHAPES:
+        return None
+    n_rows = PLATE_SHAPES.get(printed, 8)
+    last = -1
+    j = i + 1
+    while j < len(lines) and len(row_lines) < 16:
         cells = _split(lines[j], delimiter)
-        prefix = [c.upper() for c in cells[:k]]
-        if r == 0:
-            lettered = "A" in prefix
-            temperature = None if lettered else next((c for c in cells[:k] if c), None)
-        is_row = letter in prefix if lettered else _unlettered_prefix(cells[:k], header_prefix)
-        if not is_row:
-            return _Miss(j + 1, f"line {j + 1} should be row {letter} of the grid headed on line {i + 1}")
-        row = (cells[k : k + n] + [""] * n)[:n]
+        if lettered:
+            letter = lettered_row(lines, j, delimiter, k)
+            if letter is None or ROW_LETTERS.index(letter) <= last:
+                break
+            last = ROW_LETTERS.index(letter)
+        else:
+            if len(row_lines) == n_rows:
+                break
+            letter = ROW_LETTERS[len(row_lines)]
+            if not _unlettered_prefix(cells[:k], header_prefix):
+                return _Miss(j + 1, f"line {j + 1} should be row {letter} of the grid headed on line {i + 1}")
+        row = (cells[offset : offset + printed] + [""] * printed)[:printed]
         if not lettered and not any(row):
             return _Miss(j + 1, f"line {j + 1} (row {letter} of the grid headed on line {i + 1}) is empty")
         for c, text in enumerate(row, start=1):
             values[f"{letter}{c}"] = text
         row_lines[letter] = j + 1
+        j += 1
+    if lettered and j < len(lines) and row_lines:
+        after = _split(lines[j], delimiter)
+        if not any(after[:k]) and any(after[k:]):
+            return _Miss(
+                j + 1,
+                f"the grid headed on line {i + 1} continues row {letter} on line {j + 1} (several data sets "
+                "per row, as in a Gen5 matrix): not a plain grid",
+            )
+    n_columns = 24 if printed > 12 or last >= 8 else 12
+    expected_rows = PLATE_SHAPES[n_columns]
+    if not row_lines or (j >= len(lines) and len(row_lines) < expected_rows and last < expected_rows - 1):
+        nxt = ROW_LETTERS[last + 1] if last + 1 < expected_rows else ROW_LETTERS[0]
+        return _Miss(j + 1, f"the grid whose header is on line {i + 1} ends before row {nxt}")
     filled = [t for t in values.values() if t]
-    decimal_comma = delimiter != "," and any(_DECIMAL_COMMA_RE.match(t) for t in filled)
-    decimal_comma = decimal_comma and not any("." in t for t in filled)
-    numeric = sum(parse_number(t, decimal_comma=decimal_comma and "," in t) is not None for t in filled)
+    decimal_comma = delimiter != "," and decimal_comma_of(filled)
+    numeric = sum(parse_signal(t, decimal_comma=decimal_comma).value is not None for t in filled)
     if numeric == 0 or numeric * 2 < len(filled):
         return _Miss(i + 1, f"the grid headed on line {i + 1} holds text, not readings")
-    return Grid(i + 1, n, values, row_lines, lettered, decimal_comma, temperature)
+    return Grid(
+        i + 1, n_columns, values, row_lines, lettered, decimal_comma, temperature, printed, block, blocks
+    )
+
+
+def lettered_row(lines: list[str], j: int, delimiter: str, k: int) -> str | None:
+    """The row letter (A..P) line ``j`` starts with, in the ``k`` cells before column 1, else None."""
+    if j >= len(lines):
+        return None
+    prefix = [c.upper() for c in _split(lines[j], delimiter)[:k]]
+    return next((c for c in prefix if len(c) == 1 and c in ROW_LETTERS), None)
 
 
 def first_grid(lines: list[str]) -> Grid | None:
@@ -219,6 +254,10 @@ def find_grids(lines: list[str]) -> tuple[list[Grid], list[_Miss]]:
         found = _grid_at(lines, i)
         if isinstance(found, Grid):
             grids.append(found)
+            for b in range(1, found.blocks):
+                beside = _grid_at(lines, i, b)
+                if isinstance(beside, Grid):
+                    grids.append(beside)
             i = found.end_line
             continue
         if isinstance(found, _Miss):
@@ -233,6 +272,24 @@ class _Header:
     extra: dict[str, str]
     softmax_mode: str | None  # "Absorbance", "Luminescence", … from a SoftMax "Plate:" block line
     softmax_wavelengths: list[str]
+    softmax_read_type: str | None = None  # "Endpoint", "Kinetic", "Spectrum", "Well Scan"
+
+
+# Reads a grid cannot hold as one endpoint value per well (SoftMax read types and modes, lower-cased).
+_NOT_ENDPOINT = {
+    "kinetic": "a kinetic read (a reading per time point)",
+    "spectrum": "a spectrum (a reading per wavelength)",
+    "well scan": "a well scan (several readings per well)",
+    "time resolved": "a time-resolved fluorescence read",
+}
+
+
+def _not_endpoint(header: _Header) -> str | None:
+    """What a SoftMax block holds when it is not an endpoint read, else None."""
+    for word in (header.softmax_read_type, header.softmax_mode):
+        if word and word.casefold() in _NOT_ENDPOINT:
+            return _NOT_ENDPOINT[word.casefold()]
+    return None
 
 
 def _parse_header(lines: list[str]) -> _Header:
@@ -240,16 +297,21 @@ def _parse_header(lines: list[str]) -> _Header:
     fields: dict[str, str] = {}
     extra: dict[str, str] = {}
     mode: str | None = None
+    read_type: str | None = None
     wavelengths: list[str] = []
     for line in lines:
-        m = _KEY_VALUE_RE.match(line)
-        if not m:
+        kv = key_value(line)
+        if kv is None:
             continue
-        key = re.sub(r"\s+", " ", m.group(1)).strip().lower()
-        rest = _header_values(m.group(2))
-        values = [c for c in rest if c]
-        if key == "plate" and any(c in ("PlateFormat", "TimeFormat") for c in rest):
+        rest, values = kv.cells, kv.values
+        if kv.key == "plate" and any(c in ("PlateFormat", "TimeFormat") for c in rest):
             # SoftMax Pro block header: Plate:<tab>name<tab>version<tab>PlateFormat<tab>Endpoint<tab>mode…
+            if rest and rest[0]:
+                fields.setdefault(
+                    "block_name", rest[0]
+                )  # SoftMax's plate name ("Plate1": unique in the file only)
+            if len(rest) > 3:
+                read_type = rest[3] or read_type
             if len(rest) > 4:
                 mode = rest[4] or mode
             if len(rest) > 14:
@@ -257,44 +319,30 @@ def _parse_header(lines: list[str]) -> _Header:
             continue
         if not values:
             continue
-        value = values[0] if key != "wavelength" else " ".join(values)
-        target = _HEADER_KEYS.get(key)
+        value = values[0] if kv.key != "wavelength" else " ".join(values)
+        target = HEADER_FIELDS.get(kv.key)
         if target is None:
-            extra.setdefault(m.group(1).strip(), value)
+            extra.setdefault(kv.name, value)
         else:
             fields.setdefault(target, value)
-    return _Header(fields, extra, mode, wavelengths)
+    return _Header(fields, extra, mode, wavelengths, read_type)
 
 
-def _header_values(text: str) -> list[str]:
-    """The cells after ``Key:`` — tab-separated (SoftMax), delimiter-padded CSV, or one free-text value
-    (a date such as ``Jan 2, 2024`` keeps its comma)."""
-    if "\t" in text:
-        return [c.strip() for c in text.split("\t")]
-    s = text.strip()
-    for d in (",", ";"):
-        if s.startswith(d) or s.endswith(d):
-            return [c.strip().strip('"') for c in s.split(d)]
-    return [s.strip('"')]
-
-
-def _signal_kind(header: _Header) -> str:
-    """OD450 from ``Wavelength: 450 nm``; SoftMax blocks name their read mode; plain OD otherwise."""
+def _signal_kind(header: _Header, block: int = 0) -> str:
+    """OD450 from ``Wavelength: 450 nm`` (``RFU 485/528`` from ``Wavelength: 485/528`` in a fluorescence
+    block); SoftMax blocks name their read mode and list their wavelengths (``block``: the n-th grid printed
+    side by side); plain OD otherwise."""
     wl = header.fields.get("wavelength")
     found = _WAVELENGTH_RE.findall(wl) if wl else []
     mode = (header.softmax_mode or "").lower()
     if mode.startswith("lum"):
         return "RLU"
     if mode.startswith("fluor"):
-        return "RFU"
-    if not found:
-        found = header.softmax_wavelengths
+        return f"RFU {found[0]}/{found[1]}" if len(found) == 2 else "RFU"
+    found = found or header.softmax_wavelengths
+    if block < len(found):
+        return f"OD{found[block]}"
     return f"OD{found[0]}" if found else "OD"
-
-
-def _stem(name: str) -> str:
-    base = re.split(r"[\\/]", name)[-1]
-    return base.rsplit(".", 1)[0] if "." in base else base
 
 
 def _no_signal_flag(text: str) -> str:
@@ -357,145 +405,217 @@ class PlateReaderGridReader:
                 "table).",
                 file=file.name,
             )
-        grid = grids[0]
-        header = _parse_header(lines[: grid.header_line - 1])
-        warnings = self._check_more_grids(lines, grids, file.name)
+        warnings: list[str] = []
+        plates = self._plates(lines, grids, file.name, warnings)
+        platemap: PlateMap | None = None
+        companions: list[str] = []
         try:
             map_name, map_bytes = find_platemap(file)
         except ReaderError as missing:
-            # Still show what the grid holds (inspect, the upload verdict); with no sample identities the
+            # Still show what the grids hold (inspect, the upload verdict); with no sample identities the
             # pipeline quarantines the plate with the same reason.
             warnings.append(missing.reason)
-            plate_id = header.fields.get("plate_id") or _stem(file.name)
-            rows = self._grid_only_rows(file.name, grid, header, plate_id)
-            info = PlateInfo(plate_id=plate_id, protocol=header.fields.get("protocol"))
-            return ReadResult(format=FORMAT, wells=rows, plates=[info], warnings=warnings)
-        platemap = parse_platemap(decode(map_bytes), name=map_name)
-        warnings += list(platemap.warnings)
-        if platemap.n_columns != grid.n_columns:
-            raise ReaderError(
-                f"the plate map {map_name!r} describes a {platemap.n_columns * platemap.n_rows}-well "
-                f"plate but the export's grid has {grid.n_columns * grid.n_rows} wells; upload the map of "
-                "this plate",
-                file=file.name,
-                line=grid.header_line,
-            )
-        plate_id = header.fields.get("plate_id") or _stem(file.name)
-        info = PlateInfo(
-            plate_id=plate_id,
-            protocol=header.fields.get("protocol"),
-            instrument=header.fields.get("instrument"),
-            acquired_at=header.fields.get("acquired_at"),
-            operator=header.fields.get("operator"),
-            kit_lot=header.fields.get("kit_lot"),
-            extra={**header.extra, **({"temperature": grid.temperature} if grid.temperature else {})},
-        )
-        wells = self._rows(file.name, grid, platemap, header, plate_id, warnings)
-        return ReadResult(format=FORMAT, wells=wells, plates=[info], companions=[map_name], warnings=warnings)
-
-    @staticmethod
-    def _check_more_grids(lines: list[str], grids: list[Grid], name: str) -> list[str]:
-        """A second plate in one file cannot be matched to the one plate map: refuse it. A second grid in
-        the same SoftMax block (its reduced data) is only reported."""
-        warnings: list[str] = []
-        first = grids[0]
-        for g in grids[1:]:
-            between = lines[first.end_line : g.header_line - 1]
-            if any(_PLATE_LINE_RE.match(ln) for ln in between):
-                raise ReaderError(
-                    f"the export holds more than one plate (another grid starts on line {g.header_line}); "
-                    "export one plate per file, each with its own plate map",
-                    file=name,
-                    line=g.header_line,
-                )
-            if g.values != first.values:
+        else:
+            platemap = parse_platemap(decode(map_bytes), name=map_name)
+            companions = [map_name]
+            warnings += list(platemap.warnings)
+            if len(plates) > 1:
                 warnings.append(
-                    f"a second grid on line {g.header_line} (reduced data?) differs from the first; "
-                    f"the first grid (line {first.header_line}) was read"
+                    f"the plate map {map_name!r} was applied to each of the {len(plates)} plates of this "
+                    f"file ({', '.join(p.plate_id for p in plates)}): check that they share one layout"
                 )
-        return warnings
+        frames: list[pl.DataFrame] = []
+        analyte_missing = False
+        for plate in plates:
+            for kind, grid in plate.grids:
+                if grid.partial:
+                    warnings.append(
+                        f"plate {plate.plate_id}: the grid on line {grid.header_line} is a partial plate (no "
+                        f"{grid.partial}); the wells it has were read"
+                    )
+                if platemap is None:
+                    frames.append(self._grid_only_rows(file.name, grid, plate, kind))
+                    analyte_missing |= not plate.header.fields.get("analyte")
+                else:
+                    df, no_analyte = self._rows(file.name, grid, platemap, plate, kind, warnings)
+                    frames.append(df)
+                    analyte_missing |= no_analyte
+        if analyte_missing:
+            warnings.append(
+                f"{NO_ANALYTE}: add an 'Analyte: <name>' line above the grid, or an 'analyte' block to the "
+                "plate map; otherwise the assay comes from configuration (--assay, config/assays.yaml)"
+            )
+        infos = [
+            PlateInfo(
+                plate_id=p.plate_id,
+                protocol=p.header.fields.get("protocol"),
+                instrument=p.header.fields.get("instrument"),
+                acquired_at=p.header.fields.get("acquired_at"),
+                operator=p.header.fields.get("operator"),
+                kit_lot=p.header.fields.get("kit_lot"),
+                extra={
+                    **p.header.extra,
+                    **({"temperature": p.grids[0][1].temperature} if p.grids[0][1].temperature else {}),
+                },
+            )
+            for p in plates
+        ]
+        return ReadResult(
+            format=FORMAT, wells=pl.concat(frames), plates=infos, companions=companions, warnings=warnings
+        )
 
     @staticmethod
-    def _grid_only_rows(name: str, grid: Grid, header: _Header, plate_id: str) -> pl.DataFrame:
+    def _plates(lines: list[str], grids: list[Grid], name: str, warnings: list[str]) -> list[_Plate]:
+        """Grids → plates: a ``Plate:`` line between two grids starts another plate; within a plate each
+        grid of another wavelength/read mode is its own signal, a repeat of the same one (SoftMax's reduced
+        copy) is only reported."""
+        plates: list[_Plate] = []
+        skipped: list[tuple[int, str]] = []  # (header line, what the grid holds)
+        shared = _parse_header(lines[: grids[0].header_line - 1])
+        prev_end = 0
+        for g in grids:
+            between = lines[prev_end : g.header_line - 1]
+            own = _parse_header(between) if prev_end else shared
+            header = _Header(
+                {**shared.fields, **own.fields},
+                {**shared.extra, **own.extra},
+                own.softmax_mode or shared.softmax_mode,
+                own.softmax_wavelengths or shared.softmax_wavelengths,
+                own.softmax_read_type or shared.softmax_read_type,
+            )
+            prev_end = g.end_line
+            if (what := _not_endpoint(header)) is not None:
+                skipped.append((g.header_line, what))
+                continue
+            kind = _signal_kind(header, g.block)
+            if g.block and any(k == kind for k, _ in (plates[-1].grids if plates else [])):
+                kind = f"{kind} #{g.block + 1}"  # the same wavelength read again, side by side
+            new_plate = not plates or any(_PLATE_LINE_RE.match(ln) for ln in between)
+            if new_plate:
+                plates.append(_Plate(header, []))
+            plate = plates[-1]
+            same = next((h for k, h in plate.grids if k == kind), None)
+            if same is None:
+                plate.grids.append((kind, g))
+            elif g.values != same.values:
+                warnings.append(
+                    f"a second {kind} grid on line {g.header_line} (reduced data?) differs from the one on "
+                    f"line {same.header_line}; the first was read"
+                )
+        if skipped and not plates:
+            raise ReaderError(
+                f"this export holds {skipped[0][1]}, not an endpoint reading per well: the grid reader does "
+                "not load it. Export an endpoint read, or the instrument's reduced values.",
+                file=name,
+                line=skipped[0][0],
+            )
+        if skipped:
+            warnings.append(
+                "grids that are not endpoint readings, not loaded: "
+                + "; ".join(f"line {line}: {what}" for line, what in skipped)
+            )
+        stem_name = stem(name)
+        used: set[str] = set()
+        for n, p in enumerate(plates, start=1):
+            pid = p.header.fields.get("plate_id") or (
+                stem_name if len(plates) == 1 else p.header.fields.get("block_name") or f"{stem_name}-{n}"
+            )
+            while pid in used:
+                pid = f"{pid}-{n}"
+            used.add(pid)
+            p.plate_id = pid
+        return plates
+
+    @staticmethod
+    def _grid_only_rows(name: str, grid: Grid, plate: _Plate, kind: str) -> pl.DataFrame:
         """Every well of a grid without a plate map: signals only, no sample identities."""
-        kind = _signal_kind(header)
-        analyte = header.fields.get("analyte") or "(not named)"
+        analyte = plate.header.fields.get("analyte") or ""
         records = []
         for w in grid.values:
             signal = grid.signal(w)
             records.append(
-                {
-                    "source_file": name,
-                    "format": FORMAT,
-                    "plate_id": plate_id,
-                    "well": w,
-                    "row_number": grid.row_lines[w[0]],
-                    "sample_type": "unknown",
-                    "analyte_as_written": analyte,
-                    "signal": signal,
-                    "signal_kind": kind,
-                    "qualifier": "NR",
-                    "extrapolated": False,
-                    "dilution": 1.0,
-                    "dilution_applied": False,
-                    "flags": "no_platemap" if signal is not None else _no_signal_flag(grid.values[w]),
-                }
+                signal_row(
+                    source_file=name,
+                    format=FORMAT,
+                    plate_id=plate.plate_id,
+                    well=w,
+                    row_number=grid.row_lines[w[0]],
+                    sample_type="unknown",
+                    analyte_as_written=analyte,
+                    signal=signal,
+                    signal_kind=kind,
+                    dilution=1.0,
+                    flags="no_platemap" if signal is not None else _no_signal_flag(grid.values[w]),
+                )
             )
         return conform(pl.DataFrame(records, infer_schema_length=None))
 
     @staticmethod
     def _rows(
-        name: str, grid: Grid, platemap: PlateMap, header: _Header, plate_id: str, warnings: list[str]
-    ) -> pl.DataFrame:
-        header_analyte = header.fields.get("analyte")
+        name: str, grid: Grid, platemap: PlateMap, plate: _Plate, kind: str, warnings: list[str]
+    ) -> tuple[pl.DataFrame, bool]:
+        """The mapped wells of one grid, and whether some have no analyte (neither export nor map names
+        it: the analyte is then left to configuration)."""
+        if platemap.n_columns != grid.n_columns:
+            raise ReaderError(
+                f"the plate map {platemap.name!r} describes a {platemap.n_columns * platemap.n_rows}-well "
+                f"plate but the export's grid has {grid.n_columns * grid.n_rows} wells; upload the map of "
+                "this plate",
+                file=name,
+                line=grid.header_line,
+            )
+        header_analyte = plate.header.fields.get("analyte")
         named = platemap.named_wells()
         if not named:
             raise ReaderError(
                 "the plate map names no sample in any well (give a sample_id or sample_type block)",
                 file=platemap.name,
             )
-        if header_analyte is None:
-            missing = [w for w in named if platemap.analyte(w) is None]
-            if missing:
-                raise ReaderError(
-                    "the analyte is not named: add an 'Analyte: <name>' line above the grid in the export, "
-                    f"or an 'analyte' block to the plate map (wells without one: {', '.join(missing[:8])})",
-                    file=name,
-                )
-        kind = _signal_kind(header)
         no_std_conc = [
             w for w in named if platemap.sample_type(w) == "standard" and platemap.expected_conc(w) is None
         ]
         if no_std_conc:
             warnings.append(f"standard wells without expected_conc (not usable for the curve): {no_std_conc}")
-        unreadable = {w: grid.values[w] for w in named if grid.values[w] and grid.signal(w) is None}
+        unreadable = {w: grid.values[w] for w in named if grid.values.get(w) and grid.signal(w) is None}
         if unreadable:
             warnings.append(f"cells that are not readings (kept as not reported): {unreadable}")
+        outside = [w for w in named if w not in grid.values]
+        if outside:
+            warnings.append(
+                f"plate {plate.plate_id}: mapped wells outside the partial grid (no reading): {outside[:12]}"
+            )
         records = []
         for w in named:
             signal = grid.signal(w)
+            text = grid.values.get(w)
             records.append(
-                {
-                    "source_file": name,
-                    "format": FORMAT,
-                    "plate_id": plate_id,
-                    "well": w,
-                    "row_number": grid.row_lines[w[0]],
-                    "sample_id": platemap.sample_id(w),
-                    "sample_type": platemap.sample_type(w),
-                    "expected_conc": platemap.expected_conc(w),
-                    "analyte_as_written": header_analyte or platemap.analyte(w),
-                    "signal": signal,
-                    "signal_kind": kind,
-                    "reported_text": None,
-                    "qualifier": "NR",
-                    "value": None,
-                    "extrapolated": False,
-                    "unit": None,
-                    "unit_source": None,
-                    "dilution": platemap.dilution(w),
-                    "dilution_applied": False,
-                    "flags": None if signal is not None else _no_signal_flag(grid.values[w]),
-                }
+                signal_row(
+                    source_file=name,
+                    format=FORMAT,
+                    plate_id=plate.plate_id,
+                    well=w,
+                    row_number=grid.row_lines.get(w[0], grid.header_line),
+                    sample_id=platemap.sample_id(w),
+                    sample_type=platemap.sample_type(w),
+                    expected_conc=platemap.expected_conc(w),
+                    analyte_as_written=header_analyte or platemap.analyte(w) or "",
+                    signal=signal,
+                    signal_kind=kind,
+                    dilution=platemap.dilution(w),
+                    flags=None
+                    if signal is not None
+                    else ("not_in_grid" if text is None else _no_signal_flag(text)),
+                )
             )
-        return conform(pl.DataFrame(records, infer_schema_length=None))
+        no_analyte = header_analyte is None and any(platemap.analyte(w) is None for w in named)
+        return conform(pl.DataFrame(records, infer_schema_length=None)), no_analyte
+
+
+@dataclass
+class _Plate:
+    """One plate of the file: its header (shared lines above the first grid, then its own) and its grids,
+    one per signal kind."""
+
+    header: _Header
+    grids: list[tuple[str, Grid]]
+    plate_id: str = ""

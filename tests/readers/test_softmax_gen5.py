@@ -335,11 +335,25 @@ def test_gen5_dilution_corrected_data_set_is_preferred() -> None:
     assert df["dilution_applied"].all() and set(df["value"].drop_nulls()) == {51.0}
 
 
+def _without_results(text: str) -> str:
+    """The export with its Results blocks (title, header and rows) removed."""
+    out: list[str] = []
+    skipping = False
+    for line in text.split("\n"):
+        if line == "Results":
+            skipping = True
+            continue
+        if skipping and not line:
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        (GEN5.replace("Results\n", "Resultz\n"), "no Results block"),
-        (GEN5.replace("[Concentration]", "Ratio"), "no concentration data set"),
+        (_without_results(GEN5), "no Results block"),
         (GEN5.replace("\t2\t\t\t50", "\t-2\t\t\t50"), "not a positive dilution"),
         (
             GEN5.replace(
@@ -353,7 +367,7 @@ def test_gen5_dilution_corrected_data_set_is_preferred() -> None:
             ),
             "no row B",
         ),
-        ("Hello\tworld\n", "not a Gen5 text export"),
+        ("Hello\tworld\n", "not a Gen5 export"),
     ],
 )
 def test_gen5_errors(text: str, words: str) -> None:
@@ -363,12 +377,22 @@ def test_gen5_errors(text: str, words: str) -> None:
     assert str(err.value).startswith("gen5.txt")
 
 
+def test_gen5_without_concentration_keeps_signals_and_sample_ids() -> None:
+    res = read_g5(GEN5.replace("[Concentration]", "Ratio"))
+    df = WellModel.validate(res.wells)
+    assert df.height == 12 and set(df["signal_kind"]) == {"OD450"}
+    assert df["value"].is_null().all() and df["reported_text"].is_null().all()
+    p1 = df.filter(pl.col("plate_id") == "gen5-Plate 1")
+    assert (well(p1, "A3")["sample_id"], well(p1, "A3")["signal"]) == ("SPL1", 0.80)
+    assert any("not loaded" in w and "Ratio" in w for w in res.warnings)
+
+
 def test_gen5_sniff() -> None:
     r = Gen5Reader()
     s = r.sniff(GEN5, FileInput("g.txt", GEN5.encode()))
     assert s.matched and s.score > 10
-    no_results = GEN5.replace("[Concentration]", "Ratio")
-    s = r.sniff(no_results, FileInput("g.txt", no_results.encode()))
+    no_blocks = "\n".join(GEN5_LINES[:6]) + "\n"
+    s = r.sniff(no_blocks, FileInput("g.txt", no_blocks.encode()))
     assert not s.matched
 
 
