@@ -13,7 +13,8 @@ import pytest
 
 from readers.base import FileInput, ReaderError, ReadResult
 from readers.detect import head_text
-from readers.msd import MsdRawReader, MsdWorkbenchReader, normalise_well
+from readers.msd_instrument import MsdRawReader
+from readers.msd_workbench import MsdWorkbenchReader, normalise_well
 from readers.platereader import PlateReaderGridReader
 from schemas.wells import WellModel
 

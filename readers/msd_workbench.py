@@ -1,9 +1,11 @@
-"""MSD (Meso Scale Discovery) exports: Discovery Workbench result tables and raw MSD reader grids.
+"""MSD (Meso Scale Discovery) Discovery Workbench exports: the plate data table, as text or Excel.
 
-Two readers, because MSD labs hand over two different things (shared/corpus/README.md, "MSD"):
+The instrument's own data files (Methodical Mind ECL grids) are read by readers/msd_instrument.py.
 
 **MsdWorkbenchReader** (``msd_workbench``) — the Discovery Workbench "Experiment Data Table" export, CSV or
-tab-separated (``;`` with decimal commas is read too).
+tab-separated text (``;`` with decimal commas is read too) or an Excel workbook (.xlsx/.xls): every sheet
+that holds a Workbench table is read, its cells taken as the text Excel shows (readers/toolkit/workbook.py),
+so both forms go through the same parser. Errors in a workbook name the sheet and its row.
 
 * Preamble: any number of lines before the header — a lone plate-name line (``Plate_2BO40AW287``), a title
   (``Experiment Data Table``), ``Key,Value`` / ``Key: value`` lines, blank lines. The header row is found BY
@@ -58,62 +60,34 @@ Sample types by name: ``S001``/``Calibrator``/``Cal-01``/``STD…``/``Standard�
 ``Zero``/``Background`` blank; ``C1``/``Control…``/``QC…``/``Ctrl…`` qc; any other name with an expected
 Concentration standard; else unknown. A ``Sample Type`` column, when it holds Standard/Calibrator,
 Blank/Zero, Control/QC or Unknown/Sample, wins over the name.
-
-**MsdRawReader** (``msd_raw``) — the raw MSD instrument (MESO QuickPlex / Sector, "Methodical Mind")
-text file: ``Key :<tab>value`` header lines (``Plate #``, ``Barcode1`` ``<*22M0TALA85N*>``, ``Read Time``,
-``User``, ``Model``, ``SpotID`` …), a ``==========Data====`` line, a grid of ECL counts (header row of
-column numbers 1..12 or 1..24, rows A..H or A..P), then ``==========Processing`` / ``Statistics`` /
-``Camera Status`` / ``Waveform/Current`` sections (ignored); several plates follow one another. A
-multi-spot plate prints, under each row letter, one unlabelled sub-row per spot position (empty ones
-included) — sub-row *k* is spot *k*; a file may instead give one grid per spot (``SpotID : 3``).
-Signals only: one row per well × spot, ``signal_kind="ECL"``, qualifier ``NR``, no unit. plate_id = the
-plate barcode (``Barcode1``, markers ``<* *>`` stripped), else ``<file stem>-P<Plate #>``; grids of the
-same plate with different spots are one plate; the same plate read twice gets ``-2``, ``-3``…
-
-A raw grid has no plate map: wells come out with ``sample_id`` null, ``sample_type`` "unknown" and a
-warning, unless the plate map is delivered beside the export (plater format, readers/platemap.py) under
-``<stem>_<plate_id>_platemap.csv``, ``<plate_id>_platemap.csv`` or ``<stem>_platemap.csv`` (the lookup of
-readers/platereader.py) — then only the wells the map names are read, with its sample_id, sample_type,
-expected_conc and dilution. The analyte is the map's ``analyte`` for single-spot plates, else ``Spot <n>``.
-
-Everything a lab can fix (a row cut short, a well that is not a well, a grid that ends early, a bad
-dilution) raises :class:`ReaderError` with the line; any other failure is wrapped into one, so no raw
-exception escapes either ``read``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Any, ClassVar
 
 import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
-from readers.platemap import PLATE_SHAPES, ROW_LETTERS, PlateMap, find_platemap, parse_platemap
-from readers.text import decode, split_lines
+from readers.text import split_lines
 from readers.tokens import parse_conc, parse_number
+from readers.toolkit.cells import stem
+from readers.toolkit.delimited import is_blank, trimmed_cells
+from readers.toolkit.lineparse import LineParse
+from readers.toolkit.wells import normalise_well
+from readers.toolkit.workbook import SheetRows, WorkbookError, sheet_rows, workbook_kind
 from schemas.wells import WELL_SCHEMA, conform
 
 WORKBENCH = "msd_workbench"
-RAW = "msd_raw"
 WORKBENCH_SCORE = 90
-RAW_SCORE = 90  # must beat the generic plate-reader grid reader (10), which also sees a grid here
 SIGNAL_KIND = "ECL"
 
 _WB_LOOKED_FOR = (
     "looked for an MSD Discovery Workbench header row naming Sample, Assay (or Spot Name), Well and Signal "
     "or Calc. Concentration, with MSD columns such as Spot, Detection Range or Calc. Concentration"
 )
-_RAW_LOOKED_FOR = (
-    "looked for an MSD instrument file: 'Key :<tab>value' header lines (Barcode1, Plate #, Read Time…) "
-    "and a '==========Data====' line followed by a plate grid"
-)
-
-_WELL_RE = re.compile(r"^\s*([A-Pa-p])\s*0*([1-9]|1\d|2[0-4])\s*$")
 _DELIMITERS = ("\t", ",", ";")
 
 # Column labels (normalised by _key) → the field the reader uses.
@@ -201,12 +175,6 @@ _COMMA_DECIMAL_RE = re.compile(r"^[-+]?\d+(?:\.\d{3})*,\d+$")
 _POINT_DECIMAL_RE = re.compile(r"^[-+]?\d+\.\d+$")
 
 
-def normalise_well(text: str) -> str | None:
-    """``A01``/``a1``/``P24`` → ``A1``/``A1``/``P24``; None when the text is not a well (384-well plate)."""
-    m = _WELL_RE.match(text)
-    return f"{m.group(1).upper()}{int(m.group(2))}" if m else None
-
-
 def sample_type_of(name: str | None, *, has_expected: bool = False) -> str:
     """MSD names calibrators, blanks and controls by convention (``S001``, ``Calibrator 1``, ``Blank``,
     ``C1``); a row the file gives an expected Concentration for is a calibrator whatever its name."""
@@ -223,24 +191,6 @@ def sample_type_of(name: str | None, *, has_expected: bool = False) -> str:
 def _key(label: str) -> str:
     """Label as compared: case, punctuation and spacing ignored (``Calc. Conc`` = ``calc conc``)."""
     return re.sub(r"[^0-9a-z%]+", " ", label.casefold()).strip()
-
-
-def _cells(line: str, delimiter: str) -> list[str]:
-    """Cells of one line (parsed alone, so a stray quote never swallows the next line)."""
-    try:
-        cells = next(csv.reader(io.StringIO(line.replace("\x00", "")), delimiter=delimiter), [])
-    except csv.Error:  # e.g. a cell beyond csv's field size limit: a plain split keeps the line readable
-        cells = line.split(delimiter)
-    return [c.strip() for c in cells]
-
-
-def _blank(line: str) -> bool:
-    return not line.strip(" \t,;\"'\ufeff")
-
-
-def _stem(name: str) -> str:
-    base = re.split(r"[\\/]", name)[-1]
-    return PurePath(base).stem if base else ""
 
 
 def _map_labels(labels: list[str]) -> tuple[dict[str, int], list[str]]:
@@ -277,7 +227,7 @@ def _header_delimiter(line: str) -> tuple[str, list[str], dict[str, int]] | None
     for d in _DELIMITERS:
         if d not in line:
             continue
-        cells = _cells(line, d)
+        cells = trimmed_cells(line, d)
         columns, _ = _map_labels(cells)
         if _is_header(columns):
             return d, cells, columns
@@ -292,9 +242,9 @@ def _fragment_rows(lines: list[str], header_idx: int, delimiter: str, header: li
     i = header_idx - 1
     while i >= 0 and len(out) < 3:
         line = lines[i]
-        if _blank(line):
+        if is_blank(line):
             break
-        cells = _cells(line, delimiter)
+        cells = trimmed_cells(line, delimiter)
         filled = [j for j, c in enumerate(cells) if c]
         if not filled or cells[0] or any(j >= len(header) or not header[j] for j in filled):
             break
@@ -327,22 +277,49 @@ def _logical_line(lines: list[str], idx: int) -> tuple[str, int]:
     return (text, k - idx + 1) if text.count('"') % 2 == 0 else (lines[idx], 1)
 
 
-def _sniff_workbench(text_head: str) -> Sniff:
-    lines = split_lines(text_head.lstrip("\ufeff"))[:300]
-    for i in range(len(lines)):
+def _sniff_lines(lines: list[str], where: str = "") -> Sniff:
+    for i in range(min(len(lines), 300)):
         found = _header_delimiter(_logical_line(lines, i)[0])
         if found is None:
             continue
         _, cells, columns = found
         if _msd_evidence(cells, columns):
-            reason = f"MSD Workbench header row (Sample, Assay, Well, Signal…) on line {i + 1}"
+            reason = f"MSD Workbench header row (Sample, Assay, Well, Signal…) on {where}line {i + 1}"
             return Sniff(True, reason, WORKBENCH_SCORE)
         return Sniff(
             False,
-            f"line {i + 1} names Sample, Assay, Well and Signal but no MSD column (Spot, Detection Range, "
-            "Calc. Concentration); " + _WB_LOOKED_FOR,
+            f"{where}line {i + 1} names Sample, Assay, Well and Signal but no MSD column (Spot, Detection "
+            "Range, Calc. Concentration); " + _WB_LOOKED_FOR,
         )
     return Sniff(False, _WB_LOOKED_FOR)
+
+
+def _sheet_text(sheet: SheetRows) -> str:
+    """A sheet as tab-separated text, one line per row, so the text parser reads it unchanged (a line break
+    typed into a cell, ``Calc.<newline>Conc``, becomes a space; a cell holding a tab or a quote is quoted)."""
+    out = []
+    for row in sheet.rows:
+        cells = [" ".join(c.replace("\t", " ").split("\n")) for c in row]
+        out.append("\t".join(f'"{c.replace(chr(34), chr(34) * 2)}"' if '"' in c else c for c in cells))
+    return "\n".join(out)
+
+
+def _sniff(text_head: str, file: FileInput) -> Sniff:
+    kind = workbook_kind(file.data)
+    if kind is None:
+        return _sniff_lines(split_lines(text_head.lstrip("\ufeff")))
+    if kind == "zip":
+        return Sniff(False, "a zip archive that is not an Excel workbook; " + _WB_LOOKED_FOR)
+    try:
+        sheets = sheet_rows(file.data, nrows=80, max_sheets=8)
+    except WorkbookError:
+        return Sniff(False, "an Excel file that could not be opened; " + _WB_LOOKED_FOR)
+    verdict = Sniff(False, _WB_LOOKED_FOR)
+    for sheet in sheets:
+        verdict = _sniff_lines(split_lines(_sheet_text(sheet)), f"sheet {sheet.name!r}, ")
+        if verdict.matched:
+            return verdict
+    return verdict
 
 
 # ---- Discovery Workbench ----------------------------------------------------------------------------------
@@ -383,30 +360,94 @@ class MsdWorkbenchReader:
 
     def sniff(self, text_head: str, file: FileInput) -> Sniff:
         try:
-            return _sniff_workbench(text_head)
+            return _sniff(text_head, file)
         except Exception:  # a sniff must never stop the other readers from being tried
             return Sniff(False, _WB_LOOKED_FOR)
 
     def read(self, file: FileInput) -> ReadResult:
         return read_guarded(
             file,
-            lambda: _Workbench(file).run(),
+            lambda: _read(file),
             what="this file as an MSD Discovery Workbench export",
-            todo="Export the plate data table again from Discovery Workbench (CSV), unedited.",
+            todo="Export the plate data table again from Discovery Workbench (CSV or Excel), unedited.",
         )
 
 
-class _Workbench:
-    """State of one Workbench read."""
+def _read(file: FileInput) -> ReadResult:
+    """A text export is one parse; a workbook one parse per sheet that holds a Workbench table."""
+    kind = workbook_kind(file.data)
+    if kind is None:
+        parses = [_Workbench(file)]
+    elif kind == "zip":
+        raise ReaderError(
+            "this is a zip archive, not an Excel workbook or a text export: unpack it and upload the "
+            "Discovery Workbench export inside",
+            file=file.name,
+        )
+    else:
+        try:
+            sheets = sheet_rows(file.data)
+        except WorkbookError as exc:
+            raise ReaderError(
+                f"{exc}. Save the workbook again from Excel, or export CSV.", file=file.name
+            ) from None
+        found = [s for s in sheets if _sniff_lines(split_lines(_sheet_text(s))).matched]
+        if not found:
+            raise ReaderError(
+                f"no sheet of this workbook holds a Discovery Workbench table ({_WB_LOOKED_FOR}; sheets: "
+                f"{', '.join(repr(s.name) for s in sheets)}). Export the plate's data table from Discovery "
+                "Workbench and upload that file.",
+                file=file.name,
+            )
+        parses = [_Workbench(file, _sheet_text(s), sheet=s.name) for s in found]
+    records: list[dict[str, Any]] = []
+    plates: dict[str, PlateInfo] = {}
+    warnings: list[str] = []
+    seen: dict[tuple[str, str, str], str] = {}
+    for parse in parses:
+        got, got_plates = parse.parse()
+        for rec in got:
+            key = (rec["plate_id"], rec["well"], rec["analyte_as_written"])
+            where = f"{parse.where}{rec['row_number']}"
+            if key in seen:
+                raise parse.error(
+                    f"plate {key[0]} well {key[1]} assay {key[2]!r} appears twice ({seen[key]} and {where}): "
+                    "the file looks edited or holds a plate twice. Export each plate once.",
+                    rec["row_number"],
+                )
+            seen[key] = where
+        records.extend(got)
+        for pid, info in got_plates.items():
+            plates.setdefault(pid, info)
+        warnings.extend(parse.warnings)
+    excluded = sum(1 for r in records if r["flags"] and "excluded" in r["flags"].split(";"))
+    if excluded:
+        warnings.append(f"{excluded} values are marked Excluded in the file (kept as not reported)")
+    missing = [r for r in records if r["flags"] and "dilution_missing" in r["flags"].split(";")]
+    if missing:
+        warnings.append(
+            f"{len(missing)} unknown-sample rows have an empty Dilution cell (read as 1 and flagged "
+            f"dilution_missing, e.g. well {missing[0]['well']} {missing[0]['sample_id'] or ''}): set the "
+            "dilution in Discovery Workbench and export again, or confirm the samples were run neat"
+        )
+    wells = conform(pl.DataFrame(records, schema=WELL_SCHEMA))
+    return ReadResult(format=WORKBENCH, wells=wells, plates=list(plates.values()), warnings=warnings)
 
-    def __init__(self, file: FileInput) -> None:
-        self.file = file
-        self.lines = split_lines(decode(file.data).lstrip("\ufeff"))
-        self.warnings: list[str] = []
+
+class _Workbench(LineParse):
+    """State of one Workbench read (a text export, or one sheet of a workbook)."""
+
+    def __init__(self, file: FileInput, text: str | None = None, *, sheet: str | None = None) -> None:
+        super().__init__(file, text)
+        self.sheet = sheet
+        self.where = f"sheet {sheet!r}, row " if sheet is not None else "line "
         self.limits: dict[tuple[str, str | None], float | None] = {}  # (kind, assay or None) → value
 
     def error(self, message: str, line: int | None = None) -> ReaderError:
-        return ReaderError(message, file=self.file.name, line=line)
+        if self.sheet is None:
+            return super().error(message, line)
+        row = f", row {line}" if line else ""
+        return ReaderError(f"sheet {self.sheet!r}{row}: {message}", file=self.file.name)
 
     # ---- layout -----------------------------------------------------------------------------------------
 
@@ -444,10 +485,10 @@ class _Workbench:
                 pending = []
                 continue
             if cur is not None:
-                if _blank(line):
+                if is_blank(line):
                     cur = None
                     continue
-                cells = _cells(line, cur.delimiter)
+                cells = trimmed_cells(line, cur.delimiter)
                 if _limit_kind(cells):
                     cur.limit_rows.append((n, cells))
                 else:
@@ -456,7 +497,8 @@ class _Workbench:
             pending.append((n, line))
         return blocks, pending
 
-    def run(self) -> ReadResult:
+    def parse(self) -> tuple[list[dict[str, Any]], dict[str, PlateInfo]]:
+        """The rows and plates of this text (or sheet); the caller assembles the table."""
         blocks, trailing = self.blocks()
         if not blocks:
             raise self.error(
@@ -469,48 +511,35 @@ class _Workbench:
             for n, cells in block.limit_rows:
                 self.limit_row(n, cells, block)
         for n, line in trailing:
-            if _blank(line):
+            if is_blank(line):
                 continue
             d = blocks[-1].delimiter
-            cells = _cells(line, d)
+            cells = trimmed_cells(line, d)
             if _limit_kind(cells):
                 self.limit_row(n, cells, blocks[-1])
         unnamed = [b for b in blocks if b.plate_name is None]
-        stem = _stem(self.file.name)
+        base = stem(self.file.name)
         records: list[dict[str, Any]] = []
         plates: dict[str, PlateInfo] = {}
-        seen: dict[tuple[str, str, str], int] = {}
         for k, block in enumerate(blocks, start=1):
-            default_id = block.plate_name or (stem if len(unnamed) <= 1 else f"{stem}-{k}")
+            default_id = block.plate_name or (base if len(unnamed) <= 1 else f"{base}-{k}")
             if "calc" not in block.columns:
                 self.warnings.append(
-                    f"the table headed on line {block.header_line} has no Calc. Concentration column: "
+                    f"the table headed on {self.where}{block.header_line} has no Calc. Concentration column: "
                     "signals only (and Detection Range censoring)"
                 )
             for n, cells in block.rows:
                 rec = self.record(block, n, cells, default_id)
-                key = (rec["plate_id"], rec["well"], rec["analyte_as_written"])
-                if key in seen:
-                    raise self.error(
-                        f"plate {key[0]} well {key[1]} assay {key[2]!r} appears twice (lines {seen[key]} and "
-                        f"{n}): the file looks edited or holds a plate twice. Export each plate once.",
-                        n,
-                    )
-                seen[key] = n
                 records.append(rec)
                 if rec["plate_id"] not in plates:
                     plates[rec["plate_id"]] = self.plate_info(rec["plate_id"], block, blocks[0])
         if not records:
             raise self.error(
-                f"the MSD table headed on line {blocks[0].header_line} has no data rows: the export looks "
-                "truncated. Export the plate's data table again.",
+                f"the MSD table headed on {self.where}{blocks[0].header_line} has no data rows: the export "
+                "looks truncated. Export the plate's data table again.",
                 blocks[0].header_line,
             )
-        excluded = sum(1 for r in records if r["flags"] and "excluded" in r["flags"].split(";"))
-        if excluded:
-            self.warnings.append(f"{excluded} values are marked Excluded in the file (kept as not reported)")
-        wells = conform(pl.DataFrame(records, schema=WELL_SCHEMA))
-        return ReadResult(format=WORKBENCH, wells=wells, plates=list(plates.values()), warnings=self.warnings)
+        return records, plates
 
     # ---- preamble and limits ----------------------------------------------------------------------------
 
@@ -518,9 +547,9 @@ class _Workbench:
         """Plate name, ``Key,Value`` metadata and Detection Limits rows above a table."""
         context_assay: str | None = None
         for n, line in block.preamble:
-            if _blank(line):
+            if is_blank(line):
                 continue
-            cells = _cells(line, block.delimiter)
+            cells = trimmed_cells(line, block.delimiter)
             filled = [c for c in cells if c]
             if _limit_kind(cells):
                 self.limit_row(n, cells, None, context_assay)
@@ -536,6 +565,10 @@ class _Workbench:
                     block.plate_name = block.plate_name or text
                 else:
                     block.extra.setdefault("comment", text)
+                continue
+            if _PLATE_PREFIX_RE.match(filled[0]) and _key(filled[0]) not in _META_KEYS:
+                # the plate-name line of a sheet, with whatever the workbook left in the cells beside it
+                block.plate_name = block.plate_name or filled[0]
                 continue
             key, value = filled[0].rstrip(":").strip(), filled[1]
             if _key(key) in ("assay", "spot name"):
@@ -574,8 +607,8 @@ class _Workbench:
             names = [c for c in rest if parse_number(c, decimal_comma=dc) is None]
             if len(numbers) != 1:
                 self.warnings.append(
-                    f"line {n}: a Detection Limits row that could not be read (expected one assay and one "
-                    "number); its limit is not used"
+                    f"{self.where}{n}: a Detection Limits row that could not be read (expected one assay and "
+                    "one number); its limit is not used"
                 )
                 return
             value = numbers[0]
@@ -583,8 +616,8 @@ class _Workbench:
         key = (kind, assay)
         if key in self.limits and self.limits[key] != value:
             self.warnings.append(
-                f"line {n}: Detection Limits Calc. {kind.title()} for {assay or 'all assays'} differs from "
-                "an earlier row: neither is used (the pipeline takes the limit from the standards)"
+                f"{self.where}{n}: Detection Limits Calc. {kind.title()} for {assay or 'all assays'} differs "
+                "from an earlier row: neither is used (the pipeline takes the limit from the standards)"
             )
             self.limits[key] = None
         elif key not in self.limits:
@@ -601,8 +634,8 @@ class _Workbench:
         points = sum(1 for t in texts if _POINT_DECIMAL_RE.match(t))
         if commas and points:
             raise self.error(
-                f"the table headed on line {block.header_line} mixes decimal commas and decimal points: "
-                "export it again with one decimal mark",
+                f"the table headed on {self.where}{block.header_line} mixes decimal commas and decimal "
+                "points: export it again with one decimal mark",
                 block.header_line,
             )
         return commas > 0
@@ -632,8 +665,8 @@ class _Workbench:
         width = max(i for i, label in enumerate(block.labels) if label) + 1
         if len(cells) < width:
             raise self.error(
-                f"the row has {len(cells)} fields but the header on line {block.header_line} has {width}: "
-                "it is cut short. Export the table again.",
+                f"the row has {len(cells)} fields but the header on {self.where}{block.header_line} has "
+                f"{width}: it is cut short. Export the table again.",
                 n,
             )
         beyond = [c for c in cells[len(block.labels) :] if c]
@@ -681,7 +714,9 @@ class _Workbench:
 
         excluded_text = (cell("excluded") or "").strip().casefold()
         if excluded_text not in _YES and excluded_text not in _NO:
-            self.warnings.append(f"line {n}: Excluded {excluded_text!r} is neither yes nor no (read as no)")
+            self.warnings.append(
+                f"{self.where}{n}: Excluded {excluded_text!r} is neither yes nor no (read as no)"
+            )
         excluded = excluded_text in _YES
 
         calc_text = cell("calc")
@@ -693,6 +728,10 @@ class _Workbench:
         if signal_text is not None and signal is None:
             note = parse_conc(signal_text).note or "not a number"
             flags.append("signal_not_reported: " + note.replace(";", ","))
+        if not dil_text and sample_type == "unknown":
+            # standards, blanks and controls are run as written (1); a study sample's dilution must be
+            # known before its concentration is released: the pipeline holds the row with this flag
+            flags.append("dilution_missing")
         plate = cell("plate") or default_plate
         return {
             "source_file": self.file.name,
@@ -771,379 +810,3 @@ def classify(
         return q, limit, False, limit is None, flags
     flags.append("result_not_reported: " + (parsed.note or "no number").replace(";", ","))
     return "NR", None, False, True, flags
-
-
-# ---- raw MSD instrument grids -----------------------------------------------------------------------------
-
-_DATA_MARK_RE = re.compile(r"^\s*=+\s*Data\s*=*\s*$", re.IGNORECASE)
-_SECTION_MARK_RE = re.compile(r"^\s*={3,}")
-_RAW_KV_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 .#()/_-]{0,30}?)\s*:\s*(.*)$")
-_RAW_KEYS = {
-    "filename": "FileName",
-    "stack id": "Stack ID",
-    "plate #": "Plate #",
-    "barcode1": "Barcode1",
-    "barcode2": "Barcode2",
-    "barcode3": "Barcode3",
-    "type": "Type",
-    "wells per row": "Wells Per Row",
-    "wells per col": "Wells Per Col",
-    "spots per well": "Spots Per Well",
-    "det param": "Det Param",
-    "read time": "Read Time",
-    "version": "Version",
-    "user": "User",
-    "comments": "Comments",
-    "serial #": "Serial #",
-    "model": "Model",
-    "orient": "Orient",
-    "spotid": "SpotID",
-}
-_RAW_SNIFF_KEYS = ("barcode1", "plate #", "stack id", "read time", "spots per well", "det param")
-
-
-def _raw_key(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip()).casefold()
-
-
-def _raw_value(text: str) -> str:
-    """Header value: tab-separated cells joined by a space. A literal ``\\t`` after the colon (as written in
-    some files, e.g. the public test file) is a tab that was escaped, not part of the value."""
-    s = text.strip()
-    while s.startswith("\\t"):
-        s = s[2:].strip()
-    return " ".join(c.strip() for c in s.split("\t") if c.strip())
-
-
-def _barcode(text: str | None) -> str:
-    return (text or "").strip().strip("<>").strip("*").strip()
-
-
-@dataclass
-class _RawGrid:
-    marker_line: int  # 1-based line of ==========Data
-    header: dict[str, str]  # canonical key → value
-    n_columns: int
-    values: dict[tuple[str, int], tuple[str, int]]  # (well, spot) → (cell text, 1-based line)
-    plate_id: str = ""
-
-
-def _sniff_raw(text_head: str) -> Sniff:
-    lines = split_lines(text_head.lstrip("\ufeff"))[:400]
-    keys = set()
-    marker = None
-    for i, line in enumerate(lines):
-        if _DATA_MARK_RE.match(line):
-            marker = i + 1
-            break
-        m = _RAW_KV_RE.match(line)
-        if m:
-            keys.add(_raw_key(m.group(1)))
-    found = [k for k in _RAW_SNIFF_KEYS if k in keys]
-    if marker is not None and len(found) >= 2:
-        return Sniff(
-            True, f"MSD instrument header ({', '.join(found)}) and a Data grid on line {marker}", RAW_SCORE
-        )
-    return Sniff(False, _RAW_LOOKED_FOR)
-
-
-class MsdRawReader:
-    """Reads the raw ECL grids of an MSD instrument file (see module docstring)."""
-
-    name: ClassVar[str] = RAW
-    label: ClassVar[str] = "MSD instrument raw data file (ECL grid)"
-
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            return _sniff_raw(text_head)
-        except Exception:  # a sniff must never stop the other readers from being tried
-            return Sniff(False, _RAW_LOOKED_FOR)
-
-    def read(self, file: FileInput) -> ReadResult:
-        return read_guarded(
-            file,
-            lambda: _Raw(file).run(),
-            what="this file as an MSD instrument data file",
-            todo="Upload the unedited .txt file the MSD instrument wrote.",
-        )
-
-
-class _Raw:
-    def __init__(self, file: FileInput) -> None:
-        self.file = file
-        self.lines = split_lines(decode(file.data).lstrip("\ufeff"))
-        self.warnings: list[str] = []
-
-    def error(self, message: str, line: int | None = None) -> ReaderError:
-        return ReaderError(message, file=self.file.name, line=line)
-
-    def grids(self) -> list[_RawGrid]:
-        grids: list[_RawGrid] = []
-        start = 0
-        for idx, line in enumerate(self.lines):
-            if not _DATA_MARK_RE.match(line):
-                continue
-            header: dict[str, str] = {}
-            for text in self.lines[start:idx]:
-                m = _RAW_KV_RE.match(text)
-                if m and _raw_key(m.group(1)) in _RAW_KEYS:
-                    header[_RAW_KEYS[_raw_key(m.group(1))]] = _raw_value(m.group(2))
-            grid, end = self.grid(idx, header)
-            grids.append(grid)
-            start = end
-        return grids
-
-    def grid(self, marker: int, header: dict[str, str]) -> tuple[_RawGrid, int]:
-        """The grid after the Data line at index ``marker``, and the index where it ends."""
-        i = marker + 1
-        while i < len(self.lines) and _blank(self.lines[i]):
-            i += 1
-        if i >= len(self.lines):
-            raise self.error("the Data section is empty: the file looks truncated", marker + 1)
-        delimiter = "\t" if "\t" in self.lines[i] else ","
-        head = _cells(self.lines[i], delimiter)
-        n = 0
-        for size in (24, 12):
-            if len(head) > size and head[1 : size + 1] == [str(c) for c in range(1, size + 1)]:
-                n = size
-                break
-        if not n or head[0] or any(head[n + 1 :]):
-            raise self.error(
-                "expected the grid's header row of column numbers (1..12 or 1..24) after the Data line, "
-                f"found {self.lines[i][:60]!r}",
-                i + 1,
-            )
-        letters = ROW_LETTERS[: PLATE_SHAPES[n]]
-        values: dict[tuple[str, int], tuple[str, int]] = {}
-        seen: list[str] = []
-        sub = 0
-        j = i + 1
-        while j < len(self.lines):
-            line = self.lines[j]
-            if _SECTION_MARK_RE.match(line) or _RAW_KV_RE.match(line):
-                break
-            if not line.strip() and delimiter not in line:  # a separator line; an empty sub-row has cells
-                j += 1
-                continue
-            cells = _cells(line, delimiter)
-            label = cells[0].upper()
-            if label:
-                expected = letters[len(seen)] if len(seen) < len(letters) else None
-                if label != expected:
-                    raise self.error(
-                        f"expected row {expected or '(none: the grid is complete)'} of the grid headed on "
-                        f"line {i + 1}, found {line[:40]!r}",
-                        j + 1,
-                    )
-                seen.append(label)
-                sub = 1
-            elif not seen:
-                raise self.error(f"an unlabelled row before row A of the grid headed on line {i + 1}", j + 1)
-            else:
-                sub += 1
-            row = cells[1:]
-            if any(row[n:]):
-                raise self.error(f"row {seen[-1]} has values beyond column {n}", j + 1)
-            if not any(row):
-                if label:
-                    raise self.error(f"row {label} of the grid headed on line {i + 1} is empty", j + 1)
-                j += 1
-                continue
-            if len(row) < n:
-                raise self.error(
-                    f"row {seen[-1]} has {len(row)} of {n} columns: it is cut short. Upload the complete "
-                    "file the instrument wrote.",
-                    j + 1,
-                )
-            if j == len(self.lines) - 1:  # no line break after a row: the file was cut inside it
-                raise self.error(
-                    f"the file ends inside row {seen[-1]} of the grid headed on line {i + 1}: it looks "
-                    "truncated. Upload the complete file the instrument wrote.",
-                    j + 1,
-                )
-            for c in range(n):
-                values[(f"{seen[-1]}{c + 1}", sub)] = (row[c], j + 1)
-            j += 1
-        if len(seen) < len(letters):
-            raise self.error(
-                f"the grid headed on line {i + 1} ends before row {letters[len(seen)]}: the file looks "
-                "truncated. Upload the complete file the instrument wrote.",
-                j + 1 if j < len(self.lines) else None,
-            )
-        spots = {s for _, s in values}
-        spot_id = parse_number(header.get("SpotID", ""))
-        if spots == {1} and spot_id is not None and spot_id >= 1 and spot_id == int(spot_id):
-            values = {(w, int(spot_id)): v for (w, _), v in values.items()}
-        return _RawGrid(marker + 1, header, n, values), j
-
-    def run(self) -> ReadResult:
-        grids = self.grids()
-        if not grids:
-            raise self.error("no '==========Data' section: " + _RAW_LOOKED_FOR)
-        self.assign_plate_ids(grids)
-        records: list[dict[str, Any]] = []
-        plates: dict[str, PlateInfo] = {}
-        companions: list[str] = []
-        by_plate: dict[str, list[_RawGrid]] = {}
-        for g in grids:
-            by_plate.setdefault(g.plate_id, []).append(g)
-        unmapped: list[str] = []
-        for plate_id, group in by_plate.items():
-            n_columns = {g.n_columns for g in group}
-            if len(n_columns) > 1:
-                raise self.error(
-                    f"plate {plate_id}: its grids disagree on the plate size (96 vs 384 wells)",
-                    group[-1].marker_line,
-                )
-            found = self.platemap(plate_id, len(by_plate))
-            platemap: PlateMap | None = None
-            if found is not None:
-                map_name, platemap = found
-                n_wells = group[0].n_columns * PLATE_SHAPES[group[0].n_columns]
-                if platemap.n_columns != group[0].n_columns:
-                    raise self.error(
-                        f"the plate map {map_name!r} describes a {platemap.n_columns * platemap.n_rows}-well "
-                        f"plate but plate {plate_id} has {n_wells} wells; upload the map of this plate",
-                        group[0].marker_line,
-                    )
-                if map_name not in companions:
-                    companions.append(map_name)
-                self.warnings.extend(platemap.warnings)
-            else:
-                unmapped.append(plate_id)
-            records.extend(self.rows(plate_id, group, platemap))
-            plates[plate_id] = self.plate_info(plate_id, group)
-        if unmapped:
-            self.warnings.append(
-                f"no plate map for plate {', '.join(unmapped)}: wells are read without sample identities "
-                "(sample_id empty, sample_type unknown). Upload the plate map (plater format) named "
-                f"'{_stem(self.file.name)}_platemap.csv' with the file to identify the samples."
-            )
-        if any(r["analyte_as_written"].startswith("Spot ") for r in records):
-            self.warnings.append(
-                "the raw file does not name the analytes: they are written 'Spot <n>'. Name the analyte in "
-                "the plate map (an 'analyte' block) for single-spot plates, or use the Discovery Workbench "
-                "export for multi-spot panels."
-            )
-        bad = sorted({r["well"] for r in records if r["flags"] == "signal_not_numeric"})
-        if bad:
-            self.warnings.append(f"cells that are not readings (kept as not reported): {bad[:20]}")
-        wells = conform(pl.DataFrame(records, schema=WELL_SCHEMA))
-        return ReadResult(
-            format=RAW,
-            wells=wells,
-            plates=list(plates.values()),
-            companions=companions,
-            warnings=self.warnings,
-        )
-
-    def assign_plate_ids(self, grids: list[_RawGrid]) -> None:
-        """Barcode, else ``<stem>-P<Plate #>``; grids of one plate with other spots share it; a plate read
-        again (same spots) gets ``-2``, ``-3``…"""
-        stem = _stem(self.file.name) or "msd"
-        spots_of: dict[str, set[int]] = {}
-        for k, g in enumerate(grids, start=1):
-            code = next(
-                (b for key in ("Barcode1", "Barcode2", "Barcode3") if (b := _barcode(g.header.get(key)))), ""
-            )
-            plate_no = g.header.get("Plate #", "").strip() or str(k)
-            base = code or f"{stem}-P{plate_no}"
-            spots = {s for _, s in g.values}
-            pid, r = base, 1
-            while pid in spots_of and spots_of[pid] & spots:
-                r += 1
-                pid = f"{base}-{r}"
-            if r > 1:
-                self.warnings.append(
-                    f"plate {base} appears more than once (grid on line {g.marker_line}): read as {pid}"
-                )
-            spots_of.setdefault(pid, set()).update(spots)
-            g.plate_id = pid
-
-    def platemap(self, plate_id: str, n_plates: int) -> tuple[str, PlateMap] | None:
-        """The plate map delivered for this plate (readers/platereader.py's lookup), if any."""
-        stem = _stem(self.file.name)
-        for name in (f"{stem}_{plate_id}.txt", f"{plate_id}.txt", self.file.name):
-            try:
-                map_name, data = find_platemap(FileInput(name, b"", self.file.siblings))
-            except ReaderError:
-                continue
-            if name == self.file.name and n_plates > 1:
-                self.warnings.append(
-                    f"the file holds {n_plates} plates and one plate map ({map_name}): it is applied to each"
-                )
-            return map_name, parse_platemap(decode(data), name=map_name)
-        return None
-
-    def rows(self, plate_id: str, group: list[_RawGrid], platemap: PlateMap | None) -> list[dict[str, Any]]:
-        values: dict[tuple[str, int], tuple[str, int]] = {}
-        for g in group:
-            values.update(g.values)
-        n_columns = group[0].n_columns
-        order = {w: i for i, w in enumerate(f"{r}{c}" for r in ROW_LETTERS for c in range(1, n_columns + 1))}
-        keys = sorted(values, key=lambda k: (order[k[0]], k[1]))
-        spots = {s for _, s in keys}
-        named = set(platemap.named_wells()) if platemap is not None else None
-        if named is not None:
-            outside = sorted(
-                {w for w, s in keys if w not in named and values[(w, s)][0]}, key=order.__getitem__
-            )
-            if outside:
-                self.warnings.append(
-                    f"plate {plate_id}: {len(outside)} wells with a reading are not in the plate map and "
-                    f"were not read ({', '.join(outside[:8])}…)"
-                )
-        out: list[dict[str, Any]] = []
-        for well, spot in keys:
-            if named is not None and well not in named:
-                continue
-            text, line = values[(well, spot)]
-            signal = parse_number(text) if text else None
-            analyte = platemap.analyte(well) if platemap is not None and len(spots) == 1 else None
-            out.append(
-                {
-                    "source_file": self.file.name,
-                    "format": RAW,
-                    "plate_id": plate_id,
-                    "well": well,
-                    "row_number": line,
-                    "sample_id": platemap.sample_id(well) if platemap else None,
-                    "sample_type": platemap.sample_type(well) if platemap else "unknown",
-                    "expected_conc": platemap.expected_conc(well) if platemap else None,
-                    "analyte_as_written": analyte or f"Spot {spot}",
-                    "analyte": None,
-                    "signal": signal,
-                    "signal_kind": SIGNAL_KIND,
-                    "reported_text": None,
-                    "qualifier": "NR",
-                    "value": None,
-                    "extrapolated": False,
-                    "unit": None,
-                    "unit_source": None,
-                    "conc_pg_ml": None,
-                    "dilution": platemap.dilution(well) if platemap else 1.0,
-                    "dilution_applied": False,
-                    "flags": None
-                    if signal is not None
-                    else ("no_reading" if not text else "signal_not_numeric"),
-                }
-            )
-        return out
-
-    def plate_info(self, plate_id: str, group: list[_RawGrid]) -> PlateInfo:
-        header: dict[str, str] = {}
-        for g in group:
-            for k, v in g.header.items():
-                header.setdefault(k, v)
-        taken = {"Read Time", "User", "Model"}
-        extra = {k: v for k, v in header.items() if v and k not in taken}
-        spot_ids = sorted({g.header.get("SpotID", "") for g in group} - {""})
-        if len(spot_ids) > 1:
-            extra["SpotID"] = ",".join(spot_ids)
-        return PlateInfo(
-            plate_id=plate_id,
-            instrument=header.get("Model") or None,
-            acquired_at=header.get("Read Time") or None,
-            operator=header.get("User") or None,
-            extra={"software": "MSD instrument", **extra},
-        )
