@@ -74,6 +74,7 @@ from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, r
 from readers.text import split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.toolkit.cells import stem
+from readers.toolkit.decimals import file_decimal_comma, number, sure_decimal_comma
 from readers.toolkit.delimited import is_blank, trimmed_cells
 from readers.toolkit.lineparse import LineParse
 from readers.toolkit.wells import normalise_well
@@ -171,8 +172,6 @@ _META_KEYS = {
     "lot number": "kit_lot",
 }
 _PLATE_PREFIX_RE = re.compile(r"^plate[_\s-]+(\S+)$", re.IGNORECASE)
-_COMMA_DECIMAL_RE = re.compile(r"^[-+]?\d+(?:\.\d{3})*,\d+$")
-_POINT_DECIMAL_RE = re.compile(r"^[-+]?\d+\.\d+$")
 
 
 def sample_type_of(name: str | None, *, has_expected: bool = False) -> str:
@@ -597,14 +596,14 @@ class _Workbench(LineParse):
         if block is not None:
             ai, ci = block.columns.get("assay"), block.columns.get("calc")
             if ai is not None and ci is not None and ai < len(cells) and ci < len(cells) and ai != first:
-                aligned = parse_number(cells[ci], decimal_comma=dc)
+                aligned = number(cells[ci], decimal_comma=dc)
                 if cells[ai] and aligned is not None:
                     assay, value = cells[ai], aligned
         if value is None:
             m = re.search(r"(?:low|high)\s*[:=]\s*(\S.*)$", cells[first], re.IGNORECASE)
             rest = ([m.group(1)] if m else []) + [c for c in cells[first + 1 :] if c]
-            numbers = [v for c in rest if (v := parse_number(c, decimal_comma=dc)) is not None]
-            names = [c for c in rest if parse_number(c, decimal_comma=dc) is None]
+            numbers = [v for c in rest if (v := number(c, decimal_comma=dc)) is not None]
+            names = [c for c in rest if number(c, decimal_comma=dc) is None]
             if len(numbers) != 1:
                 self.warnings.append(
                     f"{self.where}{n}: a Detection Limits row that could not be read (expected one assay and "
@@ -624,21 +623,26 @@ class _Workbench(LineParse):
             self.limits[key] = value
 
     def decimal_comma(self, block: _Block) -> bool:
-        """A ``;`` export from a comma-decimal locale writes ``53,2``: decided from the numbers the
-        file holds, never from the delimiter alone (a wrong guess would scale values)."""
-        if block.delimiter != ";":  # tab files: "3,513" is a thousands separator as often as a decimal
-            return False
+        """Whether the table writes decimal commas (``53,2``), decided from the numbers it holds, never from
+        the delimiter alone (a wrong guess would scale values): readers/toolkit/decimals.py. A ``;`` table
+        mixing both marks is refused; in another table, cells like ``0,02`` among decimal points are read
+        as decimals, with a warning."""
         idx = [block.columns[f] for f in ("signal", "calc", "expected", "dilution") if f in block.columns]
         texts = [cells[i] for _, cells in block.rows for i in idx if i < len(cells)]
-        commas = sum(1 for t in texts if _COMMA_DECIMAL_RE.match(t))
-        points = sum(1 for t in texts if _POINT_DECIMAL_RE.match(t))
-        if commas and points:
+        comma, mixed = file_decimal_comma(texts, semicolon=block.delimiter == ";")
+        if mixed and block.delimiter == ";":
             raise self.error(
                 f"the table headed on {self.where}{block.header_line} mixes decimal commas and decimal "
                 "points: export it again with one decimal mark",
                 block.header_line,
             )
-        return commas > 0
+        if mixed:
+            strays = [t for t in texts if sure_decimal_comma(t)]
+            self.warnings.append(
+                f"the table headed on {self.where}{block.header_line} writes decimal points, but "
+                f"{len(strays)} cells have a decimal comma (e.g. {strays[0]!r}): read as decimals"
+            )
+        return comma
 
     def plate_info(self, plate_id: str, block: _Block, first: _Block) -> PlateInfo:
         meta = {**first.meta, **block.meta}
@@ -694,7 +698,7 @@ class _Workbench(LineParse):
         dilution = 1.0
         dil_text = cell("dilution")
         if dil_text:
-            d = parse_number(dil_text, decimal_comma=dc)
+            d = number(dil_text, decimal_comma=dc)
             if d is None or d <= 0:
                 raise self.error(
                     f"well {well_text}: Dilution {dil_text!r} is not a positive number. Correct it in "
@@ -703,14 +707,14 @@ class _Workbench(LineParse):
                 )
             dilution = d
         expected_text = cell("expected")
-        expected = parse_number(expected_text, decimal_comma=dc) if expected_text else None
+        expected = number(expected_text, decimal_comma=dc) if expected_text else None
         sample = cell("sample") or None
         type_text = _key(cell("sample_type") or "")
         sample_type = _SAMPLE_TYPE_WORDS.get(type_text) or sample_type_of(
             sample, has_expected=expected is not None
         )
         signal_text = cell("signal")
-        signal = parse_number(signal_text, decimal_comma=dc) if signal_text else None
+        signal = number(signal_text, decimal_comma=dc) if signal_text else None
 
         excluded_text = (cell("excluded") or "").strip().casefold()
         if excluded_text not in _YES and excluded_text not in _NO:
@@ -761,7 +765,7 @@ class _Workbench(LineParse):
     def limit(self, text: str | None, kind: str, assay: str, dc: bool) -> float | None:
         """The row's Detection Limits cell, else a Detection Limits row for its assay (or for all)."""
         if text:
-            v = parse_number(text, decimal_comma=dc)
+            v = number(text, decimal_comma=dc)
             if v is not None:
                 return v
         v = self.limits.get((kind, assay))
@@ -779,7 +783,7 @@ def classify(
 ) -> tuple[str, float | None, bool, bool, list[str]]:
     """(qualifier, value, extrapolated, dilution_applied, flags) of one Calc. Concentration cell read with
     its Detection Range (table in the module docstring)."""
-    parsed = parse_conc(calc_text, decimal_comma=decimal_comma)
+    parsed = parse_conc(calc_text, decimal_comma=decimal_comma or sure_decimal_comma(calc_text or ""))
     flags: list[str] = []
     written = (range_text or "").strip()
     side = _DETECTION_RANGES.get(re.sub(r"\s+", " ", written.casefold())) if written else None
