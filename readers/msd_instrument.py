@@ -56,8 +56,8 @@ from readers.platemap import PLATE_SHAPES, ROW_LETTERS, PlateMap, find_platemap,
 from readers.text import decode, split_lines
 from readers.tokens import parse_number
 from readers.toolkit.cells import stem
-from readers.toolkit.delimited import is_blank, trimmed_cells
-from readers.toolkit.lineparse import LineParse
+from readers.toolkit.dilution import DILUTION_MISSING, missing_dilution_flag
+from readers.toolkit.text_lines import LineParse, is_blank_line, trimmed_cells
 from schemas.wells import WELL_SCHEMA, conform
 
 RAW = "msd_raw"
@@ -213,7 +213,7 @@ class _Raw(LineParse):
     def grid(self, marker: int, header: dict[str, str]) -> tuple[_RawGrid, int]:
         """The grid after the Data line at index ``marker``, and the index where it ends."""
         i = marker + 1
-        while i < len(self.lines) and is_blank(self.lines[i]):
+        while i < len(self.lines) and is_blank_line(self.lines[i]):
             i += 1
         if i >= len(self.lines):
             raise self.error("the Data section is empty: the file looks truncated", marker + 1)
@@ -381,7 +381,7 @@ class _Raw(LineParse):
         bad = sorted({r["well"] for r in records if r["flags"] == "signal_not_numeric"})
         if bad:
             self.warnings.append(f"cells that are not readings (kept as not reported): {bad[:20]}")
-        missing = sorted({r["well"] for r in records if r["flags"] and "dilution_missing" in r["flags"]})
+        missing = sorted({r["well"] for r in records if DILUTION_MISSING in (r["flags"] or "").split(";")})
         if missing:
             self.warnings.append(
                 f"the plate map gives no dilution for {len(missing)} unknown-sample wells "
@@ -462,8 +462,8 @@ class _Raw(LineParse):
             analyte = platemap.analyte(well) if platemap is not None and len(spots) == 1 else None
             flags = [] if signal is not None else ["no_reading" if not text else "signal_not_numeric"]
             sample_type = platemap.sample_type(well) if platemap else "unknown"
-            if platemap is not None and sample_type == "unknown" and platemap.value(well, "dilution") is None:
-                flags.append("dilution_missing")
+            if platemap is not None and platemap.value(well, "dilution") is None:
+                flags.extend(f for f in [missing_dilution_flag(sample_type)] if f)
             out.append(
                 {
                     "source_file": self.file.name,

@@ -75,10 +75,16 @@ from readers.text import split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.toolkit.cells import stem
 from readers.toolkit.decimals import file_decimal_comma, number, sure_decimal_comma
-from readers.toolkit.delimited import is_blank, trimmed_cells
-from readers.toolkit.lineparse import LineParse
+from readers.toolkit.dilution import (
+    DILUTION_MISSING,
+    DilutionError,
+    missing_dilution_flag,
+    missing_dilution_warning,
+    parse_dilution,
+)
+from readers.toolkit.text_lines import LineParse, is_blank_line, trimmed_cells
 from readers.toolkit.wells import normalise_well
-from readers.toolkit.workbook import SheetRows, WorkbookError, sheet_rows, workbook_kind
+from readers.toolkit.workbook import WorkbookUnreadable, is_workbook, workbook_rows
 from schemas.wells import WELL_SCHEMA, conform
 
 WORKBENCH = "msd_workbench"
@@ -241,7 +247,7 @@ def _fragment_rows(lines: list[str], header_idx: int, delimiter: str, header: li
     i = header_idx - 1
     while i >= 0 and len(out) < 3:
         line = lines[i]
-        if is_blank(line):
+        if is_blank_line(line):
             break
         cells = trimmed_cells(line, delimiter)
         filled = [j for j, c in enumerate(cells) if c]
@@ -293,29 +299,26 @@ def _sniff_lines(lines: list[str], where: str = "") -> Sniff:
     return Sniff(False, _WB_LOOKED_FOR)
 
 
-def _sheet_text(sheet: SheetRows) -> str:
+def _sheet_text(rows: list[list[str]]) -> str:
     """A sheet as tab-separated text, one line per row, so the text parser reads it unchanged (a line break
     typed into a cell, ``Calc.<newline>Conc``, becomes a space; a cell holding a tab or a quote is quoted)."""
     out = []
-    for row in sheet.rows:
+    for row in rows:
         cells = [" ".join(c.replace("\t", " ").split("\n")) for c in row]
         out.append("\t".join(f'"{c.replace(chr(34), chr(34) * 2)}"' if '"' in c else c for c in cells))
     return "\n".join(out)
 
 
 def _sniff(text_head: str, file: FileInput) -> Sniff:
-    kind = workbook_kind(file.data)
-    if kind is None:
+    if not is_workbook(file.data):
         return _sniff_lines(split_lines(text_head.lstrip("\ufeff")))
-    if kind == "zip":
-        return Sniff(False, "a zip archive that is not an Excel workbook; " + _WB_LOOKED_FOR)
     try:
-        sheets = sheet_rows(file.data, nrows=80, max_sheets=8)
-    except WorkbookError:
+        sheets = workbook_rows(file.data)
+    except WorkbookUnreadable:
         return Sniff(False, "an Excel file that could not be opened; " + _WB_LOOKED_FOR)
     verdict = Sniff(False, _WB_LOOKED_FOR)
-    for sheet in sheets:
-        verdict = _sniff_lines(split_lines(_sheet_text(sheet)), f"sheet {sheet.name!r}, ")
+    for name, rows in sheets:
+        verdict = _sniff_lines(split_lines(_sheet_text(rows[:300])), f"sheet {name!r}, ")
         if verdict.matched:
             return verdict
     return verdict
@@ -374,31 +377,24 @@ class MsdWorkbenchReader:
 
 def _read(file: FileInput) -> ReadResult:
     """A text export is one parse; a workbook one parse per sheet that holds a Workbench table."""
-    kind = workbook_kind(file.data)
-    if kind is None:
+    if not is_workbook(file.data):
         parses = [_Workbench(file)]
-    elif kind == "zip":
-        raise ReaderError(
-            "this is a zip archive, not an Excel workbook or a text export: unpack it and upload the "
-            "Discovery Workbench export inside",
-            file=file.name,
-        )
     else:
         try:
-            sheets = sheet_rows(file.data)
-        except WorkbookError as exc:
+            sheets = [(name, _sheet_text(rows)) for name, rows in workbook_rows(file.data)]
+        except WorkbookUnreadable as exc:
             raise ReaderError(
                 f"{exc}. Save the workbook again from Excel, or export CSV.", file=file.name
             ) from None
-        found = [s for s in sheets if _sniff_lines(split_lines(_sheet_text(s))).matched]
+        found = [(name, text) for name, text in sheets if _sniff_lines(split_lines(text)).matched]
         if not found:
             raise ReaderError(
                 f"no sheet of this workbook holds a Discovery Workbench table ({_WB_LOOKED_FOR}; sheets: "
-                f"{', '.join(repr(s.name) for s in sheets)}). Export the plate's data table from Discovery "
-                "Workbench and upload that file.",
+                f"{', '.join(repr(name) for name, _ in sheets)}). Export the plate's data table from "
+                "Discovery Workbench and upload that file.",
                 file=file.name,
             )
-        parses = [_Workbench(file, _sheet_text(s), sheet=s.name) for s in found]
+        parses = [_Workbench(file, text, sheet=name) for name, text in found]
     records: list[dict[str, Any]] = []
     plates: dict[str, PlateInfo] = {}
     warnings: list[str] = []
@@ -422,13 +418,10 @@ def _read(file: FileInput) -> ReadResult:
     excluded = sum(1 for r in records if r["flags"] and "excluded" in r["flags"].split(";"))
     if excluded:
         warnings.append(f"{excluded} values are marked Excluded in the file (kept as not reported)")
-    missing = [r for r in records if r["flags"] and "dilution_missing" in r["flags"].split(";")]
-    if missing:
-        warnings.append(
-            f"{len(missing)} unknown-sample rows have an empty Dilution cell (read as 1 and flagged "
-            f"dilution_missing, e.g. well {missing[0]['well']} {missing[0]['sample_id'] or ''}): set the "
-            "dilution in Discovery Workbench and export again, or confirm the samples were run neat"
-        )
+    missing = [r for r in records if r["flags"] and DILUTION_MISSING in r["flags"].split(";")]
+    if warning := missing_dilution_warning(len(missing), 0):
+        first = missing[0]
+        warnings.append(f"{warning}, e.g. well {first['well']} ({first['sample_id'] or 'no sample name'})")
     wells = conform(pl.DataFrame(records, schema=WELL_SCHEMA))
     return ReadResult(format=WORKBENCH, wells=wells, plates=list(plates.values()), warnings=warnings)
 
@@ -484,7 +477,7 @@ class _Workbench(LineParse):
                 pending = []
                 continue
             if cur is not None:
-                if is_blank(line):
+                if is_blank_line(line):
                     cur = None
                     continue
                 cells = trimmed_cells(line, cur.delimiter)
@@ -510,7 +503,7 @@ class _Workbench(LineParse):
             for n, cells in block.limit_rows:
                 self.limit_row(n, cells, block)
         for n, line in trailing:
-            if is_blank(line):
+            if is_blank_line(line):
                 continue
             d = blocks[-1].delimiter
             cells = trimmed_cells(line, d)
@@ -546,7 +539,7 @@ class _Workbench(LineParse):
         """Plate name, ``Key,Value`` metadata and Detection Limits rows above a table."""
         context_assay: str | None = None
         for n, line in block.preamble:
-            if is_blank(line):
+            if is_blank_line(line):
                 continue
             cells = trimmed_cells(line, block.delimiter)
             filled = [c for c in cells if c]
@@ -695,17 +688,13 @@ class _Workbench(LineParse):
         assay = cell("assay") or ""
         if not assay:
             raise self.error(f"well {well_text}: the Assay cell is empty (every row needs its assay/spot)", n)
-        dilution = 1.0
         dil_text = cell("dilution")
-        if dil_text:
-            d = number(dil_text, decimal_comma=dc)
-            if d is None or d <= 0:
-                raise self.error(
-                    f"well {well_text}: Dilution {dil_text!r} is not a positive number. Correct it in "
-                    "Discovery Workbench and export again.",
-                    n,
-                )
-            dilution = d
+        try:
+            given = parse_dilution(
+                dil_text, column="Dilution", software="Discovery Workbench", decimal_comma=dc
+            )
+        except DilutionError as exc:
+            raise self.error(f"well {well_text}: {exc}", n) from None
         expected_text = cell("expected")
         expected = number(expected_text, decimal_comma=dc) if expected_text else None
         sample = cell("sample") or None
@@ -732,10 +721,8 @@ class _Workbench(LineParse):
         if signal_text is not None and signal is None:
             note = parse_conc(signal_text).note or "not a number"
             flags.append("signal_not_reported: " + note.replace(";", ","))
-        if not dil_text and sample_type == "unknown":
-            # standards, blanks and controls are run as written (1); a study sample's dilution must be
-            # known before its concentration is released: the pipeline holds the row with this flag
-            flags.append("dilution_missing")
+        if given is None and (missing := missing_dilution_flag(sample_type)):
+            flags.append(missing)  # a study sample's dilution must be known before its value is released
         plate = cell("plate") or default_plate
         return {
             "source_file": self.file.name,
@@ -757,7 +744,7 @@ class _Workbench(LineParse):
             "unit": None,
             "unit_source": None,
             "conc_pg_ml": None,
-            "dilution": dilution,
+            "dilution": given or 1.0,
             "dilution_applied": applied,
             "flags": ";".join(flags) or None,
         }
