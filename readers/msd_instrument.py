@@ -51,12 +51,13 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.platemap import PLATE_SHAPES, ROW_LETTERS, PlateMap, find_platemap, parse_platemap
 from readers.text import decode, split_lines
 from readers.tokens import parse_number
 from readers.toolkit.cells import stem
 from readers.toolkit.dilution import DILUTION_MISSING, missing_dilution_flag
+from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
 from readers.toolkit.text_lines import LineParse, is_blank_line, trimmed_cells
 from schemas.wells import WELL_SCHEMA, conform
 
@@ -67,6 +68,11 @@ SIGNAL_KIND = "ECL"
 _RAW_LOOKED_FOR = (
     "looked for an MSD instrument file: 'Key :<tab>value' header lines (Barcode1, Plate #, Read Time…) "
     "and a '==========Data====' line followed by a plate grid"
+)
+_TEXTS = ReaderTexts(
+    looked_for=_RAW_LOOKED_FOR,
+    what="this file as an MSD instrument data file",
+    todo="Upload the unedited .txt file the MSD instrument wrote.",
 )
 _DATA_MARK_RE = re.compile(r"^\s*=+\s*Data\s*=*\s*$", re.IGNORECASE)
 _SECTION_MARK_RE = re.compile(r"^\s*={3,}")
@@ -153,7 +159,7 @@ class _RawGrid:
     plate_id: str = ""
 
 
-def _sniff_raw(text_head: str) -> Sniff:
+def _sniff_raw(text_head: str, file: FileInput | None = None) -> Sniff:
     lines = split_lines(text_head.lstrip("\ufeff"))[:400]
     keys = set()
     marker = None
@@ -170,27 +176,6 @@ def _sniff_raw(text_head: str) -> Sniff:
             True, f"MSD instrument header ({', '.join(found)}) and a Data grid on line {marker}", RAW_SCORE
         )
     return Sniff(False, _RAW_LOOKED_FOR)
-
-
-class MsdRawReader:
-    """Reads the ECL grids of an MSD instrument data file (see module docstring)."""
-
-    name: ClassVar[str] = RAW
-    label: ClassVar[str] = "MSD instrument raw data file (ECL grid)"
-
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            return _sniff_raw(text_head)
-        except Exception:  # a sniff must never stop the other readers from being tried
-            return Sniff(False, _RAW_LOOKED_FOR)
-
-    def read(self, file: FileInput) -> ReadResult:
-        return read_guarded(
-            file,
-            lambda: _Raw(file).run(),
-            what="this file as an MSD instrument data file",
-            todo="Upload the unedited .txt file the MSD instrument wrote.",
-        )
 
 
 class _Raw(LineParse):
@@ -509,3 +494,10 @@ class _Raw(LineParse):
             operator=header.get("User") or None,
             extra={"software": "MSD instrument", **extra},
         )
+
+
+class MsdRawReader(GuardedReader, texts=_TEXTS, recognise=_sniff_raw, parser=_Raw):
+    """Reads the ECL grids of an MSD instrument data file (see module docstring)."""
+
+    name: ClassVar[str] = RAW
+    label: ClassVar[str] = "MSD instrument raw data file (ECL grid)"

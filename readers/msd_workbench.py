@@ -70,7 +70,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.text import split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.toolkit.cells import stem
@@ -82,6 +82,7 @@ from readers.toolkit.dilution import (
     missing_dilution_warning,
     parse_dilution,
 )
+from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.text_lines import LineParse, is_blank_line, trimmed_cells
 from readers.toolkit.wells import normalise_well
 from readers.toolkit.workbook import WorkbookUnreadable, is_workbook, workbook_rows
@@ -94,6 +95,11 @@ SIGNAL_KIND = "ECL"
 _WB_LOOKED_FOR = (
     "looked for an MSD Discovery Workbench header row naming Sample, Assay (or Spot Name), Well and Signal "
     "or Calc. Concentration, with MSD columns such as Spot, Detection Range or Calc. Concentration"
+)
+_TEXTS = ReaderTexts(
+    looked_for=_WB_LOOKED_FOR,
+    what="this file as an MSD Discovery Workbench export",
+    todo="Export the plate data table again from Discovery Workbench (CSV or Excel), unedited.",
 )
 _DELIMITERS = ("\t", ",", ";")
 
@@ -352,27 +358,6 @@ def _limit_kind(cells: list[str]) -> str | None:
         if k.startswith(f"detection limits calc {kind}") or k.startswith(f"calc {kind}"):
             return kind
     return None
-
-
-class MsdWorkbenchReader:
-    """Reads an MSD Discovery Workbench export into the canonical well table (see module docstring)."""
-
-    name: ClassVar[str] = WORKBENCH
-    label: ClassVar[str] = "MSD Discovery Workbench export"
-
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            return _sniff(text_head, file)
-        except Exception:  # a sniff must never stop the other readers from being tried
-            return Sniff(False, _WB_LOOKED_FOR)
-
-    def read(self, file: FileInput) -> ReadResult:
-        return read_guarded(
-            file,
-            lambda: _read(file),
-            what="this file as an MSD Discovery Workbench export",
-            todo="Export the plate data table again from Discovery Workbench (CSV or Excel), unedited.",
-        )
 
 
 def _read(file: FileInput) -> ReadResult:
@@ -801,3 +786,17 @@ def classify(
         return q, limit, False, limit is None, flags
     flags.append("result_not_reported: " + (parsed.note or "no number").replace(";", ","))
     return "NR", None, False, True, flags
+
+
+class _WorkbenchRun(ParseRun):
+    """A text export is one parse; a workbook one parse per sheet (see :func:`_read`)."""
+
+    def run(self) -> ReadResult:
+        return _read(self.file)
+
+
+class MsdWorkbenchReader(GuardedReader, texts=_TEXTS, recognise=_sniff, parser=_WorkbenchRun):
+    """Reads an MSD Discovery Workbench export into the canonical well table (see module docstring)."""
+
+    name: ClassVar[str] = WORKBENCH
+    label: ClassVar[str] = "MSD Discovery Workbench export"

@@ -10,18 +10,18 @@ from __future__ import annotations
 from readers.base import FileInput, ReaderError
 from readers.text import decode, split_lines
 from readers.toolkit.cells import split_line
+from readers.toolkit.guarded_reader import ParseRun
 
 _BLANK_CHARS = " \t,;\"'\ufeff"
 
 
-class LineParse:
-    """Base of a reader's parse state: ``file``, ``lines`` (without endings), ``warnings``. ``text``
-    replaces the decoded bytes (e.g. a workbook sheet written as tab-separated lines)."""
+class LineParse(ParseRun):
+    """The parse state of a text export: ``file``, ``warnings`` (ParseRun) and ``lines`` (without endings).
+    ``text`` replaces the decoded bytes (e.g. a workbook sheet written as tab-separated lines)."""
 
     def __init__(self, file: FileInput, text: str | None = None) -> None:
-        self.file = file
+        super().__init__(file)
         self.lines = split_lines((decode(file.data) if text is None else text).lstrip("\ufeff"))
-        self.warnings: list[str] = []
 
     def error(self, message: str, line: int | None = None) -> ReaderError:
         return ReaderError(message, file=self.file.name, line=line)
