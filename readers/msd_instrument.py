@@ -58,6 +58,9 @@ from readers.tokens import parse_number
 from readers.toolkit.cells import stem
 from readers.toolkit.dilution import DILUTION_MISSING, missing_dilution_flag
 from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
+from readers.toolkit.headers import KeyValue, key_value
+from readers.toolkit.plates import plate_info
+from readers.toolkit.records import signal_row
 from readers.toolkit.text_lines import LineParse, is_blank_line, trimmed_cells
 from schemas.wells import WELL_SCHEMA, conform
 
@@ -76,43 +79,27 @@ _TEXTS = ReaderTexts(
 )
 _DATA_MARK_RE = re.compile(r"^\s*=+\s*Data\s*=*\s*$", re.IGNORECASE)
 _SECTION_MARK_RE = re.compile(r"^\s*={3,}")
-_RAW_KV_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 .#()/_-]{0,30}?)\s*:\s*(.*)$")
 _PLATE_TYPE_RE = re.compile(r"^\s*(96|384)\b")
-_RAW_KEYS = {
-    "filename": "FileName",
-    "stack id": "Stack ID",
-    "plate #": "Plate #",
-    "barcode1": "Barcode1",
-    "barcode2": "Barcode2",
-    "barcode3": "Barcode3",
-    "type": "Type",
-    "wells per row": "Wells Per Row",
-    "wells per col": "Wells Per Col",
-    "spots per well": "Spots Per Well",
-    "det param": "Det Param",
-    "read time": "Read Time",
-    "version": "Version",
-    "user": "User",
-    "comments": "Comments",
-    "serial #": "Serial #",
-    "model": "Model",
-    "orient": "Orient",
-    "spotid": "SpotID",
-}
+# Header keys MSD documents, as written; looked up by their lower-cased form (toolkit/headers.key_value).
+_RAW_NAMES = (
+    "FileName", "Stack ID", "Plate #", "Barcode1", "Barcode2", "Barcode3", "Type", "Wells Per Row",
+    "Wells Per Col", "Spots Per Well", "Det Param", "Read Time", "Version", "User", "Comments", "Serial #",
+    "Model", "Orient", "SpotID",
+)  # fmt: skip
+_RAW_KEYS = {name.lower(): name for name in _RAW_NAMES}
+_PLATE_FIELDS = {"instrument": "Model", "acquired_at": "Read Time", "operator": "User"}  # the rest: extra
 _RAW_SNIFF_KEYS = ("barcode1", "plate #", "stack id", "read time", "spots per well", "det param")
 
 
-def _raw_key(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip()).casefold()
-
-
-def _raw_value(text: str) -> str:
-    """Header value: tab-separated cells joined by a space. A literal ``\\t`` after the colon (as written in
-    some files, e.g. the public test file) is a tab that was escaped, not part of the value."""
-    s = text.strip()
-    while s.startswith("\\t"):
-        s = s[2:].strip()
-    return " ".join(c.strip() for c in s.split("\t") if c.strip())
+def _raw_value(kv: KeyValue) -> str:
+    """Header value: its tab-separated cells joined by a space. A literal ``\\t`` after the colon (as
+    written in some files, e.g. the public test file) is a tab that was escaped, not part of the value."""
+    cells = list(kv.values)
+    while cells and cells[0].startswith("\\t"):
+        cells[0] = cells[0][2:].strip()
+        if not cells[0]:
+            cells.pop(0)
+    return " ".join(c for c in cells if c)
 
 
 def _barcode(text: str | None) -> str:
@@ -167,9 +154,9 @@ def _sniff_raw(text_head: str, file: FileInput | None = None) -> Sniff:
         if _DATA_MARK_RE.match(line):
             marker = i + 1
             break
-        m = _RAW_KV_RE.match(line)
-        if m:
-            keys.add(_raw_key(m.group(1)))
+        kv = key_value(line)
+        if kv:
+            keys.add(kv.key)
     found = [k for k in _RAW_SNIFF_KEYS if k in keys]
     if marker is not None and len(found) >= 2:
         return Sniff(
@@ -187,9 +174,9 @@ class _Raw(LineParse):
                 continue
             header: dict[str, str] = {}
             for text in self.lines[start:idx]:
-                m = _RAW_KV_RE.match(text)
-                if m and _raw_key(m.group(1)) in _RAW_KEYS:
-                    header[_RAW_KEYS[_raw_key(m.group(1))]] = _raw_value(m.group(2))
+                kv = key_value(text)
+                if kv and kv.key in _RAW_KEYS:
+                    header[_RAW_KEYS[kv.key]] = _raw_value(kv)
             grid, end = self.grid(idx, header)
             grids.append(grid)
             start = end
@@ -217,7 +204,7 @@ class _Raw(LineParse):
         j = i + 1
         while j < len(self.lines):
             line = self.lines[j]
-            if _SECTION_MARK_RE.match(line) or _RAW_KV_RE.match(line):
+            if _SECTION_MARK_RE.match(line) or key_value(line):
                 break
             if not line.strip() and delimiter not in line:  # a separator line; an empty sub-row has cells
                 j += 1
@@ -450,30 +437,21 @@ class _Raw(LineParse):
             if platemap is not None and platemap.value(well, "dilution") is None:
                 flags.extend(f for f in [missing_dilution_flag(sample_type)] if f)
             out.append(
-                {
-                    "source_file": self.file.name,
-                    "format": RAW,
-                    "plate_id": plate_id,
-                    "well": well,
-                    "row_number": line,
-                    "sample_id": platemap.sample_id(well) if platemap else None,
-                    "sample_type": sample_type,
-                    "expected_conc": platemap.expected_conc(well) if platemap else None,
-                    "analyte_as_written": analyte or f"Spot {spot}",
-                    "analyte": None,
-                    "signal": signal,
-                    "signal_kind": SIGNAL_KIND,
-                    "reported_text": None,
-                    "qualifier": "NR",
-                    "value": None,
-                    "extrapolated": False,
-                    "unit": None,
-                    "unit_source": None,
-                    "conc_pg_ml": None,
-                    "dilution": platemap.dilution(well) if platemap else 1.0,
-                    "dilution_applied": False,
-                    "flags": ";".join(flags) or None,
-                }
+                signal_row(
+                    source_file=self.file.name,
+                    format=RAW,
+                    plate_id=plate_id,
+                    well=well,
+                    row_number=line,
+                    sample_id=platemap.sample_id(well) if platemap else None,
+                    sample_type=sample_type,
+                    expected_conc=platemap.expected_conc(well) if platemap else None,
+                    analyte_as_written=analyte or f"Spot {spot}",
+                    signal=signal,
+                    signal_kind=SIGNAL_KIND,
+                    dilution=platemap.dilution(well) if platemap else 1.0,
+                    flags=";".join(flags) or None,
+                )
             )
         return out
 
@@ -482,18 +460,12 @@ class _Raw(LineParse):
         for g in group:
             for k, v in g.header.items():
                 header.setdefault(k, v)
-        taken = {"Read Time", "User", "Model"}
-        extra = {k: v for k, v in header.items() if v and k not in taken}
+        extra = {k: v for k, v in header.items() if v and k not in _PLATE_FIELDS.values()}
         spot_ids = sorted({g.header.get("SpotID", "") for g in group} - {""})
         if len(spot_ids) > 1:
             extra["SpotID"] = ",".join(spot_ids)
-        return PlateInfo(
-            plate_id=plate_id,
-            instrument=header.get("Model") or None,
-            acquired_at=header.get("Read Time") or None,
-            operator=header.get("User") or None,
-            extra={"software": "MSD instrument", **extra},
-        )
+        fields = {f: header.get(key, "") for f, key in _PLATE_FIELDS.items()}
+        return plate_info(plate_id, fields, {"software": "MSD instrument", **extra})
 
 
 class MsdRawReader(GuardedReader, texts=_TEXTS, recognise=_sniff_raw, parser=_Raw):

@@ -83,6 +83,7 @@ from readers.toolkit.dilution import (
     parse_dilution,
 )
 from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
+from readers.toolkit.plates import plate_info
 from readers.toolkit.text_lines import LineParse, is_blank_line, trimmed_cells
 from readers.toolkit.wells import normalise_well
 from readers.toolkit.workbook import WorkbookUnreadable, is_workbook, workbook_rows
@@ -130,12 +131,10 @@ _ALIAS = {alias: name for name, aliases in _FIELDS.items() for alias in aliases}
 _MSD_EVIDENCE = {"spot", "detection_range", "calc", "calc_low", "calc_high", "excluded"}
 _MSD_EVIDENCE_LABELS = {"adjusted signal", "adj sig mean", "calc conc mean", "fit statistic rsquared"}
 
-_DETECTION_RANGES = {
-    "in detection range": "in",
-    "below detection range": "below",
-    "below fit curve range": "below",
-    "above detection range": "above",
-    "above fit curve range": "above",
+# Detection Range as written (lower-cased) → side: "In Detection Range", "Below/Above Detection Range" (the
+# detection limits), "Below/Above Fit Curve Range" (the curve).
+_DETECTION_RANGES = {"in detection range": "in"} | {
+    f"{side} {limits} range": side for side in ("below", "above") for limits in ("detection", "fit curve")
 }
 
 _STANDARD_NAME = re.compile(r"^(?:s\d{1,3}$|std|standard|calibrator|cal\b|cal[\s_-]*\d)", re.IGNORECASE)
@@ -628,15 +627,7 @@ class _Workbench(LineParse):
         m = _PLATE_PREFIX_RE.match(plate_id)
         if m:
             extra["barcode"] = m.group(1)
-        return PlateInfo(
-            plate_id=plate_id,
-            protocol=meta.get("protocol"),
-            instrument=meta.get("instrument"),
-            acquired_at=meta.get("acquired_at"),
-            operator=meta.get("operator"),
-            kit_lot=meta.get("kit_lot"),
-            extra={"software": "MSD Discovery Workbench", **extra},
-        )
+        return plate_info(plate_id, meta, {"software": "MSD Discovery Workbench", **extra})
 
     # ---- rows -------------------------------------------------------------------------------------------
 
