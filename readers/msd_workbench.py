@@ -137,21 +137,16 @@ _DETECTION_RANGES = {"in detection range": "in"} | {
     f"{side} {limits} range": side for side in ("below", "above") for limits in ("detection", "fit curve")
 }
 
-_STANDARD_NAME = re.compile(r"^(?:s\d{1,3}$|std|standard|calibrator|cal\b|cal[\s_-]*\d)", re.IGNORECASE)
-_BLANK_NAME = re.compile(r"^(?:blank|blk|zero|background)", re.IGNORECASE)
-_QC_NAME = re.compile(r"^(?:c\d{1,2}$|control|ctrl|qc)", re.IGNORECASE)
-_SAMPLE_TYPE_WORDS = {
-    "standard": "standard",
-    "std": "standard",
-    "calibrator": "standard",
-    "blank": "blank",
-    "zero": "blank",
-    "background": "blank",
-    "control": "qc",
-    "qc": "qc",
-    "unknown": "unknown",
-    "sample": "unknown",
-}
+# MSD's naming conventions for sample names, first match wins.
+_NAME_TYPES = (
+    ("standard", re.compile(r"^(?:s\d{1,3}$|std|standard|calibrator|cal\b|cal[\s_-]*\d)", re.IGNORECASE)),
+    ("blank", re.compile(r"^(?:blank|blk|zero|background)", re.IGNORECASE)),
+    ("qc", re.compile(r"^(?:c\d{1,2}$|control|ctrl|qc)", re.IGNORECASE)),
+)
+# A Sample Type cell (normalised) → canonical type; it wins over the name.
+_SAMPLE_TYPE_WORDS = dict.fromkeys(("standard", "std", "calibrator"), "standard")
+_SAMPLE_TYPE_WORDS |= dict.fromkeys(("blank", "zero", "background"), "blank")
+_SAMPLE_TYPE_WORDS |= dict.fromkeys(("control", "qc"), "qc") | dict.fromkeys(("unknown", "sample"), "unknown")
 _YES = {"yes", "y", "true", "1", "x", "excluded"}
 _NO = {"no", "n", "false", "0", ""}
 
@@ -189,13 +184,8 @@ def sample_type_of(name: str | None, *, has_expected: bool = False) -> str:
     """MSD names calibrators, blanks and controls by convention (``S001``, ``Calibrator 1``, ``Blank``,
     ``C1``); a row the file gives an expected Concentration for is a calibrator whatever its name."""
     s = (name or "").strip()
-    if s and _STANDARD_NAME.search(s):
-        return "standard"
-    if s and _BLANK_NAME.search(s):
-        return "blank"
-    if s and _QC_NAME.search(s):
-        return "qc"
-    return "standard" if has_expected else "unknown"
+    by_name = next((kind for kind, rx in _NAME_TYPES if s and rx.search(s)), None)
+    return by_name or ("standard" if has_expected else "unknown")
 
 
 def _key(label: str) -> str:
