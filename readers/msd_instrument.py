@@ -425,6 +425,14 @@ class _Raw(LineParse):
                     f"plate {plate_id}: {len(outside)} wells with a reading are not in the plate map and "
                     f"were not read ({', '.join(outside[:8])}…)"
                 )
+            printed = {w for w, _ in keys}
+            unread = [w for w in platemap.named_wells() if w not in printed] if platemap is not None else []
+            if unread:
+                self.warnings.append(
+                    f"plate {plate_id}: {len(unread)} wells the plate map names are not in the file's grid "
+                    f"(a partial plate), so they have no reading: {', '.join(unread[:8])}"
+                    + ("…" if len(unread) > 8 else "")
+                )
         out: list[dict[str, Any]] = []
         for well, spot in keys:
             if named is not None and well not in named:

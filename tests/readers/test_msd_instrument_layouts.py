@@ -87,6 +87,8 @@ def test_384_partial_plate_takes_a_384_plate_map() -> None:
     )
     assert res.companions == ["run42_platemap.csv"]
     assert res.wells["well"].to_list() == ["A1", "A2", "B1"]  # the wells the map names
+    # C1 and C2 are named by the map but absent from this partial plate: said, not dropped silently.
+    assert any("not in the file's grid" in w and "C1, C2" in w for w in res.warnings)
 
 
 def test_grid_larger_than_its_type_is_read_as_384() -> None:
