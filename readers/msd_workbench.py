@@ -3,9 +3,16 @@
 The instrument's own data files (Methodical Mind ECL grids) are read by readers/msd_instrument.py.
 
 **MsdWorkbenchReader** (``msd_workbench``) — the Discovery Workbench "Experiment Data Table" export, CSV or
-tab-separated text (``;`` with decimal commas is read too) or an Excel workbook (.xlsx/.xls): every sheet
-that holds a Workbench table is read, its cells taken as the text Excel shows (readers/toolkit/workbook.py),
-so both forms go through the same parser. Errors in a workbook name the sheet and its row.
+tab-separated text or an Excel workbook (.xlsx/.xls): every sheet that holds a Workbench table is read
+(one plate or more per sheet), its cells taken as the text Excel shows (readers/toolkit/workbook.py), so
+both forms go through the same parser. Errors in a workbook name the sheet and its row.
+
+Numbers as locales write them (readers/toolkit/decimals.py): thousands separators (``1,234.5``,
+``1.234,5``) and exponents (``1.2E+03``); a table's decimal mark is decided from its numbers — a ``;`` table
+with comma decimals, or a tab/comma table whose numbers include an unmistakable ``53,2`` and no decimal
+point, is comma-decimal (``3,513`` is then 3.513); elsewhere ``3,513`` is a thousands separator, and a
+stray ``0,02`` among decimal points is still read as 0.02 (with a warning). A ``;`` table mixing both marks
+is refused.
 
 * Preamble: any number of lines before the header — a lone plate-name line (``Plate_2BO40AW287``), a title
   (``Experiment Data Table``), ``Key,Value`` / ``Key: value`` lines, blank lines. The header row is found BY
@@ -19,7 +26,8 @@ so both forms go through the same parser. Errors in a workbook name the sheet an
   header cell with a line break typed into it (``"Calc.<newline>Conc"``, one quoted cell over two lines)
   is read as ``Calc. Conc``.
 * Read: ``Plate Name`` (optional), ``Sample``, ``Assay``, ``Well`` (``A01``…``P24`` → ``A1``…``P24``),
-  ``Spot``, ``Detection Range``, ``Dilution`` (empty → 1), ``Concentration`` (the calibrator's expected
+  ``Spot``, ``Detection Range``, ``Dilution`` (empty: 1; an unknown without one also gets the flag
+  ``dilution_missing``, readers/toolkit/dilution.py), ``Concentration`` (the calibrator's expected
   concentration → ``expected_conc``), ``Signal`` (→ ``signal``, ``signal_kind="ECL"``), ``Calc.
   Concentration`` (→ ``reported_text``/``qualifier``/``value``), ``Excluded``, ``Detection Limits: Calc.
   Low/High`` (as columns, or as ``Detection Limits: Calc. Low,<assay>,<value>`` rows anywhere in the file),
