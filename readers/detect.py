@@ -24,7 +24,8 @@ def all_readers() -> list[Reader]:
     from readers.ella import EllaReader
     from readers.gen5 import Gen5Reader
     from readers.intelliflex import IntelliflexReader
-    from readers.msd import MsdRawReader, MsdWorkbenchReader
+    from readers.msd_instrument import MsdRawReader
+    from readers.msd_workbench import MsdWorkbenchReader
     from readers.platereader import PlateReaderGridReader
     from readers.simoa import SimoaReader
     from readers.softmax import SoftmaxGroupReader

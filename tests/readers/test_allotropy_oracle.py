@@ -36,7 +36,8 @@ from readers.base import FileInput, Reader, ReaderError, ReadResult
 from readers.detect import all_readers, detect, head_text
 from readers.gen5 import Gen5Reader
 from readers.intelliflex import IntelliflexReader
-from readers.msd import MsdRawReader, MsdWorkbenchReader
+from readers.msd_instrument import MsdRawReader
+from readers.msd_workbench import MsdWorkbenchReader
 from readers.softmax import SoftmaxGroupReader
 from readers.xponent import XponentReader
 from schemas.wells import WellModel

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from readers.base import FileInput, ReaderError, ReadResult
 from readers.canonical import REQUIRED, CanonicalCsvReader
 from readers.detect import head_text
-from readers.msd import MsdWorkbenchReader
+from readers.msd_workbench import MsdWorkbenchReader
 from readers.platereader import PlateReaderGridReader
 from readers.xponent import XponentReader
 from schemas.wells import WELL_SCHEMA, WellModel

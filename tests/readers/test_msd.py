@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from readers.base import FileInput, ReaderError, ReadResult
-from readers.msd import MsdRawReader, MsdWorkbenchReader, classify, normalise_well, sample_type_of
+from readers.msd_instrument import MsdRawReader
+from readers.msd_workbench import MsdWorkbenchReader, classify, normalise_well, sample_type_of
 from readers.platereader import PlateReaderGridReader
 from readers.xponent import XponentReader
 from schemas.wells import WELL_SCHEMA, WellModel
@@ -402,7 +403,7 @@ def test_conflicting_limit_rows_are_not_used() -> None:
 @pytest.mark.parametrize("flag", ["yes", "Yes", "TRUE"])
 def test_excluded_wells_are_not_reported(flag: str) -> None:
     header = [*HEADER, "Excluded"]
-    rows = [wb_row(well="A01", Excluded=flag), wb_row(well="A02", Excluded="no")]
+    rows = [wb_row(well="A01", Excluded=flag), wb_row(well="A02", Excluded="no", dilution="2")]
     res = read_wb(wb_text(rows, header=header))
     ex, kept = one(res.wells, "A1"), one(res.wells, "A2")
     assert ex["qualifier"] == "NR" and ex["value"] is None and ex["reported_text"] == "12.5"

@@ -13,7 +13,8 @@ import pytest
 
 from readers.base import FileInput, ReaderError, ReadResult
 from readers.detect import head_text
-from readers.msd import MsdRawReader, MsdWorkbenchReader, normalise_well
+from readers.msd_instrument import MsdRawReader
+from readers.msd_workbench import MsdWorkbenchReader, normalise_well
 from readers.platereader import PlateReaderGridReader
 from schemas.wells import WellModel
 
@@ -144,18 +145,42 @@ def test_raw_beats_the_generic_grid_reader(corpus: Path) -> None:
     assert len({p.plate_id for p in PlateReaderGridReader().read(file).plates}) == 2
 
 
-def _others(corpus: Path, mine: str) -> list[Path]:
-    files = [p for p in sorted(corpus.rglob("*")) if p.is_file() and p.suffix not in (".md", ".json")]
-    return [p for p in files if p.name != mine]
+# Every MSD file of the corpus, by the reader that must take it: the corpus README's two MSD files and the
+# allotropy development set (allotropy/README.md), whose msd_workbench folder also holds an instrument file.
+MINE = {
+    "workbench": [f"msd/{WORKBENCH}", "allotropy/msd_workbench/test_msd_workbench_xlsx.xlsx"],
+    "raw": [
+        f"msd/{RAW}",
+        "allotropy/msd_workbench/methodical_test_1.txt",
+        "allotropy/methodical_mind/methodical_mind_384_wells.txt",
+        "allotropy/methodical_mind/methodical_test_2.txt",
+        "allotropy/methodical_mind/methodical_test_5_mulitple_spot_tables.txt",
+        "allotropy/methodical_mind/methodical_test_data_in_filename.txt",
+    ],
+}
+READERS = {"workbench": MsdWorkbenchReader(), "raw": MsdRawReader()}
 
 
-@pytest.mark.parametrize(
-    ("reader", "mine"), [(MsdWorkbenchReader(), WORKBENCH), (MsdRawReader(), RAW)], ids=["workbench", "raw"]
-)
-def test_no_other_corpus_file_is_sniffed_as_mine(
-    corpus: Path, reader: MsdWorkbenchReader | MsdRawReader, mine: str
-) -> None:
-    others = _others(corpus, mine)
+def _corpus_files(corpus: Path) -> list[Path]:
+    return [p for p in sorted(corpus.rglob("*")) if p.is_file() and p.suffix not in (".md", ".json")]
+
+
+@pytest.mark.parametrize("kind", ["workbench", "raw"])
+def test_every_msd_file_is_sniffed_by_its_reader_only(corpus: Path, kind: str) -> None:
+    reader, other = READERS[kind], READERS["raw" if kind == "workbench" else "workbench"]
+    for rel in MINE[kind]:
+        path = corpus / rel
+        file = FileInput(path.name, path.read_bytes())
+        assert reader.sniff(head_text(file), file).matched, rel
+        assert not other.sniff(head_text(file), file).matched, rel
+
+
+@pytest.mark.parametrize("kind", ["workbench", "raw"])
+def test_no_other_corpus_file_is_sniffed_as_mine(corpus: Path, kind: str) -> None:
+    reader = READERS[kind]
+    mine = {corpus / rel for rel in MINE[kind]}
+    assert all(p.is_file() for p in mine)
+    others = [p for p in _corpus_files(corpus) if p not in mine]
     assert len(others) >= 15
     for path in others:
         file = FileInput(path.name, path.read_bytes())

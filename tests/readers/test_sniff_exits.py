@@ -8,7 +8,8 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from readers import bioplex, msd, platereader
+from readers import bioplex, platereader
+from readers import msd_workbench as msd
 from readers.toolkit.cells import split_line
 
 TOKENS = [
@@ -55,7 +56,7 @@ def _bioplex_header(line: str) -> bool:
 
 def _msd_header(line: str) -> bool:
     for d in msd._DELIMITERS:
-        columns, _ = msd._map_labels(msd._cells(line, d))
+        columns, _ = msd._map_labels(msd.trimmed_cells(line, d))
         if msd._is_header(columns):
             return True
     return False
