@@ -131,7 +131,9 @@ def test_softmax_read_inline() -> None:
     res = read_sm()
     df = WellModel.validate(res.wells)
     assert df.schema == pl.Schema(WELL_SCHEMA)
-    assert df.height == 8
+    assert df.height == 96  # every well of the plate: its one read (450 nm)
+    assert df.filter(pl.col("reported_text").is_not_null()).height == 8  # the group wells carry results
+    assert set(df.filter(pl.col("sample_id").is_null())["flags"]) == {"not_in_a_group"}
     assert set(df["analyte_as_written"]) == {"NfL"}  # the Note block's Analyte line
     assert set(df["plate_id"]) == {"ELISA-0042"} and res.plates[0].protocol == "NfL ELISA"
     assert set(df["unit"]) == {"pg/mL"}  # from the Result column's header
@@ -195,8 +197,11 @@ def test_softmax_group_value_mismatch_is_a_warning() -> None:
 def test_softmax_method_name_fallback_and_no_analyte() -> None:
     res = read_sm(SOFTMAX.replace("Analyte: NfL\r\n", ""))
     assert set(res.wells["analyte_as_written"]) == {"NfL ELISA"}
-    with pytest.raises(ReaderError, match="Analyte: <name>"):
-        read_sm(SOFTMAX.replace("Analyte: NfL\r\n", "").replace("Method name: NfL ELISA\r\n", ""))
+    # Naming neither: read anyway, the analyte left to the assay configuration, with the agreed warning.
+    res = read_sm(SOFTMAX.replace("Analyte: NfL\r\n", "").replace("Method name: NfL ELISA\r\n", ""))
+    assert set(res.wells["analyte_as_written"]) == {""} and res.wells["analyte"].is_null().all()
+    assert "the export does not name the analyte" in res.warnings
+    assert well(res.wells, "A4")["value"] == 120.0
 
 
 @pytest.mark.parametrize(
@@ -222,11 +227,10 @@ def test_softmax_sniff() -> None:
     r = SoftmaxGroupReader()
     s = r.sniff(SOFTMAX, FileInput("e.txt", sm_bytes()))
     assert s.matched and s.score > 10
-    empty_groups = (
-        SOFTMAX.split("Group: Standards")[0] + "Group: Standards\r\nSample\tWells\tValue\tResult\r\n~End\r\n"
-    )
-    s = r.sniff(empty_groups, FileInput("e.txt", sm_bytes(empty_groups)))
-    assert not s.matched and "plate map" in s.reason
+    plate_only = SOFTMAX.split("Group: Standards")[0]  # a plate without groups is a SoftMax export too
+    assert r.sniff(plate_only, FileInput("e.txt", sm_bytes(plate_only))).matched
+    s = r.sniff("Plate:\t1\t2\r\nA\t0.1\r\n", FileInput("g.txt", b""))
+    assert not s.matched and "##BLOCKS" in s.reason
 
 
 # ---- Gen5 ----------------------------------------------------------------------------------------------
