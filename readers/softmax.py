@@ -72,11 +72,13 @@ from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.platemap import PlateMap, find_platemap, parse_platemap
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.toolkit.cells import clean_note, stem
+from readers.toolkit.dilutions import dilution_factor
+from readers.toolkit.guarded import GuardedReader
 from readers.toolkit.wells import normalise_well
 from readers.units import is_known_unit, normalise_unit
 from schemas.wells import WELL_SCHEMA, conform
@@ -597,31 +599,28 @@ def _wells(text: str) -> list[str] | None:
     return [w for w in wells if w] if all(wells) else None
 
 
-class SoftmaxGroupReader:
-    """Reads the Group-block results of a SoftMax Pro text export (see module docstring)."""
+class SoftmaxGroupReader(GuardedReader):
+    """Reads a SoftMax Pro text export: its plates and its group results (see module docstring)."""
 
     name: ClassVar[str] = FORMAT
     label: ClassVar[str] = "SoftMax Pro text export (plates and group results)"
+    looked_for: ClassVar[str] = _LOOKED_FOR
+    what: ClassVar[str] = "this SoftMax Pro text export"
+    todo: ClassVar[str] = "Export the experiment again from SoftMax Pro (File > Export, text, all sections)."
 
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            lines = split_lines(text_head.lstrip("\ufeff"))
-            blocks_line = any(_BLOCKS_RE.match(ln) for ln in lines[:5])
-            block_starts = any(_BLOCK_START_RE.match(ln) for ln in lines)
-            ends = any(_END_RE.match(ln) for ln in lines)
-            if (blocks_line and block_starts) or (ends and any(ln.startswith("Group:") for ln in lines)):
-                return Sniff(True, "a SoftMax Pro text export (##BLOCKS=, Plate:/Group: blocks)", SNIFF_SCORE)
-        except Exception:  # a sniff must never stop the other readers from being tried
-            return Sniff(False, _LOOKED_FOR)
+    def recognise(self, text_head: str, file: FileInput) -> Sniff:
+        """A ``##BLOCKS=`` line and a block start (``Plate:``, ``Group:``, ``Note:``), or ``Group:`` blocks
+        closed by ``~End`` (an export whose first lines were cut)."""
+        lines = split_lines(text_head.lstrip("\ufeff"))
+        blocks_line = any(_BLOCKS_RE.match(ln) for ln in lines[:5])
+        block_starts = any(_BLOCK_START_RE.match(ln) for ln in lines)
+        ends = any(_END_RE.match(ln) for ln in lines)
+        if (blocks_line and block_starts) or (ends and any(ln.startswith("Group:") for ln in lines)):
+            return Sniff(True, "a SoftMax Pro text export (##BLOCKS=, Plate:/Group: blocks)", SNIFF_SCORE)
         return Sniff(False, _LOOKED_FOR)
 
-    def read(self, file: FileInput) -> ReadResult:
-        return read_guarded(
-            file,
-            lambda: _SoftmaxParse(file).run(),
-            what="this SoftMax Pro text export",
-            todo="Export the experiment again from SoftMax Pro (File > Export, text, all sections).",
-        )
+    def parse(self, file: FileInput) -> ReadResult:
+        return _SoftmaxParse(file).run()
 
 
 @dataclass(frozen=True)
@@ -1040,17 +1039,14 @@ class _SoftmaxParse:
                     "cannot be placed. Check the group's template in SoftMax Pro and export again.",
                     line_no,
                 )
-            dilution = 1.0
             dil_text = carried.get("dilution", "")
-            if dil_text:
-                d = self.num(dil_text)
-                if d is None or d <= 0:
-                    raise self.error(
-                        f"Dilution {dil_text!r} in group {g.name!r} is not a positive number. Correct the "
-                        "sample descriptor in SoftMax Pro and export again.",
-                        line_no,
-                    )
-                dilution = d
+            dilution = dilution_factor(dil_text, self.num)
+            if dilution is None:
+                raise self.error(
+                    f"Dilution {dil_text!r} in group {g.name!r} is not a positive number. Correct the sample "
+                    "descriptor in SoftMax Pro and export again.",
+                    line_no,
+                )
             expected = self.num(carried.get("expected", "")) if stype in ("standard", "qc") else None
             w = _Well(
                 group=g.name,

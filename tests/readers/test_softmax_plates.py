@@ -38,61 +38,21 @@ class Plate:
         return [f"{ROWS[r]}{c}" for r in range(rows) for c in range(1, cols + 1)]
 
     def header(self) -> str:
+        """The documented column order: name, version, format, read type, read mode, [fluorescence: scan
+        position], data mode, pre-read, kinetic points, 2 timing cells, start/end/step wavelength, number of
+        wavelengths, wavelengths, first column, columns, wells, then the mode's own tail."""
         cols, rows = PLATE_DIMENSIONS[self.n_wells]
-        n, wls = str(len(self.wavelengths)), " ".join(self.wavelengths) + " "
-        start = ["Plate:", self.name, "1.3", self.fmt, self.read_type, self.mode]
-        if self.mode == "Fluorescence":  # a scan-position flag before the data mode
-            cells = [*start, "FALSE", "Raw", "FALSE", "1", "", "", "", "", "", n, wls, "1", str(cols)]
-            cells += [
-                str(self.n_wells),
-                " ".join(self.excitation) + " ",
-                "Manual",
-                "",
-                "",
-                "",
-                "6",
-                "",
-                "",
-                "",
-            ]
-            cells += ["1", str(rows)]
-        elif self.mode == "Luminescence":
-            cells = [
-                *start,
-                "Raw",
-                "FALSE",
-                "1",
-                "",
-                "",
-                "",
-                "",
-                "",
-                n,
-                wls,
-                "1",
-                str(cols),
-                str(self.n_wells),
-            ]
-            cells += ["", "", "", "", "", "6", "", "", "", "1", str(rows)]
-        else:
-            cells = [
-                *start,
-                "Raw",
-                "FALSE",
-                "1",
-                "",
-                "",
-                "",
-                "",
-                "",
-                n,
-                wls,
-                "1",
-                str(cols),
-                str(self.n_wells),
-            ]
-            cells += ["1", str(rows)]
-        return T.join(cells)
+        scan = ["FALSE"] if self.mode == "Fluorescence" else []
+        timing = ["1", "", "", "", "", ""]
+        wls = [str(len(self.wavelengths)), " ".join(self.wavelengths) + " "]
+        cells = ["Plate:", self.name, "1.3", self.fmt, self.read_type, self.mode, *scan, "Raw", "FALSE"]
+        cells += timing
+        cells += [*wls, "1", str(cols), str(self.n_wells)]
+        if self.mode == "Absorbance":
+            return T.join([*cells, "1", str(rows)])
+        excitation = " ".join(self.excitation) + " " if self.excitation else ""
+        tail = [excitation, "Manual", "", "", "", "6", "", "", "", "1", str(rows)]
+        return T.join(cells + tail)
 
     def lines(self) -> list[str]:
         cols, rows = PLATE_DIMENSIONS[self.n_wells]
