@@ -1,13 +1,41 @@
-"""SoftMax Pro text exports: the concentrations of their ``Group:`` blocks (Standards, Unknowns, Controls…).
+"""SoftMax Pro text exports: every reading of their ``Plate:`` blocks and the results of their ``Group:``
+blocks (Standards, Unknowns, Controls…).
 
-The plate-grid reader (readers/platereader.py) reads the raw *plate* of a SoftMax export and needs a plate
-map; this reader reads the *results* SoftMax Pro already computed in its group tables, so a file that
-has them needs neither a plate map nor a curve fit here.
+Each endpoint reading is one row per plate × well × signal read (each wavelength / read mode its own
+``signal_kind``); the concentrations SoftMax Pro already computed in its group tables go on the row of the
+reading the groups used, so a file that has them needs no curve fit here; a plate-only export takes its
+samples from the plate map delivered beside it (readers/platemap.py), when there is one.
 
-File layout (shared/corpus/README.md, "Plate readers"): UTF-16LE with BOM (any encoding readers.text can
-decode is accepted), CRLF or mixed line ends, a ``##BLOCKS= N`` line, then N blocks each closed by a line
-starting ``~End``: ``Note:`` blocks (free text), ``Plate:`` blocks (PlateFormat grid or TimeFormat — one
-line per read, columns A1…H12) and ``Group: <name>`` blocks. A group block is:
+File layout (SoftMax Pro's text export, export version 1.3; shared/corpus/README.md, "Plate readers"):
+UTF-16LE with BOM (any encoding readers.text can decode is accepted), CRLF or mixed line ends, a
+``##BLOCKS= N`` line, then N blocks each closed by a line starting ``~End``: ``Note:`` blocks (free text),
+``Plate:`` blocks and ``Group: <name>`` blocks.
+
+A ``Plate:`` block's first line is its header, in the documented column order (see
+:class:`PlateHeader`): name, export version, format (``PlateFormat``/``TimeFormat``), read type
+(``Endpoint``, ``Kinetic``, ``Spectrum``, ``Well Scan``), read mode (``Absorbance``, ``Fluorescence``,
+``Luminescence``, ``Time Resolved``…; fluorescence and time-resolved headers then carry a scan-position
+flag), data mode, kinetic points, wavelengths (emission for fluorescence), number of wells, excitation
+wavelengths… The plate's shape comes from its number of wells (6…384; 1536-well plates are refused: wells
+are A1…P24). PlateFormat prints each read as a grid (a header of column numbers, one line per plate row,
+wavelengths side by side); TimeFormat prints one line per read under a header of well names; a second
+section without ``Temperature`` is the reduced data. A well whose cell is empty in every read was not
+read (a partial plate: fewer rows, columns or wells) and gives no row; a cell that is not a number
+(``Masked``, ``"NaN"``, ``Path?``) gives a row with no signal and ``signal_not_reported: <text>``; a lone
+comma is a decimal comma (SoftMax writes no thousands separators).
+
+Signals (``signal_kind``): ``OD450``, ``RFU 485/528`` (excitation/emission), ``RLU`` (``RLU 578`` with an
+emission filter), ``RFU TR …`` for time-resolved; a wavelength read twice gets ``#2``. The reduced section
+is its own signal unless it repeats a raw read: ``OD450-650`` when it equals read 1 − read 2 (checked on
+every well), else ``OD (reduced)`` (SoftMax does not name its reduction in the export). Kinetic,
+spectrum and scan reads are not one reading per well: their plates give no rows (a warning names the read
+type), and a file holding nothing else is refused naming it; group results SoftMax computed from such a
+read are kept, their signal the group's Value named ``kinetic reduction OD405`` (never an endpoint OD).
+Plates are told apart by name: two plates with one name are refused. Several plates → each its own
+``plate_id``: the plate's name (``<Run ID>-<name>`` when the Note block gives a Run ID); one plate → the
+Run ID, else the file name's stem.
+
+A group block is:
 
 * a header row (tab-separated) and one row per well; the sample's own cells (name, concentration,
   dilution, mean, CV, range) are written on its first well's row only and are carried down to its other
@@ -17,7 +45,8 @@ line per read, columns A1…H12) and ``Group: <name>`` blocks. A group block is:
   ``InterpX(…)``, ``Result*Dilution``, ``Average(…)``);
 * ``Group Summaries`` lines: ``name, description, value, formula…`` (e.g. ``Lower limit … 0.186``).
 
-What is read, per well row of every group that has a Wells column and a concentration column:
+What is read, per well row of every group that has a Wells column (a group without a concentration
+column gives the wells' samples only):
 
 * ``sample_id``: the ``Sample`` column (a template may derive it from the SoftMax sample name, e.g.
   ``Sample 1`` from ``Sample 1 100x``), else the ``!SampleNames`` column;
@@ -44,23 +73,27 @@ What is read, per well row of every group that has a Wells column and a concentr
   expressed in ng/mL``), else in the standards' concentration column (``Concentration ng/mL``): results
   interpolated on that curve are in its unit. Sources that disagree are an error (a 1000× risk); none →
   left to the assay configuration. Units are kept as written (``ng/mL``), ``unit_source`` "file";
-* ``signal``: the plate block's reading for the well (matched by ``WellPlateName``, else the only plate):
-  the reduced value when the block has one (verified against the raw reads: ``OD450-650`` when it equals
-  450 − 650 nm, ``OD450`` when it equals the 450 nm read), else the first wavelength's raw read; without a
-  usable plate reading, the group's ``Value`` column. A group Value that disagrees with the plate reading
-  beyond its rounding is a read warning;
+* the plate: ``WellPlateName``, else the only plate, else (several plates, no plate column) the Plate block
+  just before the group when every group Value equals that plate's reading (else kept without a reading,
+  with a warning). The concentration goes on the row of the reduced signal (or of the read it repeats),
+  else of the first read; the plate's other reads carry the well's sample but no concentration. A group
+  Value that disagrees with the plate reading beyond its rounding is a read warning; a group row with no
+  plate reading (a replicate-average row ``A1,A2``, a well not read) is its own row, signal = its Value;
+* a well no group names: its sample from the plate map when one is delivered (one plate only), else an
+  unknown without sample flagged ``not_in_a_group`` (``no_platemap`` when the export has no groups);
 * ``MeanResult`` is not loaded (replicates are recomputed downstream) but is cross-checked against the
   mean of the numeric values it averages: more than 1 % apart is a read warning.
 
 Ignored: CV, SD, Rec.%, Status columns, ``Int2``-style helper columns, the remaining summaries.
 
-Plate metadata: Note block ``Run ID`` (→ plate_id, else the file name's stem; several plates →
-``<id>-<plate name>``), ``Method name`` (→ protocol), ``Operator``, ``Date``, ``Equipment ID``, an
-``Analyte:`` line. The analyte is the Note block's ``Analyte:`` line, else its ``Method name`` (with a
-warning); a file naming neither is an error.
+Plate metadata: Note block ``Run ID``, ``Method name`` (→ protocol), ``Operator``, ``Date``, ``Equipment
+ID``, an ``Analyte:`` line; ``PlateInfo.extra`` also names the plate (``plate_name``) and its read. The
+analyte is the Note block's ``Analyte:`` line, else the plate map's, else the ``Method name`` (with a
+warning); a file naming none is read with ``analyte_as_written`` "" and the warning "the export does not
+name the analyte" (the pipeline takes the analyte from the assay configuration).
 
-A block without ``~End``, fewer blocks than ``##BLOCKS`` declares, an unreadable well or dilution raise
-:class:`ReaderError` with the line; anything else is wrapped into one.
+A block without ``~End`` (except a complete last Plate block), fewer blocks than ``##BLOCKS`` declares, an
+unreadable well or dilution raise :class:`ReaderError` with the line; anything else is wrapped into one.
 """
 
 from __future__ import annotations
@@ -786,16 +819,25 @@ class _SoftmaxParse:
         has_conc = any(w.has_conc and w.conc_text for w in wells)
         unit = self._unit(result_units, notes.get("_result_unit"), std_units) if has_conc else None
         platemap = self._platemap(plates, wells)
-        analyte = notes.get("analyte")
-        if not analyte and platemap is None:
-            analyte = notes.get("protocol")
-            if analyte:
-                self.warnings.append(
-                    f"no 'Analyte:' line in the Note block: the analyte is the Method name {analyte!r}"
-                )
-            else:
-                self.warnings.append(NO_ANALYTE)
-        return self._result(wells, plates, notes, analyte or "", unit, platemap)
+        return self._result(wells, plates, notes, notes.get("analyte", ""), unit, platemap)
+
+    def _analytes(self, records: list[dict[str, object]], analyte: str, method: str) -> None:
+        """Each row's analyte: the Note block's ``Analyte:`` line, else the plate map's for the well, else
+        the Method name (with a warning), else "" with the agreed warning (the assay configuration then
+        decides)."""
+        by_method = by_nothing = False
+        for r in records:
+            from_map = r.pop("_analyte", None)
+            a = analyte or (str(from_map) if from_map else "") or method
+            by_method |= not analyte and not from_map and bool(method)
+            by_nothing |= not a
+            r["analyte_as_written"] = a
+        if by_method:
+            self.warnings.append(
+                f"no 'Analyte:' line in the Note block: the analyte is the Method name {method!r}"
+            )
+        if by_nothing:
+            self.warnings.append(NO_ANALYTE)
 
     def _check_closed(self, blocks: list[Block], declared: int | None) -> None:
         """Every block needs its ``~End``; the last Plate block of a file whose block count is right may end
@@ -1251,13 +1293,13 @@ class _SoftmaxParse:
             kind = w.value_kind or fallback
             rec.update(signal=signal, signal_kind=kind if signal is not None else None)
             records.append(rec)
+        self._analytes(records, analyte, notes.get("protocol", ""))
         if mismatched:
             self.warnings.append(
                 f"group Values differ from the plate readings beyond rounding in {len(mismatched)} well(s) "
                 f"(e.g. {', '.join(mismatched[:3])}); the plate readings were loaded as signal"
             )
         for r in records:
-            r["analyte_as_written"] = r.pop("_analyte", None) or analyte
             r["unit"], r["unit_source"] = unit, "file" if unit else None
         df = conform(pl.DataFrame(records, schema=WELL_SCHEMA))
         extra = {k: v for k, v in notes.items() if not k.startswith("_") and k not in _INFO_KEYS}

@@ -221,3 +221,31 @@ def test_no_measurements_file_reads_six_unreported_wells(corpus: Path) -> None:
     res = _read(corpus / FOLDER / "no_measurements.txt")
     assert res.wells.height == 6 and res.wells["signal"].is_null().all()
     assert all("NaN" in f for f in res.wells["flags"])
+
+
+def test_plate_only_export_with_its_plate_map_loses_nothing(corpus: Path) -> None:
+    """LabKey's SpectraMax 384-well luminescence export (no groups) with a plate map: every well read, as the
+    independent expected grid says, with the map's samples and analyte."""
+    stem = "labkey_spectramax_20140102_140152_0063_PLATE.002"
+    folder = corpus / "platereader"
+    header = "sample_id," + ",".join(str(c) for c in range(1, 25))
+    rows = [",".join([r, *(f"{r}{c}" for c in range(1, 25))]) for r in "ABCDEFGHIJKLMNOP"]
+    analyte = ["analyte," + ",".join(str(c) for c in range(1, 25))]
+    analyte += [",".join([r, *["NAb"] * 24]) for r in "ABCDEFGHIJKLMNOP"]
+    platemap = "\n".join([header, *rows, "", *analyte]) + "\n"
+    f = FileInput(
+        f"{stem}.txt", (folder / f"{stem}.txt").read_bytes(), {f"{stem}_platemap.csv": platemap.encode()}
+    )
+    res = SoftmaxGroupReader().read(f)
+    df = WellModel.validate(res.wells)
+    expected = [
+        [float(x) for x in line.split("\t") if x]
+        for line in (folder / f"{stem}.expected.tsv").read_text().splitlines()
+        if line.strip()
+    ]
+    got = dict(zip(df["well"], df["signal"], strict=True))
+    assert len(got) == 384 and set(df["signal_kind"]) == {"RLU"}
+    for r, letter in enumerate("ABCDEFGHIJKLMNOP"):
+        assert [got[f"{letter}{c}"] for c in range(1, 25)] == expected[r]
+    assert df.filter(df["well"] == "P24")["sample_id"].item() == "P24"
+    assert set(df["analyte_as_written"]) == {"NAb"} and res.companions == [f"{stem}_platemap.csv"]
