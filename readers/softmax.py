@@ -66,6 +66,7 @@ column gives the wells' samples only):
   and flags ``out_of_range: below|above (…)``; an unknown side makes them ``NR``
   (``out_of_range: side unknown``) — a number the lab's template rejects is never loaded as in range;
 * ``dilution``: the ``Dilution``/``Dilution Factor`` column (or a ``!SampleDescriptor`` named so), else 1;
+  an unknown whose cell in that column is empty takes 1 and is flagged ``dilution_missing``;
 * ``sample_type`` from the group name: Standard/Std/Calibrator → standard, Control/QC → qc,
   Blank/Background → blank, anything else (Unknowns…) → unknown; ``expected_conc`` = the standards' and
   controls' ``Concentration`` column;
@@ -374,8 +375,9 @@ class PlateHeader:
     def reduction_kind(self) -> str:
         """The signal_kind of a value SoftMax reduced from a non-endpoint read, which the export does not
         name (Vmax, slope, λmax…): ``kinetic reduction OD405``."""
-        kinds = self.read_kinds()
-        return f"{self.read_type.casefold()} reduction {kinds[0].split(' #')[0]}"
+        if self.read_type.casefold() != "kinetic":  # a spectrum's or scan's reduction is at no one wavelength
+            return f"{self.read_type.casefold()} reduction {self.base_kind()}"
+        return f"kinetic reduction {self.read_kinds()[0].split(' #')[0]}"
 
     def base_kind(self) -> str:
         mode = self.read_mode.casefold()
@@ -457,6 +459,7 @@ class PlateReads:
     raw: list[dict[str, str]]
     reduced: dict[str, str] | None
     complete: bool  # every row the plate's shape promises is present
+    temperature: str = ""  # the first read's temperature cell, as written
 
     @property
     def name(self) -> str:
@@ -521,7 +524,10 @@ def parse_plate(lines: list[str], block: Block) -> PlateReads:
         raw, reduced, complete = _plate_format(lines, body, header)
     if not header.endpoint:
         raw = []  # kinetic, spectral and scan reads: no single reading per well
-    return PlateReads(header, raw, reduced, complete)
+    temperature = next(
+        (c[1] for i in body if len(c := _cells(lines[i])) > 1 and parse_number(c[1]) is not None), ""
+    )
+    return PlateReads(header, raw, reduced, complete, temperature)
 
 
 def _row_cells(cells: list[str], wells: list[str]) -> dict[str, str]:
@@ -1106,6 +1112,8 @@ class _SoftmaxParse:
                 mean_value=self.num(carried.get("mean_value", "")),
                 has_conc=roles.conc is not None,
             )
+            if roles.dilution is not None and not dil_text.strip() and stype == "unknown":
+                w.flags.append("dilution_missing")  # taken as 1; the pipeline holds the row with the reason
             self._apply_range(w, g, roles, groups)
             out.append(w)
             sample_rows.append(w)
@@ -1314,6 +1322,8 @@ class _SoftmaxParse:
                 plate_extra["plate_name"] = n
             if p is not None:
                 plate_extra["read"] = f"{p.header.read_type} {p.header.read_mode}".strip()
+                if p.temperature:
+                    plate_extra["temperature"] = p.temperature
             infos.append(
                 PlateInfo(
                     plate_id=plate_id(n),

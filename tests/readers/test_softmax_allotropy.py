@@ -249,3 +249,4 @@ def test_plate_only_export_with_its_plate_map_loses_nothing(corpus: Path) -> Non
         assert [got[f"{letter}{c}"] for c in range(1, 25)] == expected[r]
     assert df.filter(df["well"] == "P24")["sample_id"].item() == "P24"
     assert set(df["analyte_as_written"]) == {"NAb"} and res.companions == [f"{stem}_platemap.csv"]
+    assert res.plates[0].extra["temperature"] == "23" and res.plates[0].plate_id == stem

@@ -183,6 +183,15 @@ def test_softmax_unknowns_concentration_column_is_the_result() -> None:
     assert (a3["value"], a3["dilution"], a3["dilution_applied"]) == (50.0, 2.0, False)
 
 
+def test_softmax_unknown_with_an_empty_dilution_cell_is_flagged_not_refused() -> None:
+    df = read_sm(SOFTMAX.replace("\t50.000\t2\t100.000\t", "\t50.000\t\t100.000\t")).wells
+    a3, a4, a5 = well(df, "A3"), well(df, "A4"), well(df, "A5")
+    assert (a3["dilution"], a4["dilution"]) == (1.0, 1.0)
+    assert "dilution_missing" in a3["flags"] and "dilution_missing" in a4["flags"]
+    assert a5["dilution"] == 4.0 and "dilution_missing" not in (a5["flags"] or "")
+    assert well(df, "A1")["flags"] is None  # a standard: no Dilution column there, nothing missing
+
+
 def test_softmax_units_that_disagree_are_an_error() -> None:
     text = SOFTMAX.replace("Analyte: NfL", "Analyte: NfL\r\nResults are expressed in ng/mL.")
     with pytest.raises(ReaderError, match="different concentration units"):
