@@ -67,6 +67,8 @@ column gives the wells' samples only):
   (``out_of_range: side unknown``) — a number the lab's template rejects is never loaded as in range;
 * ``dilution``: the ``Dilution``/``Dilution Factor`` column (or a ``!SampleDescriptor`` named so), else 1;
   an unknown whose cell in that column is empty takes 1 and is flagged ``dilution_missing``;
+* a well whose group Value is ``Masked`` (excluded by the operator) keeps its plate reading and is flagged
+  ``masked: …``;
 * ``sample_type`` from the group name: Standard/Std/Calibrator → standard, Control/QC → qc,
   Blank/Background → blank, anything else (Unknowns…) → unknown; ``expected_conc`` = the standards' and
   controls' ``Concentration`` column;
@@ -495,6 +497,23 @@ class PlateReads:
                 return k
         return None
 
+    def derive_difference(self, group_values: list[tuple[str, float, str]]) -> bool:
+        """A plate exported without its reduced section whose groups' Values are read 1 − read 2 (a
+        reference-wavelength subtraction, e.g. 450 − 620 nm) on every group well: the difference becomes
+        the plate's reduced signal (``OD450-620``), so the results sit on the reading SoftMax used.
+        ``group_values`` are (well, Value, Value as written) of the plate's group rows."""
+        h = self.header
+        if self.reduced is not None or h.base_kind() != "OD" or len(self.raw) < 2 or len(h.wavelengths) < 2:
+            return False
+        a, b = self._values(self.raw[0]), self._values(self.raw[1])
+        pairs = [(a[w] - b[w], a[w], v, t) for w, v, t in group_values if w in a and w in b]
+        if not pairs or len(pairs) < len(group_values):
+            return False
+        if not all(_agrees(v, d, t) for d, _, v, t in pairs) or all(_agrees(v, x, t) for _, x, v, t in pairs):
+            return False
+        self.reduced = {w: repr(a[w] - b[w]) for w in a if w in b}
+        return True
+
     def _difference_kind(self) -> str | None:
         """``OD450-650`` when the reduced values are read 1 − read 2 (a reference-wavelength subtraction)."""
         h = self.header
@@ -820,6 +839,7 @@ class _SoftmaxParse:
                 self._link_by_order(g, group_wells, plates.get(after_plate[gi]))
             wells += group_wells
         wells = self._drop_non_endpoint(wells, plates)
+        self._derive_reductions(wells, plates)
         if not wells and not any(p.signals() for p in plates.values()):
             raise self._nothing_to_read(plates)
         has_conc = any(w.has_conc and w.conc_text for w in wells)
@@ -894,6 +914,22 @@ class _SoftmaxParse:
                 )
             plates[p.name] = p
         return plates
+
+    def _derive_reductions(self, wells: list[_Well], plates: dict[str, PlateReads]) -> None:
+        for p in plates.values():
+            values = [
+                (w.wells[0], v, w.value_text)
+                for w in wells
+                if self._plate_of(w, plates) is p
+                and len(w.wells) == 1
+                and (v := self.num(w.value_text)) is not None
+            ]
+            if values and p.derive_difference(values):
+                a, b = p.header.wavelengths[:2]
+                self.warnings.append(
+                    f"plate {p.name!r} was exported without its reduced data; its groups' Values are OD{a} − "
+                    f"OD{b} of its reads, loaded as signal OD{a}-{b} (the raw reads are kept too)"
+                )
 
     def _link_by_order(self, g: GroupTable, wells: list[_Well], plate: PlateReads | None) -> None:
         """A group without a WellPlateName column in a file of several plates: SoftMax writes a plate's groups
@@ -1112,6 +1148,8 @@ class _SoftmaxParse:
                 mean_value=self.num(carried.get("mean_value", "")),
                 has_conc=roles.conc is not None,
             )
+            if w.value_text.strip().strip('"').casefold() == "masked":
+                w.flags.append("masked: the well was excluded in SoftMax Pro (its reading is kept)")
             if roles.dilution is not None and not dil_text.strip() and stype == "unknown":
                 w.flags.append("dilution_missing")  # taken as 1; the pipeline holds the row with the reason
             self._apply_range(w, g, roles, groups)

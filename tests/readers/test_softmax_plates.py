@@ -314,3 +314,31 @@ def test_generated_plates_read_every_cell_as_written(ps: list[Plate]) -> None:
                 if want is None:
                     assert "signal_not_reported" in str(got["flags"])
     assert df.height == expected  # no row for a well that was not read
+
+
+def test_groups_using_a_reference_subtraction_without_reduced_section() -> None:
+    """A TimeFormat export of 450 and 620 nm without reduced data, whose groups' Values are 450 − 620 (as
+    SoftMax ELISA protocols report): the difference is the signal the results sit on."""
+    a = Plate("Plate1", wavelengths=("450", "620"), fmt="TimeFormat")
+    r450, r620 = full(a, 14), full(a, 15)
+    a.reads = (r450, r620)
+    diff = {w: f"{float(r450[w]) - float(r620[w]):.3f}" for w in ("A1", "A2")}
+    res = read(export(a.lines(), group("Plate1", diff["A1"], diff["A2"])))
+    assert set(res.wells["signal_kind"]) == {"OD450", "OD620", "OD450-620"}
+    top = row(res.wells, "A1", "OD450-620")
+    assert top["value"] == 12.5 and top["signal"] == float(r450["A1"]) - float(r620["A1"])
+    assert row(res.wells, "A1", "OD450")["reported_text"] is None
+    assert any("without its reduced data" in w for w in res.warnings)
+    # Values that are the 450 nm read itself: no difference is made up.
+    plain = read(export(a.lines(), group("Plate1", r450["A1"][:5], r450["A2"][:5])))
+    assert set(plain.wells["signal_kind"]) == {"OD450", "OD620"}
+    assert row(plain.wells, "A1", "OD450")["value"] == 12.5
+
+
+def test_a_masked_well_keeps_its_reading_and_says_so() -> None:
+    a = Plate("Plate1")
+    a.reads = (full(a, 16),)
+    res = read(export(a.lines(), group("Plate1", "Masked", a.reads[0]["A2"][:5])))
+    a1 = row(res.wells, "A1", "OD450")
+    assert a1["signal"] == float(a.reads[0]["A1"]) and "masked" in a1["flags"]
+    assert "masked" not in (row(res.wells, "A2", "OD450")["flags"] or "")
