@@ -342,3 +342,11 @@ def test_a_masked_well_keeps_its_reading_and_says_so() -> None:
     a1 = row(res.wells, "A1", "OD450")
     assert a1["signal"] == float(a.reads[0]["A1"]) and "masked" in a1["flags"]
     assert "masked" not in (row(res.wells, "A2", "OD450")["flags"] or "")
+
+
+def test_an_endpoint_plate_beside_a_spectrum_is_read_and_the_spectrum_named() -> None:
+    a, sp = Plate("Endpoint plate"), Plate("Scan", wavelengths=("500", "510"), read_type="Spectrum")
+    a.reads, sp.reads = (full(a, 17),), (full(sp, 18), full(sp, 19))
+    res = read(export(a.lines(), sp.lines()))
+    assert set(res.wells["signal_kind"]) == {"OD450"} and res.wells.height == 96
+    assert any("'Scan'" in w and "spectrum" in w for w in res.warnings)
