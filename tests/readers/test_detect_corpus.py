@@ -24,7 +24,7 @@ EXPECTED = {
     "bioplex/allotropy_bioplex_manager_example_01.xml": "bioplex_xml",
     "msd/allotropy_msd_workbench_test_1.csv": "msd_workbench",
     "msd/allotropy_methodical_mind_test_1.txt": "msd_raw",
-    "platereader/labkey_spectramax_20140102_140152_0063_PLATE.002.txt": "platereader_grid",
+    "platereader/labkey_spectramax_20140102_140152_0063_PLATE.002.txt": "softmax_pro",  # a SoftMax export
     "platereader/allotropy_softmax_pro_group_with_partial_rows.txt": "softmax_pro",
     "platereader/allotropy_gen5_kinetic_standard_curve.txt": "gen5",
     "platemap/plater_example-1.csv": "platemap",

@@ -131,7 +131,9 @@ def test_softmax_read_inline() -> None:
     res = read_sm()
     df = WellModel.validate(res.wells)
     assert df.schema == pl.Schema(WELL_SCHEMA)
-    assert df.height == 8
+    assert df.height == 96  # every well of the plate: its one read (450 nm)
+    assert df.filter(pl.col("reported_text").is_not_null()).height == 8  # the group wells carry results
+    assert set(df.filter(pl.col("sample_id").is_null())["flags"]) == {"not_in_a_group"}
     assert set(df["analyte_as_written"]) == {"NfL"}  # the Note block's Analyte line
     assert set(df["plate_id"]) == {"ELISA-0042"} and res.plates[0].protocol == "NfL ELISA"
     assert set(df["unit"]) == {"pg/mL"}  # from the Result column's header
@@ -181,6 +183,15 @@ def test_softmax_unknowns_concentration_column_is_the_result() -> None:
     assert (a3["value"], a3["dilution"], a3["dilution_applied"]) == (50.0, 2.0, False)
 
 
+def test_softmax_unknown_with_an_empty_dilution_cell_is_flagged_not_refused() -> None:
+    df = read_sm(SOFTMAX.replace("\t50.000\t2\t100.000\t", "\t50.000\t\t100.000\t")).wells
+    a3, a4, a5 = well(df, "A3"), well(df, "A4"), well(df, "A5")
+    assert (a3["dilution"], a4["dilution"]) == (1.0, 1.0)
+    assert "dilution_missing" in a3["flags"] and "dilution_missing" in a4["flags"]
+    assert a5["dilution"] == 4.0 and "dilution_missing" not in (a5["flags"] or "")
+    assert well(df, "A1")["flags"] is None  # a standard: no Dilution column there, nothing missing
+
+
 def test_softmax_units_that_disagree_are_an_error() -> None:
     text = SOFTMAX.replace("Analyte: NfL", "Analyte: NfL\r\nResults are expressed in ng/mL.")
     with pytest.raises(ReaderError, match="different concentration units"):
@@ -195,8 +206,11 @@ def test_softmax_group_value_mismatch_is_a_warning() -> None:
 def test_softmax_method_name_fallback_and_no_analyte() -> None:
     res = read_sm(SOFTMAX.replace("Analyte: NfL\r\n", ""))
     assert set(res.wells["analyte_as_written"]) == {"NfL ELISA"}
-    with pytest.raises(ReaderError, match="Analyte: <name>"):
-        read_sm(SOFTMAX.replace("Analyte: NfL\r\n", "").replace("Method name: NfL ELISA\r\n", ""))
+    # Naming neither: read anyway, the analyte left to the assay configuration, with the agreed warning.
+    res = read_sm(SOFTMAX.replace("Analyte: NfL\r\n", "").replace("Method name: NfL ELISA\r\n", ""))
+    assert set(res.wells["analyte_as_written"]) == {""} and res.wells["analyte"].is_null().all()
+    assert "the export does not name the analyte" in res.warnings
+    assert well(res.wells, "A4")["value"] == 120.0
 
 
 @pytest.mark.parametrize(
@@ -222,11 +236,10 @@ def test_softmax_sniff() -> None:
     r = SoftmaxGroupReader()
     s = r.sniff(SOFTMAX, FileInput("e.txt", sm_bytes()))
     assert s.matched and s.score > 10
-    empty_groups = (
-        SOFTMAX.split("Group: Standards")[0] + "Group: Standards\r\nSample\tWells\tValue\tResult\r\n~End\r\n"
-    )
-    s = r.sniff(empty_groups, FileInput("e.txt", sm_bytes(empty_groups)))
-    assert not s.matched and "plate map" in s.reason
+    plate_only = SOFTMAX.split("Group: Standards")[0]  # a plate without groups is a SoftMax export too
+    assert r.sniff(plate_only, FileInput("e.txt", sm_bytes(plate_only))).matched
+    s = r.sniff("Plate:\t1\t2\r\nA\t0.1\r\n", FileInput("g.txt", b""))
+    assert not s.matched and "##BLOCKS" in s.reason
 
 
 # ---- Gen5 ----------------------------------------------------------------------------------------------

@@ -48,8 +48,14 @@ def gen5(corpus: Path) -> ReadResult:
 # ---- SoftMax Pro ---------------------------------------------------------------------------------------
 
 
+def results(res: ReadResult) -> pl.DataFrame:
+    """The rows of the signal SoftMax's groups used (the reduced 450 − 650 nm): they carry the group results;
+    the raw 450 and 650 nm reads are their own rows, with the sample but no concentration."""
+    return res.wells.filter(pl.col("signal_kind") == "OD450-650")
+
+
 def test_softmax_standards(softmax: ReadResult) -> None:
-    df = WellModel.validate(softmax.wells)
+    df = WellModel.validate(results(softmax))
     std = df.filter(pl.col("sample_type") == "standard")
     expected = {"STD A": 0.0, "STD B": 2.0, "STD C": 10.0, "STD D": 25.0, "STD E": 75.0, "STD F": 200.0}
     got = std.group_by("sample_id").agg(pl.col("expected_conc").unique(), pl.len()).sort("sample_id")
@@ -61,7 +67,7 @@ def test_softmax_standards(softmax: ReadResult) -> None:
 
 
 def test_softmax_mean_results(softmax: ReadResult) -> None:
-    std = softmax.wells.filter(pl.col("sample_type") == "standard")
+    std = results(softmax).filter(pl.col("sample_type") == "standard")
     means = std.group_by("sample_id").agg(pl.col("value").mean()).sort("sample_id")
     file_means = {"STD B": 2.338, "STD C": 9.459, "STD D": 25.339, "STD E": 74.924, "STD F": 200.02}
     for sample, mean in file_means.items():
@@ -72,18 +78,18 @@ def test_softmax_mean_results(softmax: ReadResult) -> None:
 
 
 def test_softmax_dilution_corrected_unknowns(softmax: ReadResult) -> None:
-    df = softmax.wells
+    df = results(softmax)
     b3, b4 = well(df, "B3"), well(df, "B4")
     assert (b3["sample_id"], b3["sample_type"], b3["dilution"]) == ("Sample 1", "unknown", 100.0)
     assert (b3["reported_text"], b3["qualifier"], b3["value"]) == ("4278.331", "=", 4278.331)
     assert (b4["value"], b4["dilution"]) == (4023.048, 100.0)
     assert b3["dilution_applied"] and b4["dilution_applied"]
-    unknowns = df.filter(pl.col("sample_type") == "unknown")
+    unknowns = df.filter((pl.col("sample_type") == "unknown") & pl.col("reported_text").is_not_null())
     assert unknowns.height == 78 and unknowns["dilution_applied"].all()
 
 
 def test_softmax_out_of_curve_and_range(softmax: ReadResult) -> None:
-    df = softmax.wells
+    df = results(softmax)
     a1 = well(df, "A1")  # STD A, "Range?", no Range column in the Standards group
     assert (a1["reported_text"], a1["qualifier"], a1["value"]) == ("Range?", "NR", None)
     assert "Range?" in a1["flags"]
@@ -102,7 +108,7 @@ def test_softmax_out_of_curve_and_range(softmax: ReadResult) -> None:
 
 
 def test_softmax_controls_signals_and_plate(softmax: ReadResult) -> None:
-    df = softmax.wells
+    df = results(softmax)
     g1 = well(df, "G1")
     assert (g1["sample_id"], g1["sample_type"], g1["expected_conc"], g1["value"]) == (
         "CTRL",
@@ -112,9 +118,13 @@ def test_softmax_controls_signals_and_plate(softmax: ReadResult) -> None:
     )
     # OD from the plate block: the reduced value is 450 − 650 nm (A1: 0.1003 − 0.0338).
     assert well(df, "A1")["signal"] == pytest.approx(0.0665)
-    assert set(df["signal_kind"]) == {"OD450-650"}
+    assert set(softmax.wells["signal_kind"]) == {"OD450", "OD650", "OD450-650"}  # each read its own rows
     assert not [w for w in softmax.warnings if "plate readings" in w]  # group Values agree with the plate
-    assert df.height == 12 + 2 + 78
+    assert df.height == 12 + 2 + 78 + 4  # the group wells, and 4 wells no group names
+    assert df.filter(pl.col("reported_text").is_null())["flags"].to_list() == ["not_in_a_group"] * 4
+    raw = softmax.wells.filter((pl.col("well") == "A1") & (pl.col("signal_kind") != "OD450-650"))
+    assert raw.sort("signal_kind")["signal"].to_list() == [0.1003, 0.0338]  # OD450, OD650 as written
+    assert set(raw["sample_id"]) == {"STD A"} and raw["reported_text"].is_null().all()
     (plate,) = softmax.plates
     assert plate.protocol == "Residual HEK293-HCP"
     assert plate.plate_id == "allotropy_softmax_pro_group_with_partial_rows"
@@ -169,13 +179,19 @@ def test_gen5_failed_statistic_and_metadata(gen5: ReadResult) -> None:
 
 NEW_READERS: list[Reader] = [SimoaReader(), EllaReader(), SoftmaxGroupReader(), Gen5Reader()]
 OWN = {SOFTMAX: "softmax_pro", GEN5: "gen5"}
+# Every SoftMax Pro text export is the SoftMax reader's (a plate-only export too; the files allotropy refuses,
+# in errors/, are refused by it with their reason).
+SOFTMAX_EXPORTS = ("allotropy/moldev_softmax_pro/", "platereader/labkey_spectramax_")
 
 
 def owner(rel: str) -> str | None:
-    """The reader that must recognise a corpus file: the files above, and every Gen5 text export of
-    allotropy's set (spectra and kinetic runs too: Gen5 names them; the grid reader must not read them)."""
+    """The reader that must recognise a corpus file: the files above, every SoftMax Pro text export, and every
+    Gen5 text export of allotropy's set (spectra and kinetic runs too: Gen5 names them; the grid reader must
+    not read them)."""
     if rel in OWN:
         return OWN[rel]
+    if rel.startswith(SOFTMAX_EXPORTS) and rel.endswith(".txt"):
+        return "softmax_pro"
     if rel.startswith("allotropy/agilent_gen5/") and rel.endswith(".txt"):
         return "gen5"
     return None
