@@ -113,8 +113,8 @@ from readers.platemap import PlateMap, find_platemap, parse_platemap
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.toolkit.cells import clean_note, stem
-from readers.toolkit.dilutions import dilution_factor
-from readers.toolkit.guarded import GuardedReader
+from readers.toolkit.dilution import DILUTION_MISSING, DilutionError, missing_dilution_flag, parse_dilution
+from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.wells import normalise_well
 from readers.units import is_known_unit, normalise_unit
 from schemas.wells import WELL_SCHEMA, conform
@@ -657,28 +657,23 @@ def _wells(text: str) -> list[str] | None:
     return [w for w in wells if w] if all(wells) else None
 
 
-class SoftmaxGroupReader(GuardedReader):
-    """Reads a SoftMax Pro text export: its plates and its group results (see module docstring)."""
+def _recognise(text_head: str, file: FileInput) -> Sniff:
+    """A ``##BLOCKS=`` line and a block start (``Plate:``, ``Group:``, ``Note:``), or ``Group:`` blocks closed
+    by ``~End`` (an export whose first lines were cut)."""
+    lines = split_lines(text_head.lstrip("\ufeff"))
+    blocks_line = any(_BLOCKS_RE.match(ln) for ln in lines[:5])
+    block_starts = any(_BLOCK_START_RE.match(ln) for ln in lines)
+    ends = any(_END_RE.match(ln) for ln in lines)
+    if (blocks_line and block_starts) or (ends and any(ln.startswith("Group:") for ln in lines)):
+        return Sniff(True, "a SoftMax Pro text export (##BLOCKS=, Plate:/Group: blocks)", SNIFF_SCORE)
+    return Sniff(False, _LOOKED_FOR)
 
-    name: ClassVar[str] = FORMAT
-    label: ClassVar[str] = "SoftMax Pro text export (plates and group results)"
-    looked_for: ClassVar[str] = _LOOKED_FOR
-    what: ClassVar[str] = "this SoftMax Pro text export"
-    todo: ClassVar[str] = "Export the experiment again from SoftMax Pro (File > Export, text, all sections)."
 
-    def recognise(self, text_head: str, file: FileInput) -> Sniff:
-        """A ``##BLOCKS=`` line and a block start (``Plate:``, ``Group:``, ``Note:``), or ``Group:`` blocks
-        closed by ``~End`` (an export whose first lines were cut)."""
-        lines = split_lines(text_head.lstrip("\ufeff"))
-        blocks_line = any(_BLOCKS_RE.match(ln) for ln in lines[:5])
-        block_starts = any(_BLOCK_START_RE.match(ln) for ln in lines)
-        ends = any(_END_RE.match(ln) for ln in lines)
-        if (blocks_line and block_starts) or (ends and any(ln.startswith("Group:") for ln in lines)):
-            return Sniff(True, "a SoftMax Pro text export (##BLOCKS=, Plate:/Group: blocks)", SNIFF_SCORE)
-        return Sniff(False, _LOOKED_FOR)
-
-    def parse(self, file: FileInput) -> ReadResult:
-        return _SoftmaxParse(file).run()
+_TEXTS = ReaderTexts(
+    looked_for=_LOOKED_FOR,
+    what="this SoftMax Pro text export",
+    todo="Export the experiment again from SoftMax Pro (File > Export, text, all sections).",
+)
 
 
 @dataclass(frozen=True)
@@ -776,11 +771,10 @@ class _Well:
     flags: list[str] = field(default_factory=list)
 
 
-class _SoftmaxParse:
+class _SoftmaxParse(ParseRun):
     def __init__(self, file: FileInput) -> None:
-        self.file = file
+        super().__init__(file)
         self.lines = split_lines(decode(file.data).lstrip("\ufeff"))
-        self.warnings: list[str] = []
         self.companions: list[str] = []
         self.decimal_comma = False
 
@@ -1124,13 +1118,13 @@ class _SoftmaxParse:
                     line_no,
                 )
             dil_text = carried.get("dilution", "")
-            dilution = dilution_factor(dil_text, self.num)
-            if dilution is None:
-                raise self.error(
-                    f"Dilution {dil_text!r} in group {g.name!r} is not a positive number. Correct the sample "
-                    "descriptor in SoftMax Pro and export again.",
-                    line_no,
+            try:
+                given = parse_dilution(
+                    dil_text, column="Dilution", software="SoftMax Pro", decimal_comma=self.decimal_comma
                 )
+            except DilutionError as e:
+                raise self.error(f"group {g.name!r}: {e}", line_no) from None
+            dilution = 1.0 if given is None else given
             expected = self.num(carried.get("expected", "")) if stype in ("standard", "qc") else None
             w = _Well(
                 group=g.name,
@@ -1150,8 +1144,8 @@ class _SoftmaxParse:
             )
             if w.value_text.strip().strip('"').casefold() == "masked":
                 w.flags.append("masked: the well was excluded in SoftMax Pro (its reading is kept)")
-            if roles.dilution is not None and not dil_text.strip() and stype == "unknown":
-                w.flags.append("dilution_missing")  # taken as 1; the pipeline holds the row with the reason
+            if roles.dilution is not None and given is None and missing_dilution_flag(stype):
+                w.flags.append(DILUTION_MISSING)  # taken as 1; the pipeline holds the row with the reason
             self._apply_range(w, g, roles, groups)
             out.append(w)
             sample_rows.append(w)
@@ -1464,3 +1458,10 @@ def _agrees(group_value: float, plate_value: float, text: str) -> bool:
     """Whether the group's rounded Value is the plate reading rounded to the same decimals."""
     decimals = len(text.split(".", 1)[1]) if "." in text else len(text.split(",", 1)[1]) if "," in text else 0
     return abs(group_value - plate_value) <= 10.0 ** (-decimals) + 1e-9
+
+
+class SoftmaxGroupReader(GuardedReader, texts=_TEXTS, recognise=_recognise, parser=_SoftmaxParse):
+    """Reads a SoftMax Pro text export: its plates and its group results (see module docstring)."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "SoftMax Pro text export (plates and group results)"
