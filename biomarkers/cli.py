@@ -79,7 +79,15 @@ def generate(
     )
 
 
-def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, quiet: bool = False) -> Any:
+def run_ingest(
+    inbox: Path,
+    manifest: Path,
+    warehouse: Path,
+    *,
+    trigger: str,
+    quiet: bool = False,
+    lab: str | None = None,
+) -> Any:
     """Run the ingestion flow once with a progress bar on a terminal; returns the IngestSummary."""
     for what, p in (("inbox", inbox), ("manifest", manifest)):
         if not p.exists():
@@ -96,7 +104,7 @@ def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, qu
         progress.set_sink(bar)
         try:
             summary = ingest_flow(
-                inbox=str(inbox), manifest=str(manifest), warehouse=str(warehouse), trigger=trigger
+                inbox=str(inbox), manifest=str(manifest), warehouse=str(warehouse), trigger=trigger, lab=lab
             )
         except (ManifestError, ConfigError, WarehouseBusyError) as exc:
             raise fail(str(exc)) from None
@@ -116,13 +124,26 @@ def ingest(
         Path | None, typer.Option(help="Sample manifest CSV, or a folder of shipment manifests")
     ] = None,
     warehouse: WarehouseOpt = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Who the audit trail names [default: BIOMARKERS_USER or your login]"),
+    ] = None,
+    lab: Annotated[
+        str | None,
+        typer.Option("--lab", help="The lab that delivered these files: their plates become that lab's"),
+    ] = None,
 ) -> None:
     """Run the ingestion flow once over the inbox (files already loaded are skipped by content)."""
+    import os
+
+    if user:
+        os.environ["BIOMARKERS_USER"] = user
     run_ingest(
         inbox or settings.default_inbox(),
         manifest or settings.default_manifest(),
         warehouse or settings.warehouse_dir(),
         trigger="cli",
+        lab=lab,
     )
 
 

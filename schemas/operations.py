@@ -61,6 +61,9 @@ class Notifications(_Strict):
 
 class _Source(_Strict):
     name: Annotated[str, Field(pattern=_NAME)]
+    # The lab that delivers through this source: its files' plates are that lab's, and they can change
+    # nothing another lab loaded (warehouse/ownership.py). null: files are recorded without a lab.
+    lab: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
     delete_after_pull: bool = False  # never delete at the source unless a person turned this on
     include: list[str] = Field(default_factory=lambda: ["*"])  # glob patterns on the file name
 

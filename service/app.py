@@ -82,7 +82,7 @@ class Intake:
         earlier = self.registry.find_upload_by_sha(lab, sha)
         if earlier is not None and earlier.platemap_sha256 == pm_sha:
             if earlier.status == "failed" and (v := verdict_of(earlier)) is not None and v.loadable:
-                self._hand_off(earlier.upload_id, sha, pm_sha, name, data, platemap)  # sent again: retry
+                self._hand_off(earlier.upload_id, lab, sha, pm_sha, name, data, platemap)  # sent again
                 earlier = self.registry.upload(earlier.upload_id, lab) or earlier
             return Received(earlier, duplicate=True, http_status=200)
         upload_id = uuid.uuid4().hex
@@ -113,17 +113,24 @@ class Intake:
             verdict.summary if loadable else f"not loaded: {verdict.what_to_do}",
         )
         if loadable:
-            self._hand_off(upload_id, sha, pm_sha, name, data, platemap)
+            self._hand_off(upload_id, lab, sha, pm_sha, name, data, platemap)
         row = self.registry.upload(upload_id, lab)
         assert row is not None
         status = 415 if verdict.outcome == "not_an_export" else 201
         return Received(row, duplicate=False, http_status=status)
 
     def _hand_off(
-        self, upload_id: str, sha: str, pm_sha: str | None, name: str, data: bytes, platemap: bytes | None
+        self,
+        upload_id: str,
+        lab: str,
+        sha: str,
+        pm_sha: str | None,
+        name: str,
+        data: bytes,
+        platemap: bytes | None,
     ) -> None:
         folder_key = sha if pm_sha is None else f"{sha}-{pm_sha[:16]}"
-        folder = place_for_ingestion(self.settings.uploads_dir, folder_key, name, data, platemap)
+        folder = place_for_ingestion(self.settings.uploads_dir, folder_key, name, data, platemap, lab=lab)
         try:
             self.handoff.submit(Job(upload_id, sha, folder))
         except Exception as exc:
