@@ -7,6 +7,7 @@ the token and then carries an HttpOnly, SameSite=Strict session cookie, its form
 ever sees its own uploads: another lab's upload ID answers 404, exactly like an unknown one.
 """
 
+import asyncio
 import json
 import logging
 import secrets
@@ -359,6 +360,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             memory_mb=limits.verdict_worker_memory_mb,
         )
         state["judge"] = judge
+        await asyncio.to_thread(judge.warm)  # ready means ready to judge: the workers' imports are done
         handoff = make_handoff(registry, settings)
         state["intake"] = Intake(settings, registry, judge, handoff)
         # uploads queued (or judged but not yet handed over) when the service last stopped
@@ -446,7 +448,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         except TooManyFailuresError as exc:
             raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
 
-    errors: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut, "description": "No valid lab token"}}
+    errors: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorOut, "description": "No valid lab token"},
+        429: {
+            "model": ErrorOut,
+            "description": "Too many failed authentications from this client or with this token prefix, "
+            "or the lab's hourly upload quota is used up: wait the Retry-After seconds",
+        },
+    }
 
     @app.get("/api/v1/health", response_model=Health, tags=["service"])
     def health() -> Health:
@@ -464,6 +473,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 "description": "These bytes were already uploaded by this lab: that upload",
             },
             400: {"model": ErrorOut, "description": "Refused: bad file name or empty file"},
+            408: {"model": ErrorOut, "description": "The body stopped arriving (stalled or too slow)"},
             413: {"model": ErrorOut, "description": "Refused: larger than the configured limit"},
             415: {"model": Upload, "description": "Kept, but not a plate export this pipeline reads"},
             503: {"model": ErrorOut, "description": "The sample manifest is unavailable; the file is kept"},

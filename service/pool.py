@@ -165,12 +165,18 @@ class VerdictPool:
             if w.proc.is_alive():
                 return w
             w = self._replace(w)
-        if not w.conn.poll(120):
-            self._free.put(self._replace(w))
-            raise VerdictRefusedError("the verdict service is starting; upload the file again in a minute")
-        w.conn.recv()
-        w.ready = True
-        return w
+        for _ in range(2):  # a worker that died starting is replaced once
+            try:
+                if w.conn.poll(120):
+                    w.conn.recv()
+                    w.ready = True
+                    return w
+            except (EOFError, OSError):
+                w = self._replace(w)
+                continue
+            break
+        self._free.put(self._replace(w))
+        raise VerdictRefusedError("the verdict service is starting; upload the file again in a minute")
 
     def __call__(
         self, name: str, data: bytes, sha256: str, siblings: dict[str, bytes] | None = None
@@ -211,6 +217,14 @@ class VerdictPool:
                 "check that this is the instrument's export and not a damaged or hostile file"
             )
         raise RuntimeError(payload)
+
+    def warm(self) -> None:
+        """Wait until every worker has finished its imports, so the first verdicts do not wait for them."""
+        for _ in range(self._free.qsize()):
+            try:
+                self._free.put(self._wait_ready(self._free.get()))
+            except VerdictRefusedError:
+                log.warning("a verdict worker did not start; it was replaced")
 
     def close(self) -> None:
         with self._lock:

@@ -58,11 +58,14 @@ def test_every_page_carries_the_security_headers(service: Service) -> None:
             _check_headers(anon.get(path))
         docs = anon.get("/docs")
         assert docs.status_code == 200 and "/api/v1/uploads" in docs.text and "<script" not in docs.text
-    with _sign_in(service, "lab-page") as c:
+    c = _sign_in(service, "lab-page")
+    try:
         for path in ("/", "/uploads"):
             r = c.get(path)
             assert r.status_code == 200
             _check_headers(r)
+    finally:
+        c.close()
 
 
 def test_signin_shows_only_server_chosen_messages(service: Service) -> None:
