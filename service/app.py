@@ -426,11 +426,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     # --- API -----------------------------------------------------------------------------------------
     def check_token(client: str | None, token: str | None) -> Lab:
         """The lab of a valid token; 401 otherwise, 429 once this client or this token prefix has failed
-        too often (service.guard.FailureLimiter)."""
-        keys = FailureLimiter.keys(client, token)
-        limiter.check(keys)
+        too often (service.guard.FailureLimiter). A missing token counts as a failure too."""
         lab = auth.lab_for_token(registry, token) if token else None
         if lab is None:
+            # a valid token is never refused for others' failures (labs behind one proxy or NAT); a wrong
+            # one past the limit gets 429 without a verdict on it: guessing slows to the limit
+            keys = FailureLimiter.keys(client, token)
+            limiter.check(keys)
             limiter.failed(keys)
             raise HTTPException(
                 401,
