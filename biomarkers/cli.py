@@ -79,7 +79,15 @@ def generate(
     )
 
 
-def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, quiet: bool = False) -> Any:
+def run_ingest(
+    inbox: Path,
+    manifest: Path,
+    warehouse: Path,
+    *,
+    trigger: str,
+    quiet: bool = False,
+    lab: str | None = None,
+) -> Any:
     """Run the ingestion flow once with a progress bar on a terminal; returns the IngestSummary."""
     for what, p in (("inbox", inbox), ("manifest", manifest)):
         if not p.exists():
@@ -96,7 +104,7 @@ def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, qu
         progress.set_sink(bar)
         try:
             summary = ingest_flow(
-                inbox=str(inbox), manifest=str(manifest), warehouse=str(warehouse), trigger=trigger
+                inbox=str(inbox), manifest=str(manifest), warehouse=str(warehouse), trigger=trigger, lab=lab
             )
         except (ManifestError, ConfigError, WarehouseBusyError) as exc:
             raise fail(str(exc)) from None
@@ -116,13 +124,26 @@ def ingest(
         Path | None, typer.Option(help="Sample manifest CSV, or a folder of shipment manifests")
     ] = None,
     warehouse: WarehouseOpt = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Who the audit trail names [default: BIOMARKERS_USER or your login]"),
+    ] = None,
+    lab: Annotated[
+        str | None,
+        typer.Option("--lab", help="The lab that delivered these files: their plates become that lab's"),
+    ] = None,
 ) -> None:
     """Run the ingestion flow once over the inbox (files already loaded are skipped by content)."""
+    import os
+
+    if user:
+        os.environ["BIOMARKERS_USER"] = user
     run_ingest(
         inbox or settings.default_inbox(),
         manifest or settings.default_manifest(),
         warehouse or settings.warehouse_dir(),
         trigger="cli",
+        lab=lab,
     )
 
 
@@ -184,8 +205,12 @@ def query(
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the result to this file")] = None,
     limit: Annotated[int, typer.Option(help="Rows shown in a table (files get every row)")] = 200,
     warehouse: WarehouseOpt = None,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Query the full store (post-dose values included; cleared roles only)"),
+    ] = False,
 ) -> None:
-    """Run SQL against the analyst store (read-only)."""
+    """Run SQL against the analyst store (read-only): the blinded store, or the full one with --full."""
     import duckdb
 
     from warehouse.analyst import NoAnalystStoreError, connect_analyst
@@ -198,7 +223,7 @@ def query(
         raise fail("a table is for the terminal: use --format csv, json or parquet with --out")
     paths = WarehousePaths.at(warehouse or settings.warehouse_dir())
     try:
-        con = connect_analyst(paths)
+        con = connect_analyst(paths, full=full)
     except NoAnalystStoreError as exc:
         raise fail(str(exc)) from None
     try:
@@ -273,7 +298,12 @@ def _print_query_table(df: Any, *, limit: int) -> None:
 @app.command()
 def status(
     analyst_db_path: Annotated[
-        bool, typer.Option("--analyst-db-path", help="Print only the analyst DuckDB file's absolute path")
+        bool,
+        typer.Option("--analyst-db-path", help="Print only the blinded analyst store's absolute path"),
+    ] = False,
+    full_db_path: Annotated[
+        bool,
+        typer.Option("--full-db-path", help="Print only the full store's absolute path (cleared roles)"),
     ] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -282,8 +312,11 @@ def status(
     from warehouse.paths import WarehousePaths
 
     paths = WarehousePaths.at(warehouse or settings.warehouse_dir())
-    if analyst_db_path:
-        sys.stdout.write(f"{paths.analyst_db}\n")
+    if analyst_db_path or full_db_path:
+        if analyst_db_path:
+            sys.stdout.write(f"{paths.analyst_db}\n")
+        if full_db_path:
+            sys.stdout.write(f"{paths.full_db}\n")
         return
     try:
         con = connect_analyst(paths)
@@ -309,7 +342,8 @@ def status(
     finally:
         con.close()
     out.print(t)
-    out.print(f"analyst store: {paths.analyst_db}")
+    out.print(f"analyst store (blinded): {paths.analyst_db}")
+    out.print(f"full store (cleared roles only): {paths.full_db}")
 
 
 @app.command("qc-report")
@@ -329,7 +363,7 @@ def qc_report(
 
     paths = WarehousePaths.at(warehouse or settings.warehouse_dir())
     try:
-        con = connect_analyst(paths)
+        con = connect_analyst(paths, full=True)  # lab QC: the plate's every well
     except NoAnalystStoreError as exc:
         raise fail(str(exc)) from None
     try:
@@ -360,6 +394,7 @@ def demo(
 ) -> None:
     """What `make demo` runs: generate the synthetic study, ingest it, summarise, query."""
     from synth.generator import generate_study
+    from warehouse.paths import WarehousePaths
 
     study = settings.demo_dir()
     if study.exists():
@@ -375,10 +410,10 @@ def demo(
     run_ingest(study / "inbox", study / "manifest.csv", warehouse, trigger="demo")
     out.rule("[bold]3. a sample query (what an analyst sees)")
     out.print(DEMO_QUERY.strip(), style="dim", highlight=False)
-    query(DEMO_QUERY, format=Fmt.table, out_file=None, limit=200, warehouse=warehouse)
+    query(DEMO_QUERY, format=Fmt.table, out_file=None, limit=200, warehouse=warehouse, full=False)
     out.print(
         '\nNext: `.venv/bin/biomarkers status`, `.venv/bin/biomarkers query "select * from quarantine"`, '
-        f"or open {warehouse / 'analyst.duckdb'} read-only in DuckDB."
+        f"or open {WarehousePaths.at(warehouse).analyst_db} read-only in DuckDB."
     )
 
 

@@ -34,7 +34,13 @@ def _fail(message: str) -> typer.Exit:
 
 
 @export_app.command("sdtm")
-def sdtm(out_dir: OutDir, warehouse: WarehouseOpt = None) -> None:
+def sdtm(
+    out_dir: OutDir,
+    warehouse: WarehouseOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="From the full store (withheld post-dose values included)")
+    ] = False,
+) -> None:
     """The LB domain of the current results: lb.csv, lb.xpt (SAS transport v5), define_lb*.csv."""
     from schemas.config import ConfigError, load_config
     from warehouse.analyst import NoAnalystStoreError, connect_analyst
@@ -43,7 +49,7 @@ def sdtm(out_dir: OutDir, warehouse: WarehouseOpt = None) -> None:
 
     try:
         config = load_config()
-        con = connect_analyst(WarehousePaths.at(warehouse or settings.warehouse_dir()))
+        con = connect_analyst(WarehousePaths.at(warehouse or settings.warehouse_dir()), full=full)
     except (ConfigError, NoAnalystStoreError) as exc:
         raise _fail(str(exc)) from None
     try:

@@ -51,6 +51,7 @@ def serve(
     import uvicorn
 
     from biomarkers import settings
+    from biomarkers.reaper import Reaper, own_group
     from schemas.config import ConfigError
     from service.app import create_app
     from service.settings import ServiceSettings
@@ -60,6 +61,9 @@ def serve(
             f"[red]error:[/] --ingestion must be auto, in-process, deployment or none, not {ingestion!r}"
         )
         raise typer.Exit(2)
+    # before any thread or child exists: whatever ends this process (SIGTERM, SIGKILL), its children —
+    # verdict workers, Prefect's temporary server — end with it (biomarkers/reaper.py, docs/access.md)
+    Reaper().watch_group(own_group())
     settings.configure_environment()
     try:
         svc = ServiceSettings.from_environment(config_dir).with_overrides(

@@ -48,14 +48,18 @@ def configure_environment(*, console_log_level: str = "ERROR") -> None:
 
 
 def actor() -> str:
-    """Who is acting, for the audit trail: BIOMARKERS_USER when set (a service account, the upload service
-    naming the lab), else the operating-system user."""
+    """Who is acting, for the audit trail: BIOMARKERS_USER when set (`--user`, a service account), else the
+    operating-system user — never a bare ``root`` when sudo names the person who ran it."""
     import getpass
 
     explicit = os.environ.get("BIOMARKERS_USER", "").strip()
     if explicit:
         return explicit
     try:
-        return getpass.getuser()
+        user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers)
-        return f"uid:{os.getuid()}"
+        user = f"uid:{os.getuid()}"
+    sudo = os.environ.get("SUDO_USER", "").strip()
+    if user == "root" and sudo and sudo != "root":
+        return f"{sudo} (as root via sudo)"
+    return user

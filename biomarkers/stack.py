@@ -195,13 +195,19 @@ def start_worker(env: dict[str, str], pool: str, home: Path) -> subprocess.Popen
 
 def up(home: Path, ops: Operations, *, port: int | None = None, worker: bool = True) -> Stack:
     """Start (or reuse) the server, configure it, start a worker; the stack is recorded for `down`."""
+    from biomarkers.reaper import Reaper
+
     home = home.resolve()
+    # killed (SIGTERM, SIGKILL) before the stack is complete, `up` leaves nothing it started running;
+    # once complete, the server and worker stay up on purpose (`biomarkers down` stops them)
+    reaper = Reaper()
     running = Stack.load(home)
     if running and _alive(running.server_pid):
         stack = running
     else:
         port = port or 4200
         proc = start_server(home, port)
+        reaper.watch_group(proc.pid)  # start_new_session: its PID is its group
         stack = Stack(home=str(home), port=port, server_pid=proc.pid)
         stack.save()
         try:
@@ -212,7 +218,9 @@ def up(home: Path, ops: Operations, *, port: int | None = None, worker: bool = T
     configure(stack.env(), ops)
     if worker and not (stack.worker_pid and _alive(stack.worker_pid)):
         stack.worker_pid = start_worker(stack.env(), ops.work_pool, home).pid
+        reaper.watch_group(stack.worker_pid)
         stack.save()
+    reaper.disarm()
     return stack
 
 

@@ -47,7 +47,7 @@ from pipeline.sources import (
 )
 from pipeline.workers import OrderedPool
 from schemas.config import Config, load_config
-from schemas.operations import Operations, S3Source, SftpSource, load_operations
+from schemas.operations import FolderSource, Operations, S3Source, SftpSource, load_operations
 from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file
 from warehouse.lock import writer_lock
 from warehouse.paths import WarehousePaths
@@ -64,8 +64,41 @@ def load_manifest_task(path: Path, config: Config, store: WriterStore, run_id: s
 
 
 @task(name="discover", cache_policy=NO_CACHE)
-def discover_task(inbox: Path, store: WriterStore) -> Discovery:
-    return discover(inbox, store.known_files())
+def discover_task(
+    inbox: Path,
+    store: WriterStore,
+    sender: tuple[str | None, str | None] = (None, None),
+    uploads: bool = False,
+) -> Discovery:
+    return discover(inbox, store.known_files(), lab=sender[0], via=sender[1], uploads=uploads)
+
+
+def root_senders(ops: Operations, inbox: Path, warehouse: Path) -> dict[Path, tuple[str | None, str | None]]:
+    """Who delivers to each folder read: the lab configured for its source (operations.yaml), by path."""
+    out: dict[Path, tuple[str | None, str | None]] = {}
+    for s in ops.sources:
+        if s.lab is None:
+            continue
+        if isinstance(s, FolderSource):
+            where = Path(s.path).expanduser().resolve() if s.path else Path(inbox).resolve()
+        else:
+            where = landing_dir(warehouse, s.name).resolve()
+        out[where] = (s.lab, f"source {s.name}")
+    return out
+
+
+def run_actor(trigger: str) -> str:
+    """Who the run's audit entries name when no lab sent the file: BIOMARKERS_USER (`--user`, a service
+    account), else the Prefect deployment and flow run, else the OS user with the flow run."""
+    import os
+
+    explicit = os.environ.get("BIOMARKERS_USER", "").strip()
+    if explicit:
+        return explicit
+    run = f"flow run {flow_run.name}" if flow_run.name else "flow run"
+    if deployment.name:
+        return f"prefect deployment {deployment.name}, {run}"
+    return f"{settings.actor()} ({trigger}, {run})"
 
 
 def _io_error(task: Any, task_run: Any, state: Any) -> bool:
@@ -199,13 +232,16 @@ def ingest_flow(
     trigger: str = "manual",
     pull: bool = False,
     rescan: bool = False,
+    lab: str | None = None,
 ) -> IngestSummary:
     """Ingest every new plate export in ``inbox`` into ``warehouse``, resolving samples via ``manifest``.
 
     ``pull`` first copies new files from the remote sources in ``config/operations.yaml`` into the
     warehouse's landing area and ingests those too (the nightly run does; an upload run does not);
-    ``rescan`` re-reads every file at the sources. Unset locations come from the environment
-    (BIOMARKERS_INBOX, BIOMARKERS_MANIFEST, BIOMARKERS_WAREHOUSE), else the project's ``data/`` folder."""
+    ``rescan`` re-reads every file at the sources. ``lab``: the lab that delivered the inbox's files (else
+    the lab operations.yaml configures for the inbox source, else none). Unset locations come from the
+    environment (BIOMARKERS_INBOX, BIOMARKERS_MANIFEST, BIOMARKERS_WAREHOUSE), else the project's
+    ``data/`` folder."""
     started = time.perf_counter()
     inbox = inbox or str(settings.default_inbox())
     manifest = manifest or str(settings.default_manifest())
@@ -234,7 +270,9 @@ def ingest_flow(
         writer_lock(
             paths.root, run_id=run_id, timeout_s=ops.writer_lock.timeout_s, on_wait=waiting
         ) as waited,
-        WriterStore(paths, memory_limit=ops.processing.duckdb_memory_limit) as store,
+        WriterStore(
+            paths, actor=run_actor(trigger), memory_limit=ops.processing.duckdb_memory_limit
+        ) as store,
     ):
         details.lock_wait_s = slot_wait + waited
         if slot_wait >= 0.5 and not details.lock_waited_for:
@@ -246,8 +284,13 @@ def ingest_flow(
         store.record_config(config, run_id)
         samples = load_manifest_task(Path(manifest), config, store, run_id)
         ctx = IntakeContext(config=config, manifest=samples, store=store, run_id=run_id)
+        senders = root_senders(ops, Path(inbox), paths.root)
+        if lab:
+            senders[Path(inbox).resolve()] = (lab, "ingest --lab")
         for root in roots:
-            found = discover_task(root, store)
+            found = discover_task(
+                root, store, senders.get(Path(root).resolve(), (None, None)), uploads=trigger == "upload"
+            )
             summary.files_seen += found.known + len(found.new) + len(found.companions) + len(found.duplicates)
             summary.files_known += found.known
             summary.duplicates += found.duplicates

@@ -16,12 +16,19 @@ from readers.detect import is_companion
 _SKIP_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial")
 
 
+RECEIVED_FROM = ".received-from"
+"""Written by the upload service beside each upload (``<uploads>/<sha256>/.received-from``): the lab whose
+token sent it. Read only on upload runs (a lab delivering to a shared folder cannot name another lab)."""
+
+
 @dataclass(frozen=True)
 class Candidate:
     path: Path
     name: str
     sha256: str
     size: int
+    lab: str | None = None  # who sent it: the upload token's lab, or the lab its source is configured for
+    via: str | None = None  # how: "upload", "source <name>"
 
 
 @dataclass
@@ -72,8 +79,31 @@ def list_inbox(inbox: Path) -> tuple[list[Path], list[str]]:
     return files, skipped
 
 
-def discover(inbox: Path, known: Iterable[str]) -> Discovery:
-    """Hash every file in the inbox and keep those whose content the warehouse has not seen."""
+def sender_of(
+    path: Path, lab: str | None, via: str | None, *, uploads: bool
+) -> tuple[str | None, str | None]:
+    """Who sent the file at ``path``: the upload service's note beside it (upload runs only), else the lab
+    configured for the folder it was found in."""
+    note = path.parent / RECEIVED_FROM
+    if uploads and note.is_file():
+        named = note.read_text(encoding="utf-8").strip()
+        if named:
+            return named, "upload"
+    return lab, via
+
+
+def discover(
+    inbox: Path,
+    known: Iterable[str],
+    *,
+    lab: str | None = None,
+    via: str | None = None,
+    uploads: bool = False,
+) -> Discovery:
+    """Hash every file in the inbox and keep those whose content the warehouse has not seen.
+
+    ``lab``/``via``: who delivers to this folder (operations.yaml ``sources[].lab``); ``uploads``: the
+    folder is the upload service's, whose notes name each file's lab."""
     known_set = set(known)
     paths, skipped = list_inbox(inbox)
     out = Discovery(skipped=skipped)
@@ -87,7 +117,8 @@ def discover(inbox: Path, known: Iterable[str]) -> Discovery:
             out.duplicates.append((p.name, first_by_sha[sha]))
             continue
         first_by_sha[sha] = p.name
-        c = Candidate(path=p, name=p.name, sha256=sha, size=p.stat().st_size)
+        who, how = sender_of(p, lab, via, uploads=uploads)
+        c = Candidate(path=p, name=p.name, sha256=sha, size=p.stat().st_size, lab=who, via=how)
         with open(p, "rb") as fh:
             head = fh.read(40_000)
         if is_companion(FileInput(name=p.name, data=head)):

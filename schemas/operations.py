@@ -61,6 +61,9 @@ class Notifications(_Strict):
 
 class _Source(_Strict):
     name: Annotated[str, Field(pattern=_NAME)]
+    # The lab that delivers through this source: its files' plates are that lab's, and they can change
+    # nothing another lab loaded (warehouse/ownership.py). null: files are recorded without a lab.
+    lab: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
     delete_after_pull: bool = False  # never delete at the source unless a person turned this on
     include: list[str] = Field(default_factory=lambda: ["*"])  # glob patterns on the file name
 
@@ -124,12 +127,33 @@ class Processing(_Strict):
         return max(1, min(wanted, n_files))
 
 
+class StoreAccess(_Strict):
+    """Who may read which analyst store (docs/access.md): each store is a folder given an OS group and
+    modes at every publish. The blinded store (``analyst/``) is what analysts get; the full store
+    (``full/``) holds the post-dose values that can reveal the arm (lab QC, the unblinded team)."""
+
+    blinded_group: str | None = None  # null: the group the writer's account gives new files
+    full_group: str | None = None
+    dir_mode: str = Field(default="0750", pattern=r"^0?[0-7]{3}$")
+    file_mode: str = Field(default="0640", pattern=r"^0?[0-7]{3}$")
+
+    @model_validator(mode="after")
+    def _no_world_access(self) -> StoreAccess:
+        if int(self.dir_mode, 8) & 0o007 or int(self.file_mode, 8) & 0o007:
+            raise ValueError(
+                "stores: dir_mode/file_mode must give others no access (e.g. 0750/0640): the group decides "
+                "who reads a store"
+            )
+        return self
+
+
 class Operations(_Strict):
     schedule: Schedule
     work_pool: str = Field(default="biomarkers-process", pattern=_NAME)
     writer_lock: WriterLock = WriterLock()
     notifications: Notifications = Notifications()
     processing: Processing = Processing()
+    stores: StoreAccess = StoreAccess()
     sources: list[Source] = Field(default_factory=list)
     # A source that cannot be reached is retried (I/O only: never a configuration or validation error).
     pull_retries: int = Field(default=2, ge=0)

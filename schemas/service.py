@@ -37,10 +37,26 @@ class IngestionSettings(_Strict):
     retry_attempts: int = Field(ge=0)
 
 
+class AbuseLimits(_Strict):
+    """Limits against abuse (docs/access.md): failed sign-ins and API calls with a wrong token are counted
+    per client address and per token prefix; past the limit the answer is 429 with Retry-After."""
+
+    failed_auth_per_client: int = Field(default=20, ge=1)
+    failed_auth_per_token_prefix: int = Field(default=10, ge=1)
+    failed_auth_window_seconds: float = Field(default=300, gt=0)
+    uploads_per_lab_per_hour: int = Field(default=300, ge=1)  # a lab's quota (a plate a minute is ~60)
+    upload_idle_seconds: float = Field(default=20, gt=0)  # a body that stops arriving for this long: 408
+    upload_total_seconds: float = Field(default=300, gt=0)  # the whole body must arrive within this
+    verdict_workers: int = Field(default=2, ge=1, le=32)  # parser processes for verdicts
+    verdict_seconds: float = Field(default=20, gt=0)  # one file's verdict: past it, the worker is replaced
+    verdict_worker_memory_mb: int = Field(default=2048, ge=256)  # address-space limit of each worker
+
+
 class ServiceConfig(_Strict):
     upload: UploadLimits
     session: SessionSettings
     ingestion: IngestionSettings
+    limits: AbuseLimits = AbuseLimits()
 
 
 def load_service_config(config_dir: Path | None = None) -> ServiceConfig:

@@ -7,12 +7,15 @@ the token and then carries an HttpOnly, SameSite=Strict session cookie, its form
 ever sees its own uploads: another lab's upload ID answers 404, exactly like an unknown one.
 """
 
+import asyncio
 import json
 import logging
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +27,8 @@ from fastapi.templating import Jinja2Templates
 from biomarkers import settings as cli_settings
 from schemas.config import load_config
 from service import auth
+from service.apidocs import api_reference
+from service.guard import FailureLimiter, SecurityHeaders, TooManyFailuresError, UploadGate, too_many
 from service.handoff import Handoff, Job, NoHandoff, make_handoff
 from service.intake import (
     RefusedUploadError,
@@ -35,14 +40,24 @@ from service.intake import (
     too_large_message,
 )
 from service.models import ErrorOut, Health, StatusEvent, Upload, UploadList, UploadSummary
+from service.pool import VerdictPool, VerdictRefusedError
 from service.registry import Lab, Registry, UploadRow
 from service.settings import ServiceSettings
-from service.verdict import KIND_LABEL, Judge, ManifestUnavailableError, Verdict, build_verdict
+from service.verdict import KIND_LABEL, ManifestCache, ManifestUnavailableError, Verdict, build_verdict
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "bct_session"
+SECURE_SESSION_COOKIE = "__Host-bct_session"  # over TLS: Secure, Path=/, no Domain (the browser enforces it)
 CSRF_COOKIE = "bct_csrf"
+SIGNIN_MESSAGES = {
+    "expired": ("The form had expired; sign in again.", 400),
+    "invalid": (
+        "That token is not valid (mistyped, or revoked). Ask the data team for your lab's token.",
+        401,
+    ),
+}
+"""The only messages the sign-in page shows: chosen by the server, never taken from the address."""
 UPLOAD_PATHS = ("/api/v1/uploads", "/upload")
 MULTIPART_OVERHEAD = 1024 * 1024  # room for the plate map and the form's own bytes
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -58,7 +73,9 @@ class Received:
 class Intake:
     """One upload, from bytes to verdict and hand-off (see the module doc)."""
 
-    def __init__(self, settings: ServiceSettings, registry: Registry, judge: Judge, handoff: Handoff) -> None:
+    def __init__(
+        self, settings: ServiceSettings, registry: Registry, judge: VerdictPool, handoff: Handoff
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.judge = judge
@@ -73,6 +90,14 @@ class Intake:
     ) -> Received:
         name = check_file_name(name)
         check_content(data, self.max_bytes)
+        quota = self.settings.service.limits.uploads_per_lab_per_hour
+        if self.registry.uploads_since(lab, datetime.now(UTC) - timedelta(hours=1)) >= quota:
+            raise RefusedUploadError(
+                f"lab {lab} has uploaded {quota} files in the last hour, the most the service takes from one "
+                "lab (config/service.yaml limits.uploads_per_lab_per_hour); wait a while, or ask the data "
+                "team to raise the limit for a large batch",
+                status=429,
+            )
         if platemap is not None:
             check_file_name(platemap_name, what="plate map")
             check_content(platemap, self.max_bytes, what="plate map")
@@ -82,7 +107,7 @@ class Intake:
         earlier = self.registry.find_upload_by_sha(lab, sha)
         if earlier is not None and earlier.platemap_sha256 == pm_sha:
             if earlier.status == "failed" and (v := verdict_of(earlier)) is not None and v.loadable:
-                self._hand_off(earlier.upload_id, sha, pm_sha, name, data, platemap)  # sent again: retry
+                self._hand_off(earlier.upload_id, lab, sha, pm_sha, name, data, platemap)  # sent again
                 earlier = self.registry.upload(earlier.upload_id, lab) or earlier
             return Received(earlier, duplicate=True, http_status=200)
         upload_id = uuid.uuid4().hex
@@ -101,6 +126,8 @@ class Intake:
         except ManifestUnavailableError as exc:
             self.registry.add_event(upload_id, "failed", str(exc))
             raise HTTPException(503, f"{exc}. Upload ID {upload_id}.") from None
+        except VerdictRefusedError as exc:  # over the worker's time or memory: the lab is told plainly
+            verdict, seconds = _refused_verdict(name, str(exc)), 0.0
         except Exception as exc:  # a pipeline defect: the file is kept, the lab is told plainly
             log.exception("verdict for upload %s failed", upload_id)
             verdict, seconds = _internal_error_verdict(name, exc), 0.0
@@ -113,17 +140,24 @@ class Intake:
             verdict.summary if loadable else f"not loaded: {verdict.what_to_do}",
         )
         if loadable:
-            self._hand_off(upload_id, sha, pm_sha, name, data, platemap)
+            self._hand_off(upload_id, lab, sha, pm_sha, name, data, platemap)
         row = self.registry.upload(upload_id, lab)
         assert row is not None
         status = 415 if verdict.outcome == "not_an_export" else 201
         return Received(row, duplicate=False, http_status=status)
 
     def _hand_off(
-        self, upload_id: str, sha: str, pm_sha: str | None, name: str, data: bytes, platemap: bytes | None
+        self,
+        upload_id: str,
+        lab: str,
+        sha: str,
+        pm_sha: str | None,
+        name: str,
+        data: bytes,
+        platemap: bytes | None,
     ) -> None:
         folder_key = sha if pm_sha is None else f"{sha}-{pm_sha[:16]}"
-        folder = place_for_ingestion(self.settings.uploads_dir, folder_key, name, data, platemap)
+        folder = place_for_ingestion(self.settings.uploads_dir, folder_key, name, data, platemap, lab=lab)
         try:
             self.handoff.submit(Job(upload_id, sha, folder))
         except Exception as exc:
@@ -148,6 +182,21 @@ def _internal_error_verdict(name: str, exc: BaseException) -> Verdict:
             status="quarantined",
             message=f"the pipeline failed on this file ({type(exc).__name__}). The file is kept; the data "
             "team has been told and will re-run it once the pipeline is fixed.",
+        )
+    )
+
+
+def _refused_verdict(name: str, message: str) -> Verdict:
+    from pipeline.outcome import FileOutcome
+
+    return build_verdict(
+        FileOutcome(
+            source_file=name,
+            source_sha256="",
+            size_bytes=0,
+            format="unknown",
+            status="quarantined",
+            message=message,
         )
     )
 
@@ -282,17 +331,36 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     config = load_config(settings.config_dir)
     registry = Registry(settings.registry_db, keep_open_seconds=1.0)
     signer = auth.Signer(auth.load_or_create_key(settings.session_key_file))
-    judge = Judge(config, settings.manifest, settings.service.upload.concurrent_verdicts)
-    templates = Jinja2Templates(directory=str(TEMPLATES))
+    manifests = ManifestCache(settings.manifest, config)
+    limits = settings.service.limits
+    limiter = FailureLimiter(
+        {"client": limits.failed_auth_per_client, "prefix": limits.failed_auth_per_token_prefix},
+        limits.failed_auth_window_seconds,
+    )
+
+    def csp_nonce(request: Request) -> dict[str, Any]:
+        return {"csp_nonce": request.scope.get("state", {}).get("csp_nonce", "")}
+
+    templates = Jinja2Templates(directory=str(TEMPLATES), context_processors=[csp_nonce])
     templates.env.globals["kind_label"] = KIND_LABEL
     state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            judge.manifests.get()  # parse the manifest now, not during the first lab's upload
+            manifests.get()  # check the manifest now, not during the first lab's upload
         except ManifestUnavailableError as exc:
             log.warning("%s", exc)
+        judge = VerdictPool(
+            config_dir=settings.config_dir,
+            manifest=settings.manifest,
+            manifests=manifests,
+            workers=limits.verdict_workers,
+            seconds=limits.verdict_seconds,
+            memory_mb=limits.verdict_worker_memory_mb,
+        )
+        state["judge"] = judge
+        await asyncio.to_thread(judge.warm)  # ready means ready to judge: the workers' imports are done
         handoff = make_handoff(registry, settings)
         state["intake"] = Intake(settings, registry, judge, handoff)
         # uploads queued (or judged but not yet handed over) when the service last stopped
@@ -303,6 +371,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         log.info("upload service ready; ingestion hand-off: %s", handoff.description)
         yield
         handoff.close()
+        judge.close()
         registry.close()
 
     app = FastAPI(
@@ -311,17 +380,60 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         description="Labs upload plate exports and get an instant, plain-language verdict; accepted files "
         "go on to the warehouse. Authenticate with `Authorization: Bearer <lab token>`.",
         lifespan=lifespan,
+        docs_url=None,  # /docs below: served from here, no CDN (the service may have no internet)
+        redoc_url=None,
     )
+
+    def client_of(scope: MutableMapping[str, Any]) -> str | None:
+        c = scope.get("client")
+        return str(c[0]) if c else None
+
+    def bearer_of(scope: MutableMapping[str, Any]) -> str | None:
+        raw = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        scheme, _, value = raw.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+    def authorised(scope: MutableMapping[str, Any]) -> Response | None:
+        """Who may send an upload body, from the headers alone (service.guard.UploadGate)."""
+        if scope["path"].startswith("/api/"):
+            token = bearer_of(scope)
+            try:
+                check_token(client_of(scope), token)
+            except TooManyFailuresError as exc:
+                return too_many(exc, api=True)
+            except HTTPException as exc:
+                return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            return None
+        cookies = Request(scope).cookies
+        if session_lab(cookies) is None:
+            return RedirectResponse("/signin", status_code=303)
+        return None
+
     app.add_middleware(UploadSizeLimit, limit=lambda: settings.service.upload.max_bytes)
+    app.add_middleware(
+        UploadGate,
+        paths=UPLOAD_PATHS,
+        authorised=authorised,
+        idle=lambda: limits.upload_idle_seconds,
+        total=lambda: limits.upload_total_seconds,
+    )
+    app.add_middleware(SecurityHeaders)
 
     def intake() -> Intake:
         got: Intake = state["intake"]
         return got
 
     # --- API -----------------------------------------------------------------------------------------
-    def api_lab(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Lab:
-        lab = auth.lab_for_token(registry, creds.credentials) if creds else None
+    def check_token(client: str | None, token: str | None) -> Lab:
+        """The lab of a valid token; 401 otherwise, 429 once this client or this token prefix has failed
+        too often (service.guard.FailureLimiter). A missing token counts as a failure too."""
+        lab = auth.lab_for_token(registry, token) if token else None
         if lab is None:
+            # a valid token is never refused for others' failures (labs behind one proxy or NAT); a wrong
+            # one past the limit gets 429 without a verdict on it: guessing slows to the limit
+            keys = FailureLimiter.keys(client, token)
+            limiter.check(keys)
+            limiter.failed(keys)
             raise HTTPException(
                 401,
                 "missing or invalid API token: send 'Authorization: Bearer <token>' with your lab's token "
@@ -330,7 +442,22 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             )
         return lab
 
-    errors: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut, "description": "No valid lab token"}}
+    def api_lab(
+        request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> Lab:
+        try:
+            return check_token(client_of(request.scope), creds.credentials if creds else None)
+        except TooManyFailuresError as exc:
+            raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+
+    errors: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorOut, "description": "No valid lab token"},
+        429: {
+            "model": ErrorOut,
+            "description": "Too many failed authentications from this client or with this token prefix, "
+            "or the lab's hourly upload quota is used up: wait the Retry-After seconds",
+        },
+    }
 
     @app.get("/api/v1/health", response_model=Health, tags=["service"])
     def health() -> Health:
@@ -348,6 +475,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 "description": "These bytes were already uploaded by this lab: that upload",
             },
             400: {"model": ErrorOut, "description": "Refused: bad file name or empty file"},
+            408: {"model": ErrorOut, "description": "The body stopped arriving (stalled or too slow)"},
             413: {"model": ErrorOut, "description": "Refused: larger than the configured limit"},
             415: {"model": Upload, "description": "Kept, but not a plate export this pipeline reads"},
             503: {"model": ErrorOut, "description": "The sample manifest is unavailable; the file is kept"},
@@ -386,12 +514,21 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return to_upload(row, registry)
 
     # --- pages ---------------------------------------------------------------------------------------
+    def session_cookie(cookies: dict[str, str]) -> str | None:
+        return cookies.get(SECURE_SESSION_COOKIE) or cookies.get(SESSION_COOKIE)
+
+    def session_lab(cookies: dict[str, str]) -> Lab | None:
+        """The lab of an open server-side session (ended at sign-out, and with its token's revocation)."""
+        sid = session_cookie(cookies)
+        if not sid or len(sid) > 100:
+            return None
+        return registry.lab_for_session(auth.hash_token(sid))
+
     def page_lab(request: Request) -> Lab | None:
-        token_id = signer.session_token_id(request.cookies.get(SESSION_COOKIE))
-        return registry.lab_for_token_id(token_id) if token_id else None
+        return session_lab(request.cookies)
 
     def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-        cookie = request.cookies.get(SESSION_COOKIE)
+        cookie = session_cookie(request.cookies)
         ctx = {"csrf": signer.csrf_for_session(cookie) if cookie else "", **context}
         return templates.TemplateResponse(request, name, ctx, status_code=status)
 
@@ -399,7 +536,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         return request.url.scheme == "https"
 
     @app.get("/signin", response_class=HTMLResponse, include_in_schema=False)
-    def signin_page(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
+    def signin_get(request: Request) -> HTMLResponse:
+        return signin_page(request)  # nothing from the address is shown or used
+
+    def signin_page(request: Request, problem: str | None = None) -> HTMLResponse:
+        error, status = SIGNIN_MESSAGES[problem] if problem else (None, 200)
         nonce = auth.new_csrf_nonce()
         resp = templates.TemplateResponse(
             request, "signin.html", {"nonce": nonce, "error": error, "lab": None}, status_code=status
@@ -414,33 +555,48 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         request: Request, token: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = ""
     ) -> Response:
         if not auth.same_nonce(request.cookies.get(CSRF_COOKIE), csrf):
-            return signin_page(request, "The form had expired; sign in again.", 400)
-        lab = auth.lab_for_token(registry, token.strip())
-        if lab is None:
-            return signin_page(
-                request,
-                "That token is not valid (mistyped, or revoked). Ask the data team for your lab's token.",
-                401,
-            )
+            return signin_page(request, "expired")
+        try:
+            lab = check_token(client_of(request.scope), token.strip())
+        except TooManyFailuresError as exc:
+            return too_many(exc, api=False)
+        except HTTPException:
+            return signin_page(request, "invalid")
+        session_id = secrets.token_urlsafe(32)  # fresh at every sign-in; only its hash is kept
+        hours = settings.service.session.hours
+        registry.create_session(lab.token_id, auth.hash_token(session_id), hours)
         resp = RedirectResponse("/", status_code=303)
+        old = session_cookie(request.cookies)
+        if old:
+            registry.end_session(auth.hash_token(old))
         resp.set_cookie(
-            SESSION_COOKIE,
-            signer.session(lab.token_id, settings.service.session.hours),
-            max_age=int(settings.service.session.hours * 3600),
+            SECURE_SESSION_COOKIE if secure(request) else SESSION_COOKIE,
+            session_id,
+            max_age=int(hours * 3600),
             httponly=True,
             samesite="strict",
             secure=secure(request),
+            path="/",
         )
         resp.delete_cookie(CSRF_COOKIE, path="/signin")
         return resp
 
     @app.post("/signout", include_in_schema=False)
     def signout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-        if not signer.check_csrf_for_session(request.cookies.get(SESSION_COOKIE), csrf):
+        cookie = session_cookie(request.cookies)
+        if not signer.check_csrf_for_session(cookie, csrf):
             return HTMLResponse(_plain_page("Not signed out", "The form had expired; reload the page."), 400)
+        assert cookie is not None
+        registry.end_session(auth.hash_token(cookie))  # the cookie is worthless from now on, wherever it is
         resp = RedirectResponse("/signin", status_code=303)
         resp.delete_cookie(SESSION_COOKIE)
+        resp.delete_cookie(SECURE_SESSION_COOKIE, secure=True)
         return resp
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """The API reference from the OpenAPI schema, rendered here: no script, no CDN."""
+        return HTMLResponse(api_reference(app.openapi()))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def upload_page(request: Request) -> Response:
@@ -473,7 +629,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         lab = page_lab(request)
         if lab is None:
             return RedirectResponse("/signin", status_code=303)
-        if not signer.check_csrf_for_session(request.cookies.get(SESSION_COOKIE), csrf):
+        if not signer.check_csrf_for_session(session_cookie(request.cookies), csrf):
             return _upload_form(request, lab, "The form had expired; choose the file again and upload.", 400)
         if file is None or not file.filename:
             return _upload_form(request, lab, "Choose a plate export (or drop it on the box) first.", 400)

@@ -77,12 +77,29 @@ def platemap_name_for(export_name: str) -> str:
 
 
 def place_for_ingestion(
-    uploads_dir: Path, sha256: str, name: str, data: bytes, platemap: bytes | None = None
+    uploads_dir: Path,
+    sha256: str,
+    name: str,
+    data: bytes,
+    platemap: bytes | None = None,
+    *,
+    lab: str | None = None,
 ) -> Path:
     """Write the export (and its plate map) into ``<uploads>/<sha256>/`` for the ingestion flow; returns
-    the folder. Written under a temporary name and renamed so discovery never sees half a file."""
+    the folder. Written under a temporary name and renamed so discovery never sees half a file.
+
+    ``lab``: the lab whose token sent it, noted beside it (pipeline.discover.RECEIVED_FROM) so its plates
+    become that lab's. The first lab to send these bytes stays their sender (the same bytes from another
+    lab are the same file, already loaded)."""
+    from pipeline.discover import RECEIVED_FROM
+
     folder = uploads_dir / sha256
     folder.mkdir(parents=True, exist_ok=True)
+    note = folder / RECEIVED_FROM
+    if lab is not None and not note.exists():
+        tmp_note = folder / f".{RECEIVED_FROM}.{os.getpid()}.tmp"
+        tmp_note.write_text(lab + "\n", encoding="utf-8")
+        os.replace(tmp_note, note)
     files = [(name, data)]
     if platemap is not None:
         files.append((platemap_name_for(name), platemap))

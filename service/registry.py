@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -198,6 +198,41 @@ class Registry:
                 "SELECT lab, token_id FROM tokens WHERE token_id = ? AND revoked_at IS NULL", [token_id]
             ).fetchall()
         return Lab(rows[0][0], rows[0][1]) if rows else None
+
+    # --- sessions ------------------------------------------------------------------------------------
+    def create_session(self, token_id: str, session_sha256: str, hours: float) -> None:
+        now = now_utc()
+        with self._connect() as con:
+            con.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, NULL)",
+                [session_sha256, token_id, now, now + timedelta(hours=hours)],
+            )
+
+    def lab_for_session(self, session_sha256: str) -> Lab | None:
+        """The lab of a session that is open, unexpired and whose token is not revoked."""
+        with self._connect() as con:
+            rows = con.execute(
+                """SELECT t.lab, t.token_id FROM sessions s JOIN tokens t USING (token_id)
+                   WHERE s.session_sha256 = ? AND s.ended_at IS NULL AND s.expires_at > ?
+                     AND t.revoked_at IS NULL""",
+                [session_sha256, now_utc()],
+            ).fetchall()
+        return Lab(rows[0][0], rows[0][1]) if rows else None
+
+    def end_session(self, session_sha256: str) -> None:
+        with self._connect() as con:
+            con.execute(
+                "UPDATE sessions SET ended_at = ? WHERE session_sha256 = ? AND ended_at IS NULL",
+                [now_utc(), session_sha256],
+            )
+
+    def uploads_since(self, lab: str, since: datetime) -> int:
+        with self._connect() as con:
+            return int(
+                con.execute(
+                    "SELECT count(*) FROM uploads WHERE lab = ? AND received_at >= ?", [lab, since]
+                ).fetchall()[0][0]
+            )
 
     # --- uploads -------------------------------------------------------------------------------------
     def find_upload_by_sha(self, lab: str, sha256: str) -> UploadRow | None:

@@ -36,3 +36,14 @@ CREATE TABLE IF NOT EXISTS upload_events (
     message    VARCHAR
 );
 CREATE INDEX IF NOT EXISTS upload_events_upload ON upload_events (upload_id);
+
+-- issue 15: server-side sessions of the upload page. The cookie carries a random session ID (only its
+-- SHA-256 is kept); signing out ends the session at once, and revoking the lab's token ends every session
+-- of that token (a session is valid only while its token is).
+CREATE TABLE IF NOT EXISTS sessions (
+    session_sha256  VARCHAR PRIMARY KEY,
+    token_id        VARCHAR NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL,
+    expires_at      TIMESTAMPTZ NOT NULL,
+    ended_at        TIMESTAMPTZ
+);

@@ -11,13 +11,18 @@ class NoAnalystStoreError(Exception):
     pass
 
 
-def connect_analyst(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
-    """A read-only connection: many analysts at once, never blocking ingestion (it writes another file)."""
-    if not paths.analyst_db.exists():
+def connect_analyst(paths: WarehousePaths, *, full: bool = False) -> duckdb.DuckDBPyConnection:
+    """A read-only connection: many analysts at once, never blocking ingestion (it writes another file).
+
+    The blinded store by default (post-dose values that can reveal the arm are not in it); ``full``: the
+    full store, for the roles cleared to see them (lab QC, the unblinded team; docs/access.md)."""
+    db = paths.full_db if full else paths.analyst_db
+    if not db.exists():
         raise NoAnalystStoreError(
-            f"no analyst store at {paths.analyst_db} yet: run `biomarkers ingest` (or `make demo`) first"
+            f"no {'full' if full else 'analyst'} store at {db} yet: run `biomarkers ingest` "
+            "(or `make demo`) first"
         )
-    return duckdb.connect(str(paths.analyst_db), read_only=True)
+    return duckdb.connect(str(db), read_only=True)
 
 
 def list_views(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -1,36 +1,67 @@
-"""The configurable blinded view: post-dose values that can themselves reveal the arm are withheld.
+"""What the blinded analyst store withholds: post-dose values that can themselves reveal the arm.
 
-Ingestion never reads the allocation list, so no table of the analyst store carries treatment
-assignment. The values can still hint at it: on MSC-NTF, post-dose CSF VEGF rose ~4.7-fold over placebo at
-week 20 and NfL fell (domain.md §1), so someone looking at post-dose CSF neurotrophic factors can guess a
-participant's arm. ``results_blinded`` shows every result but withholds, for the matrix × analytes listed
-in study.yaml (``blinding.withhold_post_dose``) at post-dose visits, the value and everything derived from
-it (qualifier, limits, CV, instrument texts, flags). Pre-dose values stay visible.
+Ingestion never reads the allocation list, so no table carries treatment assignment. The values can still
+hint at it: on MSC-NTF, post-dose CSF VEGF rose ~4.7-fold over placebo at week 20 and NfL fell
+(domain.md §1), so someone looking at post-dose CSF neurotrophic factors can guess a participant's arm —
+from week 2 on, and at the week-8 and week-16 draws too: those are taken before the second and third dose
+but eight and sixteen weeks after the first, and the treatment effect is already there.
+
+So a value of a matrix x analyte listed in study.yaml (``blinding.withhold_post_dose``) is withheld at
+every visit except those on or before the first-dose visit (and at a visit we cannot place: unknown or
+missing visit, unknown matrix). Withholding is physical: publish writes the blinded snapshot from the
+SELECTs below (warehouse/publish.py), so the blinded store's tables and the Parquet files behind them do
+not hold the value, nor anything it could be recomputed from (the wells' signals and instrument texts, the
+replicate CV, the limits, the messages and currency reasons that quote it). The full store, in its own
+folder, keeps everything. Calibrators, curves, QC trends and run acceptance describe the run, not a
+participant's sample: without the sample's signal they give nothing back, and they stay.
 """
 
 from __future__ import annotations
 
-from schemas.config import Config
+from schemas.config import Config, ConfigError
+
+WITHHELD_REASON = "post-dose value that can reveal the arm (study.yaml blinding.withhold_post_dose)"
 
 
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def withheld_condition(config: Config) -> str:
-    """A SQL predicate over the results view: true where a value is withheld."""
-    post = [v.code for v in config.study.visits if v.sampling == "post-dose"]
-    terms = []
-    for g in config.study.blinding.withhold_post_dose:
-        analytes = ", ".join(_lit(a) for a in g.analytes)
-        terms.append(f"(matrix = {_lit(g.matrix)} AND analyte IN ({analytes}))")
-    if not post or not terms:
+def visible_visits(config: Config) -> list[str]:
+    """Visits whose values are never withheld: on or before the first dose (by VISITNUM)."""
+    try:
+        first = config.study.first_dose_visit()
+    except ConfigError:
+        return []  # no dosing visit configured: nothing can be placed before the first dose
+    return [v.code for v in config.study.visits if v.visitnum <= first.visitnum]
+
+
+def withheld_analytes(config: Config) -> list[str]:
+    """Every analyte withheld in some matrix (for rows whose matrix is unknown)."""
+    return sorted({a for g in config.study.blinding.withhold_post_dose for a in g.analytes})
+
+
+def withheld_condition(config: Config, alias: str = "") -> str:
+    """A SQL predicate over a results row (matrix, analyte, visit): true where its value is withheld.
+
+    ``alias``: the table alias to qualify the columns with (``r`` → ``r.matrix``)."""
+    p = f"{alias}." if alias else ""
+    groups = config.study.blinding.withhold_post_dose
+    if not groups:
         return "false"
-    visits = ", ".join(_lit(v) for v in post)
-    return f"(visit IN ({visits}) AND ({' OR '.join(terms)}))"
+    terms = []
+    for g in groups:
+        analytes = ", ".join(_lit(a) for a in g.analytes)
+        terms.append(f"(({p}matrix = {_lit(g.matrix)} OR {p}matrix IS NULL) AND {p}analyte IN ({analytes}))")
+    visible = visible_visits(config)
+    seen = f"coalesce({p}visit IN ({', '.join(_lit(v) for v in visible)}), false)" if visible else "false"
+    return f"(NOT {seen} AND ({' OR '.join(terms)}))"
 
 
 def blinded_view_sql(config: Config) -> str:
+    """``results_blinded``: the results view with a withheld_reason column. In the blinded store the
+    withheld values are already absent from the files (the view only names why); in the full store it
+    shows what the blinded analysts see."""
     cond = withheld_condition(config)
     return f"""
 CREATE OR REPLACE VIEW results_blinded AS
@@ -44,10 +75,75 @@ SELECT * REPLACE (
         CASE WHEN {cond} THEN NULL ELSE flags END AS flags,
         CASE WHEN {cond} THEN NULL ELSE extrapolated END AS extrapolated
     ),
-    CASE WHEN {cond} THEN 'post-dose value that can reveal the arm (study.yaml blinding.withhold_post_dose)'
-    END AS withheld_reason
+    CASE WHEN {cond} THEN {_lit(WITHHELD_REASON)} END AS withheld_reason
 FROM results;
 COMMENT ON VIEW results_blinded IS 'The results view with post-dose values that can reveal the treatment arm
 withheld (qualifier WITHHELD, value and derived columns null, withheld_reason says why); which ones is
-configured in study.yaml blinding.withhold_post_dose.';
+configured in study.yaml blinding.withhold_post_dose. In the blinded store (analyst/analyst.duckdb) the
+withheld values are absent from every table and file; the full store (full/full.duckdb) holds them.';
 """
+
+
+def blinded_selects(config: Config) -> dict[str, str]:
+    """For each writer-store table that can hold a withheld value, the SELECT that writes its blinded copy
+    (same columns, same rows; withheld cells null, or WITHHELD for a qualifier and a placeholder for a
+    text). Tables not listed are copied as they are."""
+    c = withheld_condition(config)
+    cr = withheld_condition(config, "r")
+    analytes = ", ".join(_lit(a) for a in withheld_analytes(config)) or "NULL"
+    why = _lit(f"withheld: {WITHHELD_REASON}")
+    visible_same = (
+        "EXISTS (SELECT 1 FROM results_all r WHERE r.source_sha256 = {t}.source_sha256 "
+        "AND r.plate_id = {t}.plate_id AND r.analyte = {t}.analyte AND r.sample_id = {t}.sample_id "
+        f"AND NOT {cr})"
+    )
+    # a study sample's well whose analyte may be withheld, unless a visible result shows where it belongs
+    well_hidden = (
+        f"(w.sample_type = 'unknown' AND (w.analyte IS NULL OR w.analyte IN ({analytes})) "
+        f"AND NOT {visible_same.format(t='w')})"
+    )
+    q_hidden = (
+        f"(q.sample_id IS NOT NULL AND ("
+        f"(q.analyte IN ({analytes}) AND NOT {visible_same.format(t='q')}) "
+        f"OR (q.analyte IS NULL AND (EXISTS (SELECT 1 FROM results_all r WHERE r.source_sha256 = "
+        f"q.source_sha256 AND r.sample_id = q.sample_id AND {cr}) OR NOT EXISTS (SELECT 1 FROM results_all r "
+        f"WHERE r.source_sha256 = q.source_sha256 AND r.sample_id = q.sample_id)))))"
+    )
+    hidden_ids = f"(SELECT result_id FROM results_all WHERE {c})"
+    masked_reason = r"regexp_replace({col}, 'qualifier [^)]*', 'qualifier withheld', 'g')"
+    return {
+        "results_all": f"""SELECT * REPLACE (
+    CASE WHEN {c} THEN NULL ELSE conc_pg_ml END AS conc_pg_ml,
+    CASE WHEN {c} THEN 'WITHHELD' ELSE qualifier END AS qualifier,
+    CASE WHEN {c} THEN NULL ELSE lloq_pg_ml END AS lloq_pg_ml,
+    CASE WHEN {c} THEN NULL ELSE uloq_pg_ml END AS uloq_pg_ml,
+    CASE WHEN {c} THEN NULL ELSE cv_pct END AS cv_pct,
+    CASE WHEN {c} THEN NULL ELSE reported_texts END AS reported_texts,
+    CASE WHEN {c} THEN NULL ELSE extrapolated END AS extrapolated,
+    CASE WHEN {c} THEN NULL ELSE flags END AS flags,
+    CASE WHEN {c} AND hold_reason IS NOT NULL THEN {why} ELSE hold_reason END AS hold_reason
+) FROM results_all""",
+        "wells": f"""SELECT * REPLACE (
+    CASE WHEN {well_hidden} THEN 'WITHHELD' ELSE qualifier END AS qualifier,
+    CASE WHEN {well_hidden} THEN NULL ELSE signal END AS signal,
+    CASE WHEN {well_hidden} THEN NULL ELSE reported_text END AS reported_text,
+    CASE WHEN {well_hidden} THEN NULL ELSE value END AS value,
+    CASE WHEN {well_hidden} THEN NULL ELSE extrapolated END AS extrapolated,
+    CASE WHEN {well_hidden} THEN NULL ELSE conc_pg_ml END AS conc_pg_ml,
+    CASE WHEN {well_hidden} THEN NULL ELSE flags END AS flags,
+    CASE WHEN {well_hidden} THEN NULL ELSE recomputed_conc END AS recomputed_conc,
+    CASE WHEN {well_hidden} THEN NULL ELSE recomputed_diff_pct END AS recomputed_diff_pct
+) FROM wells w""",
+        "quarantine": f"""SELECT * REPLACE (
+    CASE WHEN {q_hidden} THEN NULL ELSE value_text END AS value_text,
+    CASE WHEN {q_hidden} THEN 'rule ' || rule || ' on a sample whose values are ' || {why}
+        ELSE message END AS message
+) FROM quarantine q""",
+        "result_currency": f"""SELECT * REPLACE (
+    CASE WHEN result_id IN {hidden_ids} THEN {masked_reason.format(col="reason")} ELSE reason END AS reason
+) FROM result_currency""",
+        "audit_log": f"""SELECT * REPLACE (
+    CASE WHEN entity = 'result' AND entity_id IN {hidden_ids} THEN {masked_reason.format(col="reason")}
+        ELSE reason END AS reason
+) FROM audit_log""",
+    }

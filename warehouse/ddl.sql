@@ -318,3 +318,8 @@ CREATE TABLE IF NOT EXISTS qc_trend (
     note VARCHAR,
     judged_at TIMESTAMPTZ NOT NULL
 );
+
+-- issue 15: who sent each file (the upload token's lab, or the lab its delivery source is configured for);
+-- a plate belongs to the lab whose file first loaded it (warehouse/ownership.py). Null: loaded before.
+ALTER TABLE files ADD COLUMN IF NOT EXISTS lab VARCHAR;
+ALTER TABLE plates ADD COLUMN IF NOT EXISTS lab VARCHAR;

@@ -8,7 +8,7 @@ the other files go on.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import polars as pl
@@ -113,7 +113,7 @@ def prepare_file(
     data = c.path.read_bytes()
     sha = sha256_of(data)
     if sha != c.sha256:  # the file changed between discovery and now (still being copied in)
-        c = Candidate(path=c.path, name=c.name, sha256=sha, size=len(data))
+        c = replace(c, sha256=sha, size=len(data))
     keep_raw(paths, data, sha)
     sib_bytes: dict[str, bytes] = {}
     for s in siblings:
@@ -134,8 +134,10 @@ def load_prepared(
     """Judge the file's runs against the history (Levey–Jennings) and load it: one transaction."""
     outcome = trend_at_load(prepared.outcome, ctx)
     used = [(s.sha256, s.name, s.size) for s in siblings if s.name in outcome.companions]
-    report = ctx.store.load(outcome, ctx.run_id, companions=used, config=ctx.config)
-    return outcome, report
+    c = prepared.candidate
+    actor = f"lab {c.lab} ({c.via})" if c.lab else None  # else the run's actor (flow run, CLI user)
+    report = ctx.store.load(outcome, ctx.run_id, companions=used, config=ctx.config, lab=c.lab, actor=actor)
+    return report.outcome or outcome, report
 
 
 def intake(c: Candidate, siblings: list[Candidate], ctx: IntakeContext) -> tuple[FileOutcome, LoadReport]:

@@ -1,8 +1,11 @@
-"""Publishing: the writer store → an immutable Parquet snapshot → a fresh analyst.duckdb, swapped in
-atomically.
+"""Publishing: the writer store → two immutable Parquet snapshots → two fresh analyst stores, each swapped
+in atomically: the blinded store analysts are given (``analyst/analyst.duckdb``; post-dose values that can
+reveal the arm physically absent, warehouse/blinding.py) and the full store (``full/full.duckdb``) for the
+roles cleared to see them. Each lives in its own folder, with the group and modes configured in
+operations.yaml ``stores``, so file permissions separate who reads which (docs/access.md).
 
 Analysts never open the writer's file (DuckDB's cross-process lock would let an open notebook stop the
-night's run). Each publish writes a new snapshot directory and a new analyst store that points at it by
+night's run). Each publish writes a new snapshot directory and a new store that points at it by
 absolute path, then renames it over the old one: a session already open keeps reading its old snapshot;
 the next connection sees the new data, and never half a load.
 """
@@ -20,8 +23,10 @@ from pathlib import Path
 import duckdb
 
 from schemas.config import Config, load_config
+from schemas.operations import StoreAccess, load_operations
+from warehouse.access import apply_access
 from warehouse.analyst_sql import results_wide_sql, visit_schedule_sql
-from warehouse.blinding import blinded_view_sql
+from warehouse.blinding import blinded_selects, blinded_view_sql
 from warehouse.paths import WarehousePaths
 from warehouse.store import WriterStore
 
@@ -50,8 +55,9 @@ _SINGLE_FILE_TABLES = (
 
 @dataclass(frozen=True)
 class PublishReport:
-    snapshot: Path
+    snapshot: Path  # the blinded snapshot (what analyst.duckdb reads)
     load_seq: int
+    full_snapshot: Path | None = None  # the full store's snapshot
 
 
 _COMPUTED_RESULTS = (
@@ -108,34 +114,28 @@ def materialize(tmp: Path, config: Config, memory_limit: str) -> None:
 
 
 def needs_publish(store: WriterStore) -> bool:
-    return store.change_seq() != store.published_seq() or not store.paths.analyst_db.exists()
+    p = store.paths
+    return store.change_seq() != store.published_seq() or not (p.analyst_db.exists() and p.full_db.exists())
 
 
-def publish(
-    store: WriterStore,
-    *,
-    config: Config | None = None,
-    keep: int = KEEP_SNAPSHOTS,
-    keep_hours: float = KEEP_HOURS,
-) -> PublishReport | None:
-    """Publish what the writer store holds now; None when the analyst store is already up to date.
-
-    ``config`` shapes the views that come from configuration (visit schedule, one column per analyte in
-    results_wide, the blinded view); the shipped configuration when not given."""
-    if not needs_publish(store):
-        return None
-    config = config or load_config()
-    paths = store.paths
-    seq = store.change_seq()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    final = paths.published_dir / f"{seq:08d}-{stamp}"
-    tmp = paths.published_dir / f".{final.name}.tmp"
-    tmp.mkdir(parents=True)
+def _write_snapshot(
+    store: WriterStore, published: Path, name: str, selects: dict[str, str], config: Config
+) -> Path:
+    """Write one snapshot of the writer store into ``published``/``name``: ``selects`` replaces the plain
+    copy of a table by the SELECT given (the blinded snapshot's masking)."""
+    final = published / name
+    tmp = published / f".{name}.tmp"
+    tmp.mkdir(mode=0o700, parents=True)  # nobody else reads a file while it is being written
     con = store.con
+
+    def source(table: str) -> str:
+        return f"({selects[table]})" if table in selects else table
+
     has_results = con.execute("SELECT count(*) FROM results_all").fetchall()[0][0] > 0
     if has_results:
         con.execute(
-            f"COPY (SELECT * FROM results_all ORDER BY matrix, participant_id, visitnum, analyte) "
+            f"COPY (SELECT * FROM {source('results_all')} "
+            "ORDER BY matrix, participant_id, visitnum, analyte) "
             f"TO {_q(tmp / 'results_all')} (FORMAT parquet, PARTITION_BY (matrix))"
         )
     else:
@@ -146,39 +146,92 @@ def publish(
             "(FORMAT parquet)"
         )
     for table in _SINGLE_FILE_TABLES:
-        con.execute(f"COPY {table} TO {_q(tmp / (table + '.parquet'))} (FORMAT parquet)")
+        target = _q(tmp / (table + ".parquet"))
+        con.execute(f"COPY (SELECT * FROM {source(table)}) TO {target} (FORMAT parquet)")
     materialize(tmp, config, store.memory_limit)
     os.rename(tmp, final)
+    return final
 
-    build = paths.analyst_db.with_name(f".{paths.analyst_db.name}.{os.getpid()}.tmp")
+
+def _build_store(db: Path, snapshot: Path, config: Config) -> None:
+    build = db.with_name(f".{db.name}.{os.getpid()}.tmp")
     build.unlink(missing_ok=True)
     acon = duckdb.connect(str(build))
     try:
-        install_views(acon, final, config)
+        install_views(acon, snapshot, config)
         acon.execute("CHECKPOINT")
     finally:
         acon.close()
-    os.replace(build, paths.analyst_db)
-    store.set_published_seq(seq)
-    _prune(paths, keep=keep, keep_hours=keep_hours, current=final)
-    return PublishReport(snapshot=final, load_seq=seq)
+    os.replace(build, db)
 
 
-def current_snapshot(paths: WarehousePaths) -> Path | None:
-    """The snapshot the analyst store points at now (the newest complete one)."""
-    if not paths.published_dir.exists():
+def publish(
+    store: WriterStore,
+    *,
+    config: Config | None = None,
+    keep: int = KEEP_SNAPSHOTS,
+    keep_hours: float = KEEP_HOURS,
+    access: StoreAccess | None = None,
+) -> PublishReport | None:
+    """Publish what the writer store holds now, to the full and the blinded store; None when both are
+    already up to date.
+
+    ``config`` shapes the views that come from configuration (visit schedule, one column per analyte in
+    results_wide, the blinded view) and what is withheld; the shipped configuration when not given.
+    ``access``: the stores' group and modes (operations.yaml ``stores``; read from the configuration's
+    folder when not given)."""
+    if not needs_publish(store):
         return None
-    done = sorted(p for p in paths.published_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    config = config or load_config()
+    access = access or load_operations(config.source_dir).stores
+    paths = store.paths
+    paths.ensure()
+    seq = store.change_seq()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    name = f"{seq:08d}-{stamp}"
+    full = _write_snapshot(store, paths.full_published_dir, name, {}, config)
+    _build_store(paths.full_db, full, config)
+    apply_access(paths.full_dir, full, paths.full_db, access.full_group, access)
+    blinded = _write_snapshot(store, paths.published_dir, name, blinded_selects(config), config)
+    _build_store(paths.analyst_db, blinded, config)
+    apply_access(paths.analyst_dir, blinded, paths.analyst_db, access.blinded_group, access)
+    store.set_published_seq(seq)
+    _remove_legacy(paths)
+    for db, published, current in (
+        (paths.full_db, paths.full_published_dir, full),
+        (paths.analyst_db, paths.published_dir, blinded),
+    ):
+        _prune(db, published, keep=keep, keep_hours=keep_hours, current=current)
+    return PublishReport(snapshot=blinded, load_seq=seq, full_snapshot=full)
+
+
+def _remove_legacy(paths: WarehousePaths) -> None:
+    """A warehouse published before the blinded/full split kept one unblinded analyst store at the root,
+    where blinded analysts were pointed: written by publish (never by anyone else), it is removed once both
+    new stores exist, so no copy of the withheld values is left where blinded analysts look."""
+    db, published = paths.legacy_analyst_files()
+    db.unlink(missing_ok=True)
+    if published.is_dir():
+        shutil.rmtree(published, ignore_errors=True)
+
+
+def current_snapshot(paths: WarehousePaths, *, full: bool = False) -> Path | None:
+    """The snapshot a store points at now (the newest complete one): the blinded store's, or with
+    ``full`` the full store's."""
+    published = paths.full_published_dir if full else paths.published_dir
+    if not published.exists():
+        return None
+    done = sorted(p for p in published.iterdir() if p.is_dir() and not p.name.startswith("."))
     return done[-1] if done else None
 
 
-def _prune(paths: WarehousePaths, *, keep: int, keep_hours: float, current: Path) -> None:
-    for stale in paths.root.glob(f".{paths.analyst_db.name}.*.tmp"):  # a publish killed mid-build
-        if stale.name != f".{paths.analyst_db.name}.{os.getpid()}.tmp":
+def _prune(db: Path, published: Path, *, keep: int, keep_hours: float, current: Path) -> None:
+    for stale in db.parent.glob(f".{db.name}.*.tmp"):  # a publish killed mid-build
+        if stale.name != f".{db.name}.{os.getpid()}.tmp":
             stale.unlink(missing_ok=True)
-    snaps = sorted(p for p in paths.published_dir.iterdir() if p.is_dir())
+    snaps = sorted(p for p in published.iterdir() if p.is_dir())
     for p in snaps:
-        if p.name.startswith(".") and p != current:  # an interrupted publish: no analyst store points here
+        if p.name.startswith(".") and p != current:  # an interrupted publish: no store points here
             shutil.rmtree(p, ignore_errors=True)
     done = [p for p in snaps if not p.name.startswith(".")]
     cutoff = time.time() - keep_hours * 3600

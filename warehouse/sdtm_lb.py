@@ -142,6 +142,8 @@ def build_lb(con: duckdb.DuckDBPyConnection, config: Config) -> pl.DataFrame:
             stat = "NOT DONE"
             why = (r["reported_texts"] or "").replace("|", ", ").strip() or "no value"
             reasnd = f"NOT REPORTED BY THE INSTRUMENT ({why})"[:200]
+            if q == "WITHHELD":  # the blinded store (warehouse/blinding.py): export from the full store
+                reasnd = "WITHHELD FROM THE BLINDED STORE (POST-DOSE VALUE THAT CAN REVEAL THE ARM)"
         else:
             prefix = "" if q == "=" else q
             orres = prefix + fmt_number(conc / factor)

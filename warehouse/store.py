@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from types import TracebackType
@@ -25,7 +25,7 @@ from biomarkers import settings
 from pipeline.outcome import FileOutcome
 from schemas.config import Config
 from schemas.results import QUARANTINE_SCHEMA
-from warehouse import audit, currency
+from warehouse import audit, currency, ownership
 from warehouse.audit import AuditEvent
 from warehouse.paths import WarehousePaths
 from warehouse.raw import raw_relpath
@@ -45,6 +45,13 @@ class LoadReport:
     n_results: int
     n_superseded: int
     lost_exclusions: int = 0
+    outcome: FileOutcome | None = None  # the file as loaded: ownership may have held rows or quarantined it
+
+
+_FILE_COLUMNS = (
+    "source_sha256, source_file, size_bytes, format, status, message, raw_path, companions, load_seq, "
+    "loaded_at, run_id, lab"
+)
 
 
 def _ddl() -> str:
@@ -243,8 +250,15 @@ class WriterStore:
         *,
         config: Config | None = None,
         received_at: datetime | None = None,
+        lab: str | None = None,
+        actor: str | None = None,
     ) -> LoadReport:
         """Load one processed file in one transaction; a file already present is a no-op.
+
+        ``lab``: who sent the file (the upload token's lab, the lab its delivery source is configured
+        for): its plates are recorded as that lab's, and it changes nothing another lab loaded
+        (warehouse/ownership.py). ``actor``: who the file's audit entries name (the store's actor when
+        not given).
 
         Everything the file changes goes in the same transaction: its rows, the currency decisions of the
         samples it measures (re-assays), exclusions that no longer match (a re-import), its version record
@@ -256,14 +270,25 @@ class WriterStore:
             return LoadReport(sha, loaded=False, n_results=0, n_superseded=0)
         at = now_utc()
         measured = self._measured_groups()  # run state is read before the transaction, never inside it
-        self._loaded_names_plates()
+        names_plates = self._loaded_names_plates()
+        if lab is not None:
+            ids = [p.plate_id for p in outcome.plates]
+            claims = ownership.plate_claims(con, ids, lab) if any(i in names_plates[1] for i in ids) else []
+            if claims:
+                outcome = ownership.conflict_outcome(outcome, claims, lab)
+            elif outcome.results is not None and any(
+                hash(k) in measured for k in outcome.results.select("sample_id", "assay_id").iter_rows()
+            ):
+                outcome = ownership.hold_foreign(con, outcome, lab)
         loaded = _loaded_results(outcome.results)
         con.execute("BEGIN TRANSACTION")
         try:
             seq = self.load_seq() + 1
             for p in outcome.plates:
                 con.execute(
-                    "INSERT INTO plates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO plates (source_sha256, plate_id, assay_id, platform, matrix, protocol, "
+                    "instrument, acquired_at, kit_lot, n_wells, curve_note, lab) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         sha,
                         p.plate_id,
@@ -276,6 +301,7 @@ class WriterStore:
                         p.kit_lot,
                         p.n_wells,
                         p.curve_note,
+                        lab,
                     ],
                 )
             extra = {"run_id": run_id}
@@ -295,37 +321,6 @@ class WriterStore:
             lost = self._lost_exclusions(outcome, at, run_id)
             if lost:
                 message += " " + " ".join(e.reason or "" for e in lost)
-            con.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    sha,
-                    outcome.source_file,
-                    outcome.size_bytes,
-                    outcome.format,
-                    outcome.status,
-                    message,
-                    raw_relpath(sha),
-                    ";".join(c[0] for c in companions or []) or None,
-                    seq,
-                    at,
-                    run_id,
-                ],
-            )
-            for c_sha, c_name, c_size in companions or []:
-                con.execute(
-                    "INSERT OR IGNORE INTO files "
-                    "VALUES (?, ?, ?, 'platemap', 'companion', ?, ?, NULL, ?, ?, ?)",
-                    [
-                        c_sha,
-                        c_name,
-                        c_size,
-                        f"plate map read with {outcome.source_file}",
-                        raw_relpath(c_sha),
-                        seq,
-                        at,
-                        run_id,
-                    ],
-                )
             # groups measured before are re-decided with their stored results; the others only have
             # this file's (a re-assay is the rare case that reads the store)
             keys = (
@@ -342,9 +337,55 @@ class WriterStore:
                 run_id=run_id,
                 incoming=loaded.with_columns(pl.lit(seq, pl.Int64).alias("load_seq")),
             )
+            replaced = ownership.replaces_text(
+                con,
+                [
+                    e.source_sha256
+                    for e in change.events
+                    if e.event == "superseded"
+                    and e.old_value == "current"
+                    and e.source_sha256
+                    and e.source_sha256 != sha
+                ],
+            )
+            if replaced:
+                message += " " + replaced
+            con.execute(
+                f"INSERT INTO files ({_FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    sha,
+                    outcome.source_file,
+                    outcome.size_bytes,
+                    outcome.format,
+                    outcome.status,
+                    message,
+                    raw_relpath(sha),
+                    ";".join(c[0] for c in companions or []) or None,
+                    seq,
+                    at,
+                    run_id,
+                    lab,
+                ],
+            )
+            for c_sha, c_name, c_size in companions or []:
+                con.execute(
+                    f"INSERT OR IGNORE INTO files ({_FILE_COLUMNS}) "
+                    "VALUES (?, ?, ?, 'platemap', 'companion', ?, ?, NULL, ?, ?, ?, ?)",
+                    [
+                        c_sha,
+                        c_name,
+                        c_size,
+                        f"plate map read with {outcome.source_file}",
+                        raw_relpath(c_sha),
+                        seq,
+                        at,
+                        run_id,
+                        lab,
+                    ],
+                )
             events = self._file_events(outcome, message, companions, received_at or at, run_id)
             events += versions + change.events + lost
-            new_head = audit.append(con, events, actor=self.actor, at=at)
+            new_head = audit.append(con, events, actor=actor or self.actor, at=at)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -360,7 +401,12 @@ class WriterStore:
         audit.record_head(self.paths.ingest_db, new_head)
         n_res = 0 if outcome.results is None else outcome.results.height
         return LoadReport(
-            sha, loaded=True, n_results=n_res, n_superseded=change.superseded, lost_exclusions=len(lost)
+            sha,
+            loaded=True,
+            n_results=n_res,
+            n_superseded=change.superseded,
+            lost_exclusions=len(lost),
+            outcome=replace(outcome, message=message),
         )
 
     def _measured_groups(self) -> set[int]:

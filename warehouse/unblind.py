@@ -50,7 +50,7 @@ def unblind(store: WriterStore, allocation: Path, out: Path, *, config: Config, 
     if "participant_id" not in alloc.columns:
         raise UnblindError(f"{allocation} has no participant_id column (columns: {', '.join(alloc.columns)})")
     publish(store, config=config)
-    snap = current_snapshot(store.paths)
+    snap = current_snapshot(store.paths, full=True)  # the arm needs every value, withheld ones too
     if snap is None:
         raise UnblindError("nothing is published yet: ingest something first")
     out.parent.mkdir(parents=True, exist_ok=True)

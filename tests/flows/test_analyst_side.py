@@ -56,7 +56,8 @@ def wh(small_study: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def con(wh: Path) -> duckdb.DuckDBPyConnection:
-    c = connect_analyst(WarehousePaths.at(wh))
+    # the full store: these tests check values the blinded store withholds (post-dose CSF NfL, VEGF-A)
+    c = connect_analyst(WarehousePaths.at(wh), full=True)
     yield c
     c.close()
 
@@ -267,7 +268,9 @@ def late_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_baseline_is_the_pre_dose_value_even_when_loaded_last(late_baseline: Path) -> None:
-    c = connect_analyst(WarehousePaths.at(late_baseline))
+    c = connect_analyst(
+        WarehousePaths.at(late_baseline), full=True
+    )  # post-dose CSF NfL: withheld when blinded
     rows = c.execute(
         "select participant_id, visit, baseline_visit, baseline_pg_ml, baseline_qualifier, chg, "
         "change_qualifier, chg_bound, change_note from baseline_change order by participant_id, visitnum"

@@ -105,7 +105,7 @@ def fingerprint(root: Path) -> dict[str, object]:
         ).fetchall()[0][0]
     finally:
         con.close()
-    acon = duckdb.connect(str(root / "analyst.duckdb"), read_only=True)
+    acon = duckdb.connect(str(root / "analyst" / "analyst.duckdb"), read_only=True)
     try:
         fp["analyst_matches_writer"] = (
             acon.execute("SELECT count(*) FROM results").fetchall()[0][0] == current
@@ -161,7 +161,7 @@ def test_an_analyst_process_reading_for_the_whole_load_is_never_blocked_and_sees
     reader = textwrap.dedent(
         f"""
         import sys, time, duckdb
-        con = duckdb.connect({str(root / "analyst.duckdb")!r}, read_only=True)
+        con = duckdb.connect({str(root / "analyst" / "analyst.duckdb")!r}, read_only=True)
         seen = set()
         print("open", flush=True)
         deadline = time.time() + 600
@@ -210,7 +210,8 @@ def test_an_analyst_process_reading_for_the_whole_load_is_never_blocked_and_sees
     assert proc.returncode == 0
     assert before.split()[0] == during.split()[0]  # the open session keeps its snapshot: no half load
     assert took < 300
-    con = duckdb.connect(str(root / "analyst.duckdb"), read_only=True)  # the next connection sees new rows
+    # the next connection sees new rows
+    con = duckdb.connect(str(root / "analyst" / "analyst.duckdb"), read_only=True)
     try:
         assert con.execute("select count(*) from results_all").fetchall()[0][0] > int(before.split()[0])
     finally:
