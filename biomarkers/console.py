@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from types import TracebackType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
-from pipeline.report import IngestSummary
+from pipeline.report import IngestSummary, one_line
 
-STATUS_STYLE = {"loaded": "green", "loaded_with_issues": "yellow", "quarantined": "red"}
+OUTCOME_MARK = {
+    "quarantined": ("✗", "red"),
+    "attention": ("!", "yellow"),
+    "warnings": ("~", "dim"),
+    "clean": ("✓", "green"),
+}
+_PLATE_PREFIX = re.compile(r"^Plate [^:]{1,80}: ")  # the file name already says which plate
 
 
 class FileProgress:
@@ -50,36 +57,74 @@ class FileProgress:
             self.progress.update(self.task_id, advance=1, description=name)  # type: ignore[arg-type]
 
 
-def print_summary(console: Console, s: IngestSummary, *, max_files: int = 15) -> None:
-    t = Table(title="Ingestion summary", show_header=False, title_justify="left")
-    t.add_column("what")
-    t.add_column("count", justify="right")
-    loaded = s.count("loaded") + s.count("loaded_with_issues")
-    t.add_row("files seen in the inbox", str(s.files_seen))
-    t.add_row("already in the warehouse (unchanged)", str(s.files_known))
-    t.add_row("new files loaded", f"[green]{loaded}[/]")
-    t.add_row("  of which with issues", f"[yellow]{s.count('loaded_with_issues')}[/]")
-    t.add_row("new files quarantined", f"[red]{s.count('quarantined')}[/]")
-    t.add_row("duplicate files (same bytes)", str(len(s.duplicates)))
-    t.add_row("results accepted", str(s.results_accepted))
-    t.add_row("results held for review", str(s.results_held))
-    t.add_row("results with unresolved sample IDs", str(s.results_unresolved))
-    t.add_row("results loaded with a warning (replicate CV…)", str(s.results_flagged))
-    t.add_row("time", f"{s.seconds:.1f} s")
-    console.print(t)
+def attention_line(name: str, outcome: str, message: str, width: int) -> Text:
+    """One file on one line: name, outcome word, the reason cut to the width (the full reason is in the
+    ``files`` and ``quarantine`` views; `biomarkers attention` lists them all)."""
+    reason = _PLATE_PREFIX.sub("", one_line(message, 400))
+    mark, style = OUTCOME_MARK.get(outcome, ("?", "white"))
+    head = f"{name}  "
+    room = max(width - len(head) - 2, 10)
+    line = Text()
+    line.append(mark + " ", style=style)
+    line.append(head)
+    line.append(
+        reason if len(reason) <= room else reason[: room - 1] + "…",
+        style="dim" if outcome == "warnings" else "",
+    )
+    return line
+
+
+def print_summary(
+    console: Console, s: IngestSummary, *, max_files: int = 15, waited_s: float | None = None
+) -> None:
+    """Counts that add up (every file seen is an export or a plate map; every result is accepted, held,
+    in a failed run or waiting for its sample ID), then at most ``max_files`` lines of files that need
+    attention, one line each, and the command that lists the rest."""
+    o = s.outcomes()
+    console.print(f"[bold]Ingestion summary[/] ({s.inbox})", highlight=False, soft_wrap=True)
+    other = s.files_seen - s.files_new - s.companions - s.files_known - len(s.duplicates)
+    seen = (
+        f"  {s.files_seen:,} files seen: {s.files_new:,} new plate exports, {s.companions:,} plate maps, "
+        f"{s.files_known:,} already loaded"
+    )
+    if s.duplicates:
+        seen += f", {len(s.duplicates):,} duplicates (same bytes)"
+    if other > 0:
+        seen += f", {other:,} other"
+    console.print(seen, highlight=False)
+    if s.files_new:
+        console.print(
+            f"  new exports: [green]{o['clean']:,} loaded cleanly[/], {o['warnings']:,} with warnings only, "
+            f"[yellow]{o['attention']:,} need attention[/], [red]{o['quarantined']:,} quarantined[/]",
+            highlight=False,
+        )
+        held = s.results_held - s.results_run_rejected
+        console.print(
+            f"  results: {s.results_total:,} = [green]{s.results_accepted:,} accepted[/] "
+            f"({s.results_flagged:,} with a warning) + {held:,} held for review + "
+            f"{s.results_run_rejected:,} in runs that failed acceptance + {s.results_unresolved:,} waiting "
+            "for their sample ID",
+            highlight=False,
+        )
+    took = f"  time: {s.seconds:.1f} s in the flow"
+    if waited_s is not None:
+        took += f", {waited_s:.1f} s in all (starting Prefect's server and the end summary included)"
+    console.print(took, highlight=False)
     attention = s.attention
     if attention:
-        a = Table(title="Files that need attention", title_justify="left")
-        a.add_column("file", overflow="fold")
-        a.add_column("status")
-        a.add_column("what happened", overflow="fold")
+        console.print(
+            f"[bold]Needs attention[/] ({len(attention)} file{'s' * (len(attention) != 1)}; "
+            "full reasons: `biomarkers attention`)",
+            highlight=False,
+        )
         for f in attention[:max_files]:
-            a.add_row(f.name, f"[{STATUS_STYLE.get(f.status, 'white')}]{f.status}[/]", f.message)
-        console.print(a)
+            console.print(attention_line(f.name, f.outcome, f.message, console.width), soft_wrap=False)
         if len(attention) > max_files:
             console.print(
-                f"… and {len(attention) - max_files} more: `biomarkers query "
-                "\"select source_file, status, message from files where status <> 'loaded'\"`"
+                f"  … and {len(attention) - max_files} more: `biomarkers attention`", highlight=False
             )
     if s.companions_waiting:
-        console.print("Plate maps waiting for their export: " + ", ".join(s.companions_waiting))
+        names = ", ".join(s.companions_waiting[:5]) + (" …" if len(s.companions_waiting) > 5 else "")
+        console.print(
+            f"Plate maps waiting for their export ({len(s.companions_waiting)}): {names}", highlight=False
+        )
