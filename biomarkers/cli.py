@@ -369,7 +369,7 @@ def attention(
 ) -> None:
     """Every file that needs a person (quarantined, or results held, refused or waiting for their sample
     ID), newest first, one line each: the list the ingestion summary cuts short."""
-    from biomarkers.console import attention_line
+    from biomarkers.console import attention_line, counts_text
     from warehouse.analyst import NoAnalystStoreError, connect_analyst
     from warehouse.paths import WarehousePaths
 
@@ -397,9 +397,12 @@ def attention(
             out.print(f"[bold]{r['source_file']}[/] ({counts or outcome})", highlight=False)
             out.print(f"  {r['message']}", highlight=False)
         else:
-            out.print(
-                attention_line(r["source_file"], outcome, r["message"] or "", out.width), soft_wrap=False
+            counts = (
+                ""
+                if outcome == "quarantined"
+                else counts_text(r["accepted"], r["held"], r["failed_runs"], r["unresolved"], r["refused"])
             )
+            out.print(attention_line(r["source_file"], outcome, r["message"] or "", out.width, counts))
     out.print(
         "Whole reasons: --full. Each refused or held row with its rule: biomarkers query "
         "\"select rule, message, well, sample_id from quarantine where source_file = 'FILE'\"",
@@ -440,11 +443,12 @@ def qc_report(
 
 
 DEMO_QUERY = """
-select visit, count(distinct participant_id) as participants,
-  median(conc_pg_ml) filter (where analyte = 'NfL' and matrix = 'CSF' and qualifier = '=') as csf_nfl,
-  median(conc_pg_ml) filter (where analyte = 'NfL' and matrix = 'SERUM' and qualifier = '=') as serum_nfl,
-  count(*) filter (where qualifier = '<') as below_lloq
-from results group by visit, visitnum order by visitnum
+select visit, count(*) as n,
+  count(*) filter (where qualifier = '<') as below_lloq,
+  median(conc_pg_ml) filter (where qualifier = '=') as median_pg_ml
+from results
+where analyte = 'VEGF-A' and matrix = 'CSF' and assay_id = 'LX-NTF'
+group by visit, visitnum order by visitnum
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from types import TracebackType
 
 from rich.console import Console
@@ -57,21 +58,35 @@ class FileProgress:
             self.progress.update(self.task_id, advance=1, description=name)  # type: ignore[arg-type]
 
 
-def attention_line(name: str, outcome: str, message: str, width: int) -> Text:
-    """One file on one line: name, outcome word, the reason cut to the width (the full reason is in the
-    ``files`` and ``quarantine`` views; `biomarkers attention` lists them all)."""
-    reason = _PLATE_PREFIX.sub("", one_line(message, 400))
+def counts_text(accepted: int, held: int, failed_runs: int, unresolved: int, refused: int) -> str:
+    """A file's results in a few words: "259 accepted, 37 in a failed run"."""
+    parts = [f"{accepted:,} accepted"]
+    parts += [f"{held:,} held"] if held else []
+    parts += [f"{failed_runs:,} in failed runs"] if failed_runs else []
+    parts += [f"{unresolved:,} sample ID not found"] if unresolved else []
+    parts += [f"{refused:,} refused"] if refused else []
+    return ", ".join(parts)
+
+
+def attention_line(name: str, outcome: str, message: str, width: int, counts: str = "") -> Text:
+    """One file on one line: mark, name, its counts (else the reason), cut to the width; the full reason is
+    in the ``files`` and ``quarantine`` views and `biomarkers attention --full`."""
+    reason = counts or _PLATE_PREFIX.sub("", one_line(message, 400))
     mark, style = OUTCOME_MARK.get(outcome, ("?", "white"))
     head = f"{name}  "
     room = max(width - len(head) - 2, 10)
     line = Text()
     line.append(mark + " ", style=style)
     line.append(head)
-    line.append(
-        reason if len(reason) <= room else reason[: room - 1] + "…",
-        style="dim" if outcome == "warnings" else "",
-    )
+    line.append(reason if len(reason) <= room else reason[: room - 1] + "…", style="dim")
     return line
+
+
+def _short(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
 
 
 def print_summary(
@@ -81,34 +96,39 @@ def print_summary(
     in a failed run or waiting for its sample ID), then at most ``max_files`` lines of files that need
     attention, one line each, and the command that lists the rest."""
     o = s.outcomes()
-    console.print(f"[bold]Ingestion summary[/] ({s.inbox})", highlight=False, soft_wrap=True)
+    console.print(f"[bold]Ingestion summary[/] ({_short(s.inbox)})", highlight=False, soft_wrap=True)
     other = s.files_seen - s.files_new - s.companions - s.files_known - len(s.duplicates)
     seen = (
         f"  {s.files_seen:,} files seen: {s.files_new:,} new plate exports, {s.companions:,} plate maps, "
         f"{s.files_known:,} already loaded"
     )
     if s.duplicates:
-        seen += f", {len(s.duplicates):,} duplicates (same bytes)"
+        seen += f", {len(s.duplicates):,} duplicates"
     if other > 0:
         seen += f", {other:,} other"
     console.print(seen, highlight=False)
     if s.files_new:
         console.print(
-            f"  new exports: [green]{o['clean']:,} loaded cleanly[/], {o['warnings']:,} with warnings only, "
+            f"  new exports: [green]{o['clean']:,} clean[/], {o['warnings']:,} with warnings only, "
             f"[yellow]{o['attention']:,} need attention[/], [red]{o['quarantined']:,} quarantined[/]",
             highlight=False,
         )
         held = s.results_held - s.results_run_rejected
         console.print(
             f"  results: {s.results_total:,} = [green]{s.results_accepted:,} accepted[/] "
-            f"({s.results_flagged:,} with a warning) + {held:,} held for review + "
-            f"{s.results_run_rejected:,} in runs that failed acceptance + {s.results_unresolved:,} waiting "
-            "for their sample ID",
+            f"({s.results_flagged:,} with a warning)",
             highlight=False,
         )
-    took = f"  time: {s.seconds:.1f} s in the flow"
+        console.print(
+            f"    + {s.results_run_rejected:,} in runs that failed acceptance + {held:,} held for review "
+            f"+ {s.results_unresolved:,} sample ID not found",
+            highlight=False,
+        )
+    took = f"  time: {s.seconds:.1f} s"
     if waited_s is not None:
-        took += f", {waited_s:.1f} s in all (starting Prefect's server and the end summary included)"
+        took = (
+            f"  time: {waited_s:.1f} s in all; the flow itself {s.seconds:.1f} s (the rest: starting Prefect)"
+        )
     console.print(took, highlight=False)
     attention = s.attention
     if attention:
@@ -118,7 +138,16 @@ def print_summary(
             highlight=False,
         )
         for f in attention[:max_files]:
-            console.print(attention_line(f.name, f.outcome, f.message, console.width), soft_wrap=False)
+            counts = (
+                ""
+                if f.status == "quarantined"
+                else counts_text(
+                    f.accepted, f.held - f.run_rejected, f.run_rejected, f.unresolved, f.rejected_rows
+                )
+            )
+            console.print(
+                attention_line(f.name, f.outcome, f.message, console.width, counts), soft_wrap=False
+            )
         if len(attention) > max_files:
             console.print(
                 f"  … and {len(attention) - max_files} more: `biomarkers attention`", highlight=False

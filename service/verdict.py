@@ -300,33 +300,45 @@ def for_lab(message: str) -> str:
 
 
 def group_problems(problems: list[Problem]) -> list[ProblemGroup]:
-    """Identical problems (kind, rule, plate, analyte) told once, keeping the order to act on them."""
-    groups: dict[tuple[str, str, str, str], list[Problem]] = {}
+    """Identical problems (same kind and rule on the same plate) told once, in the order to act on them;
+    the analytes, wells and samples concerned are listed with the group."""
+    groups: dict[tuple[str, str, str], list[Problem]] = {}
     for p in problems:
-        groups.setdefault((p.kind, p.rule, p.plate or "", p.analyte or ""), []).append(p)
+        groups.setdefault((p.kind, p.rule, p.plate or ""), []).append(p)
     out = []
-    for (_, rule, plate, analyte), ps in groups.items():
-        messages = list(dict.fromkeys(p.message for p in ps))
-        message = messages[0]
-        if len(messages) > 1:
-            message += f" (and {len(ps) - 1} more like it)"
+    for (_, rule, plate), ps in groups.items():
         samples = list(dict.fromkeys(p.sample for p in ps if p.sample))
         wells = list(dict.fromkeys(p.well for p in ps if p.well))
+        analytes = list(dict.fromkeys(p.analyte for p in ps if p.analyte))
         noun = "sample" if samples else ("well" if wells else "file")
         out.append(
             ProblemGroup(
                 kind=ps[0].kind,
                 rule=rule,
                 plate=plate or None,
-                analyte=analyte or None,
+                analyte=", ".join(analytes) or None,
                 count=len(ps),
                 noun=noun,
                 wells=wells,
                 samples=samples,
-                message=message,
+                message=_group_message(rule, ps, samples),
             )
         )
     return out
+
+
+def _group_message(rule: str, ps: list[Problem], samples: list[str]) -> str:
+    messages = list(dict.fromkeys(p.message for p in ps))
+    if len(messages) == 1:
+        return messages[0]
+    if rule == "sample_not_in_manifest":
+        shown = ", ".join(samples[:4]) + (" …" if len(samples) > 4 else "")
+        return (
+            f"{len(samples)} sample IDs are not in any sample manifest received so far ({shown}). Check each "
+            "ID on the plate map against the tube label; if they are right, ask the biorepository to send "
+            "its manifest — the results are kept and load as soon as the IDs are known."
+        )
+    return f"{messages[0]} (and {len(ps) - 1} more like it)"
 
 
 def _todo(c: Counts) -> str:

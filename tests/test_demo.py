@@ -8,6 +8,7 @@ folder ``<data>/demo``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,13 @@ def run_cli(
         PREFECT_HOME=str(data / "prefect"),
     )
     return subprocess.run(
-        [str(BIN), *args], cwd=data, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [str(BIN), *args],
+        cwd=data.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -107,3 +114,78 @@ def test_the_demo_output_fits_80_columns_and_60_lines(full_demo: tuple[Path, str
     ]
     assert numbers[0] == sum(numbers[1:]), seen
     assert "Needs attention" in text and "biomarkers attention" in text
+
+
+# --- every shell and Python snippet of the README and docs/ runs against the demo's warehouse -------------
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```$", re.M | re.S)
+SKIP = re.compile(r"<!-- snippet: skip \((.+)\) -->\s*$")
+RUNNERS = {"sh": "bash", "bash": "bash", "shell": "bash", "python": "python"}
+
+
+def snippets(doc: Path) -> list[tuple[int, str, str, str | None]]:
+    """(line, language, code, skip reason) of every fenced block of a language we run."""
+    text = doc.read_text(encoding="utf-8")
+    found = []
+    for m in FENCE.finditer(text):
+        lang = m.group(2).lower()
+        if lang not in RUNNERS:
+            continue
+        line = text.count("\n", 0, m.start()) + 1
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        skip = SKIP.search(before)
+        code = "\n".join(x[len(m.group(1)) :] for x in m.group(3).splitlines())
+        found.append((line, RUNNERS[lang], code, skip.group(1) if skip else None))
+    return found
+
+
+def test_every_doc_has_its_snippets_found() -> None:
+    counted = {d.name: len(snippets(d)) for d in DOCS}
+    assert counted["README.md"] >= 2 and counted["analysts.md"] >= 3, counted
+    for d in DOCS:
+        for line, _, _, reason in snippets(d):
+            assert reason is None or len(reason) > 10, f"{d.name}:{line}: a skip needs its reason"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
+def test_doc_snippets_run_against_the_demo(doc: Path, full_demo: tuple[Path, str]) -> None:
+    data, _ = full_demo
+    work = data.parent
+    if not (work / ".venv").exists():
+        (work / ".venv").symlink_to(REPO / ".venv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIOMARKERS_")}
+    env.update(
+        PATH=f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        BIOMARKERS_DATA=str(data),
+        BIOMARKERS_WAREHOUSE=str(data / "demo" / "warehouse"),
+        BIOMARKERS_ALLOTROPY_FALLBACK="0",
+        PREFECT_HOME=str(data / "prefect"),
+        COLUMNS="100",
+    )
+    ran = 0
+    for line, runner, code, skip in snippets(doc):
+        if skip:
+            continue
+        cmd = ["bash", "-e", "-c", code] if runner == "bash" else [sys.executable, "-c", code]
+        r = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900, check=False)
+        where = f"{doc.name}:{line}"
+        assert r.returncode == 0, f"{where} failed:\n{code}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}"
+        assert "Traceback" not in r.stderr, f"{where}:\n{r.stderr}"
+        ran += 1
+    if not snippets(doc):
+        pytest.skip(f"{doc.name} has no shell or Python snippet")
+
+
+def test_participant_ids_in_the_docs_exist_in_the_demo(full_demo: tuple[Path, str]) -> None:
+    """The examples filter on IDs the demo has (a filter on an unknown ID returns 0 rows and teaches
+    nothing)."""
+    import duckdb
+
+    data, _ = full_demo
+    ids = {m for d in DOCS for m in re.findall(r"BCT-\d\d-\d{4,}", d.read_text(encoding="utf-8"))}
+    assert ids
+    con = duckdb.connect(str(data / "demo" / "warehouse" / "analyst.duckdb"), read_only=True)
+    for pid in sorted(ids):
+        n = con.execute("select count(*) from results where participant_id = ?", [pid]).fetchall()[0][0]
+        assert n > 0, f"{pid} (quoted in the docs) has no result in the demo"
