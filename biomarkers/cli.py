@@ -6,6 +6,7 @@ Heavy imports (Prefect, the flow) happen inside the commands, after the environm
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from enum import StrEnum
@@ -119,6 +120,15 @@ def run_ingest(
             )
         except (ManifestError, ConfigError, WarehouseBusyError) as exc:
             raise fail(str(exc)) from None
+        except RuntimeError as exc:
+            if "ephemeral Prefect API server" not in str(exc):
+                raise
+            limit = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "?")
+            raise fail(
+                f"Prefect's temporary server did not start within {limit} s (a busy machine?); nothing was "
+                "loaded. Run the command again, raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or "
+                "start a server once with `biomarkers up` and export PREFECT_API_URL."
+            ) from None
         finally:
             progress.set_sink(None)
     if not quiet:
@@ -419,7 +429,8 @@ def qc_report(
     ] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Write a plate's QC report (standard curves, calibrators, QCs, heat map, Levey-Jennings) as HTML."""
+    """Write a plate's QC report (standard curves, calibrators, QCs, heat map, Levey-Jennings) as HTML,
+    with its figures as PNG/SVG files beside it (linked: the page stays small and opens fast)."""
     from assay.qc_report import write_qc_report
     from schemas.config import load_config
     from warehouse.analyst import NoAnalystStoreError, connect_analyst
@@ -438,7 +449,7 @@ def qc_report(
     finally:
         con.close()
     target = out_dir or settings.data_dir() / "qc" / plate
-    path = write_qc_report(target, run, figure_files=True)
+    path = write_qc_report(target, run, figure_files=True, link_figures=True)
     out.print(f"QC report for {plate} ({run.verdict}): {path}", highlight=False)
 
 

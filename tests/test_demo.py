@@ -33,6 +33,7 @@ def run_cli(
         LINES="50",
         TERM="dumb",
         PREFECT_HOME=str(data / "prefect"),
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="600",  # two shared cores under load
     )
     return subprocess.run(
         [str(BIN), *args],
@@ -161,6 +162,7 @@ def test_doc_snippets_run_against_the_demo(doc: Path, full_demo: tuple[Path, str
         BIOMARKERS_WAREHOUSE=str(data / "demo" / "warehouse"),
         BIOMARKERS_ALLOTROPY_FALLBACK="0",
         PREFECT_HOME=str(data / "prefect"),
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="600",
         COLUMNS="100",
     )
     ran = 0
