@@ -120,7 +120,7 @@ def print_summary(
             highlight=False,
         )
         console.print(
-            f"    + {s.results_run_rejected:,} in runs that failed acceptance + {held:,} held for review "
+            f"    + {s.results_run_rejected:,} in failed runs + {held:,} held for review "
             f"+ {s.results_unresolved:,} sample ID not found",
             highlight=False,
         )
