@@ -291,9 +291,7 @@ def ingest_flow(
                     used.update(s.name for s in siblings)
                     # quote(): Prefect would otherwise walk every parameter (the configuration, the
                     # frames) looking for futures, on every file; these hold none.
-                    state = ingest_file_task(
-                        quote(prepared), quote(siblings), quote(ctx), return_state=True
-                    )
+                    state = ingest_file_task(quote(prepared), quote(siblings), quote(ctx), return_state=True)
                     line, qrows, failed = cast(FileResult, state.result())
                     summary.files.append(line)
                     details.add_rows(qrows, failed)
