@@ -5,9 +5,11 @@ time), the run verdict with its reasons in plain words, and per analyte: the sta
 table (nominal, back-calculated, recovery, masked and why), the QC table, the plate heat map with replicate
 CVs, and Levey–Jennings charts where a series is given.
 
-Self-contained: images are embedded as base64 data URIs, styles are inline CSS, there is no JavaScript and
-no external reference (a Content-Security-Policy forbids any), so the file can be mailed or archived with
-the run. Every piece of text from the data is HTML-escaped.
+Self-contained by default: images are embedded as base64 data URIs, styles are inline CSS, there is no
+JavaScript and no external reference (a Content-Security-Policy forbids any), so the file can be mailed or
+archived with the run. With ``link_figures`` (what `biomarkers qc-report` writes) the figures are files
+beside the page, linked: a 30-plex page stays small and opens fast; the folder is then the artifact. Each
+analyte folds (``<details>``), open when it did not pass. Every piece of text from the data is HTML-escaped.
 
 :class:`QcReportInput` is plain data; the caller fills it from the warehouse. Acceptance decisions (which
 calibrator passes, the verdict) are inputs: the report shows them, it does not re-decide them.
@@ -349,13 +351,29 @@ def _analyte_section(
     run: QcReportInput,
     fmt: ImageFormat,
     figure_dir: Path | None,
+    link_figures: bool = False,
 ) -> str:
-    parts = [f'<section class="analyte" id="{anchor}"><h2>{_e(a.analyte)} {_verdict_badge(a.verdict)}</h2>']
+    # Each analyte folds (<details>, no script): a 30-plex page opens short; analytes that did not pass
+    # are open, so what needs a look is what the page shows first.
+    opened = " open" if (a.verdict or "").strip().lower() != "pass" else ""
+    parts = [
+        f'<section class="analyte" id="{anchor}"><h2>{_e(a.analyte)} {_verdict_badge(a.verdict)}</h2>'
+        f"<details{opened}><summary>curve, calibrators, QCs, plate map, trends</summary>"
+    ]
     if a.reasons:
         parts.append('<ul class="reasons">' + "".join(f"<li>{_e(r)}</li>" for r in a.reasons) + "</ul>")
     parts.append(_fit_summary(a))
 
     def emit(fig: Figure, alt: str, name: str) -> None:
+        if figure_dir is not None and link_figures:
+            # linked, not embedded: the page stays small and each figure is drawn once per file format
+            stem = f"{anchor}_{name}"
+            save_figure(fig, figure_dir / stem)
+            parts.append(
+                f'<figure><a href="{figure_dir.name}/{stem}.svg"><img loading="lazy" alt="{_e(alt)}" '
+                f'src="{figure_dir.name}/{stem}.png"></a></figure>'
+            )
+            return
         parts.append(_image(fig, alt, fmt))
         if figure_dir is not None:
             save_figure(fig, figure_dir / f"{anchor}_{name}")
@@ -399,11 +417,12 @@ def _analyte_section(
                 unit=s.unit,
             )
             emit(fig, f"Levey–Jennings chart: {s.title}", f"lj{i}")
-    parts.append("</section>")
+    parts.append("</details></section>")
     return "".join(parts)
 
 
 _CSS = """
+summary { cursor: pointer; color: var(--muted); }
 :root { --ink:#1b1f24; --muted:#5b6470; --line:#d8dde3; --pass:#1a7f37; --fail:#c62828; --review:#b26b00; }
 * { box-sizing: border-box; }
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -456,7 +475,11 @@ def _when(value: datetime | str | None) -> str:
 
 
 def render_qc_report(
-    run: QcReportInput, *, image_format: ImageFormat = "png", figure_dir: Path | None = None
+    run: QcReportInput,
+    *,
+    image_format: ImageFormat = "png",
+    figure_dir: Path | None = None,
+    link_figures: bool = False,
 ) -> str:
     """The report's HTML (see :func:`write_qc_report`)."""
     anchors: list[str] = []
@@ -498,16 +521,17 @@ def render_qc_report(
         else '<p class="note">No analyte on this plate.</p>'
     )
     sections = "".join(
-        _analyte_section(a, anchor, run, image_format, figure_dir)
+        _analyte_section(a, anchor, run, image_format, figure_dir, link_figures)
         for a, anchor in zip(run.analytes, anchors, strict=True)
     )
     generated = run.generated_at or datetime.now(UTC)
     title = f"QC report — {run.plate_id}"
+    images = "data: 'self'" if link_figures else "data:"  # linked figures sit beside the page
+    csp = f"default-src 'none'; img-src {images}; style-src 'unsafe-inline'"
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
-        '<meta http-equiv="Content-Security-Policy" '
-        "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
         f"<header><h1>{_e(title)}</h1><p class=sub>{_e(run.assay)}</p>"
@@ -526,15 +550,20 @@ def write_qc_report(
     *,
     image_format: ImageFormat = "png",
     figure_files: bool = False,
+    link_figures: bool = False,
 ) -> Path:
     """Write ``out_dir/index.html`` for one plate/run and return its path.
 
     ``image_format`` chooses how plots are embedded (base64 PNG, or base64 SVG). With ``figure_files`` the
-    plots are also written as PNG and SVG under ``out_dir/figures/``. The page is replaced atomically.
+    plots are also written as PNG and SVG under ``out_dir/figures/``; with ``link_figures`` as well, the page
+    links them instead of embedding them (a 30-plex page is then kilobytes, not megabytes, and each figure
+    is drawn once per format; the folder is the artifact). The page is replaced atomically.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     figure_dir = out_dir / "figures" if figure_files else None
-    page = render_qc_report(run, image_format=image_format, figure_dir=figure_dir)
+    page = render_qc_report(
+        run, image_format=image_format, figure_dir=figure_dir, link_figures=link_figures and figure_files
+    )
     target = out_dir / "index.html"
     fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=out_dir)
     try:

@@ -6,8 +6,9 @@ Heavy imports (Prefect, the flow) happen inside the commands, after the environm
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,8 @@ from rich.table import Table
 
 from biomarkers import settings
 from biomarkers.commands_export import export_app
+
+STARTED = time.perf_counter()  # a command's "time" includes what the person waited for, imports too
 
 app = typer.Typer(
     help="BCT-002-US biomarker assay ingestion: plate exports in, validated, blinded pg/mL results out.",
@@ -87,11 +90,21 @@ def run_ingest(
     trigger: str,
     quiet: bool = False,
     lab: str | None = None,
+    attention_lines: int = 15,
+    started: float | None = None,
 ) -> Any:
-    """Run the ingestion flow once with a progress bar on a terminal; returns the IngestSummary."""
-    for what, p in (("inbox", inbox), ("manifest", manifest)):
-        if not p.exists():
-            raise fail(f"{what} {p} does not exist (run `make demo` or pass --{what})")
+    """Run the ingestion flow once with a progress bar on a terminal; returns the IngestSummary. The time
+    printed is what the person waited (from ``started``, default now: Prefect's server start included),
+    beside the flow's own."""
+    started = time.perf_counter() if started is None else started
+    if not inbox.is_dir():
+        raise fail(f"the inbox {inbox} is not a folder: pass --inbox FOLDER (or set BIOMARKERS_INBOX)")
+    if not manifest.exists() or (manifest.is_dir() and not any(manifest.glob("*.csv"))):
+        raise fail(
+            f"no sample manifest at {manifest}: put the biorepository's manifest CSV file(s) there, or "
+            "pass --manifest FILE_OR_FOLDER (or set BIOMARKERS_MANIFEST); the demo's is "
+            "data/demo/study/manifest.csv"
+        )
     settings.configure_environment()
     from biomarkers.console import FileProgress, print_summary
     from flows.ingest import ingest_flow
@@ -108,20 +121,34 @@ def run_ingest(
             )
         except (ManifestError, ConfigError, WarehouseBusyError) as exc:
             raise fail(str(exc)) from None
+        except RuntimeError as exc:
+            if "ephemeral Prefect API server" not in str(exc):
+                raise
+            limit = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "?")
+            raise fail(
+                f"Prefect's temporary server did not start within {limit} s (a busy machine?); nothing was "
+                "loaded. Run the command again, raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or "
+                "start a server once with `biomarkers up` and export PREFECT_API_URL."
+            ) from None
         finally:
             progress.set_sink(None)
     if not quiet:
-        print_summary(out, summary)
+        print_summary(out, summary, max_files=attention_lines, waited_s=time.perf_counter() - started)
     return summary
 
 
 @app.command()
 def ingest(
     inbox: Annotated[
-        Path | None, typer.Option(help="Folder of plate exports [default: the demo's inbox]")
+        Path | None,
+        typer.Option(help="Folder of plate exports [env BIOMARKERS_INBOX; default data/inbox]"),
     ] = None,
     manifest: Annotated[
-        Path | None, typer.Option(help="Sample manifest CSV, or a folder of shipment manifests")
+        Path | None,
+        typer.Option(
+            help="Sample manifest CSV, or a folder of shipment manifests "
+            "[env BIOMARKERS_MANIFEST; default data/manifests]"
+        ),
     ] = None,
     warehouse: WarehouseOpt = None,
     user: Annotated[
@@ -138,12 +165,16 @@ def ingest(
 
     if user:
         os.environ["BIOMARKERS_USER"] = user
+    if inbox is None:
+        inbox = settings.default_inbox()
+        inbox.mkdir(parents=True, exist_ok=True)  # the default inbox is ours to create (never to empty)
     run_ingest(
-        inbox or settings.default_inbox(),
+        inbox,
         manifest or settings.default_manifest(),
         warehouse or settings.warehouse_dir(),
         trigger="cli",
         lab=lab,
+        started=STARTED,
     )
 
 
@@ -190,7 +221,6 @@ def inspect(
         "dilution",
     ]
     _print_frame(result.rows.select(brief), limit=60)
-    out.print("all columns (plate, row_number, flags, …): --csv")
 
 
 @app.command()
@@ -323,13 +353,17 @@ def status(
     except NoAnalystStoreError as exc:
         raise fail(str(exc)) from None
     queries = {
-        "files received": "select count(*) from files where status <> 'companion'",
+        "plate exports received": "select count(*) from files where status <> 'companion'",
+        "plate maps received": "select count(*) from files where status = 'companion'",
         "files quarantined": "select count(*) from files where status = 'quarantined'",
         "plates": "select count(*) from plates",
         "wells": "select count(*) from wells",
         "results (current)": "select count(*) from results",
         "results_all (every version)": "select count(*) from results_all",
         "results held for review": "select count(*) from results_all where status = 'held'",
+        "results in runs that failed acceptance": "select count(*) from results_all "
+        "where status = 'run_rejected'",
+        "results waiting for their sample ID": "select count(*) from results_all where status = 'unresolved'",
         "quarantine rows": "select count(*) from quarantine",
         "unresolved sample IDs": "select count(distinct sample_id) from unresolved where still_unresolved",
     }
@@ -346,6 +380,74 @@ def status(
     out.print(f"full store (cleared roles only): {paths.full_db}")
 
 
+ATTENTION_SQL = """
+with r as (
+    select source_file_sha256 as sha,
+           count(*) filter (where status = 'loaded') as accepted,
+           count(*) filter (where status = 'held') as held,
+           count(*) filter (where status = 'run_rejected') as failed_runs,
+           count(*) filter (where status = 'unresolved') as unresolved
+    from results_all group by all),
+q as (select source_sha256 as sha, count(*) filter (where severity = 'reject') as refused
+      from quarantine group by all)
+select f.source_file, f.status, f.message, coalesce(r.accepted, 0) as accepted, coalesce(r.held, 0) as held,
+       coalesce(r.failed_runs, 0) as failed_runs, coalesce(r.unresolved, 0) as unresolved,
+       coalesce(q.refused, 0) as refused, f.loaded_at
+from files f left join r on r.sha = f.source_sha256 left join q on q.sha = f.source_sha256
+where f.status = 'quarantined' or r.held > 0 or r.failed_runs > 0 or r.unresolved > 0 or q.refused > 0
+order by f.load_seq desc
+"""
+
+
+@app.command()
+def attention(
+    full: Annotated[bool, typer.Option("--full", help="Each file's whole reason, not one line")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Every file that needs a person (quarantined, or results held, refused or waiting for their sample
+    ID), newest first, one line each: the list the ingestion summary cuts short."""
+    from biomarkers.console import attention_line, counts_text
+    from warehouse.analyst import NoAnalystStoreError, connect_analyst
+    from warehouse.paths import WarehousePaths
+
+    paths = WarehousePaths.at(warehouse or settings.warehouse_dir())
+    try:
+        con = connect_analyst(paths)
+    except NoAnalystStoreError as exc:
+        raise fail(str(exc)) from None
+    try:
+        df = con.sql(ATTENTION_SQL).pl()
+    finally:
+        con.close()
+    if df.height == 0:
+        out.print("No file needs attention.", highlight=False)
+        return
+    out.print(f"{df.height} file{'s' * (df.height != 1)} need attention, newest first:", highlight=False)
+    for r in df.iter_rows(named=True):
+        outcome = "quarantined" if r["status"] == "quarantined" else "attention"
+        if full:
+            counts = ", ".join(
+                f"{r[k]:,} {k.replace('_', ' ')}"
+                for k in ("accepted", "held", "failed_runs", "unresolved", "refused")
+                if r[k]
+            )
+            out.print(f"[bold]{r['source_file']}[/] ({counts or outcome})", highlight=False)
+            out.print(f"  {r['message']}", highlight=False)
+        else:
+            counts = (
+                ""
+                if outcome == "quarantined"
+                else counts_text(r["accepted"], r["held"], r["failed_runs"], r["unresolved"], r["refused"])
+            )
+            out.print(attention_line(r["source_file"], outcome, r["message"] or "", out.width, counts))
+    out.print(
+        "Whole reasons: --full. Each refused or held row with its rule: biomarkers query "
+        "\"select rule, message, well, sample_id from quarantine where source_file = 'FILE'\"",
+        style="dim",
+        highlight=False,
+    )
+
+
 @app.command("qc-report")
 def qc_report(
     plate: Annotated[str, typer.Option("--plate", help="Plate ID (see the plates view)")],
@@ -354,7 +456,8 @@ def qc_report(
     ] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Write a plate's QC report (standard curves, calibrators, QCs, heat map, Levey-Jennings) as HTML."""
+    """Write a plate's QC report (standard curves, calibrators, QCs, heat map, Levey-Jennings) as HTML,
+    with its figures as PNG/SVG files beside it (linked: the page stays small and opens fast)."""
     from assay.qc_report import write_qc_report
     from schemas.config import load_config
     from warehouse.analyst import NoAnalystStoreError, connect_analyst
@@ -373,17 +476,17 @@ def qc_report(
     finally:
         con.close()
     target = out_dir or settings.data_dir() / "qc" / plate
-    path = write_qc_report(target, run, figure_files=True)
+    path = write_qc_report(target, run, figure_files=True, link_figures=True)
     out.print(f"QC report for {plate} ({run.verdict}): {path}", highlight=False)
 
 
 DEMO_QUERY = """
-select matrix, analyte, visit, count(*) as n,
-       count(*) filter (where qualifier = '<') as below_lloq,
-       round(median(conc_pg_ml) filter (where qualifier = '='), 1) as median_pg_ml
+select visit, count(*) as n,
+  count(*) filter (where qualifier = '<') as below_lloq,
+  median(conc_pg_ml) filter (where qualifier = '=') as median_pg_ml
 from results
-where analyte in ('VEGF-A', 'NfL') and assay_id like 'LX-%'
-group by all order by matrix, analyte, min(visitnum)
+where analyte = 'VEGF-A' and matrix = 'CSF' and assay_id = 'LX-NTF'
+group by visit, visitnum order by visitnum
 """
 
 
@@ -392,40 +495,60 @@ def demo(
     participants: Annotated[int, typer.Option(help="Randomised participants")] = 196,
     seed: Annotated[int, typer.Option(help="Random seed")] = 1,
 ) -> None:
-    """What `make demo` runs: generate the synthetic study, ingest it, summarise, query."""
+    """What `make demo` runs: generate a synthetic study into data/demo/, ingest it into data/demo/warehouse,
+    summarise, query. It deletes only what it wrote itself (and refuses if anything else is there)."""
+    from biomarkers.demo_area import DemoArea, DemoFolderError
     from synth.generator import generate_study
-    from warehouse.paths import WarehousePaths
 
-    study = settings.demo_dir()
-    if study.exists():
-        shutil.rmtree(study)
+    area = DemoArea(settings.demo_dir())
+    try:
+        area.clear()
+    except DemoFolderError as exc:
+        raise fail(str(exc)) from None
     out.rule("[bold]1. generate a synthetic study")
-    s = generate_study(study, seed=seed, participants=participants)
+    area.root.mkdir(parents=True, exist_ok=True)
+    s = generate_study(area.study, seed=seed, participants=participants)
+    area.record()
     out.print(
-        f"{s.participants} participants, {s.samples} samples, {s.plates} plates in {s.files} files "
-        f"→ {study}/inbox (seeded defects: {s.defects}, answer key in defects.json)"
+        f"{s.participants} participants, {s.samples:,} samples, {s.plates} plates in {s.files} files "
+        f"→ {_short(area.inbox)} ({s.defects} seeded defects, answer key in defects.json)",
+        highlight=False,
     )
     out.rule("[bold]2. run the ingestion flow")
-    warehouse = settings.warehouse_dir()
-    run_ingest(study / "inbox", study / "manifest.csv", warehouse, trigger="demo")
+    run_ingest(area.inbox, area.manifest, area.warehouse, trigger="demo", attention_lines=10)
     out.rule("[bold]3. a sample query (what an analyst sees)")
     out.print(DEMO_QUERY.strip(), style="dim", highlight=False)
-    query(DEMO_QUERY, format=Fmt.table, out_file=None, limit=200, warehouse=warehouse, full=False)
+    query(DEMO_QUERY, format=Fmt.table, out_file=None, limit=200, warehouse=area.warehouse, full=False)
     out.print(
-        '\nNext: `.venv/bin/biomarkers status`, `.venv/bin/biomarkers query "select * from quarantine"`, '
-        f"or open {WarehousePaths.at(warehouse).analyst_db} read-only in DuckDB."
+        f"\nNext: export BIOMARKERS_WAREHOUSE={_short(area.warehouse)}, then `biomarkers status`, "
+        '`biomarkers attention`, `biomarkers query "describe results"`. Your own exports go in '
+        f"{_short(settings.default_inbox())}/ (`biomarkers ingest`); the demo never touches it.",
+        highlight=False,
     )
+
+
+def _short(path: Path) -> str:
+    """A path relative to the working directory when it is under it (shorter lines), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _print_frame(df: Any, *, limit: int = 40) -> None:
-    t = Table(show_lines=False)
-    for c in df.columns:
-        t.add_column(c, overflow="fold")
-    for row in df.head(limit).iter_rows():
-        t.add_row(*["" if v is None else str(v) for v in row])
-    out.print(t)
-    if df.height > limit:
-        out.print(f"… {df.height - limit} more rows ({df.height} in all); use --format csv for everything")
+    """Rows of `inspect` at the terminal's width: never a word split inside a cell (long cells end in "…";
+    columns that do not fit are named underneath)."""
+    from biomarkers.frame_table import render_frame
+
+    r = render_frame(df, width=out.width, limit=limit)
+    out.print(r.table)
+    notes = []
+    if r.hidden_rows:
+        notes.append(f"first {limit} of {df.height:,} rows")
+    if r.hidden_columns:
+        notes.append("not shown for width: " + ", ".join(r.hidden_columns))
+    notes.append("every row and column: --csv")
+    out.print("; ".join(notes), style="dim", highlight=False)
 
 
 from biomarkers import commands_integrity  # noqa: E402  (commands defined in their own module)

@@ -4,6 +4,7 @@ Rich would otherwise squeeze every column into the width until each cell folds o
 columns keep a readable width (long text is cut with an ellipsis), numbers are right-aligned with at most
 six significant digits (never float noise such as 12.309999999999999), and the columns that do not fit
 are named under the table instead of being crushed — with the way to get everything (``--format csv``).
+When the width is short, SHA-256 columns are the first to go.
 Qualifier columns (``qualifier``, ``*_qualifier``, ``*_q``) are kept ahead of others, within a third of the
 width: a censored value shown without its ``<`` would read as a measurement.
 """
@@ -48,6 +49,10 @@ def cell(value: object) -> str:
     return str(value)
 
 
+def _is_hash(column: str) -> bool:
+    return "sha256" in column.lower() or column.lower() in ("sha", "hash")
+
+
 def _is_qualifier(column: str) -> bool:
     return column == "qualifier" or column.endswith(("_qualifier", "_q"))
 
@@ -77,7 +82,13 @@ def render_frame(df: pl.DataFrame, *, width: int, limit: int) -> RenderedFrame:
     kept: list[str] = []
     used = -_GAP  # separators go between columns only (no edges)
     full = False  # once a column does not fit, only qualifier columns follow (never a later narrow one)
+    # SHA-256 columns (64 characters a person cannot read on screen) go first when the width is short:
+    # the table keeps rule and message of `select * from quarantine`, not its hashes.
+    everything = sum(widths[c] + _GAP for c in df.columns) - _GAP
+    hashes = {c for c in df.columns if _is_hash(c)} if everything > width else set()
     for c in df.columns:
+        if c in hashes:
+            continue
         need = widths[c] + _GAP
         if c in pinned:
             reserve -= need

@@ -1,7 +1,10 @@
 """Where things live by default, and the process environment Prefect needs before it is imported.
 
-Defaults point at a git-ignored ``data/`` folder in the project so that ``biomarkers ingest`` right after
-``make demo`` works; every location can be overridden by flag or environment variable.
+Defaults point at a git-ignored ``data/`` folder in the project: ``data/inbox/`` (the inbox of
+``biomarkers ingest`` and of the nightly run), ``data/manifests/`` (the biorepository's shipment manifests),
+``data/warehouse/``. The demo owns ``data/demo/`` and nothing else (biomarkers/demo_area.py): a file put in
+the real inbox is never the demo's to delete. Every location can be overridden by flag or environment
+variable.
 """
 
 from __future__ import annotations
@@ -21,15 +24,18 @@ def warehouse_dir() -> Path:
 
 
 def demo_dir() -> Path:
+    """The demo's own folder (study, warehouse, ledger of what it wrote); no default points into it."""
     return data_dir() / "demo"
 
 
 def default_inbox() -> Path:
-    return Path(os.environ.get("BIOMARKERS_INBOX", demo_dir() / "inbox")).expanduser().resolve()
+    """The inbox of `biomarkers ingest` and of the nightly run — never the demo's."""
+    return Path(os.environ.get("BIOMARKERS_INBOX", data_dir() / "inbox")).expanduser().resolve()
 
 
 def default_manifest() -> Path:
-    return Path(os.environ.get("BIOMARKERS_MANIFEST", demo_dir() / "manifest.csv")).expanduser().resolve()
+    """The sample manifest: a folder of the biorepository's shipment manifests (or one CSV)."""
+    return Path(os.environ.get("BIOMARKERS_MANIFEST", data_dir() / "manifests")).expanduser().resolve()
 
 
 def configure_environment(*, console_log_level: str = "ERROR") -> None:

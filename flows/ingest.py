@@ -12,13 +12,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prefect import Flow, State, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
 from prefect.runtime import deployment, flow_run
+from prefect.states import Completed
 from prefect.utilities.annotations import quote
 
 from biomarkers import settings
@@ -36,7 +37,7 @@ from pipeline.observe import (
     quarantine_rows,
     send_webhook,
 )
-from pipeline.report import FileLine, IngestSummary, file_line, markdown
+from pipeline.report import FileLine, IngestSummary, file_line, markdown, one_line, state_name
 from pipeline.sources import (
     SourceConfigError,
     SourceUnavailable,
@@ -143,20 +144,34 @@ def pull_sources(ops: Operations, warehouse: Path, rescan: bool) -> list[SourceR
     return reports
 
 
+FileResult = tuple[FileLine, list[dict[str, str]], list[dict[str, str]]]
+
+FILE_STATE_NAMES = {"quarantined": "Quarantined", "attention": "Needs attention"}
+"""Task state names on the run page for a file a person must look at (still Completed: the task did its
+job; the file's verdict is data, not an error)."""
+
+
 @task(name="ingest-file", task_run_name="ingest {prepared.candidate.name}", cache_policy=NO_CACHE)
-def ingest_file_task(
-    prepared: Prepared, siblings: list[Candidate], ctx: IntakeContext
-) -> tuple[FileLine, list[dict[str, str]], list[dict[str, str]]]:
+def ingest_file_task(prepared: Prepared, siblings: list[Candidate], ctx: IntakeContext) -> State[FileResult]:
     """One processed file loaded; its summary line, its quarantined rows and its failed plate runs out (for
-    the run page). A data problem is a warning line, never a traceback: it is the file's verdict."""
+    the run page). A data problem is a warning line, never a traceback: it is the file's verdict, and the
+    task's state name says it ("Quarantined", "Needs attention") with the one-line reason."""
     outcome, _ = load_prepared(prepared, siblings, ctx)
     line = file_line(outcome)
     log = get_run_logger()
+    said = one_line(line.message, 300)
+    said = said if said.startswith(line.name) else f"{line.name}: {said}"
     if line.needs_attention:
-        log.warning("%s: %s", line.name, line.message)
+        log.warning("%s", said)
     else:
-        log.info("%s: %s", line.name, line.message)
-    return line, quarantine_rows(outcome), failed_runs(outcome)
+        log.info("%s", said)
+    result: FileResult = (line, quarantine_rows(outcome), failed_runs(outcome))
+    # The returned state is the task's final state; the flow reads its data (call with return_state=True).
+    return Completed(
+        name=FILE_STATE_NAMES.get(line.outcome, "Completed"),
+        message=one_line(line.message, 200),
+        data=result,
+    )
 
 
 @task(name="notify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
@@ -170,25 +185,29 @@ def publish_task(store: WriterStore, config: Config) -> bool:
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def report_task(summary: IngestSummary, details: RunDetails) -> None:
+def report_task(summary: IngestSummary, details: RunDetails, run_name: str) -> None:
+    """The three artifacts of a run (docs/operations.md "What a run tells people")."""
     create_markdown_artifact(
         key="ingest-summary",
-        markdown=markdown(summary) + details_markdown(details),
-        description="Ingestion summary",
+        markdown=markdown(summary, run_name) + details_markdown(details),
+        description=f"Ingestion summary: {summary.state_message()}",
     )
     if details.quarantined_rows:
         create_table_artifact(
             key="ingest-quarantine",
             table=details.quarantined_rows,
-            description="Rows rejected or held, with the rule and what to do (the warehouse keeps them all)",
+            description="Rows refused or held: rule, message (what is wrong and what to do), file, plate, "
+            "well, sample, analyte, value as written (the warehouse's quarantine view keeps them all)",
         )
     rows = [
         {
             "file": f.name,
-            "status": f.status,
+            "outcome": f.outcome,
             "accepted": f.accepted,
-            "held": f.held,
+            "held": f.held - f.run_rejected,
+            "failed_runs": f.run_rejected,
             "unresolved": f.unresolved,
+            "refused": f.rejected_rows,
             "message": f.message,
         }
         for f in summary.attention
@@ -197,17 +216,10 @@ def report_task(summary: IngestSummary, details: RunDetails) -> None:
         create_table_artifact(
             key="ingest-files-needing-attention",
             table=rows,
-            description="Files quarantined or loaded with issues, with the reason",
+            description="Files quarantined, or loaded with results held, refused or waiting for their "
+            "sample ID: one row per file with the counts and the full reason",
         )
-    get_run_logger().info(
-        "%d new files: %d loaded, %d quarantined; %d results accepted, %d held, %d unresolved",
-        summary.files_new,
-        summary.count("loaded") + summary.count("loaded_with_issues"),
-        summary.count("quarantined"),
-        summary.results_accepted,
-        summary.results_held,
-        summary.results_unresolved,
-    )
+    get_run_logger().info("%s", summary.state_message())
 
 
 def _on_failure(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> None:
@@ -223,7 +235,17 @@ def _on_failure(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> N
         logging.getLogger(__name__).warning("failure notification not sent: %s", exc)
 
 
-@flow(name="biomarker-ingest", log_prints=False, on_failure=[_on_failure])
+def run_name() -> str:
+    """Readable run names on the server: ``nightly 2026-12-03`` (one a day); other triggers with the time
+    (``upload 2026-12-03 14:05``), as several a day are usual. UTC, from the run's scheduled start."""
+    params = flow_run.parameters or {}
+    trigger = str(params.get("trigger") or "manual")
+    start = flow_run.scheduled_start_time
+    when = start.strftime("%Y-%m-%d") if trigger == "nightly" else start.strftime("%Y-%m-%d %H:%M")
+    return f"{trigger} {when}"
+
+
+@flow(name="biomarker-ingest", flow_run_name=run_name, log_prints=False, on_failure=[_on_failure])
 def ingest_flow(
     inbox: str | None = None,
     manifest: str | None = None,
@@ -240,8 +262,11 @@ def ingest_flow(
     warehouse's landing area and ingests those too (the nightly run does; an upload run does not);
     ``rescan`` re-reads every file at the sources. ``lab``: the lab that delivered the inbox's files (else
     the lab operations.yaml configures for the inbox source, else none). Unset locations come from the
-    environment (BIOMARKERS_INBOX, BIOMARKERS_MANIFEST, BIOMARKERS_WAREHOUSE), else the project's
-    ``data/`` folder."""
+    environment (BIOMARKERS_INBOX, BIOMARKERS_MANIFEST, BIOMARKERS_WAREHOUSE), else the project's ``data/``
+    folder.
+
+    Calling the flow returns the :class:`IngestSummary`; the run ends Completed, named "Needs attention"
+    when a file was quarantined or results were held, refused or unresolved, with the counts as message."""
     started = time.perf_counter()
     inbox = inbox or str(settings.default_inbox())
     manifest = manifest or str(settings.default_manifest())
@@ -293,6 +318,7 @@ def ingest_flow(
             )
             summary.files_seen += found.known + len(found.new) + len(found.companions) + len(found.duplicates)
             summary.files_known += found.known
+            summary.companions += len(found.companions)
             summary.duplicates += found.duplicates
             progress.start(len(found.new))
             used: set[str] = set()
@@ -308,9 +334,8 @@ def ingest_flow(
                     used.update(s.name for s in siblings)
                     # quote(): Prefect would otherwise walk every parameter (the configuration, the
                     # frames) looking for futures, on every file; these hold none.
-                    line, qrows, failed = ingest_file_task(  # type: ignore[call-overload]
-                        quote(prepared), quote(siblings), quote(ctx)
-                    )
+                    state = ingest_file_task(quote(prepared), quote(siblings), quote(ctx), return_state=True)
+                    line, qrows, failed = cast(FileResult, state.result())
                     summary.files.append(line)
                     details.add_rows(qrows, failed)
                     progress.advance(prepared.candidate.name, line.status)
@@ -318,9 +343,14 @@ def ingest_flow(
         summary.published = publish_task(store, config)
         summary.warehouse_counts = store.counts()
     summary.seconds = time.perf_counter() - started
-    report_task(summary, details)
+    name = str(flow_run.name or "")
+    report_task(summary, details, name)
     _notify(ops, summary, details)
-    return summary
+    # Prefect makes a returned state the run's final state and returns its data to the caller.
+    final: State[IngestSummary] = Completed(
+        name=state_name(summary), message=summary.state_message(), data=summary
+    )
+    return cast(IngestSummary, final)
 
 
 @contextlib.contextmanager

@@ -15,20 +15,20 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from pipeline.outcome import FileOutcome
-from pipeline.report import IngestSummary
+from pipeline.report import IngestSummary, one_line
 
 QUARANTINE_ARTIFACT_LIMIT = 1000  # a run page is read by a person; the warehouse keeps every row
 
-_QCOLS = (
+_QCOLS = (  # rule and message first: what a person reads before scrolling right
+    "rule",
+    "message",
     "source_file",
     "plate_id",
     "well",
     "sample_id",
     "analyte",
     "value_text",
-    "rule",
     "severity",
-    "message",
 )
 
 
@@ -102,12 +102,14 @@ def details_markdown(d: RunDetails) -> str:
             "",
             f"Waited {d.lock_wait_s:.1f} s for the warehouse: it was being written by {d.lock_waited_for}.",
         ]
-    lines += ["", f"Plate runs that failed acceptance: **{len(d.failed_runs)}**"]
-    if d.failed_runs:
-        lines += ["", "| file | plate | analyte | rule | reason |", "|---|---|---|---|---|"]
+    if not d.failed_runs:
+        lines += ["", "Plate runs that failed acceptance: none."]
+    else:
+        lines += ["", f"## Plate runs that failed acceptance ({len(d.failed_runs)})", ""]
+        lines += ["| file | plate | analyte | rule | reason |", "|---|---|---|---|---|"]
         lines += [
             f"| {r['source_file']} | {r['plate_id']} | {r['analyte']} | {r['rule']} | "
-            f"{r['reason'].replace('|', '/')} |"
+            f"{one_line(r['reason']).replace('|', '/')} |"
             for r in d.failed_runs
         ]
     if d.quarantined_total:
@@ -125,7 +127,7 @@ def details_markdown(d: RunDetails) -> str:
         lines += ["", "## Delivery sources", "", "| source | kind | status | new files | already pulled |"]
         lines += ["|---|---|---|---:|---:|"]
         for s in d.sources:
-            status = "ok" if s.ok else f"**failed**: {s.message.replace('|', '/')}"
+            status = "ok" if s.ok else f"**failed**: {one_line(s.message, 300).replace('|', '/')}"
             lines.append(f"| {s.name} | {s.kind} | {status} | {s.copied} | {s.skipped} |")
     return "\n".join(lines) + "\n"
 

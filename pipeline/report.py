@@ -22,12 +22,24 @@ class FileLine:
     rejected_rows: int
     flagged: int  # results loaded with a warning (e.g. replicate CV over the limit)
     message: str
+    run_rejected: int = 0  # of ``held``: results of plate runs that failed acceptance
 
     @property
     def needs_attention(self) -> bool:
         """Something a person must act on: a quarantined file, held or unresolved results, rejected rows.
         Results merely flagged (loaded, with a warning) are counted but do not make a file need attention."""
         return self.status == "quarantined" or bool(self.held or self.unresolved or self.rejected_rows)
+
+    @property
+    def outcome(self) -> str:
+        """One word for the file, in the order a person acts on them: quarantined, attention (loaded, but
+        some results held, refused or waiting for their sample ID), warnings (loaded; only warnings such as
+        a replicate CV or a Westgard flag), clean."""
+        if self.status == "quarantined":
+            return "quarantined"
+        if self.needs_attention:
+            return "attention"
+        return "warnings" if self.status == "loaded_with_issues" or self.flagged else "clean"
 
 
 @dataclass
@@ -36,6 +48,7 @@ class IngestSummary:
     inbox: str
     files_seen: int = 0
     files_known: int = 0
+    companions: int = 0  # new plate maps (and other companion files) seen beside their exports
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     files: list[FileLine] = field(default_factory=list)
     companions_waiting: list[str] = field(default_factory=list)
@@ -49,6 +62,48 @@ class IngestSummary:
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
+
+    def outcomes(self) -> dict[str, int]:
+        """New exports by outcome (quarantined, attention, warnings, clean): they add up to files_new."""
+        out = dict.fromkeys(("clean", "warnings", "attention", "quarantined"), 0)
+        for f in self.files:
+            out[f.outcome] += 1
+        return out
+
+    @property
+    def results_run_rejected(self) -> int:
+        return sum(f.run_rejected for f in self.files)
+
+    @property
+    def results_total(self) -> int:
+        """Accepted + held (incl. failed runs) + unresolved: every sample result the new files gave."""
+        return self.results_accepted + self.results_held + self.results_unresolved
+
+    @property
+    def needs_attention(self) -> bool:
+        """The run's state: a file quarantined, results held or waiting, values refused."""
+        return bool(self.attention)
+
+    def state_message(self) -> str:
+        """One line with the counts, for the run's state on the Prefect server and the logs."""
+        o = self.outcomes()
+        parts = [f"{self.files_new} new file{'s' * (self.files_new != 1)}"]
+        if o["quarantined"]:
+            parts.append(f"{o['quarantined']} quarantined")
+        if o["attention"]:
+            parts.append(f"{o['attention']} need attention")
+        parts.append(f"{self.results_accepted:,} results accepted")
+        held = self.results_held - self.results_run_rejected
+        if held:
+            parts.append(f"{held:,} held for review")
+        if self.results_run_rejected:
+            parts.append(f"{self.results_run_rejected:,} in runs that failed acceptance")
+        if self.results_unresolved:
+            parts.append(f"{self.results_unresolved:,} waiting for their sample ID")
+        refused = sum(f.rejected_rows for f in self.files if f.status != "quarantined")
+        if refused:
+            parts.append(f"{refused:,} value{'s' * (refused != 1)} refused")
+        return ", ".join(parts)
 
     @property
     def results_accepted(self) -> int:
@@ -78,8 +133,11 @@ class IngestSummary:
             "files_new": self.files_new,
             "files_loaded": self.count("loaded") + self.count("loaded_with_issues"),
             "files_quarantined": self.count("quarantined"),
+            "files_needing_attention": len(self.attention),
+            "companions": self.companions,
             "results_accepted": self.results_accepted,
             "results_held": self.results_held,
+            "results_run_rejected": self.results_run_rejected,
             "results_unresolved": self.results_unresolved,
             "results_flagged": self.results_flagged,
             "duplicates": len(self.duplicates),
@@ -111,32 +169,81 @@ def file_line(o: FileOutcome) -> FileLine:
         rejected_rows=rejected,
         flagged=flagged,
         message=o.message,
+        run_rejected=n("run_rejected"),
     )
 
 
-def markdown(s: IngestSummary) -> str:
-    """The run's artifact: counts first, then every file that needs a person's attention."""
+def one_line(text: str, limit: int = 160) -> str:
+    """A reason as one line for a summary: the first line, cut at ``limit`` characters with "…" (the full
+    text stays in the quarantine table and the warehouse's ``quarantine`` and ``files`` views)."""
+    first = " ".join((text or "").strip().splitlines()[:1]).strip() if text else ""
+    if len(text.strip().splitlines()) > 1 and len(first) < limit:
+        first += " …"
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+
+
+def state_name(s: IngestSummary) -> str:
+    """The run's state name on the Prefect server: Completed either way (the run did its job), but a run
+    with something for a person to act on says so instead of a plain green "Completed"."""
+    return "Needs attention" if s.needs_attention else "Completed"
+
+
+OUTCOME_WORDS = {
+    "quarantined": "quarantined: nothing loaded",
+    "attention": "loaded; some results need attention",
+    "warnings": "loaded with warnings",
+    "clean": "loaded cleanly",
+}
+
+
+def markdown(s: IngestSummary, run_name: str = "") -> str:
+    """The run's summary artifact: counts that add up first, then one line per file needing attention."""
+    o = s.outcomes()
+    title = f"Ingestion run {run_name}" if run_name else "Ingestion run"
     lines = [
-        f"# Ingestion run `{s.run_id}`",
+        f"# {title}: {state_name(s).lower()}",
         "",
-        f"Inbox `{s.inbox}` · {s.files_seen} files seen · {s.files_known} already loaded · "
-        f"{s.files_new} new · {s.seconds:.1f} s",
+        f"{s.state_message()}.",
         "",
-        "| | count |",
+        f"Inbox `{s.inbox}` · {s.seconds:.1f} s",
+        "",
+        "| files | count |",
         "|---|---:|",
-        f"| files loaded | {s.count('loaded') + s.count('loaded_with_issues')} |",
-        f"| files with issues | {s.count('loaded_with_issues')} |",
-        f"| files quarantined | {s.count('quarantined')} |",
-        f"| results accepted | {s.results_accepted} |",
-        f"| results held for review | {s.results_held} |",
-        f"| results with unresolved sample IDs | {s.results_unresolved} |",
-        f"| results loaded with a warning (e.g. replicate CV) | {s.results_flagged} |",
-        f"| duplicate files (same bytes) | {len(s.duplicates)} |",
+        f"| seen | {s.files_seen} |",
+        f"| new plate exports | {s.files_new} |",
+        f"| → loaded cleanly | {o['clean']} |",
+        f"| → loaded with warnings only (replicate CV, Westgard flag) | {o['warnings']} |",
+        f"| → loaded, some results need attention | {o['attention']} |",
+        f"| → quarantined (nothing loaded) | {o['quarantined']} |",
+        f"| plate maps and other companion files | {s.companions} |",
+        f"| already loaded (same bytes) | {s.files_known} |",
+        f"| duplicates in this delivery (same bytes) | {len(s.duplicates)} |",
+        "",
+        "| results of the new files | count |",
+        "|---|---:|",
+        f"| accepted | {s.results_accepted} |",
+        f"| → of which with a warning (e.g. replicate CV) | {s.results_flagged} |",
+        f"| held for review | {s.results_held - s.results_run_rejected} |",
+        f"| not reported: plate run failed acceptance | {s.results_run_rejected} |",
+        f"| waiting for their sample ID (not in the manifest) | {s.results_unresolved} |",
+        f"| **total** | {s.results_total} |",
     ]
     attention = s.attention
     if attention:
-        lines += ["", "## Files that need attention", "", "| file | status | message |", "|---|---|---|"]
-        lines += [f"| {f.name} | {f.status} | {f.message.replace('|', '/')} |" for f in attention]
+        lines += [
+            "",
+            "## Files that need attention",
+            "",
+            "One line each; every row with its rule and full message is in the table artifact "
+            "`ingest-quarantine` and the warehouse's `quarantine` view.",
+            "",
+            "| file | outcome | what happened |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {f.name} | {OUTCOME_WORDS[f.outcome]} | {one_line(f.message).replace('|', '/')} |"
+            for f in attention
+        ]
     if s.companions_waiting:
         lines += ["", "Plate maps waiting for their export: " + ", ".join(s.companions_waiting)]
     return "\n".join(lines) + "\n"

@@ -236,6 +236,8 @@ def to_summary(row: UploadRow) -> UploadSummary:
         status=row.status,  # type: ignore[arg-type]
         status_message=row.status_message,
         outcome=v.outcome if v else None,
+        light=v.light if v else None,
+        headline=v.headline if v else None,
         summary=v.summary if v else None,
         counts=v.counts if v else None,
     )

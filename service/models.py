@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.verdict import Counts, Outcome, Verdict
+from service.verdict import Counts, Light, Outcome, Verdict
 
 UploadStatus = Literal["received", "verdict", "refused", "ingesting", "loaded", "failed"]
 
@@ -46,6 +46,8 @@ class UploadSummary(BaseModel):
     status: UploadStatus
     status_message: str
     outcome: Outcome | None
+    light: Light | None = Field(None, description="green / amber / red, as on the verdict page")
+    headline: str | None = Field(None, description="The verdict in a few words")
     summary: str | None
     counts: Counts | None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from pipeline.manifest import Manifest, ManifestError, load_manifest
 from pipeline.outcome import FileOutcome
@@ -26,6 +26,7 @@ from schemas.config import Config
 
 Outcome = Literal["accepted", "accepted_with_problems", "not_accepted", "not_an_export"]
 ProblemKind = Literal["not_loaded", "held", "unresolved", "flagged"]
+Light = Literal["green", "amber", "red"]
 
 KIND_LABEL: dict[str, str] = {  # in the order a lab should act on them
     "not_loaded": "Not loaded",
@@ -58,6 +59,20 @@ class Counts(BaseModel):
     flagged: int = Field(description="Accepted results carrying a warning (e.g. replicate CV)")
 
 
+class ProblemGroup(BaseModel):
+    """Identical problems told once ("8 wells: …"): same kind, rule, plate and analyte."""
+
+    kind: ProblemKind
+    rule: str
+    plate: str | None = None
+    analyte: str | None = None
+    count: int = Field(description="How many problems of the list this group stands for")
+    noun: str = Field(description="What is counted: 'sample', 'well' or 'file'")
+    wells: list[str] = Field(default_factory=list)
+    samples: list[str] = Field(default_factory=list)
+    message: str = Field(description="What is wrong and what to do (the first of the group when they differ)")
+
+
 class PlateVerdict(BaseModel):
     plate_id: str
     assay: str | None
@@ -67,7 +82,19 @@ class PlateVerdict(BaseModel):
 
 
 class Verdict(BaseModel):
-    outcome: Outcome
+    outcome: Outcome = Field(
+        description="What happens to the file: accepted / accepted_with_problems (it goes on to the "
+        "warehouse, held and flagged results included) / not_accepted / not_an_export (nothing loaded); "
+        "see `light` for how well it went"
+    )
+    light: Light = Field(
+        "red",
+        description="green: every result accepted, no warning; amber: every result accepted, some with a "
+        "warning (e.g. replicate CV); red: not every result could be accepted (held, refused, sample ID not "
+        "found) or nothing could",
+    )
+    headline: str = Field("", description="The verdict in a few words, e.g. 'Partly accepted: 288 of 296'")
+    first_step: str = Field("", description="The one thing to do first (empty when there is nothing to do)")
     summary: str = Field(description="One or two plain sentences: what happened")
     what_to_do: str = Field(description="What the lab should do next")
     format: str | None = Field(None, description="Detected format (reader name), None when not recognised")
@@ -75,7 +102,17 @@ class Verdict(BaseModel):
     plates: list[PlateVerdict]
     counts: Counts
     problems: list[Problem]
+    groups: list[ProblemGroup] = Field(
+        default_factory=list, description="The problems with identical ones told once, in the order to act"
+    )
     notes: list[str] = Field(default_factory=list, description="Remarks that need no action")
+
+    @model_validator(mode="after")
+    def _told(self) -> Verdict:
+        """Verdicts stored before `light` existed get it from their outcome and counts."""
+        if not self.headline:
+            self.light, self.headline = _light(self.outcome, self.counts)
+        return self
 
     @property
     def loadable(self) -> bool:
@@ -163,6 +200,7 @@ def build_verdict(o: FileOutcome) -> Verdict:
     label = labels.get(o.format or "", o.format)
     if o.status == "quarantined" and o.format == _FALLBACK:  # no native reader, nor allotropy, read it
         o.format = label = None
+    groups = group_problems(problems)
     if o.status == "companion":
         outcome: Outcome = "not_an_export"
         summary = f"{o.source_file} is a plate map, not a plate export."
@@ -183,18 +221,24 @@ def build_verdict(o: FileOutcome) -> Verdict:
         )
     elif o.status == "quarantined":
         outcome = "not_accepted"
-        summary = f"Read as {label}, but nothing can be loaded: {o.message}"
+        # a grid refused for want of its plate map was not read "with plate map": say what it is
+        shown = (label or "").removesuffix(" with plate map")
+        summary = f"Recognised as {shown}, but nothing can be loaded: {for_lab(o.message)}"
         todo = "Nothing was loaded. Fix what the problems below say and upload the corrected file."
     else:
         clean = not problems
         outcome = "accepted" if clean else "accepted_with_problems"
-        summary = o.message
+        summary = for_lab(o.message)
         if clean:
             todo = "Nothing to do: every result was accepted and goes to the warehouse now."
         else:
             todo = _todo(counts)
+    light, headline = _light(outcome, counts)
     return Verdict(
         outcome=outcome,
+        light=light,
+        headline=headline,
+        first_step=_first_step(outcome, groups, todo),
         summary=summary,
         what_to_do=todo,
         format=o.format if o.status != "companion" else "platemap",
@@ -202,12 +246,107 @@ def build_verdict(o: FileOutcome) -> Verdict:
         plates=plates,
         counts=counts,
         problems=problems,
-        notes=list(dict.fromkeys(o.warnings)),
+        groups=groups,
+        notes=list(dict.fromkeys(for_lab(w) for w in o.warnings)),
     )
 
 
+def _light(outcome: Outcome, c: Counts) -> tuple[Light, str]:
+    """Green only when everything loaded cleanly; amber when every result loaded but some with a warning;
+    red when not every result (or none) could be accepted."""
+    if outcome == "not_an_export":
+        return "red", "Not a plate export we can read"
+    if outcome == "not_accepted":
+        return "red", "Not accepted: nothing was loaded"
+    total = c.accepted + c.held + c.unresolved
+    if c.accepted == 0:
+        return "red", "Nothing accepted" + (f": {total:,} results not reported yet" if total else "")
+    if c.held or c.unresolved or c.rejected:
+        return "red", f"Partly accepted: {c.accepted:,} of {total:,} results"
+    if c.flagged:
+        warned = f"{c.flagged:,} with a warning"
+        return "amber", f"Accepted with warnings: all {c.accepted:,} results, {warned}"
+    return "green", f"Accepted: all {c.accepted:,} results"
+
+
+def _first_step(outcome: Outcome, groups: list[ProblemGroup], todo: str) -> str:
+    """The one thing to do first: the first group's message (groups are in the order to act), counted."""
+    if outcome == "accepted" or not groups:
+        return "" if outcome == "accepted" else todo.split(". ")[0].rstrip(".") + "."
+    g = groups[0]
+    where = f"{g.count} {g.noun}{'s' * (g.count != 1)}" if g.count > 1 else ""
+    return f"{where}: {g.message}" if where else g.message
+
+
+_FOR_LAB = (  # messages written for the data team, retold to the lab that made the export
+    (
+        "Check the unit with the lab and re-export.",
+        "Check the unit in your export and export the plate again.",
+    ),
+    ("ask the lab to re-export", "export the plate again"),
+    ("Ask the lab to re-export", "Export the plate again"),
+    ("ask the lab to ", ""),
+    ("Ask the lab to ", ""),
+    ("with the lab", "in your export"),
+)
+
+
+def for_lab(message: str) -> str:
+    """A message addressed to its reader, the lab: "ask the lab to re-export" becomes "export the plate
+    again". The data team reads the original in the warehouse's quarantine view."""
+    for said, retold in _FOR_LAB:
+        message = message.replace(said, retold)
+    return message
+
+
+def group_problems(problems: list[Problem]) -> list[ProblemGroup]:
+    """Identical problems (same kind and rule on the same plate) told once, in the order to act on them;
+    the analytes, wells and samples concerned are listed with the group."""
+    groups: dict[tuple[str, str, str], list[Problem]] = {}
+    for p in problems:
+        groups.setdefault((p.kind, p.rule, p.plate or ""), []).append(p)
+    out = []
+    for (_, rule, plate), ps in groups.items():
+        samples = list(dict.fromkeys(p.sample for p in ps if p.sample))
+        wells = list(dict.fromkeys(p.well for p in ps if p.well))
+        analytes = list(dict.fromkeys(p.analyte for p in ps if p.analyte))
+        noun = "sample" if samples else ("well" if wells else "file")
+        out.append(
+            ProblemGroup(
+                kind=ps[0].kind,
+                rule=rule,
+                plate=plate or None,
+                analyte=", ".join(analytes) or None,
+                count=len(ps),
+                noun=noun,
+                wells=wells,
+                samples=samples,
+                message=_group_message(rule, ps, samples),
+            )
+        )
+    return out
+
+
+def _group_message(rule: str, ps: list[Problem], samples: list[str]) -> str:
+    messages = list(dict.fromkeys(p.message for p in ps))
+    if len(messages) == 1:
+        return messages[0]
+    if rule == "sample_not_in_manifest":
+        shown = ", ".join(samples[:4]) + (" …" if len(samples) > 4 else "")
+        return (
+            f"{len(samples)} sample IDs are not in any sample manifest received so far ({shown}). Check each "
+            "ID on the plate map against the tube label; if they are right, ask the biorepository to send "
+            "its manifest — the results are kept and load as soon as the IDs are known."
+        )
+    return f"{messages[0]} (and {len(ps) - 1} more like it)"
+
+
 def _todo(c: Counts) -> str:
-    bits = ["The accepted results go to the warehouse now; you do not need to upload this file again."]
+    bits = (
+        ["The accepted results go to the warehouse now; upload again only what the problems below ask for."]
+        if c.accepted
+        else ["No result was accepted yet."]
+    )
     if c.rejected:
         bits.append(
             "Values marked 'Not loaded' were refused: correct them in the export (or re-assay) and upload "
@@ -258,7 +397,7 @@ def _problems(o: FileOutcome) -> list[Problem]:
                     analyte=r["analyte"],
                     value=r["value_text"],
                     rule=r["rule"],
-                    message=r["message"],
+                    message=for_lab(r["message"]),
                 )
             )
     if o.unresolved is not None and o.unresolved.height:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,8 @@ def test_qc_report_writes_a_self_contained_page(study: Path, env: dict[str, str]
     out = Path(env["BIOMARKERS_DATA"]) / "qc"
     run("qc-report", "--plate", plate, "--out", str(out), "--warehouse", wh, env=env)
     html = (out / "index.html").read_text()
-    assert plate in html and "Standard curve" in html and "data:image/png;base64," in html
+    assert plate in html and "Standard curve" in html and "base64," not in html
+    srcs = re.findall(r'\bsrc="([^"]*)"', html)  # every figure linked, and there
+    assert srcs and all((out / src).is_file() and src.endswith(".png") for src in srcs)
     bad = run("qc-report", "--plate", "NO-SUCH-PLATE", "--warehouse", wh, env=env, ok=False)
     assert bad.returncode == 1 and "no plate" in bad.stderr

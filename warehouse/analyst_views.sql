@@ -70,7 +70,7 @@ COMMENT ON VIEW plates IS 'One row per plate per file: assay, platform, matrix, 
 CREATE VIEW files AS SELECT * EXCLUDE (raw_path) FROM read_parquet('{root}/files.parquet');
 COMMENT ON VIEW files IS 'Every distinct file received (by SHA-256) with its verdict.';
 
-CREATE VIEW quarantine AS SELECT * FROM read_parquet('{root}/quarantine.parquet');
+CREATE VIEW quarantine AS SELECT rule, message, severity, * EXCLUDE (rule, message, severity) FROM read_parquet('{root}/quarantine.parquet');
 COMMENT ON VIEW quarantine IS 'Every rejected, held or warned row and file, with the rule and a plain-language message.';
 
 CREATE VIEW unresolved AS
