@@ -132,6 +132,10 @@ def inspect(
     csv: Annotated[
         bool, typer.Option("--csv", help="Print only the canonical rows as CSV on stdout")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="On a refusal, also each format tried and why it declined"),
+    ] = False,
 ) -> None:
     """Read one export without touching the warehouse: the detected format and its canonical rows."""
     from pipeline.inspect import inspect_file
@@ -142,7 +146,12 @@ def inspect(
     try:
         result = inspect_file(file)
     except ReaderError as exc:
-        raise fail(str(exc)) from None
+        message = str(exc)
+        if exc.details and verbose:
+            message += "\n\nFormats tried:\n" + exc.details
+        elif exc.details:
+            message += "\n(each format tried and why it declined: --verbose)"
+        raise fail(message) from None
     fmt_line = f"format: {result.format} ({result.label}); plates: {', '.join(result.plates)}"
     if csv:
         sys.stderr.write(fmt_line + "\n")

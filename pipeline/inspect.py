@@ -23,6 +23,8 @@ from readers.units import factor_to_pg_ml
 from schemas.config import Config, load_config
 from warehouse.raw import sha256_of
 
+_FALLBACK_LABEL = "read through the allotropy fallback"
+
 INSPECT_COLUMNS = [
     "plate",
     "well",
@@ -65,7 +67,7 @@ def inspect_file(path: Path, config: Config | None = None) -> Inspection:
     file = FileInput(name=path.name, data=data, siblings=siblings)
     if is_companion(file):
         return _platemap(file)
-    reader = detect(file)  # raises UnknownFormatError naming what each format expected
+    reader = detect(file)  # raises a ReaderError: one short paragraph, each format's reason in .details
     read = reader.read(file)
     outcome = process_file(file, sha256_of(data), cfg, Manifest.empty())
     warnings = list(read.warnings)
@@ -82,8 +84,8 @@ def inspect_file(path: Path, config: Config | None = None) -> Inspection:
         f"{q} {counts.get(q, 0)}" for q in ("=", "<", ">", "NR")
     )
     return Inspection(
-        format=reader.name,
-        label=reader.label,
+        format=read.format,  # the reader that read it: "allotropy:<vendor>" when the fallback did
+        label=reader.label if read.format == reader.name else f"{_FALLBACK_LABEL} ({read.format})",
         plates=[p.plate_id for p in read.plates],
         rows=rows.select(INSPECT_COLUMNS),
         message=summary,

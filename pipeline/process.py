@@ -84,13 +84,15 @@ def process_file(file: FileInput, sha256: str, config: Config, manifest: Manifes
             )
         reader = detect(file)
     except UnknownFormatError as exc:
-        return _quarantined(file, sha256, None, "unknown_format", str(exc))
+        return _quarantined(file, sha256, None, "unknown_format", str(exc), details=exc.details)
     except ReaderError as exc:
-        return _quarantined(file, sha256, None, "unreadable_file", str(exc))
+        return _quarantined(file, sha256, None, "unreadable_file", str(exc), details=exc.details)
     try:
         rr = reader.read(file)
+    except UnknownFormatError as exc:  # the allotropy fallback could not read it either
+        return _quarantined(file, sha256, None, "unknown_format", str(exc), details=exc.details)
     except ReaderError as exc:
-        return _quarantined(file, sha256, reader.name, "unreadable_file", str(exc))
+        return _quarantined(file, sha256, reader.name, "unreadable_file", str(exc), details=exc.details)
     return _process_read(file, sha256, rr, config, manifest)
 
 
@@ -101,7 +103,10 @@ def _quarantined(
     rule: str,
     message: str,
     plates: list[PlateRecord] | None = None,
+    details: str | None = None,
 ) -> FileOutcome:
+    """A file not loaded at all. ``details`` (each format tried and why it declined) is kept on the
+    quarantine row after the message, and on the outcome for the upload API; never in ``message``."""
     q = quarantine_frame(
         [
             {
@@ -109,7 +114,7 @@ def _quarantined(
                 "source_sha256": sha256,
                 "rule": rule,
                 "severity": "reject",
-                "message": message,
+                "message": message + (" Details: " + "; ".join(details.splitlines()) if details else ""),
             }
         ]
     )
@@ -120,6 +125,7 @@ def _quarantined(
         format=fmt,
         status="quarantined",
         message=message,
+        details=details,
         plates=plates or [],
         quarantine=q,
         results=pl.DataFrame(schema=RESULT_SCHEMA),

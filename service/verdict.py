@@ -76,6 +76,10 @@ class Verdict(BaseModel):
     counts: Counts
     problems: list[Problem]
     notes: list[str] = Field(default_factory=list, description="Remarks that need no action")
+    details: str | None = Field(
+        None,
+        description="A refusal's particulars: each format tried and why it declined (not for a first read)",
+    )
 
     @property
     def loadable(self) -> bool:
@@ -161,6 +165,8 @@ def build_verdict(o: FileOutcome) -> Verdict:
         for p in o.plates
     ]
     label = labels.get(o.format or "", o.format)
+    if o.format and o.format.startswith(_FALLBACK + ":"):  # read through allotropy: name the instrument too
+        label = f"{labels[_FALLBACK]}: {o.format.split(':', 1)[1]}"
     if o.status == "quarantined" and o.format == _FALLBACK:  # no native reader, nor allotropy, read it
         o.format = label = None
     if o.status == "companion":
@@ -174,7 +180,7 @@ def build_verdict(o: FileOutcome) -> Verdict:
         outcome = "not_an_export"
         summary = (
             f"{o.source_file} is not a plate export this pipeline reads: no reader recognised its content "
-            "(what each one looked for is under Problems)."
+            "(what each one looked for is under details)."
         )
         readable = ", ".join(v for k, v in labels.items() if k not in ("platemap", _FALLBACK))
         todo = (
@@ -203,6 +209,7 @@ def build_verdict(o: FileOutcome) -> Verdict:
         counts=counts,
         problems=problems,
         notes=list(dict.fromkeys(o.warnings)),
+        details=o.details,
     )
 
 
@@ -258,7 +265,8 @@ def _problems(o: FileOutcome) -> list[Problem]:
                     analyte=r["analyte"],
                     value=r["value_text"],
                     rule=r["rule"],
-                    message=r["message"],
+                    # a refusal's details (formats tried) are in Verdict.details, not in the problem list
+                    message=r["message"] if not o.details else r["message"].split(" Details: ", 1)[0],
                 )
             )
     if o.unresolved is not None and o.unresolved.height:

@@ -66,8 +66,11 @@ def test_inspect_csv_prints_canonical_rows(study: Path, env: dict[str, str], pat
 def test_inspect_refuses_a_file_it_cannot_read(tmp_path: Path, env: dict[str, str]) -> None:
     bad = tmp_path / "notes.csv"
     bad.write_text("hello,world\n1,2\n")
-    p = run("inspect", str(bad), env=env, ok=False)
-    assert p.returncode == 1 and "Tried" in p.stderr
+    p = run("inspect", str(bad), env={**env, "COLUMNS": "80"}, ok=False)
+    assert p.returncode == 1 and "notes.csv" in p.stderr and "Tried" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) <= 5, p.stderr  # one short paragraph for a lab person
+    p = run("inspect", str(bad), "--verbose", env=env, ok=False)
+    assert p.returncode == 1 and "Tried Luminex xPONENT CSV export" in p.stderr  # each format's reason
 
 
 def test_ingest_query_status_and_idempotency(study: Path, env: dict[str, str]) -> None:

@@ -66,5 +66,6 @@ def test_inspect_shows_rows_for_every_readable_corpus_file(
     if EXPECTED[rel] == "allotropy" and not oracle_available():
         pytest.skip("the allotropy fallback needs its environment: `make oracle`")
     result = inspect_file(corpus / rel)
-    assert result.format == EXPECTED[rel]
+    # the format names the reader that read the file: "allotropy:<vendor>" for the fallback
+    assert result.format.split(":")[0] == EXPECTED[rel]
     assert result.rows.height > 0
