@@ -79,7 +79,15 @@ def generate(
     )
 
 
-def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, quiet: bool = False) -> Any:
+def run_ingest(
+    inbox: Path,
+    manifest: Path,
+    warehouse: Path,
+    *,
+    trigger: str,
+    quiet: bool = False,
+    assay: str | None = None,
+) -> Any:
     """Run the ingestion flow once with a progress bar on a terminal; returns the IngestSummary."""
     for what, p in (("inbox", inbox), ("manifest", manifest)):
         if not p.exists():
@@ -96,7 +104,11 @@ def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, qu
         progress.set_sink(bar)
         try:
             summary = ingest_flow(
-                inbox=str(inbox), manifest=str(manifest), warehouse=str(warehouse), trigger=trigger
+                inbox=str(inbox),
+                manifest=str(manifest),
+                warehouse=str(warehouse),
+                trigger=trigger,
+                assay=assay,
             )
         except (ManifestError, ConfigError, WarehouseBusyError) as exc:
             raise fail(str(exc)) from None
@@ -105,6 +117,28 @@ def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, qu
     if not quiet:
         print_summary(out, summary)
     return summary
+
+
+AssayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--assay",
+        help="The assay (assay_id in assays.yaml) of exports that do not name their analyte "
+        "(plate readers); files that name theirs keep it",
+    ),
+]
+
+
+def _checked_assay(assay: str | None) -> str | None:
+    """`--assay` must be a configured assay_id: a typo fails here, not as a held plate later."""
+    if assay is None:
+        return None
+    from schemas.config import load_config
+
+    ids = [a.assay_id for a in load_config().assays.assays]
+    if assay not in ids:
+        raise fail(f"--assay {assay!r} is not an assay in assays.yaml (one of: {', '.join(ids)})")
+    return assay
 
 
 @app.command()
@@ -116,6 +150,7 @@ def ingest(
         Path | None, typer.Option(help="Sample manifest CSV, or a folder of shipment manifests")
     ] = None,
     warehouse: WarehouseOpt = None,
+    assay: AssayOpt = None,
 ) -> None:
     """Run the ingestion flow once over the inbox (files already loaded are skipped by content)."""
     run_ingest(
@@ -123,6 +158,7 @@ def ingest(
         manifest or settings.default_manifest(),
         warehouse or settings.warehouse_dir(),
         trigger="cli",
+        assay=_checked_assay(assay),
     )
 
 
@@ -136,6 +172,7 @@ def inspect(
         bool,
         typer.Option("--verbose", "-v", help="On a refusal, also each format tried and why it declined"),
     ] = False,
+    assay: AssayOpt = None,
 ) -> None:
     """Read one export without touching the warehouse: the detected format and its canonical rows."""
     from pipeline.inspect import inspect_file
@@ -144,7 +181,7 @@ def inspect(
     if not file.is_file():
         raise fail(f"{file} is not a file")
     try:
-        result = inspect_file(file)
+        result = inspect_file(file, assay=_checked_assay(assay))
     except ReaderError as exc:
         message = str(exc)
         if exc.details and verbose:
