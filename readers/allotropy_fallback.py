@@ -282,7 +282,14 @@ def _conc_rank(name: str) -> int | None:
         return 0
     if n == "result":
         return 1
-    if n in ("calc. concentration", "calculated concentration", "calc. conc.", "obs conc", "[concentration]"):
+    if n in (
+        "calc. concentration",
+        "calculated concentration",
+        "calc. conc.",
+        "obs conc",
+        "[concentration]",
+        "conc",
+    ):
         return 2
     if n.startswith("concentration") or n.startswith("[concentration"):
         return 3
@@ -519,9 +526,11 @@ class _AsmMapper:
         custom = md.get("custom information document")
         custom = custom if isinstance(custom, Mapping) else {}
         detection = _text(_device_setting(md, "detection type"))
+        spot = _text(sample.get("location identifier")) if self.vendor in _MSD_VENDORS else None
         analyte = (
             _text(custom.get("assay identifier"))
             or _text(md.get("analyte name"))
+            or (f"spot {spot}" if spot else None)  # MSD: one read per spot of the well, none named
             or _stem(_text(md.get("analytical method identifier") or mad.get("analytical method identifier")))
             or (detection or "signal")
         )

@@ -72,7 +72,7 @@ CONC_NAMES = {"[concentration]", "conc", "calc. concentration", "concentration"}
 # What a refusal of an out-of-scope file must say (one of these words).
 READ_TYPE_WORDS = re.compile(r"spectr|kinetic|over time|scan|profile|time-resolved", re.IGNORECASE)
 # A bare endpoint kind: what a spectrum or kinetic trace must never be read as.
-_ENDPOINT_KIND = re.compile(r"^(OD|RFU|RLU|ECL|MFI|FI)\b", re.IGNORECASE)
+_ENDPOINT_KIND = re.compile(r"^(OD|RFU|RLU|ECL|MFI|FI)(?![A-Za-z])", re.IGNORECASE)
 MAX_REFUSAL_CHARS = 700
 
 
