@@ -99,6 +99,23 @@ _MSD_VENDORS = {"MSD_WORKBENCH", "METHODICAL_MIND"}
 _DILUTION_INCLUDED = {"LUMINEX_XPONENT", "LUMINEX_INTELLIFLEX", "MSD_WORKBENCH", "BIORAD_BIOPLEX"}
 
 
+# ASM data cubes: reads that are not endpoints (named in a refusal, never read as endpoint values)
+_NOT_ENDPOINT = {
+    "absorption spectrum data cube": "a spectrum (absorbance over wavelengths)",
+    "fluorescence emission spectrum data cube": "a spectrum (fluorescence emission over wavelengths)",
+    "fluorescence excitation spectrum data cube": "a spectrum (fluorescence excitation over wavelengths)",
+    "luminescence spectrum data cube": "a spectrum (luminescence over wavelengths)",
+    "absorption profile data cube": "a kinetic trace (absorbance over time)",
+    "fluorescence profile data cube": "a kinetic trace (fluorescence over time)",
+    "luminescence profile data cube": "a kinetic trace (luminescence over time)",
+}
+
+
+class NotEndpointError(ReaderError):
+    """allotropy read the file, but it holds only spectra or kinetic traces (out of scope): the refusal
+    names the read type rather than calling the file unreadable."""
+
+
 def oracle_available(python: Path = ORACLE_PYTHON, script: Path = ORACLE_SCRIPT) -> bool:
     return python.is_file() and script.is_file()
 
@@ -376,6 +393,7 @@ class _AsmMapper:
         self.plates: dict[str, _Plate] = {}
         self.skipped = 0
         self.empty = 0
+        self.not_endpoint: dict[str, int] = {}  # read type (spectrum, kinetic trace) → measurements
 
     # ---- walk ----
 
@@ -393,6 +411,9 @@ class _AsmMapper:
     def technique_doc(self, tdoc: Mapping[str, Any]) -> None:
         mad: Mapping[str, Any] = tdoc["measurement aggregate document"]
         for md in _docs(tdoc, "measurement aggregate document", "measurement document"):
+            for key in md:
+                if key in _NOT_ENDPOINT:
+                    self.not_endpoint[_NOT_ENDPOINT[key]] = self.not_endpoint.get(_NOT_ENDPOINT[key], 0) + 1
             raw_sample = md.get("sample document")
             sample: Mapping[str, Any] = raw_sample if isinstance(raw_sample, Mapping) else {}
             well = _well(_text(sample.get("well location identifier"))) or _well(
@@ -681,6 +702,14 @@ def map_asm(
     """One allotropy ASM document → the canonical well table (see the module docstring for the rules)."""
     mapper = _AsmMapper(asm, vendor, display_name, file_name)
     rows, plates, skipped = mapper.run()
+    if not rows and mapper.not_endpoint:
+        kinds = " and ".join(sorted(mapper.not_endpoint))
+        raise NotEndpointError(
+            f"this {display_name} export holds {kinds} reads, not endpoint values: spectra and kinetic "
+            "traces are not loaded (docs/formats.md). Export the endpoint read, or the instrument's reduced "
+            "value per well (e.g. Vmax, max), and upload that file.",
+            file=file_name,
+        )
     if not rows:
         raise ReaderError(
             f"allotropy read this file as {display_name}, but it holds no per-well measurements this "

@@ -15,7 +15,7 @@ import os
 import re
 from typing import ClassVar, cast
 
-from readers.allotropy_fallback import AllotropyFallbackReader, oracle_available
+from readers.allotropy_fallback import AllotropyFallbackReader, NotEndpointError, oracle_available
 from readers.base import FileInput, Reader, ReaderError, ReadResult, Sniff
 from readers.platemap import looks_like_platemap
 from readers.text import decode, split_lines
@@ -167,6 +167,8 @@ class _Fallback:
     def read(self, file: FileInput) -> ReadResult:
         try:
             return self.reader.read(file)
+        except NotEndpointError:
+            raise  # recognised: the refusal names the read type (spectrum, kinetic trace)
         except ReaderError as exc:
             raise unknown_format(
                 file,
@@ -194,6 +196,9 @@ class _NativeThenFallback:
         except ReaderError as native_exc:
             try:
                 rr = AllotropyFallbackReader().read(file)
+            except NotEndpointError as fb_exc:
+                fb_exc.details = f"Tried {self.label}: {_clean(native_exc.reason, 600)}"
+                raise fb_exc from None
             except ReaderError as fb_exc:
                 native_exc.details = "\n".join(
                     x
