@@ -282,15 +282,18 @@ def _equal(a: float | None, b: float | None) -> bool:
 
 def plate_map(expected_plates: set[str | None], ours: list[str]) -> dict[str | None, set[str]]:
     """Expected plate id → our plate ids. One plate on each side: they are the same plate whatever the
-    names. Several: equal once case and punctuation are dropped, else ours ends with theirs
-    (``run-Plate 1`` for ``Plate 1``)."""
+    names. Several: equal once case and punctuation are dropped, or ours starts or ends with theirs
+    (``run-Plate 1`` for ``Plate 1``; ``Plate1 (2)`` for a second block the file also calls ``Plate1``)."""
     if len(expected_plates) == 1 and len(set(ours)) == 1:
         return {next(iter(expected_plates)): set(ours)}
     out: dict[str | None, set[str]] = {}
     for p in expected_plates:
         n = _norm_plate(p)
         exact = {q for q in ours if _norm_plate(q) == n}
-        out[p] = exact or {q for q in ours if n and _norm_plate(q).endswith(n)}
+        # a file with several blocks of one name (allotropy keeps the name; we number them: "Plate1 (2)")
+        out[p] = exact | {
+            q for q in ours if n and (_norm_plate(q).endswith(n) or _norm_plate(q).startswith(n))
+        }
     return out
 
 
@@ -380,8 +383,8 @@ def judge(root: Path, path: Path) -> Verdict:
         v = Verdict(case, "refused", None, exc.reason)  # the sentence, without the file name
         if case.out_of_scope and not case.expected:
             v.named_ok = named_not_endpoint(case, None, exc.reason)
-        else:
-            v.missing = len(case.expected)
+        else:  # every number the file holds is missing (a file with none may be refused: see nothing_to_read)
+            v.missing = sum(e.value is not None for e in case.expected)
         return v
     how = "fallback" if result.format.startswith("allotropy") else "native"
     v = Verdict(case, how, result.format, None)
@@ -420,6 +423,11 @@ def table(verdicts: list[Verdict]) -> pl.DataFrame:
             }
         )
     return pl.DataFrame(rows)
+
+
+def nothing_to_read(case: FileCase) -> bool:
+    """allotropy's JSON holds measurement positions but not a single number (an empty plate)."""
+    return bool(case.expected) and all(e.value is None for e in case.expected)
 
 
 def clear_or_read(v: Verdict) -> bool:
