@@ -112,3 +112,10 @@ def test_qc_report_writes_a_self_contained_page(study: Path, env: dict[str, str]
     assert plate in html and "Standard curve" in html and "data:image/png;base64," in html
     bad = run("qc-report", "--plate", "NO-SUCH-PLATE", "--warehouse", wh, env=env, ok=False)
     assert bad.returncode == 1 and "no plate" in bad.stderr
+
+
+def test_inspect_assay_must_be_a_configured_assay(tmp_path: Path, env: dict[str, str]) -> None:
+    grid = tmp_path / "plate.txt"
+    grid.write_text("hello\n")
+    p = run("inspect", str(grid), "--assay", "NO-SUCH-ASSAY", env=env, ok=False)
+    assert p.returncode == 1 and "not an assay in assays.yaml" in p.stderr and "ELISA-VEGF" in p.stderr
