@@ -24,7 +24,8 @@ $(VENV_STAMP): uv.lock pyproject.toml | $(if $(filter .tools/bin/uv,$(UV)),.tool
 	rm -f .venv/.installed-*
 	touch $@
 
-install: $(VENV_STAMP)
+# The allotropy fallback reader is part of the product (readers/allotropy_fallback.py): install sets up its env too.
+install: $(VENV_STAMP) $(ORACLE_STAMP)
 
 $(ORACLE_STAMP): oracle/uv.lock oracle/pyproject.toml | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
 	UV_PROJECT_ENVIRONMENT=$(CURDIR)/.venv-oracle $(UV) sync --frozen --project oracle --python $(PYTHON) --quiet
@@ -43,7 +44,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install oracle
+pytest: install
 	$(BIN)/pytest
 
 test: lint typecheck pytest

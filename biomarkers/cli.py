@@ -90,6 +90,7 @@ def run_ingest(
     trigger: str,
     quiet: bool = False,
     lab: str | None = None,
+    assay: str | None = None,
     attention_lines: int = 15,
     started: float | None = None,
 ) -> Any:
@@ -117,7 +118,12 @@ def run_ingest(
         progress.set_sink(bar)
         try:
             summary = ingest_flow(
-                inbox=str(inbox), manifest=str(manifest), warehouse=str(warehouse), trigger=trigger, lab=lab
+                inbox=str(inbox),
+                manifest=str(manifest),
+                warehouse=str(warehouse),
+                trigger=trigger,
+                lab=lab,
+                assay=assay,
             )
         except (ManifestError, ConfigError, WarehouseBusyError) as exc:
             raise fail(str(exc)) from None
@@ -135,6 +141,28 @@ def run_ingest(
     if not quiet:
         print_summary(out, summary, max_files=attention_lines, waited_s=time.perf_counter() - started)
     return summary
+
+
+AssayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--assay",
+        help="The assay (assay_id in assays.yaml) of exports that do not name their analyte "
+        "(plate readers); files that name theirs keep it",
+    ),
+]
+
+
+def _checked_assay(assay: str | None) -> str | None:
+    """`--assay` must be a configured assay_id: a typo fails here, not as a held plate later."""
+    if assay is None:
+        return None
+    from schemas.config import load_config
+
+    ids = [a.assay_id for a in load_config().assays.assays]
+    if assay not in ids:
+        raise fail(f"--assay {assay!r} is not an assay in assays.yaml (one of: {', '.join(ids)})")
+    return assay
 
 
 @app.command()
@@ -159,6 +187,7 @@ def ingest(
         str | None,
         typer.Option("--lab", help="The lab that delivered these files: their plates become that lab's"),
     ] = None,
+    assay: AssayOpt = None,
 ) -> None:
     """Run the ingestion flow once over the inbox (files already loaded are skipped by content)."""
     import os
@@ -175,6 +204,7 @@ def ingest(
         trigger="cli",
         lab=lab,
         started=STARTED,
+        assay=_checked_assay(assay),
     )
 
 
@@ -184,6 +214,11 @@ def inspect(
     csv: Annotated[
         bool, typer.Option("--csv", help="Print only the canonical rows as CSV on stdout")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="On a refusal, also each format tried and why it declined"),
+    ] = False,
+    assay: AssayOpt = None,
 ) -> None:
     """Read one export without touching the warehouse: the detected format and its canonical rows."""
     from pipeline.inspect import inspect_file
@@ -192,9 +227,14 @@ def inspect(
     if not file.is_file():
         raise fail(f"{file} is not a file")
     try:
-        result = inspect_file(file)
+        result = inspect_file(file, assay=_checked_assay(assay))
     except ReaderError as exc:
-        raise fail(str(exc)) from None
+        message = str(exc)
+        if exc.details and verbose:
+            message += "\n\nFormats tried:\n" + exc.details
+        elif exc.details:
+            message += "\n(each format tried and why it declined: --verbose)"
+        raise fail(message) from None
     fmt_line = f"format: {result.format} ({result.label}); plates: {', '.join(result.plates)}"
     if csv:
         sys.stderr.write(fmt_line + "\n")

@@ -255,12 +255,14 @@ def ingest_flow(
     pull: bool = False,
     rescan: bool = False,
     lab: str | None = None,
+    assay: str | None = None,
 ) -> IngestSummary:
     """Ingest every new plate export in ``inbox`` into ``warehouse``, resolving samples via ``manifest``.
 
     ``pull`` first copies new files from the remote sources in ``config/operations.yaml`` into the
     warehouse's landing area and ingests those too (the nightly run does; an upload run does not);
-    ``rescan`` re-reads every file at the sources. ``lab``: the lab that delivered the inbox's files (else
+    ``rescan`` re-reads every file at the sources; ``assay`` (an assay_id) is the assay of exports that
+    name neither analyte nor protocol (plate readers). ``lab``: the lab that delivered the inbox's files (else
     the lab operations.yaml configures for the inbox source, else none). Unset locations come from the
     environment (BIOMARKERS_INBOX, BIOMARKERS_MANIFEST, BIOMARKERS_WAREHOUSE), else the project's ``data/``
     folder.
@@ -324,7 +326,7 @@ def ingest_flow(
             used: set[str] = set()
             pool: OrderedPool[tuple[Candidate, list[Candidate]], Prepared] = OrderedPool(
                 prepare_file,
-                (paths, config, samples),
+                (paths, config, samples, assay),
                 workers=ops.processing.workers_for(len(found.new)),
             )
             if pool.workers > 1:

@@ -23,6 +23,8 @@ from readers.units import factor_to_pg_ml
 from schemas.config import Config, load_config
 from warehouse.raw import sha256_of
 
+_FALLBACK_LABEL = "read through the allotropy fallback"
+
 INSPECT_COLUMNS = [
     "plate",
     "well",
@@ -55,8 +57,9 @@ class Inspection:
     warnings: list[str] = field(default_factory=list)
 
 
-def inspect_file(path: Path, config: Config | None = None) -> Inspection:
-    """Detect and read ``path`` (with its plate map, if one lies beside it named after it)."""
+def inspect_file(path: Path, config: Config | None = None, assay: str | None = None) -> Inspection:
+    """Detect and read ``path`` (with its plate map, if one lies beside it named after it). ``assay`` (an
+    assay_id, `--assay`) says which assay an export that does not name its analyte is."""
     siblings = {
         p.name: p.read_bytes() for p in sorted(path.parent.iterdir()) if p != path and is_sibling(path, p)
     }
@@ -65,9 +68,9 @@ def inspect_file(path: Path, config: Config | None = None) -> Inspection:
     file = FileInput(name=path.name, data=data, siblings=siblings)
     if is_companion(file):
         return _platemap(file)
-    reader = detect(file)  # raises UnknownFormatError naming what each format expected
+    reader = detect(file)  # raises a ReaderError: one short paragraph, each format's reason in .details
     read = reader.read(file)
-    outcome = process_file(file, sha256_of(data), cfg, Manifest.empty())
+    outcome = process_file(file, sha256_of(data), cfg, Manifest.empty(), assay=assay)
     warnings = list(read.warnings)
     if outcome.wells is not None and outcome.wells.height:
         rows = outcome.wells.rename({"plate_id": "plate"})
@@ -76,14 +79,28 @@ def inspect_file(path: Path, config: Config | None = None) -> Inspection:
         # converted the same way, and say why it would not load.
         warnings.append(f"would not load: {outcome.message}")
         rows = _as_read(read.wells, cfg).rename({"plate_id": "plate"})
-    rows = rows.with_columns(pl.coalesce("analyte", "analyte_as_written").alias("analyte"))
+    unnamed = rows.filter(
+        pl.col("analyte").is_null() & (pl.col("analyte_as_written").str.strip_chars() == "")
+    )
+    if unnamed.height:
+        warnings.append(
+            f"the analyte is unknown for {unnamed.height} values: the export does not name it; give the "
+            "assay "
+            "(--assay ASSAY_ID), an analyte block in the plate map, or a file_patterns entry in assays.yaml"
+        )
+    rows = rows.with_columns(
+        pl.when(pl.col("analyte").is_null() & (pl.col("analyte_as_written").str.strip_chars() == ""))
+        .then(pl.lit("(unknown)"))
+        .otherwise(pl.coalesce("analyte", "analyte_as_written"))
+        .alias("analyte")
+    )
     counts = dict(rows.group_by("qualifier").len().iter_rows())
     summary = f"{rows.height} values read (well × analyte): " + ", ".join(
         f"{q} {counts.get(q, 0)}" for q in ("=", "<", ">", "NR")
     )
     return Inspection(
-        format=reader.name,
-        label=reader.label,
+        format=read.format,  # the reader that read it: "allotropy:<vendor>" when the fallback did
+        label=reader.label if read.format == reader.name else f"{_FALLBACK_LABEL} ({read.format})",
         plates=[p.plate_id for p in read.plates],
         rows=rows.select(INSPECT_COLUMNS),
         message=summary,

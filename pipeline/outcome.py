@@ -34,6 +34,7 @@ class FileOutcome:
     format: str | None  # reader name; None when no reader recognised the file
     status: str  # FILE_STATUSES
     message: str  # one plain sentence summarising the verdict
+    details: str | None = None  # a refusal's particulars: each format tried and why it declined
     plates: list[PlateRecord] = field(default_factory=list)
     wells: pl.DataFrame | None = None  # schemas.wells.WELL_SCHEMA (+ source_sha256)
     results: pl.DataFrame | None = None  # schemas.results.RESULT_SCHEMA

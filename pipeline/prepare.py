@@ -103,7 +103,65 @@ def match_assay(plate: PlateInfo, wells: pl.DataFrame, config: Config) -> Assay 
     return config.assays.match(plate.protocol, analytes)
 
 
-def no_assay_message(plate: PlateInfo, wells: pl.DataFrame, config: Config) -> str:
+def analyte_from_assay(wells: pl.DataFrame, assay: Assay) -> pl.DataFrame:
+    """Wells of an export that does not name its analyte (``analyte_as_written`` "", the readers'
+    convention; a plate map's ``analyte`` block names it per well instead) take the assay's analyte when
+    the assay measures exactly one; for a multi-analyte assay they stay unnamed (held, see prepare_plate)."""
+    if len(assay.analytes) != 1:
+        return wells
+    unnamed = pl.col("analyte").is_null() & (pl.col("analyte_as_written").str.strip_chars() == "")
+    return wells.with_columns(
+        analyte=pl.when(unnamed).then(pl.lit(assay.analytes[0])).otherwise(pl.col("analyte"))
+    )
+
+
+def select_signal(wells: pl.DataFrame, assay: Assay) -> tuple[pl.DataFrame, pl.DataFrame, str | None]:
+    """(reads that feed the curve, the other reads of the wells, why the plate cannot be fitted).
+
+    One read per well (or none) needs no setting. Several (OD450 and OD650, two filters): the assay's
+    ``signal_kind`` chooses; the others are kept, flagged ``not_fitted``, never fitted nor aggregated (they
+    are not replicates). Several without a setting, or a setting the file does not hold: the reason."""
+    kinds = sorted({k for k in wells["signal_kind"].unique().to_list() if k is not None})
+    if len(kinds) <= 1:
+        return wells, wells.clear(), None
+    want = assay.signal_kind
+    if want is None or want not in kinds:
+        said = "does not say" if want is None else f"says {want!r}, which this file does not hold, and not"
+        return (
+            wells,
+            wells.clear(),
+            f"the export holds several reads per well ({', '.join(kinds)}) and assay {assay.assay_id} {said} "
+            "which one feeds the standard curve; set signal_kind for it in assays.yaml (one of "
+            f"{', '.join(kinds)}), then re-process the file.",
+        )
+    fitted = wells.filter(pl.col("signal_kind").is_null() | (pl.col("signal_kind") == want))
+    others = wells.filter(pl.col("signal_kind").is_not_null() & (pl.col("signal_kind") != want))
+    note = f"not_fitted: assay {assay.assay_id} fits {want}"
+    f = pl.col("flags")
+    others = others.with_columns(
+        flags=pl.when(f.is_null() | (f == ""))
+        .then(pl.lit(note))
+        .otherwise(pl.concat_str([f, pl.lit(";" + note)]))
+    )
+    return fitted, others, None
+
+
+def no_assay_message(
+    plate: PlateInfo, wells: pl.DataFrame, config: Config, by_name: list[Assay] | None = None
+) -> str:
+    unnamed = wells.filter(pl.col("analyte_as_written").str.strip_chars() == "").height == wells.height
+    if unnamed:
+        several = (
+            f" (its name matches the file_patterns of several: {', '.join(a.assay_id for a in by_name)})"
+            if by_name and len(by_name) > 1
+            else ""
+        )
+        return (
+            f"Plate {plate.plate_id}: the export does not name its analyte or assay{several}, so its values "
+            "are read but not loaded; upload it again choosing its assay (the upload's assay field, or "
+            "`biomarkers ingest --assay`), or add a file-name pattern to the assay's file_patterns in "
+            "assays.yaml, then re-process the file."
+        )
     found = sorted({a for a in wells["analyte"].unique().to_list() if a is not None})
     unknown = sorted(
         {
@@ -174,7 +232,13 @@ def prepare_plate(
         bad = w.filter(pl.col(HOLD) == rule)
         for (name,), g in bad.group_by(col, maintain_order=True):
             n = g.height
-            if rule == "unknown_analyte":
+            if rule == "unknown_analyte" and not str(name or "").strip():
+                why = (
+                    f"the export does not name the analyte and assay {assay.assay_id} measures several "
+                    f"({', '.join(assay.analytes)})"
+                )
+                todo = "name it per well in the plate map's analyte block, then re-process the file"
+            elif rule == "unknown_analyte":
                 why = f"analyte {name!r} is not in the analyte catalogue (analytes.yaml)"
                 todo = (
                     "add it (or an alias) to analytes.yaml if the study measures it, then re-process the file"
@@ -196,6 +260,26 @@ def prepare_plate(
                 message=f"Plate {plate.plate_id}: {why}, so its {n} value{'s' if n != 1 else ''} "
                 f"{'are' if n != 1 else 'is'} not loaded; {todo}.",
             )
+
+    # 1b. an unknown sample without a dilution in the file (the reader set 1 and flagged it): held per well
+    no_dil = (pl.col("sample_type") == "unknown") & pl.col("flags").fill_null("").str.contains(
+        r"(^|;)dilution_missing"
+    )
+    w = w.with_columns(_set_hold("dilution_missing", no_dil))
+    for (sample,), g in w.filter(pl.col(HOLD) == "dilution_missing").group_by(
+        "sample_id", maintain_order=True
+    ):
+        qrow(
+            well=_wells_text(g["well"].to_list()),
+            row_number=g["row_number"].min(),
+            sample_id=sample,
+            rule="dilution_missing",
+            severity="hold",
+            message=f"Plate {plate.plate_id}: no dilution factor for this sample: {sample or '(unnamed)'} in "
+            f"well{'s' if g.height != 1 else ''} {_wells_text(g['well'].to_list())} has an empty dilution "
+            "cell, so its results are held; ask the lab for the dilution, correct it in the export (or the "
+            "plate map) and upload it again.",
+        )
 
     # 2. unit: the file's, else the assay's; never guessed
     blank = pl.col("unit").is_null() | (pl.col("unit").str.strip_chars() == "")

@@ -22,10 +22,12 @@ from pipeline.prepare import (
     FACTOR,
     LIMIT_FILLED,
     RECOMPUTED_SCHEMA,
+    analyte_from_assay,
     match_assay,
     no_assay_message,
     prepare_plate,
     resolve_analytes,
+    select_signal,
 )
 from pipeline.replicates import ROW_NUMBER, aggregate, empty_results
 from pipeline.resolve import resolve
@@ -51,6 +53,7 @@ instrument's concentration (``recomputed_conc``, ``recomputed_diff_pct``; pipeli
 _WHY = {
     "plausible_range": "plausibility",
     "unit_unknown": "unit unknown",
+    "dilution_missing": "no dilution factor",
     "limit_unknown": "limit unknown",
     "negative_value": "negative value",
     "mixed_matrix": "matrix differs from the plate",
@@ -68,8 +71,12 @@ _WHY = {
 }
 
 
-def process_file(file: FileInput, sha256: str, config: Config, manifest: Manifest) -> FileOutcome:
-    """Read, check and resolve one export (see the module doc)."""
+def process_file(
+    file: FileInput, sha256: str, config: Config, manifest: Manifest, *, assay: str | None = None
+) -> FileOutcome:
+    """Read, check and resolve one export (see the module doc). ``assay`` (an assay_id: `--assay`, the
+    upload's assay field) says which assay the file is when its content does not (no protocol name, no
+    analyte: plate readers); a file that names its own keeps it."""
     from readers.detect import UnknownFormatError, detect, is_companion
 
     base = {"source_file": file.name, "source_sha256": sha256, "size_bytes": len(file.data)}
@@ -84,14 +91,16 @@ def process_file(file: FileInput, sha256: str, config: Config, manifest: Manifes
             )
         reader = detect(file)
     except UnknownFormatError as exc:
-        return _quarantined(file, sha256, None, "unknown_format", str(exc))
+        return _quarantined(file, sha256, None, "unknown_format", str(exc), details=exc.details)
     except ReaderError as exc:
-        return _quarantined(file, sha256, None, "unreadable_file", str(exc))
+        return _quarantined(file, sha256, None, "unreadable_file", str(exc), details=exc.details)
     try:
         rr = reader.read(file)
+    except UnknownFormatError as exc:  # the allotropy fallback could not read it either
+        return _quarantined(file, sha256, None, "unknown_format", str(exc), details=exc.details)
     except ReaderError as exc:
-        return _quarantined(file, sha256, reader.name, "unreadable_file", str(exc))
-    return _process_read(file, sha256, rr, config, manifest)
+        return _quarantined(file, sha256, reader.name, "unreadable_file", str(exc), details=exc.details)
+    return _process_read(file, sha256, rr, config, manifest, assay)
 
 
 def _quarantined(
@@ -101,7 +110,10 @@ def _quarantined(
     rule: str,
     message: str,
     plates: list[PlateRecord] | None = None,
+    details: str | None = None,
 ) -> FileOutcome:
+    """A file not loaded at all. ``details`` (each format tried and why it declined) is kept on the
+    quarantine row after the message, and on the outcome for the upload API; never in ``message``."""
     q = quarantine_frame(
         [
             {
@@ -109,7 +121,7 @@ def _quarantined(
                 "source_sha256": sha256,
                 "rule": rule,
                 "severity": "reject",
-                "message": message,
+                "message": message + (" Details: " + "; ".join(details.splitlines()) if details else ""),
             }
         ]
     )
@@ -120,6 +132,7 @@ def _quarantined(
         format=fmt,
         status="quarantined",
         message=message,
+        details=details,
         plates=plates or [],
         quarantine=q,
         results=pl.DataFrame(schema=RESULT_SCHEMA),
@@ -128,8 +141,21 @@ def _quarantined(
 
 
 def _process_read(
-    file: FileInput, sha256: str, rr: ReadResult, config: Config, manifest: Manifest
+    file: FileInput, sha256: str, rr: ReadResult, config: Config, manifest: Manifest, assay_id: str | None
 ) -> FileOutcome:
+    given = config.assays.get(assay_id) if assay_id else None
+    if assay_id and given is None:
+        ids = ", ".join(a.assay_id for a in config.assays.assays)
+        return _quarantined(
+            file,
+            sha256,
+            rr.format,
+            "unknown_assay",
+            f"{file.name}: the assay given with the file, {assay_id!r}, is not configured (assays.yaml has "
+            f"{ids}); upload the file again choosing one of those.",
+        )
+    by_name = config.assays.by_file_name(file.name)
+    named = given or (by_name[0] if len(by_name) == 1 else None)
     wells = resolve_analytes(conform(rr.wells), config)
     if wells.height == 0:
         return _quarantined(
@@ -154,6 +180,7 @@ def _process_read(
     no_assay: list[str] = []
     plate_qc: list[PlateQc] = []
     rejected_runs: dict[tuple[str, str], str] = {}
+    other_reads: list[pl.DataFrame] = []  # reads of a well the assay does not fit (kept, traceable)
     for pid in plate_ids:
         plate = infos[pid]
         pw = wells.filter(pl.col("plate_id") == pid)
@@ -180,10 +207,14 @@ def _process_read(
             )
             assays[pid] = None
             continue
-        assay = match_assay(plate, pw, config)
+        # the file's own protocol/analytes first; the assay given with it, or its name's pattern, for
+        # exports that name neither
+        assay = match_assay(plate, pw, config) or named
         assays[pid] = assay
+        if assay is not None:
+            pw = analyte_from_assay(pw, assay)
         if assay is None:
-            msg = no_assay_message(plate, pw, config)
+            msg = no_assay_message(plate, pw, config, by_name)
             no_assay.append(msg)
             quarantine.append(
                 quarantine_frame(
@@ -200,6 +231,28 @@ def _process_read(
                 )
             )
             continue
+        pw, others, why_not = select_signal(pw, assay)
+        if why_not is not None:
+            msg = f"Plate {pid}: {why_not}"
+            no_assay.append(msg)
+            assays[pid] = None
+            quarantine.append(
+                quarantine_frame(
+                    [
+                        {
+                            "source_file": file.name,
+                            "source_sha256": sha256,
+                            "plate_id": pid,
+                            "rule": "signal_kind_unset",
+                            "severity": "reject",
+                            "message": msg,
+                        }
+                    ]
+                )
+            )
+            continue
+        if others.height:
+            other_reads.append(others)
         prep = prepare_plate(pw, plate, assay, config, sha256)
         warnings += prep.warnings
         curve_notes[pid] = prep.curve_note
@@ -255,7 +308,7 @@ def _process_read(
         kept = final.filter(pl.col("status") == "unresolved").select("plate_id", "sample_id").unique()
         unresolved = unresolved.join(kept, on=["plate_id", "sample_id"], how="semi", maintain_order="left")
 
-    out_wells = _output_wells(wells, prepared_wells, sha256)
+    out_wells = _output_wells(wells, prepared_wells, sha256, other_reads)
     q_all = [q for q in quarantine if q.height]
     quarantine_df = pl.concat(q_all, how="vertical") if q_all else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     records = [
@@ -312,11 +365,15 @@ def reject_failed_runs(results: pl.DataFrame, rejected: dict[tuple[str, str], st
     ).drop("_why")
 
 
-def _output_wells(read: pl.DataFrame, prepared: list[pl.DataFrame], sha256: str) -> pl.DataFrame:
-    """The well table to load: prepared wells (pipeline remarks appended to ``flags``) plus the wells of
-    plates without an assay as read; wells rejected by the well-table rules are left out."""
+def _output_wells(
+    read: pl.DataFrame, prepared: list[pl.DataFrame], sha256: str, other_reads: list[pl.DataFrame]
+) -> pl.DataFrame:
+    """The well table to load: prepared wells (pipeline remarks appended to ``flags``), the reads the assay
+    does not fit (flagged ``not_fitted``), plus the wells of plates without an assay as read; wells
+    rejected by the well-table rules are left out."""
     done = {p for df in prepared for p in df["plate_id"].unique().to_list()}
-    parts = []
+    none = [pl.lit(None, t).alias(c) for c, t in RECOMPUTED_SCHEMA.items()]
+    parts = [df.select(*WELL_COLUMNS, *none) for df in other_reads if df["plate_id"][0] in done]
     for df in prepared:
         f = pl.col("flags")
         remark = pl.col(HOLD)
@@ -333,7 +390,6 @@ def _output_wells(read: pl.DataFrame, prepared: list[pl.DataFrame], sha256: str)
             .drop(HOLD, FACTOR, LIMIT_FILLED, strict=False)
             .select(*WELL_COLUMNS, *RECOMPUTED_SCHEMA)
         )
-    none = [pl.lit(None, t).alias(c) for c, t in RECOMPUTED_SCHEMA.items()]
     rest = read.filter(~pl.col("plate_id").is_in(list(done)))
     if rest.height:
         parts.append(rest.select(*WELL_COLUMNS, *none))

@@ -37,6 +37,7 @@ REJECT_RULES = frozenset({"unknown_analyte", "analyte_not_in_assay", "well_schem
 
 HOLD_TEXT = {
     "unit_unknown": "no concentration unit the pipeline can convert to pg/mL",
+    "dilution_missing": "no dilution factor for this sample in the export",
     "limit_unknown": "a censored replicate has no known limit (no standards on the plate, none configured)",
     "negative_value": "a replicate reports a negative concentration",
     "conflicting_censoring": "replicates are both below and above the quantifiable range",

@@ -26,8 +26,8 @@ Mapping (one row per plate × well × analyte):
   protocol (``analytical method identifier`` without path and extension), else the detection type;
   ``signal`` = ``absorbance`` (``OD<nm>``), ``fluorescence`` (``RFU``) or ``luminescence`` (``ECL`` for MSD,
   else ``RLU``); a kinetic read without a scalar value takes its single-well calculated value (e.g. Gen5
-  ``Mean V [420]``). Several reads of one well (450 and 650 nm) make one row: the first read is the signal,
-  the others are listed in ``flags``;
+  ``Mean V [420]``). Several reads of one well (450 and 650 nm, two filters) are one row each, told apart by
+  ``signal_kind`` (``OD450``, ``RFU 485/528``, ``RLU``; a polarisation read adds its direction);
 * concentration: the calculated-data documents (or error documents, which carry the printed token such as
   ``Range?`` or ``NaN``) attached to the row, by name: ``Result*Dilution`` > ``Result`` > ``Calc.
   Concentration`` / ``[Concentration]`` / ``Obs Conc`` > ``Concentration…``; next to a ``Result`` a
@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import tempfile
@@ -67,13 +68,16 @@ from readers.toolkit.sample_codes import sample_type_from_name
 from schemas.wells import WELL_SCHEMA, conform
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ORACLE_PYTHON = REPO_ROOT / ".venv-oracle" / "bin" / "python"
-ORACLE_SCRIPT = REPO_ROOT / "oracle" / "run_allotropy.py"
+# Where `make install` puts allotropy's environment and its driver; a deployment that installs them
+# elsewhere sets BIOMARKERS_ORACLE_ENV (the environment folder) and BIOMARKERS_ORACLE_SCRIPT.
+ORACLE_ENV = Path(os.environ.get("BIOMARKERS_ORACLE_ENV") or REPO_ROOT / ".venv-oracle")
+ORACLE_PYTHON = ORACLE_ENV / "bin" / "python"
+ORACLE_SCRIPT = Path(os.environ.get("BIOMARKERS_ORACLE_SCRIPT") or REPO_ROOT / "oracle" / "run_allotropy.py")
 TIMEOUT_S = 60.0
 SNIFF_SCORE = 1  # below every native reader (≥ 10): the fallback only wins when nothing else matches
 FORMAT_PREFIX = "allotropy"
 
-_INSTALL_HINT = "`make oracle` installs it (a separate environment: allotropy's pins clash with prefect's)"
+_INSTALL_HINT = "`make install` sets it up (a separate environment: allotropy's pins clash with prefect's)"
 _WELL_RE = re.compile(r"^\s*([A-Pa-p])\s*0*([1-9]|1\d|2[0-4])\s*$")
 _FEATURE_RE = re.compile(r"^(.*\S)\s*<(.+)>\s*$")  # "analyte1 <median role>"
 _UNIT_IN_NAME_RE = re.compile(r"(?<![A-Za-z])([fpnuµμm]?g/[dm]?l)(?![A-Za-z])", re.IGNORECASE)
@@ -93,6 +97,23 @@ _MSD_VENDORS = {"MSD_WORKBENCH", "METHODICAL_MIND"}
 # Instruments whose reported concentrations already include the well's dilution (corpus README; the native
 # readers' docstrings). Censoring bounds never do.
 _DILUTION_INCLUDED = {"LUMINEX_XPONENT", "LUMINEX_INTELLIFLEX", "MSD_WORKBENCH", "BIORAD_BIOPLEX"}
+
+
+# ASM data cubes: reads that are not endpoints (named in a refusal, never read as endpoint values)
+_NOT_ENDPOINT = {
+    "absorption spectrum data cube": "a spectrum (absorbance over wavelengths)",
+    "fluorescence emission spectrum data cube": "a spectrum (fluorescence emission over wavelengths)",
+    "fluorescence excitation spectrum data cube": "a spectrum (fluorescence excitation over wavelengths)",
+    "luminescence spectrum data cube": "a spectrum (luminescence over wavelengths)",
+    "absorption profile data cube": "a kinetic trace (absorbance over time)",
+    "fluorescence profile data cube": "a kinetic trace (fluorescence over time)",
+    "luminescence profile data cube": "a kinetic trace (luminescence over time)",
+}
+
+
+class NotEndpointError(ReaderError):
+    """allotropy read the file, but it holds only spectra or kinetic traces (out of scope): the refusal
+    names the read type rather than calling the file unreadable."""
 
 
 def oracle_available(python: Path = ORACLE_PYTHON, script: Path = ORACLE_SCRIPT) -> bool:
@@ -167,7 +188,11 @@ class AllotropyFallbackReader:
                 ) from exc
         stderr = proc.stderr.decode("utf-8", errors="replace").strip()
         if proc.returncode == 2:
-            raise ReaderError(_not_read_message(stderr), file=file.name)
+            raise ReaderError(
+                "allotropy could not read it as any of the instruments it knows either",
+                file=file.name,
+                details=_tried_by_allotropy(stderr),
+            )
         if proc.returncode != 0:
             raise ReaderError(
                 f"the allotropy converter failed (exit {proc.returncode}): {stderr[-600:] or 'no message'}. "
@@ -198,17 +223,14 @@ def _safe_name(name: str) -> str:
     return f"{stem}.{ext}" if ext else stem
 
 
-def _not_read_message(stderr: str) -> str:
+def _tried_by_allotropy(stderr: str) -> str:
+    """Each allotropy parser tried and why it declined, one per line (160 characters each at most): the
+    ``details`` of a refusal, never its message."""
     try:
         info = json.loads(stderr.splitlines()[-1])
-        tried = "; ".join(f"{t['vendor']}: {str(t['reason'])[:160]}" for t in info.get("tried", []))
+        return "; ".join(f"{t['vendor']}: {str(t['reason'])[:160]}" for t in info.get("tried", []))
     except Exception:
-        tried = stderr[-600:]
-    return (
-        "no native reader takes this file, and allotropy could not read it as any of the instruments it was "
-        f"tried as ({tried}). Export the plate in a format this pipeline reads, or use the canonical CSV "
-        "template (README)."
-    )
+        return stderr[-600:]
 
 
 # ---- ASM → canonical rows ------------------------------------------------------------------------------
@@ -277,7 +299,14 @@ def _conc_rank(name: str) -> int | None:
         return 0
     if n == "result":
         return 1
-    if n in ("calc. concentration", "calculated concentration", "calc. conc.", "obs conc", "[concentration]"):
+    if n in (
+        "calc. concentration",
+        "calculated concentration",
+        "calc. conc.",
+        "obs conc",
+        "[concentration]",
+        "conc",
+    ):
         return 2
     if n.startswith("concentration") or n.startswith("[concentration"):
         return 3
@@ -360,9 +389,11 @@ class _AsmMapper:
             )
             for s in sources:
                 self.calcs_by_source.setdefault(s, []).append(calc)
-        self.rows: dict[tuple[str, str, str], _Row] = {}
+        self.rows: dict[tuple[str, str, str, str], _Row] = {}
         self.plates: dict[str, _Plate] = {}
         self.skipped = 0
+        self.empty = 0
+        self.not_endpoint: dict[str, int] = {}  # read type (spectrum, kinetic trace) → measurements
 
     # ---- walk ----
 
@@ -380,6 +411,9 @@ class _AsmMapper:
     def technique_doc(self, tdoc: Mapping[str, Any]) -> None:
         mad: Mapping[str, Any] = tdoc["measurement aggregate document"]
         for md in _docs(tdoc, "measurement aggregate document", "measurement document"):
+            for key in md:
+                if key in _NOT_ENDPOINT:
+                    self.not_endpoint[_NOT_ENDPOINT[key]] = self.not_endpoint.get(_NOT_ENDPOINT[key], 0) + 1
             raw_sample = md.get("sample document")
             sample: Mapping[str, Any] = raw_sample if isinstance(raw_sample, Mapping) else {}
             well = _well(_text(sample.get("well location identifier"))) or _well(
@@ -409,9 +443,15 @@ class _AsmMapper:
                 self.map_plate_read(md, mad, sample, plate_id, well, errors)
 
     def new_row(
-        self, plate_id: str, well: str, analyte: str, sample: Mapping[str, Any], md: Mapping[str, Any]
+        self,
+        plate_id: str,
+        well: str,
+        analyte: str,
+        sample: Mapping[str, Any],
+        md: Mapping[str, Any],
+        kind: str | None = None,
     ) -> tuple[_Row, bool]:
-        key = (plate_id, well, analyte)
+        key = (plate_id, well, analyte, kind or "")
         if key in self.rows:
             return self.rows[key], False
         custom = sample.get("custom information document")
@@ -507,36 +547,34 @@ class _AsmMapper:
         custom = md.get("custom information document")
         custom = custom if isinstance(custom, Mapping) else {}
         detection = _text(_device_setting(md, "detection type"))
+        spot = _text(sample.get("location identifier")) if self.vendor in _MSD_VENDORS else None
         analyte = (
             _text(custom.get("assay identifier"))
             or _text(md.get("analyte name"))
+            or (f"spot {spot}" if spot else None)  # MSD: one read per spot of the well, none named
             or _stem(_text(md.get("analytical method identifier") or mad.get("analytical method identifier")))
             or (detection or "signal")
         )
-        row, first = self.new_row(plate_id, well, analyte, sample, md)
         signal, kind = None, None
         for key in _SIGNALS:
-            if key in md and (v := _num(md[key])) is not None:
-                signal = v
-                if key == "absorbance":
-                    wl = _num(_device_setting(md, "detector wavelength setting"))
-                    kind = f"OD{wl:g}" if wl is not None else "OD"
-                elif key == "luminescence":
-                    kind = "ECL" if self.vendor in _MSD_VENDORS else "RLU"
-                else:
-                    kind = "RFU"
+            if key in md:
+                signal, kind = _num(md[key]), self.kind_of(key, md)
                 break
         mid = str(md.get("measurement identifier"))
-        if signal is None:
+        if signal is None and kind is None:
             own = [
                 c for c in self.calcs_by_source.get(mid, []) if c.sources == 1 and _conc_rank(c.name) is None
             ]
             if own and own[0].value is not None:
                 signal, kind = own[0].value, own[0].name
-        if first:
-            row.signal, row.signal_kind = signal, kind
-        elif signal is not None:
-            row.flags.append(f"other_read: {kind}={signal:g}")
+        if signal is None and not any(c.value is not None for c in self.calcs_by_source.get(mid, [])):
+            self.empty += 1  # a well the export leaves empty (a partial plate): no row
+            return
+        row, _ = self.new_row(plate_id, well, analyte, sample, md, kind)
+        row.signal, row.signal_kind = signal, kind
+        if signal is None and kind is not None:
+            bad = [e for f, e in errors if f is not None and _conc_rank(f) is None]
+            row.signal_note = bad[0] if bad else "no value in the file"
         if (rng := _text(custom.get("detection range"))) is not None:
             row.flags.append("detection_range: " + _clean_flag(rng))
         for calc in self.calcs_by_source.get(mid, []):
@@ -546,6 +584,24 @@ class _AsmMapper:
         for feature, text in errors:
             if feature is None:
                 row.flags.append("instrument_message: " + _clean_flag(text))
+
+    def kind_of(self, key: str, md: Mapping[str, Any]) -> str:
+        """``OD450``, ``RFU 485/528`` (excitation/emission), ``RLU``, ``ECL`` (MSD), as the readers name them;
+        a fluorescence polarisation read adds the direction of the emitted light."""
+        wl = _num(_device_setting(md, "detector wavelength setting"))
+        ex = _num(_device_setting(md, "excitation wavelength setting"))
+        if key == "absorbance":
+            return f"OD{wl:g}" if wl else "OD"
+        if key == "luminescence":
+            if self.vendor in _MSD_VENDORS:
+                return "ECL"
+            return f"RLU {wl:g}" if wl else "RLU"
+        kind = f"RFU {ex:g}/{wl:g}" if ex and wl else "RFU"
+        for dc in _docs(md, "device control aggregate document", "device control document"):
+            custom = dc.get("custom information document")
+            if isinstance(custom, Mapping) and _text(custom.get("Direction of emitted light")):
+                kind += f" {str(custom['Direction of emitted light']).casefold()}"
+        return kind
 
     # ---- rows → table ----
 
@@ -644,6 +700,14 @@ def map_asm(
     """One allotropy ASM document → the canonical well table (see the module docstring for the rules)."""
     mapper = _AsmMapper(asm, vendor, display_name, file_name)
     rows, plates, skipped = mapper.run()
+    if not rows and mapper.not_endpoint:
+        kinds = " and ".join(sorted(mapper.not_endpoint))
+        raise NotEndpointError(
+            f"this {display_name} export holds {kinds} reads, not endpoint values: spectra and kinetic "
+            "traces are not loaded (docs/formats.md). Export the endpoint read, or the instrument's reduced "
+            "value per well (e.g. Vmax, max), and upload that file.",
+            file=file_name,
+        )
     if not rows:
         raise ReaderError(
             f"allotropy read this file as {display_name}, but it holds no per-well measurements this "
@@ -658,6 +722,8 @@ def map_asm(
     ]
     if skipped:
         notes.append(f"{skipped} measurement(s) without a plate well location were skipped")
+    if mapper.empty:
+        notes.append(f"{mapper.empty} read(s) of wells the export leaves empty (no value) were skipped")
     no_unit = df.filter(pl.col("value").is_not_null() & pl.col("unit").is_null()).height
     if no_unit:
         notes.append(

@@ -16,12 +16,18 @@ import polars as pl
 class ReaderError(Exception):
     """An export cannot be read. The message says what was expected, where, and what to do.
 
-    ``line`` is the 1-based line/row where the problem was found, when there is one.
+    ``line`` is the 1-based line/row where the problem was found, when there is one. ``details`` holds what
+    a lab person does not need to read first (each format tried and why it declined): shown by
+    ``biomarkers inspect --verbose``, the upload API's ``details`` and the quarantine row, never in the
+    message itself.
     """
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, details: str | None = None
+    ) -> None:
         self.file = file
         self.line = line
+        self.details = details
         where = ""
         if file:
             where = f"{file}"

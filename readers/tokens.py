@@ -11,9 +11,12 @@ import math
 import re
 from dataclasses import dataclass
 
-_NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?"
-_NUM_RE = re.compile(rf"^\s*({_NUMBER})\s*$")
+# A number as printed: digits with "." / "," marks, an optional exponent. What the marks mean is decided
+# by _plain_number, not by this pattern.
+_NUMBER = r"[-+]?[\d.,]*\d[\d.,]*(?:[eE][-+]?\d+)?|[-+]?[.,]\d+(?:[eE][-+]?\d+)?"
 _CENSORED_RE = re.compile(rf"^\s*(<=?|>=?|≤|≥)\s*({_NUMBER})\s*$")
+_SPACES = str.maketrans("", "", " \u00a0\u202f\u2009'")
+_EXPONENT_RE = re.compile(r"^(.*?)([eE][-+]?\d+)?$")
 # "< LLOQ", "> ULOQ", "<LOD", "below curve" (Simoa, Ella...): the side without the limit.
 _CENSOR_WORD_RE = re.compile(
     r"^\s*(<|>|≤|≥|<=|>=|below|above)\s*(lloq|uloq|lod|llod|loq|lloq\s*\(.*\)|uloq\s*\(.*\)|range|curve)\s*$",
@@ -44,17 +47,57 @@ class ParsedConc:
 
 
 def parse_number(text: str, *, decimal_comma: bool = False) -> float | None:
-    """A plain number as exports write it (thousands separators, exponents, decimal commas), else None."""
-    s = text.strip().replace("\u00a0", "").replace(" ", "")
-    if decimal_comma:
-        s = s.replace(".", "").replace(",", ".")
-    if not s or not _NUM_RE.match(s):
+    """A plain number as exports write it, else None.
+
+    Handles thousands separators (``1,234.5``, ``1.234,5``, ``12 345``), exponents (``1.2E+03``) and a
+    decimal comma in a dot-decimal file (``0,02``: Excel on a European locale writes single cells that way).
+    ``decimal_comma`` says which mark the file itself uses for decimals; one mark of the other kind is a
+    thousands separator only when it groups exactly three digits after a leading 1-3 digit group that does not
+    start with 0 (``1,234`` = 1234 in a dot-decimal file, ``0,020`` = 0.02); otherwise it is a decimal mark.
+    When both marks appear, the last one is the decimal mark.
+    """
+    s = text.strip().translate(_SPACES)
+    m = _EXPONENT_RE.match(s)
+    if not s or not m:
+        return None
+    mantissa = _plain_number(m.group(1), decimal_comma=decimal_comma)
+    if mantissa is None:
         return None
     try:
-        v = float(s.replace(",", ""))
+        v = float(mantissa + (m.group(2) or ""))
     except ValueError:
         return None
     return v if math.isfinite(v) else None
+
+
+def _plain_number(m: str, *, decimal_comma: bool) -> str | None:
+    """``1,234.5`` → ``1234.5`` (a string float() reads), or None when the marks make no sense."""
+    sign = ""
+    if m[:1] in "+-":
+        sign, m = m[0], m[1:]
+    if not m or not re.fullmatch(r"[\d.,]+", m) or not any(c.isdigit() for c in m):
+        return None
+    if "," in m and "." in m:
+        dec = "," if m.rfind(",") > m.rfind(".") else "."
+        thousands = "." if dec == "," else ","
+        whole, _, frac = m.rpartition(dec)
+        if not re.fullmatch(rf"\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+", whole) or not frac.isdigit():
+            return None
+        return sign + whole.replace(thousands, "") + "." + frac
+    if "," not in m and "." not in m:
+        return sign + m
+    mark = "," if "," in m else "."
+    grouped = re.fullmatch(rf"[1-9]\d{{0,2}}(?:{re.escape(mark)}\d{{3}})+", m) is not None
+    parts = m.split(mark)
+    if len(parts) > 2:  # 1,234,567: only a thousands separator repeats
+        return sign + "".join(parts) if grouped else None
+    whole, frac = parts
+    files_decimal_mark = (mark == ",") == decimal_comma
+    if not files_decimal_mark and grouped:
+        return sign + whole + frac  # 1,234 in a dot-decimal file; 1.234 in a decimal-comma file
+    if not (whole + frac).isdigit():
+        return None
+    return sign + (whole or "0") + "." + (frac or "0")
 
 
 def parse_conc(text: str | None, *, decimal_comma: bool = False) -> ParsedConc:
@@ -82,9 +125,9 @@ def parse_conc(text: str | None, *, decimal_comma: bool = False) -> ParsedConc:
         return ParsedConc(
             "<" if below else ">", None, note=f"{'below' if below else 'above'} the quantifiable range ({s})"
         )
-    m = _CENSORED_RE.match(s if not decimal_comma else s.replace(".", "").replace(",", "."))
+    m = _CENSORED_RE.match(s)
     if m:
-        lim = parse_number(m.group(2))
+        lim = parse_number(m.group(2), decimal_comma=decimal_comma)
         if lim is not None:
             q = "<" if m.group(1) in ("<", "<=", "≤") else ">"
             return ParsedConc(q, lim, note=f"{'below' if q == '<' else 'above'} the quantifiable range ({s})")

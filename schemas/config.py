@@ -6,6 +6,7 @@ validated here at load time: a bad file fails with the file and the key named, b
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import unicodedata
 from functools import cached_property
@@ -357,6 +358,14 @@ class Assay(_Strict):
     # Which of several accepted runs of one sample x analyte is current: the latest, or an in-range result
     # over a censored one (a sample above ULOQ re-assayed at a higher dilution), then the latest.
     reassay_rule: Literal["latest", "in_range_first"] = "latest"
+    # Exports that do not name their assay or analyte (plate-reader grids, SoftMax Pro, Gen5): file-name
+    # patterns (shell globs, case-insensitive, on the file's base name, e.g. "*VEGF*ELISA*.txt") that say
+    # this assay. Also given per file by `--assay` (inspect/ingest) or the upload's assay field.
+    file_patterns: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    # When an export holds several reads per well (OD450 and OD650, two filters): the signal_kind that
+    # feeds the standard curve (as the readers name it: "OD450", "RFU 485/528", "ECL", "MFI"). The other
+    # reads are kept in the wells table, not fitted. Unset with several reads → the plate is held.
+    signal_kind: Annotated[str, Field(min_length=1, pattern=r"^\S(.*\S)?$")] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -408,6 +417,13 @@ class AssayCatalogue(_Strict):
 
     def get(self, assay_id: str) -> Assay | None:
         return next((a for a in self.assays if a.assay_id == assay_id), None)
+
+    def by_file_name(self, name: str) -> list[Assay]:
+        """Assays whose ``file_patterns`` match the file's base name (case-insensitive globs)."""
+        base = re.split(r"[\\/]", name)[-1].casefold()
+        return [
+            a for a in self.assays if any(fnmatch.fnmatchcase(base, p.casefold()) for p in a.file_patterns)
+        ]
 
     def match(self, protocol: str | None, analytes: set[str]) -> Assay | None:
         """The assay a plate belongs to: by protocol/panel name first, else the one assay whose panel

@@ -106,6 +106,10 @@ class Verdict(BaseModel):
         default_factory=list, description="The problems with identical ones told once, in the order to act"
     )
     notes: list[str] = Field(default_factory=list, description="Remarks that need no action")
+    details: str | None = Field(
+        None,
+        description="A refusal's particulars: each format tried and why it declined (not for a first read)",
+    )
 
     @model_validator(mode="after")
     def _told(self) -> Verdict:
@@ -198,6 +202,8 @@ def build_verdict(o: FileOutcome) -> Verdict:
         for p in o.plates
     ]
     label = labels.get(o.format or "", o.format)
+    if o.format and o.format.startswith(_FALLBACK + ":"):  # read through allotropy: name the instrument too
+        label = f"{labels[_FALLBACK]}: {o.format.split(':', 1)[1]}"
     if o.status == "quarantined" and o.format == _FALLBACK:  # no native reader, nor allotropy, read it
         o.format = label = None
     groups = group_problems(problems)
@@ -212,7 +218,7 @@ def build_verdict(o: FileOutcome) -> Verdict:
         outcome = "not_an_export"
         summary = (
             f"{o.source_file} is not a plate export this pipeline reads: no reader recognised its content "
-            "(what each one looked for is under Problems)."
+            "(what each one looked for is under details)."
         )
         readable = ", ".join(v for k, v in labels.items() if k not in ("platemap", _FALLBACK))
         todo = (
@@ -248,6 +254,7 @@ def build_verdict(o: FileOutcome) -> Verdict:
         problems=problems,
         groups=groups,
         notes=list(dict.fromkeys(for_lab(w) for w in o.warnings)),
+        details=o.details,
     )
 
 
@@ -397,7 +404,10 @@ def _problems(o: FileOutcome) -> list[Problem]:
                     analyte=r["analyte"],
                     value=r["value_text"],
                     rule=r["rule"],
-                    message=for_lab(r["message"]),
+                    # a refusal's details (formats tried) are in Verdict.details, not in the problem list
+                    message=for_lab(
+                        r["message"] if not o.details else r["message"].split(" Details: ", 1)[0]
+                    ),
                 )
             )
     if o.unresolved is not None and o.unresolved.height:

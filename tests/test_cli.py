@@ -67,8 +67,11 @@ def test_inspect_csv_prints_canonical_rows(study: Path, env: dict[str, str], pat
 def test_inspect_refuses_a_file_it_cannot_read(tmp_path: Path, env: dict[str, str]) -> None:
     bad = tmp_path / "notes.csv"
     bad.write_text("hello,world\n1,2\n")
-    p = run("inspect", str(bad), env=env, ok=False)
-    assert p.returncode == 1 and "Tried" in p.stderr
+    p = run("inspect", str(bad), env={**env, "COLUMNS": "80"}, ok=False)
+    assert p.returncode == 1 and "notes.csv" in p.stderr and "Tried" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) <= 5, p.stderr  # one short paragraph for a lab person
+    p = run("inspect", str(bad), "--verbose", env=env, ok=False)
+    assert p.returncode == 1 and "Tried Luminex xPONENT CSV export" in p.stderr  # each format's reason
 
 
 def test_ingest_query_status_and_idempotency(study: Path, env: dict[str, str]) -> None:
@@ -112,3 +115,10 @@ def test_qc_report_writes_a_self_contained_page(study: Path, env: dict[str, str]
     assert srcs and all((out / src).is_file() and src.endswith(".png") for src in srcs)
     bad = run("qc-report", "--plate", "NO-SUCH-PLATE", "--warehouse", wh, env=env, ok=False)
     assert bad.returncode == 1 and "no plate" in bad.stderr
+
+
+def test_inspect_assay_must_be_a_configured_assay(tmp_path: Path, env: dict[str, str]) -> None:
+    grid = tmp_path / "plate.txt"
+    grid.write_text("hello\n")
+    p = run("inspect", str(grid), "--assay", "NO-SUCH-ASSAY", env=env, ok=False)
+    assert p.returncode == 1 and "not an assay in assays.yaml" in p.stderr and "ELISA-VEGF" in p.stderr

@@ -106,7 +106,12 @@ class Prepared:
 
 
 def prepare_file(
-    c: Candidate, siblings: list[Candidate], paths: WarehousePaths, config: Config, manifest: Manifest
+    c: Candidate,
+    siblings: list[Candidate],
+    paths: WarehousePaths,
+    config: Config,
+    manifest: Manifest,
+    assay: str | None = None,
 ) -> Prepared:
     """Keep the raw bytes (file and plate maps) under their SHA-256, then process them. Pure apart from
     the raw copy (idempotent, atomic): safe in a worker process (pipeline/workers.py)."""
@@ -121,7 +126,9 @@ def prepare_file(
         keep_raw(paths, b, s.sha256)
         sib_bytes[s.name] = b
     try:
-        outcome = process_file(FileInput(name=c.name, data=data, siblings=sib_bytes), sha, config, manifest)
+        outcome = process_file(
+            FileInput(name=c.name, data=data, siblings=sib_bytes), sha, config, manifest, assay=assay
+        )
     except Exception as exc:  # a pipeline defect must not stop the other files
         log.exception("processing %s failed", c.name)
         outcome = internal_error_outcome(c, exc)

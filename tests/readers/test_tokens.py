@@ -47,6 +47,57 @@ def test_decimal_comma() -> None:
     assert parse_conc("< 0,5", decimal_comma=True).value == 0.5
 
 
+@pytest.mark.parametrize(
+    ("text", "decimal_comma", "value"),
+    [
+        ("0,02", False, 0.02),  # a decimal-comma cell in a dot-decimal file (issue 13): not an empty value
+        ("12,5", False, 12.5),
+        ("0,020", False, 0.02),  # a leading 0 cannot start a thousands group
+        ("1,234", False, 1234.0),  # three digits after one comma in a dot-decimal file: thousands
+        ("1,234,567", False, 1234567.0),
+        ("1.234,5", False, 1234.5),  # both marks: the last one is the decimal mark
+        ("1,2E+03", False, 1200.0),
+        ("1.2E+03", True, 1200.0),
+        ("0.5", True, 0.5),  # a dot-decimal cell in a decimal-comma file (was read as 5)
+        ("1.234", True, 1234.0),
+        ("12 345,5", True, 12345.5),
+        ("-.5", False, -0.5),
+        ("1,23,4", False, None),
+        ("1.2.3", False, None),
+        (".", False, None),
+        ("1,234.5.6", False, None),
+    ],
+)
+def test_numbers_as_labs_print_them(text: str, decimal_comma: bool, value: float | None) -> None:
+    assert parse_number(text, decimal_comma=decimal_comma) == value
+
+
+_amounts = st.decimals(min_value=0, max_value=10**9, places=4, allow_nan=False, allow_infinity=False)
+
+
+@given(_amounts)
+def test_thousands_separated_numbers_round_trip_in_both_conventions(x: object) -> None:
+    dot = f"{x:,.4f}"  # 1,234,567.8900
+    comma = dot.translate(str.maketrans(",.", ".,"))  # 1.234.567,8900
+    assert parse_number(dot) == pytest.approx(float(str(x)))
+    assert parse_number(comma, decimal_comma=True) == pytest.approx(float(str(x)))
+    assert parse_number(comma) == pytest.approx(float(str(x)))  # both marks: the last is the decimal
+
+
+@given(st.floats(min_value=0, max_value=0.999, allow_nan=False), st.integers(min_value=1, max_value=6))
+def test_a_decimal_comma_cell_in_a_dot_decimal_file_is_read(x: float, places: int) -> None:
+    text = f"{x:.{places}f}".replace(".", ",")  # 0,02 as Excel on a European locale prints one cell
+    assert parse_number(text) == pytest.approx(float(f"{x:.{places}f}"))
+    assert parse_conc(text).qualifier == "="
+
+
+@given(st.floats(min_value=1e-12, max_value=1e12, allow_nan=False), st.sampled_from(["E", "e"]))
+def test_exponents_in_either_convention(x: float, e: str) -> None:
+    text = f"{x:.3{e}}"
+    assert parse_number(text) == pytest.approx(float(text))
+    assert parse_number(text.replace(".", ","), decimal_comma=True) == pytest.approx(float(text))
+
+
 @given(st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False))
 def test_any_printed_number_round_trips(x: float) -> None:
     for text in (repr(x), f"{x:.6g}", f"{x:.3E}"):
