@@ -88,11 +88,12 @@ def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, qu
     from biomarkers.console import FileProgress, print_summary
     from flows.ingest import ingest_flow
     from pipeline import progress
+    from pipeline.lifecycle import Terminated, run_lifecycle
     from pipeline.manifest import ManifestError
     from schemas.config import ConfigError
     from warehouse.store import WarehouseBusyError
 
-    with FileProgress(err) as bar:
+    with run_lifecycle(), FileProgress(err) as bar:
         progress.set_sink(bar)
         try:
             summary = ingest_flow(
@@ -100,6 +101,12 @@ def run_ingest(inbox: Path, manifest: Path, warehouse: Path, *, trigger: str, qu
             )
         except (ManifestError, ConfigError, WarehouseBusyError) as exc:
             raise fail(str(exc)) from None
+        except Terminated as exc:
+            raise fail(
+                "the run was stopped (SIGTERM); nothing of the file being loaded was kept: run "
+                "`biomarkers ingest` again to finish",
+                code=143,
+            ) from exc
         finally:
             progress.set_sink(None)
     if not quiet:

@@ -48,7 +48,7 @@ from pipeline.sources import (
 from pipeline.workers import OrderedPool
 from schemas.config import Config, load_config
 from schemas.operations import Operations, S3Source, SftpSource, load_operations
-from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file
+from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out
 from warehouse.lock import writer_lock
 from warehouse.paths import WarehousePaths
 from warehouse.publish import publish
@@ -257,6 +257,8 @@ def ingest_flow(
                 prepare_file,
                 (paths, config, samples),
                 workers=ops.processing.workers_for(len(found.new)),
+                timeout=ops.processing.file_timeout_s,
+                on_timeout=lambda item, why: timed_out(item[0], paths, why),
             )
             if pool.workers > 1:
                 log.info("processing %d files in %d worker processes", len(found.new), pool.workers)
