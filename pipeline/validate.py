@@ -39,6 +39,7 @@ HOLD_TEXT = {
     "unit_unknown": "no concentration unit the pipeline can convert to pg/mL",
     "limit_unknown": "a censored replicate has no known limit (no standards on the plate, none configured)",
     "negative_value": "a replicate reports a negative concentration",
+    "non_finite_value": "a replicate reports an infinite or overflowing number",
     "conflicting_censoring": "replicates are both below and above the quantifiable range",
     "mixed_dilution": "replicates were run at different dilutions",
     "mixed_matrix": "the sample's matrix differs from the plate's other samples",
@@ -180,7 +181,69 @@ def check_wells(wells: pl.DataFrame, source_sha256: str) -> WellCheck:
         wells = wells.with_columns(
             pl.when(negative).then(pl.lit("negative_value")).otherwise(pl.col(HOLD)).alias(HOLD)
         )
-    return WellCheck(wells, quarantine_frame(rows))
+    wells, inf_rows = _hold_non_finite(wells, source_sha256)
+    return WellCheck(wells, quarantine_frame(rows + inf_rows))
+
+
+_NON_FINITE_HINT = r"(?i)inf|\de\+?\d{3}"  # cheap pre-filter; non_finite_text() decides
+
+
+def non_finite_text(text: str | None) -> bool:
+    """``Infinity``, ``-inf``, ``1e309`` (a number too large for a float): text that is a number to a
+    reader but no concentration. ``NaN`` is not one of them — instruments print it for "below the curve",
+    and readers turn it into NR with that reason."""
+    if not text:
+        return False
+    t = text.strip().lstrip("*<>=~").strip().replace(",", "")
+    try:
+        v = float(t)
+    except ValueError:
+        return False
+    return math.isinf(v)
+
+
+def _hold_non_finite(wells: pl.DataFrame, sha: str) -> tuple[pl.DataFrame, list[dict[str, object]]]:
+    """A well whose value is infinite or overflows (``Infinity``, ``-inf``, ``1e309``) was read as "not
+    reported" (or as an infinite number): it would vanish from the replicate mean. It is held, naming
+    the value, so the result is held too (issue 14: every value lands or is accounted for)."""
+    maybe = pl.col(HOLD).is_null() & (
+        pl.col("value").is_infinite().fill_null(False)
+        | pl.col("reported_text").str.contains(_NON_FINITE_HINT).fill_null(False)
+    )
+    cand = wells.with_row_index("_nf_row").filter(maybe)
+    if cand.height == 0:
+        return wells, []
+    rows: list[dict[str, object]] = []
+    hit: list[int] = []
+    for w in cand.iter_rows(named=True):
+        v = w["value"]
+        if not (isinstance(v, float) and math.isinf(v)) and not non_finite_text(w["reported_text"]):
+            continue
+        hit.append(w["_nf_row"])
+        shown = w["reported_text"] if w["reported_text"] else str(v)
+        rows.append(
+            _well_row(
+                w,
+                sha,
+                "non_finite_value",
+                "hold",
+                f"Plate {w['plate_id']} {_where(w)}: {w['analyte'] or w['analyte_as_written']} is "
+                f"reported as {shown!r}, which is not a finite concentration (infinite, or too large for "
+                f"a number), so the result of sample {w['sample_id']} is held; ask the lab to check the "
+                "well and re-export the plate.",
+            )
+        )
+    if not hit:
+        return wells, []
+    mask = pl.int_range(pl.len()).is_in(hit)
+    wells = wells.with_columns(
+        pl.when(mask).then(pl.lit("non_finite_value")).otherwise(pl.col(HOLD)).alias(HOLD),
+        pl.when(mask & pl.col("value").is_infinite().fill_null(False))
+        .then(pl.lit(None, pl.Float64()))
+        .otherwise(pl.col("value"))
+        .alias("value"),
+    )
+    return wells, rows
 
 
 def _where(w: dict[str, object]) -> str:
