@@ -37,6 +37,13 @@ class Fmt(StrEnum):
     parquet = "parquet"
 
 
+def safe_csv(df: Any) -> str:
+    """CSV text with formula-like cells escaped (warehouse/csv_safe.py; imported late: polars is slow)."""
+    from warehouse.csv_safe import write_csv
+
+    return write_csv(df)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -153,7 +160,7 @@ def inspect(
     fmt_line = f"format: {result.format} ({result.label}); plates: {', '.join(result.plates)}"
     if csv:
         sys.stderr.write(fmt_line + "\n")
-        sys.stdout.write(result.rows.write_csv())
+        sys.stdout.write(safe_csv(result.rows))
         return
     out.print(fmt_line, highlight=False)
     for w in result.warnings:
@@ -221,14 +228,14 @@ def query(
     if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         if fmt is Fmt.csv:
-            df.write_csv(out_file)
+            out_file.write_text(safe_csv(df), encoding="utf-8")
         elif fmt is Fmt.json:
             df.write_json(out_file)
         else:
             df.write_parquet(out_file)
         err.print(f"wrote {df.height:,} rows × {df.width} columns to {out_file}", highlight=False)
     elif fmt is Fmt.csv:
-        sys.stdout.write(df.write_csv())
+        sys.stdout.write(safe_csv(df))
     elif fmt is Fmt.json:
         sys.stdout.write(df.write_json() + "\n")
     else:
@@ -345,7 +352,10 @@ def qc_report(
         raise fail(str(exc)) from None
     finally:
         con.close()
-    target = out_dir or settings.data_dir() / "qc" / plate
+    from warehouse.file_names import safe_name
+
+    # the plate ID comes from a lab's file: never a path as it is (warehouse/file_names.py)
+    target = out_dir or settings.data_dir() / "qc" / safe_name(plate)
     path = write_qc_report(target, run, figure_files=True)
     out.print(f"QC report for {plate} ({run.verdict}): {path}", highlight=False)
 

@@ -54,6 +54,7 @@ _WHY = {
     "limit_unknown": "limit unknown",
     "negative_value": "negative value",
     "non_finite_value": "infinite value",
+    "id_not_exportable": "ID not exportable",
     "reader_warning": "reader warning",
     "mixed_matrix": "matrix differs from the plate",
     "conflicting_censoring": "replicates disagree",

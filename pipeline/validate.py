@@ -405,6 +405,8 @@ def check_results(results: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, 
             add_flag(pl.col("flags"), "plausible_range", pl.lit(mask)).alias("flags"),
             add_reason(pl.col("hold_reason"), pl.lit(reason_s), pl.lit(mask)).alias("hold_reason"),
         )
+    results, id_rows = _hold_unexportable_ids(results)
+    rows += id_rows
     known = set(config.catalogue.names)
     bad = results.with_row_index("_i").filter(
         ~pl.col("analyte").is_in(list(known))
@@ -427,6 +429,71 @@ def check_results(results: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, 
             )
         results = results.filter(~pl.Series(range(results.height)).is_in(bad["_i"].to_list()))
     return results, quarantine_frame(rows)
+
+
+SDTM_MAX_CHARS = 200  # SAS transport v5: at most 200 bytes per character value, ASCII only
+_ID_FIELDS = {"sample_id": "sample ID", "participant_id": "participant ID", "sample_condition": "condition"}
+
+
+def id_problem(value: str) -> str | None:
+    """Why an identifier cannot go into the SDTM export (SAS transport v5), or None. Checked at ingest so
+    one bad ID holds its result with the rule, instead of blocking the whole export later (issue 14)."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return "contains a control character (tab, line break...)"
+    if not value.isascii():
+        return "contains non-ASCII characters (SAS transport v5 accepts ASCII only)"
+    if len(value) > SDTM_MAX_CHARS:
+        return f"is {len(value)} characters long (SAS transport v5 allows {SDTM_MAX_CHARS})"
+    return None
+
+
+def _hold_unexportable_ids(results: pl.DataFrame) -> tuple[pl.DataFrame, list[dict[str, object]]]:
+    fields = [f for f in _ID_FIELDS if f in results.columns]
+    if not fields or results.height == 0:
+        return results, []
+    rows: list[dict[str, object]] = []
+    reasons: list[str | None] = [None] * results.height
+    for i, r in enumerate(
+        results.select(*fields, *(c for c in _RESULT_WHERE if c in results.columns)).iter_rows(named=True)
+    ):
+        problems = []
+        for f in fields:
+            v = r[f]
+            why = id_problem(v) if isinstance(v, str) else None
+            if why:
+                problems.append(f"the {_ID_FIELDS[f]} {_shown_id(v)} {why}")
+        if not problems:
+            continue
+        reasons[i] = "an identifier cannot go into the SDTM export: " + "; ".join(problems)
+        rows.append(
+            {
+                **_result_where(r),
+                "value_text": _shown_id(str(r.get("sample_id") or "")),
+                "rule": "id_not_exportable",
+                "severity": "hold",
+                "message": f"Plate {_shown_id(str(r.get('plate_id') or ''))}: {'; '.join(problems)}, so "
+                "the result is held; correct the ID in the export or the sample manifest (ASCII, at most "
+                f"{SDTM_MAX_CHARS} characters, no control characters) and upload it again.",
+            }
+        )
+    if not rows:
+        return results, []
+    mask = pl.Series([x is not None for x in reasons])
+    reason_s = pl.Series("_r", reasons, dtype=pl.String())
+    results = results.with_columns(
+        add_flag(pl.col("flags"), "id_not_exportable", pl.lit(mask)).alias("flags"),
+        add_reason(pl.col("hold_reason"), pl.lit(reason_s), pl.lit(mask)).alias("hold_reason"),
+    )
+    return results, rows
+
+
+def _shown_id(v: str) -> str:
+    """An ID as a message can show it: escaped, and cut when very long."""
+    text = ascii(v)
+    return text if len(text) <= 60 else f"{text[:57]}...' ({len(v)} characters)"
+
+
+_RESULT_WHERE = ("source_file", "source_sha256", "plate_id", "wells", "_row_number", "analyte")
 
 
 def _result_where(r: dict[str, object]) -> dict[str, object]:

@@ -232,3 +232,28 @@ def test_unknown_or_broken_bytes_never_raise(config: Config, data: bytes) -> Non
     assert out.status == "quarantined" and out.message
     assert out.quarantine is not None and out.quarantine.height == 1
     assert out.quarantine["rule"][0] in ("unknown_format", "unreadable_file")
+
+
+@pytest.mark.parametrize(
+    ("sample_id", "why"),
+    [
+        ("CSF\U0001f600", "non-ASCII"),
+        ("S" * 10_000, "10000 characters long"),
+        ("CSF\t001", "control character"),
+    ],
+)
+def test_an_id_the_sdtm_export_cannot_take_is_held_at_ingest(
+    config: Config, manifest: Manifest, reader_returns: Callable[..., None], sample_id: str, why: str
+) -> None:
+    """Issue 14: an emoji or a 10,000-character ID used to load, then block the whole SDTM export."""
+    reader_returns(
+        [*standards(), make_well("CSF001", "A3"), make_well(sample_id, "B3"), make_well(sample_id, "B4")]
+    )
+    out = process_file(FILE, SHA, config, manifest)
+    assert out.results is not None and out.quarantine is not None
+    bad = out.results.filter(pl.col("sample_id") == sample_id).row(0, named=True)
+    assert bad["status"] != "loaded" and "id_not_exportable" in bad["flags"]
+    assert "SDTM export" in bad["hold_reason"]
+    (row,) = out.quarantine.filter(pl.col("rule") == "id_not_exportable").to_dicts()
+    assert why in row["message"] and row["severity"] == "hold" and len(row["message"]) < 600
+    assert out.results.filter(pl.col("sample_id") == "CSF001")["status"].to_list() == ["loaded"]
