@@ -83,3 +83,7 @@ def print_summary(console: Console, s: IngestSummary, *, max_files: int = 15) ->
             )
     if s.companions_waiting:
         console.print("Plate maps waiting for their export: " + ", ".join(s.companions_waiting))
+    if s.waiting:
+        console.print("Waiting (hidden or still being copied, not read): " + ", ".join(s.waiting))
+    for m in s.refused:
+        console.print(f"Refused: {m}", highlight=False)

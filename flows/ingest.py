@@ -251,6 +251,10 @@ def ingest_flow(
             summary.files_seen += found.known + len(found.new) + len(found.companions) + len(found.duplicates)
             summary.files_known += found.known
             summary.duplicates += found.duplicates
+            summary.waiting += found.skipped
+            summary.refused += found.refused
+            for m in found.refused:
+                log.warning("%s", m)
             progress.start(len(found.new))
             used: set[str] = set()
             pool: OrderedPool[tuple[Candidate, list[Candidate]], Prepared] = OrderedPool(
