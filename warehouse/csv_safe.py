@@ -4,7 +4,8 @@ A sample name such as ``=HYPERLINK("http://…","click")`` or ``+cmd|' /C calc'!
 file; opened from ``lb.csv`` or a ``query --format csv`` in Excel or LibreOffice it is a formula (CSV
 injection). Following OWASP's advice, a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a
 carriage return gets a leading apostrophe, which spreadsheets show as text. A cell that is just a number
-(``-12.5``, ``+3``) is left alone: it is no formula, and it must stay readable as a number. Numeric
+(``-12.5``, ``+3``) is left alone: it is no formula, and it must stay readable as a number; so is a
+lone character (the qualifier ``=``, a ``-`` for "none"), which holds no formula either. Numeric
 columns are never touched; the warehouse (DuckDB, Parquet, JSON) keeps the values exactly as they are —
 only these spreadsheet-bound copies are escaped.
 """
@@ -17,12 +18,12 @@ import polars as pl
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-_RISKY = r"^[=+\-@\t\r]"
+_RISKY = r"(?s)^[=+\-@\t\r]."
 
 
 def neutral_cell(text: str) -> str:
     """One cell, escaped if a spreadsheet would run it as a formula."""
-    if text.startswith(_TRIGGERS) and not re.match(_NUMBER, text):
+    if len(text) > 1 and text.startswith(_TRIGGERS) and not re.match(_NUMBER, text):
         return "'" + text
     return text
 

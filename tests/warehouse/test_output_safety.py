@@ -23,7 +23,7 @@ def test_formula_like_text_is_escaped(text: str) -> None:
     assert out.row(0) == ("'" + text, -1.5)  # numeric columns untouched
 
 
-@pytest.mark.parametrize("text", ["-12.5", "+3", "1e5", "<3.5", ">100", "CSF001", "", "a=b"])
+@pytest.mark.parametrize("text", ["-12.5", "+3", "1e5", "<3.5", ">100", "CSF001", "", "a=b", "=", "-"])
 def test_numbers_and_plain_text_are_left_alone(text: str) -> None:
     assert neutral_cell(text) == text
     assert neutralise(pl.DataFrame({"x": [text]}))["x"][0] == text
