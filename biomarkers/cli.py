@@ -40,6 +40,13 @@ class Fmt(StrEnum):
     parquet = "parquet"
 
 
+def safe_csv(df: Any) -> str:
+    """CSV text with formula-like cells escaped (warehouse/csv_safe.py; imported late: polars is slow)."""
+    from warehouse.csv_safe import write_csv
+
+    return write_csv(df)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -110,11 +117,12 @@ def run_ingest(
     from biomarkers.console import FileProgress, print_summary
     from flows.ingest import ingest_flow
     from pipeline import progress
+    from pipeline.lifecycle import Terminated, run_lifecycle
     from pipeline.manifest import ManifestError
     from schemas.config import ConfigError
     from warehouse.store import WarehouseBusyError
 
-    with FileProgress(err) as bar:
+    with run_lifecycle(), FileProgress(err) as bar:
         progress.set_sink(bar)
         try:
             summary = ingest_flow(
@@ -127,6 +135,12 @@ def run_ingest(
             )
         except (ManifestError, ConfigError, WarehouseBusyError) as exc:
             raise fail(str(exc)) from None
+        except Terminated as exc:
+            raise fail(
+                "the run was stopped (SIGTERM); nothing of the file being loaded was kept: run "
+                "`biomarkers ingest` again to finish",
+                code=143,
+            ) from exc
         except RuntimeError as exc:
             if "ephemeral Prefect API server" not in str(exc):
                 raise
@@ -238,7 +252,7 @@ def inspect(
     fmt_line = f"format: {result.format} ({result.label}); plates: {', '.join(result.plates)}"
     if csv:
         sys.stderr.write(fmt_line + "\n")
-        sys.stdout.write(result.rows.write_csv())
+        sys.stdout.write(safe_csv(result.rows))
         return
     out.print(fmt_line, highlight=False)
     for w in result.warnings:
@@ -309,14 +323,14 @@ def query(
     if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         if fmt is Fmt.csv:
-            df.write_csv(out_file)
+            out_file.write_text(safe_csv(df), encoding="utf-8")
         elif fmt is Fmt.json:
             df.write_json(out_file)
         else:
             df.write_parquet(out_file)
         err.print(f"wrote {df.height:,} rows × {df.width} columns to {out_file}", highlight=False)
     elif fmt is Fmt.csv:
-        sys.stdout.write(df.write_csv())
+        sys.stdout.write(safe_csv(df))
     elif fmt is Fmt.json:
         sys.stdout.write(df.write_json() + "\n")
     else:
@@ -515,7 +529,10 @@ def qc_report(
         raise fail(str(exc)) from None
     finally:
         con.close()
-    target = out_dir or settings.data_dir() / "qc" / plate
+    from warehouse.file_names import safe_name
+
+    # the plate ID comes from a lab's file: never a path as it is (warehouse/file_names.py)
+    target = out_dir or settings.data_dir() / "qc" / safe_name(plate)
     path = write_qc_report(target, run, figure_files=True, link_figures=True)
     out.print(f"QC report for {plate} ({run.verdict}): {path}", highlight=False)
 

@@ -33,6 +33,13 @@ WarehouseOpt = Annotated[
 ]
 
 
+def safe_csv(df: Any) -> str:
+    """CSV text with formula-like cells escaped (warehouse/csv_safe.py; imported late: polars is slow)."""
+    from warehouse.csv_safe import write_csv
+
+    return write_csv(df)
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -168,7 +175,7 @@ def audit_show(
     with _writer(warehouse) as store:
         df = store.con.sql(" ".join(sql), params=args).pl()
     if csv:
-        sys.stdout.write(df.write_csv())
+        sys.stdout.write(safe_csv(df))
         return
     t = Table(title=f"audit trail: {df.height} entries", title_justify="left")
     for c in ("seq", "logged_at", "actor", "event", "entity_id", "old_value", "new_value", "reason"):
@@ -262,7 +269,7 @@ def snapshot_query(
     except DataCutError as exc:
         raise _fail(str(exc)) from None
     try:
-        sys.stdout.write(con.sql(sql).pl().write_csv())
+        sys.stdout.write(safe_csv(con.sql(sql).pl()))
     except duckdb.Error as exc:
         raise _fail(str(exc).splitlines()[0]) from None
     finally:

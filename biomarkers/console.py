@@ -157,3 +157,10 @@ def print_summary(
         console.print(
             f"Plate maps waiting for their export ({len(s.companions_waiting)}): {names}", highlight=False
         )
+    if s.waiting:
+        names = ", ".join(s.waiting[:5]) + (" …" if len(s.waiting) > 5 else "")
+        console.print(
+            f"Waiting (hidden or still being copied, not read; {len(s.waiting)}): {names}", highlight=False
+        )
+    for m in s.refused:
+        console.print(f"Refused: {m}", highlight=False)

@@ -49,7 +49,7 @@ from pipeline.sources import (
 from pipeline.workers import OrderedPool
 from schemas.config import Config, load_config
 from schemas.operations import FolderSource, Operations, S3Source, SftpSource, load_operations
-from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file
+from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out
 from warehouse.lock import writer_lock
 from warehouse.paths import WarehousePaths
 from warehouse.publish import publish
@@ -322,12 +322,18 @@ def ingest_flow(
             summary.files_known += found.known
             summary.companions += len(found.companions)
             summary.duplicates += found.duplicates
+            summary.waiting += found.skipped
+            summary.refused += found.refused
+            for m in found.refused:
+                log.warning("%s", m)
             progress.start(len(found.new))
             used: set[str] = set()
             pool: OrderedPool[tuple[Candidate, list[Candidate]], Prepared] = OrderedPool(
                 prepare_file,
                 (paths, config, samples, assay),
                 workers=ops.processing.workers_for(len(found.new)),
+                timeout=ops.processing.file_timeout_s,
+                on_timeout=lambda item, why: timed_out(item[0], paths, why),
             )
             if pool.workers > 1:
                 log.info("processing %d files in %d worker processes", len(found.new), pool.workers)

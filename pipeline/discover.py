@@ -37,7 +37,8 @@ class Discovery:
     companions: list[Candidate] = field(default_factory=list)  # new plate maps (read with their export)
     known: int = 0  # files whose bytes are already in the warehouse
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (name, name of the same bytes)
-    skipped: list[str] = field(default_factory=list)  # hidden/temporary files left alone
+    skipped: list[str] = field(default_factory=list)  # hidden/temporary files left alone (waiting)
+    refused: list[str] = field(default_factory=list)  # symbolic links: never followed, one message each
 
     def siblings_of(self, c: Candidate) -> list[Candidate]:
         return [s for s in self.companions if is_sibling(c.path, s.path)]
@@ -58,16 +59,33 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def list_inbox(inbox: Path) -> tuple[list[Path], list[str]]:
-    """Regular files under ``inbox`` (recursively), skipping hidden, Office lock and in-progress files."""
+def symlink_message(rel: Path) -> str:
+    return (
+        f"{rel}: a symbolic link, not a file, so it is not read (a link can point anywhere on the server); "
+        "copy the file itself into the inbox."
+    )
+
+
+def list_inbox(inbox: Path, refused: list[str] | None = None) -> tuple[list[Path], list[str]]:
+    """Regular files under ``inbox`` (recursively), skipping hidden, Office lock and in-progress files.
+    A symbolic link (to a file or a folder) is never followed — a link to ``/etc/passwd`` was archived
+    into ``raw/`` (issue 14) — and is listed in ``refused`` with the reason."""
     if not inbox.exists():
         raise FileNotFoundError(f"inbox {inbox} does not exist")
     files: list[Path] = []
     skipped: list[str] = []
+    links: set[Path] = set()
     for p in sorted(inbox.rglob("*")):
+        rel = p.relative_to(inbox)
+        if any(parent in links for parent in rel.parents):
+            continue  # inside a linked folder
+        if p.is_symlink():
+            links.add(rel)
+            if refused is not None:
+                refused.append(symlink_message(rel))
+            continue
         if not p.is_file():
             continue
-        rel = p.relative_to(inbox)
         if (
             any(part.startswith(".") for part in rel.parts)
             or p.name.startswith("~$")
@@ -105,8 +123,9 @@ def discover(
     ``lab``/``via``: who delivers to this folder (operations.yaml ``sources[].lab``); ``uploads``: the
     folder is the upload service's, whose notes name each file's lab."""
     known_set = set(known)
-    paths, skipped = list_inbox(inbox)
-    out = Discovery(skipped=skipped)
+    refused: list[str] = []
+    paths, skipped = list_inbox(inbox, refused)
+    out = Discovery(skipped=skipped, refused=refused)
     first_by_sha: dict[str, str] = {}
     for p in paths:
         sha = file_sha256(p)

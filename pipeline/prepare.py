@@ -26,14 +26,16 @@ Per plate, in this order:
    ``OOR <``/``OOR >`` wells without a number get that limit as ``value`` (flag ``limit_from_standards``/
    ``limit_from_kit``); no limit at all → held (``limit_unknown``).
 
-   Censoring at the accepted limits — only when an end standard was masked, so the accepted LLOQ (ULOQ)
-   is inside the plate's nominal standard range: an unknown well the instrument reported as a number
-   (qualifier ``=``) whose in-well value is strictly below the accepted LLOQ (above the accepted ULOQ)
-   becomes ``<`` LLOQ (``>`` ULOQ): ``value`` = the limit (an in-well number, like an OOR fill), flag
-   ``below_accepted_lloq``/``above_accepted_uloq``; the instrument's number stays in ``reported_text``.
-   A value exactly at a limit stays in range. Wells the instrument itself censored (``<``/``>``, with or
-   without a number) keep the instrument's censoring and number. Plates whose end standards were all
-   accepted are left as the instrument reported them (extrapolated values stay ``=``, flagged).
+   Censoring at the run's accepted range, whatever the instrument printed (issue 14; ICH M10: below the
+   LLOQ is not quantifiable): an unknown well the instrument reported as a number (qualifier ``=`` —
+   an extrapolated ``*0.2012`` or a bare number) whose in-well value is strictly below the plate's LLOQ
+   (above its ULOQ) becomes ``<`` LLOQ (``>`` ULOQ): ``value`` = the limit (an in-well number, like an OOR
+   fill; the dilution is applied in step 7), ``extrapolated`` set, flag ``below_accepted_lloq``/
+   ``above_accepted_uloq``; the instrument's text and number stay in ``reported_text``. A value exactly at
+   a limit stays in range. Wells the instrument itself censored (``<``/``>``, with or without a number)
+   keep the instrument's censoring and number. An assay with ``report_extrapolated: true`` (a deviation
+   from the SAP, to be documented) keeps such values ``=``, marked ``extrapolated`` and flagged
+   ``reported_beyond_range``.
 7. ``conc_pg_ml`` — computed here and nowhere else::
 
        conc_pg_ml = value × factor_to_pg_ml(unit) × (1 if dilution_applied else dilution)
@@ -389,7 +391,7 @@ def prepare_plate(
         )
         .drop("_no_limit")
     )
-    w = _censor_at_accepted_limits(w, limits, assay, curves)
+    w = _censor_at_accepted_limits(w, assay)
     no_limit = w.filter((pl.col(HOLD) == "limit_unknown") & (pl.col("sample_type") == "unknown"))
     for (analyte,), g in no_limit.group_by("analyte", maintain_order=True):
         qrow(
@@ -500,30 +502,11 @@ def _report_recomputed(w: pl.DataFrame, curves: dict[str, StandardCurve]) -> pl.
     return pl.concat([rest, fresh.select(rest.columns)], how="vertical").sort(rid).drop(rid)
 
 
-def _censor_at_accepted_limits(
-    w: pl.DataFrame, limits: pl.DataFrame, assay: Assay, curves: dict[str, StandardCurve]
-) -> pl.DataFrame:
-    """Unknown ``=`` wells beyond the accepted LLOQ/ULOQ of a run with a masked end standard become ``<``
-    LLOQ / ``>`` ULOQ (module doc, step 6). ``w`` carries the joined ``lloq_pg_ml``/``uloq_pg_ml``."""
-    if assay.limits_from != "standards":
-        return w
-    nominal = _standard_range(w)
-    accepted = _accepted_limits(w, curves)
-    used = {
-        r["analyte"]: (r["lloq_pg_ml"], r["uloq_pg_ml"])
-        for r in limits.filter(pl.col("limit_source") == "standards").iter_rows(named=True)
-    }
-    low, high = [], []
-    for analyte, (lo, hi) in accepted.items():
-        if analyte not in nominal or used.get(analyte) != (lo, hi):
-            continue
-        n_lo, n_hi = nominal[analyte]
-        if lo > n_lo * (1 + 1e-9):
-            low.append(analyte)
-        if hi < n_hi * (1 - 1e-9):
-            high.append(analyte)
-    if not low and not high:
-        return w
+def _censor_at_accepted_limits(w: pl.DataFrame, assay: Assay) -> pl.DataFrame:
+    """Unknown ``=`` wells beyond the plate's LLOQ/ULOQ (the run's accepted range) become ``<`` LLOQ /
+    ``>`` ULOQ, whatever the instrument printed (module doc, step 6). ``w`` carries the joined
+    ``lloq_pg_ml``/``uloq_pg_ml``. With the assay's ``report_extrapolated`` (a documented deviation) they
+    stay ``=`` with the instrument's number, marked ``extrapolated`` and flagged ``reported_beyond_range``."""
     in_well = (
         pl.col("value")
         * pl.col(FACTOR)
@@ -533,13 +516,20 @@ def _censor_at_accepted_limits(
         (pl.col("sample_type") == "unknown")
         & (pl.col("qualifier") == "=")
         & pl.col("value").is_not_null()
+        & (pl.col("value") >= 0)  # a negative concentration is held by validation, not censored
         & pl.col(FACTOR).is_not_null()
         & ~pl.col(LIMIT_FILLED)
     )
-    below = (candidate & pl.col("analyte").is_in(low) & (in_well < pl.col("lloq_pg_ml"))).fill_null(False)
-    above = (candidate & pl.col("analyte").is_in(high) & (in_well > pl.col("uloq_pg_ml"))).fill_null(False)
+    # A value exactly at a limit is in range; a relative tolerance keeps unit round-trips from censoring it.
+    below = (candidate & (in_well < pl.col("lloq_pg_ml") * (1 - 1e-9))).fill_null(False)
+    above = (candidate & (in_well > pl.col("uloq_pg_ml") * (1 + 1e-9))).fill_null(False)
     w = w.with_columns(below.alias("_below"), above.alias("_above"))
     b, a = pl.col("_below"), pl.col("_above")
+    if assay.report_extrapolated:
+        return w.with_columns(
+            extrapolated=pl.col("extrapolated").fill_null(False) | b | a,
+            flags=_with_flag("reported_beyond_range", b | a),
+        ).drop("_below", "_above")
     return (
         w.with_columns(
             qualifier=pl.when(b).then(pl.lit("<")).when(a).then(pl.lit(">")).otherwise(pl.col("qualifier")),
@@ -548,6 +538,7 @@ def _censor_at_accepted_limits(
             .when(a)
             .then(pl.col("uloq_pg_ml") / pl.col(FACTOR))
             .otherwise(pl.col("value")),
+            extrapolated=pl.col("extrapolated").fill_null(False) | b | a,
             flags=_with_flag("below_accepted_lloq", b),
         )
         .with_columns(

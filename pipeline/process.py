@@ -56,6 +56,9 @@ _WHY = {
     "dilution_missing": "no dilution factor",
     "limit_unknown": "limit unknown",
     "negative_value": "negative value",
+    "non_finite_value": "infinite value",
+    "id_not_exportable": "ID not exportable",
+    "reader_warning": "reader warning",
     "mixed_matrix": "matrix differs from the plate",
     "conflicting_censoring": "replicates disagree",
     "mixed_dilution": "mixed dilutions",
@@ -309,6 +312,8 @@ def _process_read(
         unresolved = unresolved.join(kept, on=["plate_id", "sample_id"], how="semi", maintain_order="left")
 
     out_wells = _output_wells(wells, prepared_wells, sha256, other_reads)
+    noted = list(dict.fromkeys(warnings))
+    quarantine.append(_warning_rows(file.name, sha256, noted))
     q_all = [q for q in quarantine if q.height]
     quarantine_df = pl.concat(q_all, how="vertical") if q_all else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     records = [
@@ -316,7 +321,7 @@ def _process_read(
         for p in plate_ids
     ]
     clean = (
-        quarantine_df.height == 0
+        quarantine_df.filter(pl.col("rule") != "reader_warning").height == 0
         and unresolved.height == 0
         and final.filter(pl.col("status") != "loaded").height == 0
     )
@@ -328,7 +333,8 @@ def _process_read(
         status="loaded" if clean else "loaded_with_issues",
         message=summarise(
             plate_ids, final, quarantine_df, unresolved, _rejects(prepared_wells, quarantine_df)
-        ),
+        )
+        + ("" if not noted else f" Reader warnings: {'; '.join(noted)}."),
         plates=records,
         wells=out_wells,
         results=final.select(list(RESULT_SCHEMA)),
@@ -339,6 +345,24 @@ def _process_read(
         curves=_concat([qc.curves for qc in plate_qc]),
         calibrators=_concat([qc.calibrators for qc in plate_qc]),
         acceptance=_concat([qc.acceptance for qc in plate_qc]),
+    )
+
+
+def _warning_rows(name: str, sha256: str, notes: list[str]) -> pl.DataFrame:
+    """What the reader (or preparation) said about the file while reading it — "no Dilution Factor
+    section: dilution 1 assumed" — reaches the quarantine table as warnings (issue 14: ``inspect`` printed
+    them, ingestion lost them)."""
+    return quarantine_frame(
+        [
+            {
+                "source_file": name,
+                "source_sha256": sha256,
+                "rule": "reader_warning",
+                "severity": "warning",
+                "message": f"{name}: {n}. The values are loaded; check the export if this is unexpected.",
+            }
+            for n in notes
+        ]
     )
 
 

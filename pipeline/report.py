@@ -52,6 +52,8 @@ class IngestSummary:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     files: list[FileLine] = field(default_factory=list)
     companions_waiting: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # hidden / partial (.part, .tmp, ~$) files left alone
+    refused: list[str] = field(default_factory=list)  # one message per symbolic link not followed
     published: bool = False
     seconds: float = 0.0
     warehouse_counts: dict[str, int] = field(default_factory=dict)
@@ -246,4 +248,7 @@ def markdown(s: IngestSummary, run_name: str = "") -> str:
         ]
     if s.companions_waiting:
         lines += ["", "Plate maps waiting for their export: " + ", ".join(s.companions_waiting)]
+    if s.waiting:
+        lines += ["", "Waiting (hidden or still being copied, not read): " + ", ".join(s.waiting)]
+    lines += [f"\nRefused: {m}" for m in s.refused]
     return "\n".join(lines) + "\n"

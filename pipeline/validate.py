@@ -40,6 +40,7 @@ HOLD_TEXT = {
     "dilution_missing": "no dilution factor for this sample in the export",
     "limit_unknown": "a censored replicate has no known limit (no standards on the plate, none configured)",
     "negative_value": "a replicate reports a negative concentration",
+    "non_finite_value": "a replicate reports an infinite or overflowing number",
     "conflicting_censoring": "replicates are both below and above the quantifiable range",
     "mixed_dilution": "replicates were run at different dilutions",
     "mixed_matrix": "the sample's matrix differs from the plate's other samples",
@@ -181,7 +182,69 @@ def check_wells(wells: pl.DataFrame, source_sha256: str) -> WellCheck:
         wells = wells.with_columns(
             pl.when(negative).then(pl.lit("negative_value")).otherwise(pl.col(HOLD)).alias(HOLD)
         )
-    return WellCheck(wells, quarantine_frame(rows))
+    wells, inf_rows = _hold_non_finite(wells, source_sha256)
+    return WellCheck(wells, quarantine_frame(rows + inf_rows))
+
+
+_NON_FINITE_HINT = r"(?i)inf|\de\+?\d{3}"  # cheap pre-filter; non_finite_text() decides
+
+
+def non_finite_text(text: str | None) -> bool:
+    """``Infinity``, ``-inf``, ``1e309`` (a number too large for a float): text that is a number to a
+    reader but no concentration. ``NaN`` is not one of them — instruments print it for "below the curve",
+    and readers turn it into NR with that reason."""
+    if not text:
+        return False
+    t = text.strip().lstrip("*<>=~").strip().replace(",", "")
+    try:
+        v = float(t)
+    except ValueError:
+        return False
+    return math.isinf(v)
+
+
+def _hold_non_finite(wells: pl.DataFrame, sha: str) -> tuple[pl.DataFrame, list[dict[str, object]]]:
+    """A well whose value is infinite or overflows (``Infinity``, ``-inf``, ``1e309``) was read as "not
+    reported" (or as an infinite number): it would vanish from the replicate mean. It is held, naming
+    the value, so the result is held too (issue 14: every value lands or is accounted for)."""
+    maybe = pl.col(HOLD).is_null() & (
+        pl.col("value").is_infinite().fill_null(False)
+        | pl.col("reported_text").str.contains(_NON_FINITE_HINT).fill_null(False)
+    )
+    cand = wells.with_row_index("_nf_row").filter(maybe)
+    if cand.height == 0:
+        return wells, []
+    rows: list[dict[str, object]] = []
+    hit: list[int] = []
+    for w in cand.iter_rows(named=True):
+        v = w["value"]
+        if not (isinstance(v, float) and math.isinf(v)) and not non_finite_text(w["reported_text"]):
+            continue
+        hit.append(w["_nf_row"])
+        shown = w["reported_text"] if w["reported_text"] else str(v)
+        rows.append(
+            _well_row(
+                w,
+                sha,
+                "non_finite_value",
+                "hold",
+                f"Plate {w['plate_id']} {_where(w)}: {w['analyte'] or w['analyte_as_written']} is "
+                f"reported as {shown!r}, which is not a finite concentration (infinite, or too large for "
+                f"a number), so the result of sample {w['sample_id']} is held; ask the lab to check the "
+                "well and re-export the plate.",
+            )
+        )
+    if not hit:
+        return wells, []
+    mask = pl.int_range(pl.len()).is_in(hit)
+    wells = wells.with_columns(
+        pl.when(mask).then(pl.lit("non_finite_value")).otherwise(pl.col(HOLD)).alias(HOLD),
+        pl.when(mask & pl.col("value").is_infinite().fill_null(False))
+        .then(pl.lit(None, pl.Float64()))
+        .otherwise(pl.col("value"))
+        .alias("value"),
+    )
+    return wells, rows
 
 
 def _where(w: dict[str, object]) -> str:
@@ -343,6 +406,8 @@ def check_results(results: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, 
             add_flag(pl.col("flags"), "plausible_range", pl.lit(mask)).alias("flags"),
             add_reason(pl.col("hold_reason"), pl.lit(reason_s), pl.lit(mask)).alias("hold_reason"),
         )
+    results, id_rows = _hold_unexportable_ids(results)
+    rows += id_rows
     known = set(config.catalogue.names)
     bad = results.with_row_index("_i").filter(
         ~pl.col("analyte").is_in(list(known))
@@ -365,6 +430,71 @@ def check_results(results: pl.DataFrame, config: Config) -> tuple[pl.DataFrame, 
             )
         results = results.filter(~pl.Series(range(results.height)).is_in(bad["_i"].to_list()))
     return results, quarantine_frame(rows)
+
+
+SDTM_MAX_CHARS = 200  # SAS transport v5: at most 200 bytes per character value, ASCII only
+_ID_FIELDS = {"sample_id": "sample ID", "participant_id": "participant ID", "sample_condition": "condition"}
+
+
+def id_problem(value: str) -> str | None:
+    """Why an identifier cannot go into the SDTM export (SAS transport v5), or None. Checked at ingest so
+    one bad ID holds its result with the rule, instead of blocking the whole export later (issue 14)."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return "contains a control character (tab, line break...)"
+    if not value.isascii():
+        return "contains non-ASCII characters (SAS transport v5 accepts ASCII only)"
+    if len(value) > SDTM_MAX_CHARS:
+        return f"is {len(value)} characters long (SAS transport v5 allows {SDTM_MAX_CHARS})"
+    return None
+
+
+def _hold_unexportable_ids(results: pl.DataFrame) -> tuple[pl.DataFrame, list[dict[str, object]]]:
+    fields = [f for f in _ID_FIELDS if f in results.columns]
+    if not fields or results.height == 0:
+        return results, []
+    rows: list[dict[str, object]] = []
+    reasons: list[str | None] = [None] * results.height
+    for i, r in enumerate(
+        results.select(*fields, *(c for c in _RESULT_WHERE if c in results.columns)).iter_rows(named=True)
+    ):
+        problems = []
+        for f in fields:
+            v = r[f]
+            why = id_problem(v) if isinstance(v, str) else None
+            if why:
+                problems.append(f"the {_ID_FIELDS[f]} {_shown_id(v)} {why}")
+        if not problems:
+            continue
+        reasons[i] = "an identifier cannot go into the SDTM export: " + "; ".join(problems)
+        rows.append(
+            {
+                **_result_where(r),
+                "value_text": _shown_id(str(r.get("sample_id") or "")),
+                "rule": "id_not_exportable",
+                "severity": "hold",
+                "message": f"Plate {_shown_id(str(r.get('plate_id') or ''))}: {'; '.join(problems)}, so "
+                "the result is held; correct the ID in the export or the sample manifest (ASCII, at most "
+                f"{SDTM_MAX_CHARS} characters, no control characters) and upload it again.",
+            }
+        )
+    if not rows:
+        return results, []
+    mask = pl.Series([x is not None for x in reasons])
+    reason_s = pl.Series("_r", reasons, dtype=pl.String())
+    results = results.with_columns(
+        add_flag(pl.col("flags"), "id_not_exportable", pl.lit(mask)).alias("flags"),
+        add_reason(pl.col("hold_reason"), pl.lit(reason_s), pl.lit(mask)).alias("hold_reason"),
+    )
+    return results, rows
+
+
+def _shown_id(v: str) -> str:
+    """An ID as a message can show it: escaped, and cut when very long."""
+    text = ascii(v)
+    return text if len(text) <= 60 else f"{text[:57]}...' ({len(v)} characters)"
+
+
+_RESULT_WHERE = ("source_file", "source_sha256", "plate_id", "wells", "_row_number", "analyte")
 
 
 def _result_where(r: dict[str, object]) -> dict[str, object]:

@@ -347,6 +347,10 @@ class Assay(_Strict):
     standards: Standards
     limits_pg_ml: dict[str, tuple[float, float]] = Field(default_factory=dict)
     limits_from: Literal["standards", "kit"] = "standards"  # the run's accepted calibrators, or the kit's
+    # Unknowns beyond the run's LLOQ/ULOQ are censored (< LLOQ, > ULOQ) whatever the instrument printed.
+    # true: report the instrument's extrapolated number instead (marked extrapolated) — a deviation from
+    # ICH M10 / the SAP that must be documented (docs/integrity-faults.md).
+    report_extrapolated: bool = False
     # When an export carries the instrument's concentrations *and* the signals: which one the results
     # report. "instrument" (default): the instrument's, our curve's recomputation kept beside it in wells;
     # "recomputed": ours (the accepted curve, after masking), the instrument's kept in wells.reported_text

@@ -106,6 +106,9 @@ class Processing(_Strict):
 
     workers: int | Literal["auto"] = "auto"  # "auto": one per CPU core; 1: all in the flow's own process
     min_files: int = Field(default=16, ge=1)  # fewer new files: no pool (workers take seconds to start)
+    # One file's reading, fitting and validating may take at most this long: a file that hangs a parser is
+    # stopped, kept in raw/ and quarantined ("file_timeout"), and the run goes on (pipeline/workers.py).
+    file_timeout_s: float = Field(default=600.0, gt=0)
     # DuckDB's memory in the writer (loads, publish): beyond it, sorts spill to disk. DuckDB's own default
     # is 80 % of the machine (`biomarkers bench --scale 20`: 2.2 GB peak in one process; 1.56 GB with this).
     duckdb_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")

@@ -97,6 +97,12 @@ def test_ingest_query_status_and_idempotency(study: Path, env: dict[str, str]) -
     assert (n1, all1) == (n2, all2)
     bad = run("query", "select * from no_such_view", "--warehouse", wh, env=env, ok=False)
     assert bad.returncode == 1 and "available views" in bad.stderr and "results_all" in bad.stderr
+    # CSV for a spreadsheet: formula-like text escaped (issue 14); JSON keeps the value as it is
+    hostile = "select '=HYPERLINK(\"http://x.example\")' as a, '-12.5' as b, 3 as c"
+    csv_out = run("query", hostile, "--format", "csv", "--warehouse", wh, env=env).stdout.splitlines()
+    assert csv_out[1] == '"\'=HYPERLINK(""http://x.example"")",-12.5,3'
+    json_out = run("query", hostile, "--format", "json", "--warehouse", wh, env=env).stdout
+    assert '"=HYPERLINK' in json_out and "'=" not in json_out
 
 
 def test_qc_report_writes_a_self_contained_page(study: Path, env: dict[str, str]) -> None:

@@ -234,10 +234,19 @@ def _record(
     con: duckdb.DuckDBPyConnection, state: pl.DataFrame, *, at: datetime, run_id: str
 ) -> CurrencyChange:
     """Append the rows of ``state`` that differ from each result's last recorded state."""
+    # A result already superseded stays superseded by the result that replaced it: a later re-assay that
+    # replaces the replacement is that result's supersession, recorded once — not one more entry for every
+    # earlier run (issue 14: six runs of a plate gave 2,220 "superseded" entries for 740 results).
+    repointed = (
+        ~pl.col("was_current").fill_null(True)
+        & ~pl.col("is_current")
+        & pl.col("was_superseded_by").is_not_null()
+        & pl.col("superseded_by").is_not_null()
+    )
     changed = state.filter(
         (pl.col("n_events") == 0)
         | (pl.col("was_current") != pl.col("is_current"))
-        | (pl.col("was_superseded_by").ne_missing(pl.col("superseded_by")))
+        | (pl.col("was_superseded_by").ne_missing(pl.col("superseded_by")) & ~repointed)
         | (pl.col("was_exclusion_id").ne_missing(pl.col("exclusion_id")))
     )
     if changed.height == 0:

@@ -7,6 +7,7 @@ the other files go on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -42,12 +43,29 @@ def internal_error_outcome(c: Candidate, exc: BaseException) -> FileOutcome:
         f"{c.name}: the pipeline failed on this file ({type(exc).__name__}: {exc}). The file is kept and "
         "quarantined; tell the data team, who will fix the pipeline and re-run it."
     )
+    return _file_quarantined(c, "internal_error", msg)
+
+
+def timed_out(c: Candidate, paths: WarehousePaths, why: str) -> Prepared:
+    """A file whose processing was stopped (it hung a parser): its bytes kept, the file quarantined with
+    the reason; the run goes on with the other files (pipeline/workers.py)."""
+    with contextlib.suppress(OSError):  # the worker usually kept it before it hung
+        keep_raw(paths, c.path.read_bytes(), c.sha256)
+    msg = (
+        f"{c.name}: {why} — the file is probably damaged or far larger than a plate export. The file is "
+        "kept and quarantined; check it opens in the instrument software and re-export it, or tell the "
+        "data team if it is a normal export."
+    )
+    return Prepared(c, _file_quarantined(c, "file_timeout", msg))
+
+
+def _file_quarantined(c: Candidate, rule: str, msg: str) -> FileOutcome:
     q = pl.DataFrame(
         [
             {
                 "source_file": c.name,
                 "source_sha256": c.sha256,
-                "rule": "internal_error",
+                "rule": rule,
                 "severity": "reject",
                 "message": msg,
             }

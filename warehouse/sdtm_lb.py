@@ -26,6 +26,7 @@ import pyreadstat
 from readers.units import factor_to_pg_ml
 from schemas.config import Config, SdtmTest
 from schemas.sdtm import LB_COLUMNS, LbModel
+from warehouse.csv_safe import neutralise
 
 STANDARD_UNIT = "pg/mL"
 SIGNIFICANT_DIGITS = 6
@@ -238,7 +239,7 @@ def write_lb(lb: pl.DataFrame, config: Config, out_dir: Path) -> LbExport:
     targets = {n: out_dir / n for n in ("lb.csv", "lb.xpt", "define_lb.csv", "define_lb_tests.csv")}
     tmp = {n: p.with_name(f".{p.name}.{os.getpid()}.tmp") for n, p in targets.items()}
     try:
-        lb.write_csv(tmp["lb.csv"])
+        neutralise(lb).write_csv(tmp["lb.csv"])  # text that a spreadsheet would run: escaped
         pyreadstat.write_xport(
             lb,
             str(tmp["lb.xpt"]),

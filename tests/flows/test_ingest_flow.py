@@ -245,3 +245,25 @@ def test_each_file_is_a_named_task_run_on_the_run_page(loaded: tuple[Path, Path,
     exports = {p.name for p in inbox.iterdir() if "platemap" not in p.name}
     assert names == {f"ingest {n}" for n in exports}
     assert all(r.state_type is not None and r.state_type.value == "COMPLETED" for r in runs)
+
+
+def test_links_are_refused_and_partial_files_listed_as_waiting(small_study: Path, tmp_path: Path) -> None:
+    """Issue 14: a symbolic link was followed (and archived into raw/); `.part` and hidden files were
+    skipped without a word. Now: the link is refused with a message, the others listed as waiting."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    export = sorted((small_study / "inbox").glob("*LX-*.csv"))[0]
+    shutil.copy(export, inbox / export.name)
+    (inbox / "passwd.csv").symlink_to("/etc/passwd")
+    (inbox / "next-plate.csv.part").write_text("still being copied")
+    (inbox / ".~lock.plate.csv#").write_text("lock")
+    wh = tmp_path / "wh"
+    summary = ingest_flow(
+        inbox=str(inbox), manifest=str(small_study / "manifest.csv"), warehouse=str(wh), trigger="test"
+    )
+    assert [f.name for f in summary.files] == [export.name]
+    assert summary.waiting == [".~lock.plate.csv#", "next-plate.csv.part"]
+    assert len(summary.refused) == 1 and summary.refused[0].startswith("passwd.csv: a symbolic link")
+    raw = [p for p in (wh / "raw").rglob("*") if p.is_file()]
+    passwd = Path("/etc/passwd").read_bytes()
+    assert all(p.read_bytes() != passwd for p in raw), "the link's target was archived"

@@ -45,3 +45,21 @@ def test_sha256_matches_hashlib(tmp_path: Path) -> None:
     p = tmp_path / "x.bin"
     p.write_bytes(bytes(range(256)) * 10_000)
     assert file_sha256(p) == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_symbolic_links_are_refused_never_followed(tmp_path: Path) -> None:
+    """Issue 14: a link to /etc/passwd was read and archived into raw/."""
+    inbox = tmp_path / "inbox"
+    outside = tmp_path / "outside"
+    inbox.mkdir()
+    outside.mkdir()
+    (outside / "secret.csv").write_text("not for us")
+    (inbox / "plate.csv").write_text("alpha")
+    (inbox / "passwd.csv").symlink_to("/etc/passwd")
+    (inbox / "linked-folder").symlink_to(outside, target_is_directory=True)
+    d = discover(inbox, set())
+    assert [c.name for c in d.new] == ["plate.csv"]
+    assert len(d.refused) == 2
+    assert any(m.startswith("passwd.csv: a symbolic link") for m in d.refused)
+    assert any(m.startswith("linked-folder: a symbolic link") for m in d.refused)
+    assert all("copy the file itself" in m for m in d.refused)

@@ -38,7 +38,11 @@ class StandIn:
 
 @pytest.fixture
 def reader_returns(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    def install(rows: list[dict[str, Any]] | Exception, plates: list[PlateInfo] | None = None) -> None:
+    def install(
+        rows: list[dict[str, Any]] | Exception,
+        plates: list[PlateInfo] | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
         if isinstance(rows, Exception):
             result: ReadResult | Exception = rows
         else:
@@ -47,7 +51,7 @@ def reader_returns(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
                 wells=make_wells(rows),
                 plates=plates
                 or [PlateInfo("P1", protocol="BCT NTF 8-plex", instrument="FM3D", kit_lot="LOT9")],
-                warnings=["a reader remark"],
+                warnings=list(warnings),
             )
         monkeypatch.setattr(readers.detect, "detect", lambda file: StandIn(result))
         monkeypatch.setattr(readers.detect, "is_companion", lambda file: False)
@@ -76,11 +80,16 @@ def test_a_clean_plate_loads_with_every_table_in_its_contract(
             make_well("CSF001", "A3"),
             make_well("CSF001", "A4"),
             make_well("CSF002", "B3", value=20.0),
-        ]
+        ],
+        warnings=("a reader remark",),
     )
     out = process_file(FILE, SHA, config, manifest)
     assert (out.status, out.format, out.size_bytes) == ("loaded", "standin", len(FILE.data))
-    assert out.message == "Plate P1: 2 results accepted."
+    # the reader's remark reaches the verdict and the quarantine table (issue 14), without making a
+    # clean file need attention
+    assert out.message == "Plate P1: 2 results accepted. Reader warnings: a reader remark."
+    assert out.quarantine is not None
+    assert out.quarantine.select("rule", "severity").rows() == [("reader_warning", "warning")]
     assert out.wells is not None and out.wells.columns == WELL_OUTPUT_COLUMNS
     assert [
         "source_file",
@@ -93,7 +102,6 @@ def test_a_clean_plate_loads_with_every_table_in_its_contract(
     assert out.results is not None and out.results.schema == pl.Schema(RESULT_SCHEMA)
     assert out.results["status"].to_list() == ["loaded", "loaded"]
     assert out.quarantine is not None and out.quarantine.schema == pl.Schema(QUARANTINE_SCHEMA)
-    assert out.quarantine.height == 0
     assert out.unresolved is not None and out.unresolved.schema == pl.Schema(UNRESOLVED_SCHEMA)
     (p,) = out.plates
     assert (p.plate_id, p.assay_id, p.platform, p.matrix, p.instrument, p.kit_lot, p.n_wells) == (
@@ -224,3 +232,28 @@ def test_unknown_or_broken_bytes_never_raise(config: Config, data: bytes) -> Non
     assert out.status == "quarantined" and out.message
     assert out.quarantine is not None and out.quarantine.height == 1
     assert out.quarantine["rule"][0] in ("unknown_format", "unreadable_file")
+
+
+@pytest.mark.parametrize(
+    ("sample_id", "why"),
+    [
+        ("CSF\U0001f600", "non-ASCII"),
+        ("S" * 10_000, "10000 characters long"),
+        ("CSF\t001", "control character"),
+    ],
+)
+def test_an_id_the_sdtm_export_cannot_take_is_held_at_ingest(
+    config: Config, manifest: Manifest, reader_returns: Callable[..., None], sample_id: str, why: str
+) -> None:
+    """Issue 14: an emoji or a 10,000-character ID used to load, then block the whole SDTM export."""
+    reader_returns(
+        [*standards(), make_well("CSF001", "A3"), make_well(sample_id, "B3"), make_well(sample_id, "B4")]
+    )
+    out = process_file(FILE, SHA, config, manifest)
+    assert out.results is not None and out.quarantine is not None
+    bad = out.results.filter(pl.col("sample_id") == sample_id).row(0, named=True)
+    assert bad["status"] != "loaded" and "id_not_exportable" in bad["flags"]
+    assert "SDTM export" in bad["hold_reason"]
+    (row,) = out.quarantine.filter(pl.col("rule") == "id_not_exportable").to_dicts()
+    assert why in row["message"] and row["severity"] == "hold" and len(row["message"]) < 600
+    assert out.results.filter(pl.col("sample_id") == "CSF001")["status"].to_list() == ["loaded"]

@@ -109,6 +109,44 @@ def test_all_standards_accepted_leaves_the_instruments_numbers(config: Config) -
     assert got["CSF003"] == ("<", pytest.approx(LOWEST))
 
 
+def _beyond() -> list[dict[str, Any]]:
+    """What an instrument prints beyond the standards: an extrapolated ``*`` number under the lowest
+    standard, a bare number over the top one (diluted 1:2), and one exactly at the lowest standard."""
+    return [
+        make_well("CSF011", "A5", value=0.2012, reported_text="*0.2012", extrapolated=True),
+        make_well("CSF012", "B5", value=12000.0, reported_text="12000", dilution=2.0),
+        make_well("CSF013", "C5", value=LOWEST, reported_text=str(LOWEST)),
+    ]
+
+
+def test_values_beyond_the_accepted_range_are_censored_whatever_the_instrument_printed(
+    config: Config,
+) -> None:
+    res, _, prep = run_plate(config, [*_standards(), *_beyond()])
+    assert prep.curves["VEGF-A"].masked == ()  # every standard accepted: the run's range is the series
+    got = _by_sample(res)
+    assert got["CSF011"] == ("<", pytest.approx(LOWEST))
+    assert got["CSF012"] == (">", pytest.approx(TOP * 2))  # the limit × the dilution
+    assert got["CSF013"] == ("=", pytest.approx(LOWEST))  # at the limit: in range
+    w = {r["sample_id"]: r for r in prep.wells.iter_rows(named=True)}
+    assert w["CSF011"]["reported_text"] == "*0.2012" and w["CSF011"]["extrapolated"] is True
+    assert "below_accepted_lloq" in w["CSF011"]["flags"]
+    assert w["CSF012"]["reported_text"] == "12000" and w["CSF012"]["extrapolated"] is True
+    assert "above_accepted_uloq" in w["CSF012"]["flags"]
+    r = {x["sample_id"]: x for x in res.iter_rows(named=True)}
+    assert r["CSF011"]["extrapolated"] is True and r["CSF013"]["extrapolated"] is False
+
+
+def test_report_extrapolated_keeps_the_instruments_number_marked(config: Config) -> None:
+    assay = config.assays.get("LX-NTF").model_copy(update={"report_extrapolated": True})
+    res, _, prep = run_plate(config, [*_standards(), *_beyond()], assay=assay)
+    got = _by_sample(res)
+    assert got["CSF011"] == ("=", pytest.approx(0.2012))
+    assert got["CSF012"] == ("=", pytest.approx(24000.0))
+    w = prep.wells.filter(pl.col("sample_id") == "CSF012").row(0, named=True)
+    assert w["extrapolated"] is True and "reported_beyond_range" in w["flags"]
+
+
 def test_limits_from_kit_uses_the_configured_limits(config: Config) -> None:
     assay = config.assays.get("LX-NTF").model_copy(
         update={"limits_from": "kit", "limits_pg_ml": {"VEGF-A": (3.0, 8000.0)}}

@@ -141,3 +141,25 @@ def test_status(participant: str | None, hold: str | None, status: str) -> None:
         schema={"participant_id": pl.String, "hold_reason": pl.String},
     )
     assert set_status(df)["status"].to_list() == [status]
+
+
+@pytest.mark.parametrize("text", ["Infinity", "-inf", "1e309", "*1E400"])
+def test_a_non_finite_value_is_held_naming_it(config: Config, text: str) -> None:
+    """Issue 14: an infinite or overflowing replicate used to vanish (the result was the other replicate,
+    n=1, no quarantine row)."""
+    rows = [
+        make_well(well="A3", qualifier="NR", value=None, reported_text=text),
+        make_well(well="A4", value=4.0),
+    ]
+    res, q, _ = run_plate(config, rows)
+    r = res.row(0, named=True)
+    assert "non_finite_value" in (r["flags"] or "") and r["n_wells"] == 2  # a hold code: the result is held
+    assert "infinite or overflowing" in r["hold_reason"]
+    row = q.filter(pl.col("rule") == "non_finite_value").row(0, named=True)
+    assert row["well"] == "A3" and repr(text) in row["message"] and row["severity"] == "hold"
+
+
+def test_nan_stays_not_reported(config: Config) -> None:
+    rows = [make_well(well="A3", qualifier="NR", value=None, reported_text="NaN"), make_well(well="A4")]
+    _, q, _ = run_plate(config, rows)
+    assert q.filter(pl.col("rule") == "non_finite_value").height == 0

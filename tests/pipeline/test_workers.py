@@ -105,3 +105,89 @@ def test_worker_count_follows_configuration(workers: int | str, min_files: int, 
 def test_zero_workers_is_refused() -> None:
     with pytest.raises(ValueError, match="workers must be 1 or more"):
         Processing.model_validate({"workers": 0})
+
+
+def parse_in_child(x: int) -> tuple[int, int]:
+    """What a worker does with an Excel workbook: hand the parsing to its isolated child."""
+    from readers.isolation import run_isolated
+
+    return x, run_isolated(os.getpid)
+
+
+def hang_on(x: int, bad: int) -> int:
+    if x == bad:
+        while True:  # a parser stuck in a loop on a hostile file
+            time.sleep(0.01)
+    return x * 10
+
+
+def test_workers_whose_excel_child_ran_exit_with_the_pool(tmp_path: Path) -> None:
+    """The hang of issue 14: a worker that had started the Excel parser child waited for ever on it at
+    exit, and the pool's shutdown on the worker. Run in a subprocess so that a regression fails, not hangs."""
+    script = tmp_path / "excel_pool.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from pipeline.workers import OrderedPool
+            from tests.pipeline.test_workers import parse_in_child
+            if __name__ == "__main__":
+                pool = OrderedPool(parse_in_child, (), workers=2)
+                got = list(pool.map((i,) for i in range(6)))
+                print(" ".join(str(child) for _, (_, child) in got), flush=True)
+            """
+        )
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    try:
+        p = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=90, cwd=root
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the pool did not finish: a worker is waiting on its Excel parser child")
+    assert p.returncode == 0, p.stderr
+    children = {int(c) for c in p.stdout.split()}
+    assert len(children) >= 1
+    deadline = time.monotonic() + 10
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [c for c in children if _alive(c)], "Excel parser children outlived the run"
+
+
+def test_an_item_that_hangs_a_worker_is_timed_out_and_the_rest_go_on() -> None:
+    pool: OrderedPool[tuple[int], int | str] = OrderedPool(
+        hang_on,
+        (4,),
+        workers=2,
+        ahead=3,
+        timeout=3,
+        on_timeout=lambda item, why: f"stopped: {why}",
+        startup_grace=20,
+    )
+    started = time.monotonic()
+    got = [out for _, out in pool.map((i,) for i in range(9))]
+    assert got[:4] == [0, 10, 20, 30] and got[5:] == [50, 60, 70, 80]
+    assert isinstance(got[4], str) and "longer than 3 s" in got[4]
+    assert pool.timed_out == [(4,)]
+    assert time.monotonic() - started < 120
+    time.sleep(1)
+    assert not [p for p in pool.pids if _alive(p)], "the stuck worker was not killed"
+
+
+def test_an_item_that_hangs_in_this_process_is_timed_out() -> None:
+    pool: OrderedPool[tuple[int], int | str] = OrderedPool(
+        hang_on, (1,), workers=1, timeout=1, on_timeout=lambda item, why: "stopped"
+    )
+    assert [out for _, out in pool.map((i,) for i in range(3))] == [0, "stopped", 20]
+
+
+def test_a_parser_child_that_overruns_is_killed_and_replaced() -> None:
+    from readers.isolation import IsolatedCrash, child_pid, run_isolated, shutdown
+
+    with pytest.raises(IsolatedCrash, match="longer than 1 s"):
+        run_isolated(time.sleep, 30, timeout=1)
+    assert run_isolated(sum, [1, 2]) == 3
+    pid = child_pid()
+    assert pid is not None and _alive(pid)
+    shutdown()
+    assert child_pid() is None and not _alive(pid)

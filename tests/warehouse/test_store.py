@@ -77,6 +77,25 @@ def test_a_re_assay_supersedes_and_keeps_history(store: WriterStore) -> None:
     assert store.counts()["results_current"] == 2
 
 
+def test_each_supersession_is_audited_once_however_many_re_assays(store: WriterStore) -> None:
+    """Issue 14: every re-assay used to re-audit every earlier run ("superseded by" the newest), so the
+    audit log grew with the square of the re-assays."""
+    runs = 6
+    for k in range(runs):
+        name = f"run{k}.csv"
+        store.load(
+            outcome(name, [result_row(sha(name), f"P{k}", "S1", "VEGF-A", 5.0 + k)], plate=f"P{k}"), f"r{k}"
+        )
+    (n_sup,) = store.con.execute("SELECT count(*) FROM audit_log WHERE event = 'superseded'").fetchall()[0]
+    assert n_sup == runs - 1  # one per result replaced, once
+    assert store.counts()["results_current"] == 1
+    current = store.con.execute(
+        "SELECT plate_id FROM results_all r JOIN (SELECT result_id, arg_max(is_current, event_seq) AS c "
+        "FROM result_currency GROUP BY 1) USING (result_id) WHERE c"
+    ).fetchall()
+    assert current == [(f"P{runs - 1}",)]
+
+
 def test_held_and_unresolved_results_are_kept_but_not_current(store: WriterStore) -> None:
     src = sha("mixed.csv")
     rows = [
