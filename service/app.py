@@ -428,14 +428,16 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     # --- API -----------------------------------------------------------------------------------------
     def check_token(client: str | None, token: str | None) -> Lab:
         """The lab of a valid token; 401 otherwise, 429 once this client or this token prefix has failed
-        too often (service.guard.FailureLimiter). A missing token counts as a failure too."""
+        too often (service.guard.FailureLimiter)."""
         lab = auth.lab_for_token(registry, token) if token else None
-        if lab is None:
+        if lab is None and token:
             # a valid token is never refused for others' failures (labs behind one proxy or NAT); a wrong
-            # one past the limit gets 429 without a verdict on it: guessing slows to the limit
+            # one past the limit gets 429 without a verdict on it: guessing slows to the limit. A request
+            # without a token guesses nothing and is simply 401.
             keys = FailureLimiter.keys(client, token)
             limiter.check(keys)
             limiter.failed(keys)
+        if lab is None:
             raise HTTPException(
                 401,
                 "missing or invalid API token: send 'Authorization: Bearer <token>' with your lab's token "

@@ -20,7 +20,7 @@ import duckdb
 import httpx
 import pytest
 
-from tests.service.conftest import GOOD, SMALL, Service, free_port, wait_for_status
+from tests.service.conftest import SMALL, Service, free_port, wait_for_status
 from warehouse.paths import WarehousePaths
 
 HEADERS = {
@@ -243,43 +243,59 @@ def test_a_zip_bomb_does_not_hold_up_another_labs_verdict(service: Service) -> N
 
 
 def test_another_labs_plate_id_is_quarantined_and_named(service: Service) -> None:
-    with service.client("lab-a") as a:
-        r = a.post("/api/v1/uploads", files={"file": (GOOD, service.plate(GOOD))})
-        assert r.status_code in (200, 201)
+    for lab in ("lab-owner", "lab-intruder"):  # labs of their own: the other tests' plates stay theirs
+        added = service.cli("lab", "add", lab)
+        assert added.returncode == 0, added.stderr
+        service.tokens[lab] = added.stdout.strip()
+    base = service.plate(SMALL)
+    batch = b'"Batch","BCT011-LX-NDG-CSF-P003"'
+    assert batch in base
+    mine = base.replace(batch, b'"Batch","BCT011-LX-NDG-CSF-OWN01"')
+    with service.client("lab-owner") as a:
+        r = a.post("/api/v1/uploads", files={"file": ("BCT011-LX-NDG-CSF-OWN01.csv", mine)})
+        assert r.status_code == 201, r.text
         done = wait_for_status(a, r.json()["id"], {"loaded", "failed"}, timeout=300)
         assert done["status"] == "loaded", done
     paths = WarehousePaths.at(service.warehouse)
 
-    def lab_a_state() -> list[tuple[object, ...]]:
+    def owner_state() -> list[tuple[object, ...]]:
         con = duckdb.connect(str(paths.full_db), read_only=True)
         try:
+            # its results (held or current: the zip-bomb test's lab measured these samples first) and
+            # every current result of its samples
             return con.execute(
-                "SELECT result_id, conc_pg_ml FROM results WHERE plate_id IN "
-                "(SELECT plate_id FROM plates p JOIN files f USING (source_sha256) WHERE f.lab = 'lab-a') "
-                "ORDER BY ALL"
+                "SELECT 'own', result_id, status, conc_pg_ml, is_current FROM results_all "
+                "WHERE plate_id = 'BCT011-LX-NDG-CSF-OWN01' UNION ALL "
+                "SELECT 'current', result_id, plate_id, conc_pg_ml, true FROM results WHERE sample_id IN "
+                "(SELECT sample_id FROM results_all WHERE plate_id = 'BCT011-LX-NDG-CSF-OWN01') ORDER BY ALL"
             ).fetchall()
         finally:
             con.close()
 
-    before = lab_a_state()
+    before = owner_state()
     assert before
-    forged = service.plate(GOOD).replace(b"0.", b"9.", 40)  # lab B's file, same plate ID, other values
-    with service.client("lab-b") as b:
-        r = b.post("/api/v1/uploads", files={"file": ("labB_" + GOOD, forged)})
+    forged = mine.replace(b"0.", b"9.", 40)  # another lab's file, same plate ID, other values
+    assert forged != mine
+    with service.client("lab-intruder") as b:
+        r = b.post("/api/v1/uploads", files={"file": ("intruder.csv", forged)})
         assert r.status_code == 201, r.text
         done = wait_for_status(b, r.json()["id"], {"loaded", "failed"}, timeout=300)
     assert done["status"] == "failed", done
     text = str(done)
-    assert "belongs to lab lab-a" in text and "received from lab lab-b" in text
-    assert lab_a_state() == before
+    assert "belongs to lab lab-owner" in text and "received from lab lab-intruder" in text
+    assert owner_state() == before
     con = duckdb.connect(str(paths.full_db), read_only=True)
     try:
         actors = con.execute(
-            "SELECT DISTINCT actor FROM audit_log WHERE entity_id = ? ORDER BY ALL", ["labB_" + GOOD]
+            "SELECT DISTINCT actor FROM audit_log WHERE entity_id = 'intruder.csv' ORDER BY ALL"
+        ).fetchall()
+        lab = con.execute(
+            "SELECT DISTINCT lab FROM plates WHERE plate_id = 'BCT011-LX-NDG-CSF-OWN01'"
         ).fetchall()
     finally:
         con.close()
-    assert actors == [("lab lab-b (upload)",)]
+    assert actors == [("lab lab-intruder (upload)",)]
+    assert lab == [("lab-owner",)]
 
 
 def _descendants(pid: int) -> set[int]:
