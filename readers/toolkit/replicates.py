@@ -1,0 +1,142 @@
+"""Replicate tables (Simoa Run History, Ella/Simple Plex results): one row per replicate, a file mean that
+is only cross-checked, concentrations already multiplied by the dilution.
+
+Both readers used to carry the same pieces side by side; they live here once so that a fix to the mean
+check, the decimal-mark vote, the synthesised positions or the output row lands in both.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Hashable, Iterable
+from typing import Protocol, TypeVar
+
+from readers.tokens import parse_number
+from readers.toolkit.cells import clean_note, means_differ, parse_cell, sample_type_from_text, split_line
+from readers.toolkit.dilution import DilutionError
+from readers.toolkit.signal_cells import read_signal
+from readers.toolkit.wells import synthesise_positions
+
+NOT_REPORTED = "dilution_not_reported"
+
+
+class Replicate(Protocol):
+    """What the shared steps need of a reader's replicate: its well (None until placed), the position
+    text as written, and its flags."""
+
+    well: str | None
+    location: str
+    flags: list[str]
+
+
+R = TypeVar("R", bound=Replicate)
+
+
+def replicate_mean_gap(mean_text: str, conc_texts: Iterable[str | None], decimal_comma: bool) -> float | None:
+    """The mean of the numeric replicates when the file's mean (``mean_text``) is more than 1 % away from
+    it; None when they agree or either side has no number (a censored mean, no numeric replicate)."""
+    file_mean = parse_cell(mean_text, decimal_comma=decimal_comma)
+    values = [
+        p.value
+        for text in conc_texts
+        for p in [parse_cell(text, decimal_comma=decimal_comma)]
+        if p.qualifier == "=" and p.value is not None
+    ]
+    if file_mean.qualifier != "=" or file_mean.value is None or not values:
+        return None
+    mean = math.fsum(values) / len(values)
+    return mean if means_differ(file_mean.value, mean) else None
+
+
+def column_decimal_comma(lines: Iterable[str], delimiter: str, columns: Iterable[int]) -> bool:
+    """True when the given columns hold more ``12,5`` numbers than ``12.5`` ones (a ``;`` export's mark)."""
+    idx = list(columns)
+    commas = points = 0
+    for line in lines:
+        cells = split_line(line, delimiter)
+        for j in idx:
+            if j < len(cells):
+                t = cells[j].strip()
+                commas += bool(re.fullmatch(r"-?\d+,\d+", t))
+                points += bool(re.fullmatch(r"-?\d+\.\d+", t))
+    return commas > points
+
+
+def typed_sample(text: str) -> tuple[str, str | None]:
+    """A Sample Type cell → (canonical type, flag): an unknown word is ``unknown`` with the word flagged."""
+    stype = sample_type_from_text(text)
+    if stype is not None:
+        return stype, None
+    return "unknown", (f"sample_type_unrecognised: {clean_note(text)!r}" if text else "sample_type_missing")
+
+
+def place_unpositioned(
+    by_plate: dict[str, list[R]],
+    slot: Callable[[R], Hashable],
+    label: str,
+    too_many: str,
+    *,
+    absent: str = "",
+) -> int:
+    """Give each replicate without a well a synthesised position of its plate (first free ones, row-major,
+    one per ``slot``), flagged ``position_synthesised`` with its ``label`` text (``Location``, ``Well``),
+    or ``absent`` when it has none; returns how many. ``too_many`` ({plate} filled in) is the ValueError
+    raised when a plate runs out of wells."""
+    n = 0
+    for pid, rs in by_plate.items():
+        used = {r.well for r in rs if r.well}
+        need = [r for r in rs if r.well is None]
+        try:
+            pos = synthesise_positions([slot(r) for r in need], used)
+        except ValueError:
+            raise ValueError(too_many.format(plate=pid)) from None
+        for r in need:
+            r.well = pos[slot(r)]
+            note = f": {label} {clean_note(r.location)!r}" if r.location else absent
+            r.flags.insert(0, "position_synthesised" + note)
+            n += 1
+    return n
+
+
+def replicate_dilution(text: str, todo: str) -> tuple[float, str | None]:
+    """A Dilution Factor cell → (factor, flag). Empty: 1, flagged :data:`NOT_REPORTED` (these exports'
+    values are already multiplied out, so it only matters for limits the pipeline fills in). Not a
+    positive number: :class:`DilutionError`, ending with ``todo`` (where to correct it)."""
+    if not text:
+        return 1.0, NOT_REPORTED
+    dilution = parse_number(text)
+    if dilution is None or dilution <= 0:
+        raise DilutionError(f"Dilution Factor {text!r} is not a positive number. {todo}")
+    return dilution, None
+
+
+def replicate_row(
+    *,
+    conc_text: str | None,
+    signal_text: str | None,
+    decimal_comma: bool,
+    flags: list[str],
+    **fields: object,
+) -> dict[str, object]:
+    """One replicate as a row of the canonical well table: the concentration as written (censoring words
+    read), the signal as a number (or flagged), dilution already applied; ``fields`` are the rest
+    (source file, plate, well, sample, unit, dilution…)."""
+    parsed = parse_cell(conc_text, decimal_comma=decimal_comma)
+    out = list(flags)
+    if parsed.qualifier == "NR" and conc_text is not None:
+        out.append(f"result_not_reported: {clean_note(parsed.note or 'no value')}")
+    signal, flag = read_signal(signal_text, decimal_comma=decimal_comma)
+    if flag:
+        out.append(flag)
+    return {
+        **fields,
+        "signal": signal,
+        "reported_text": conc_text,
+        "qualifier": parsed.qualifier,
+        "value": parsed.value,
+        "extrapolated": parsed.extrapolated,
+        "unit_source": "file" if fields.get("unit") else None,
+        "dilution_applied": True,
+        "flags": ";".join(out) or None,
+    }
