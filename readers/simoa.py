@@ -168,7 +168,7 @@ class _Rep:
     sample_type: str
     analyte: str
     assay: str
-    aeb_text: str
+    signal_text: str
     conc_text: str
     unit: str | None
     dilution: float
@@ -206,29 +206,10 @@ class _SimoaParse(LineParse):
                 "Assay, Sample Type and Replicate Conc. Export the run again with all columns.",
                 hi + 1,
             )
-        width = len(split_line(self.lines[hi], delim))
         decimal_comma = delim == ";" and column_decimal_comma(self.lines[hi + 1 :], delim, [cols["rep_conc"]])
         reps: list[_Rep] = []
         pending: dict[tuple[object, ...], list[_Rep]] = {}
-        for idx in range(hi + 1, len(self.lines)):
-            raw = self.lines[idx]
-            if not raw.strip() or not raw.replace(delim, "").replace('"', "").strip():
-                continue
-            cells = split_line(raw, delim)
-            line_no = idx + 1
-            if len(cells) < width:
-                raise self.error(
-                    f"this row has {len(cells)} fields but the header has {width}: the row is cut short, "
-                    "so the file looks truncated or edited. Export the run again from the HD-X software.",
-                    line_no,
-                )
-            if any(c.strip() for c in cells[width:]):
-                raise self.error(
-                    f"this row has {len(cells)} fields but the header has {width}, and the extra cells are "
-                    "not empty: the columns are shifted (a delimiter inside a value?). Export the run again.",
-                    line_no,
-                )
-
+        for line_no, cells in self.table_rows(hi, delim, "Export the run again from the HD-X software."):
             row = _Row(cells, cols)
             rep_filled = bool(row.get("rep_aeb") or row.get("rep_conc"))
             stats_filled = any(row.get(k) for k in _STATS)
@@ -281,7 +262,7 @@ class _SimoaParse(LineParse):
             sample_type=stype,
             analyte=analyte,
             assay=assay,
-            aeb_text=c("rep_aeb"),
+            signal_text=c("rep_aeb"),
             conc_text=c("rep_conc"),
             unit=c("unit") or None,
             dilution=dilution,
@@ -346,21 +327,12 @@ class _SimoaParse(LineParse):
 
         records = [
             replicate_row(
-                conc_text=r.conc_text,
-                signal_text=r.aeb_text,
+                r,
                 decimal_comma=decimal_comma,
-                flags=r.flags,
                 source_file=self.file.name,
                 format=FORMAT,
                 plate_id=plate_id(r),
-                well=r.well,
-                row_number=r.line,
-                sample_id=r.sample,
-                sample_type=r.sample_type,
-                analyte_as_written=r.analyte,
                 signal_kind="AEB",
-                unit=r.unit,
-                dilution=r.dilution,
             )
             for r in reps
         ]

@@ -111,32 +111,53 @@ def replicate_dilution(text: str, todo: str) -> tuple[float, str | None]:
     return dilution, None
 
 
-def replicate_row(
-    *,
-    conc_text: str | None,
-    signal_text: str | None,
-    decimal_comma: bool,
-    flags: list[str],
-    **fields: object,
-) -> dict[str, object]:
+class ReplicateCells(Replicate, Protocol):
+    """A replicate as both readers keep it until it becomes a row."""
+
+    @property
+    def line(self) -> int: ...
+    @property
+    def sample(self) -> str | None: ...
+    @property
+    def sample_type(self) -> str: ...
+    @property
+    def analyte(self) -> str: ...
+    @property
+    def signal_text(self) -> str | None: ...
+    @property
+    def conc_text(self) -> str | None: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def dilution(self) -> float: ...
+
+
+def replicate_row(r: ReplicateCells, *, decimal_comma: bool, **fields: object) -> dict[str, object]:
     """One replicate as a row of the canonical well table: the concentration as written (censoring words
-    read), the signal as a number (or flagged), dilution already applied; ``fields`` are the rest
-    (source file, plate, well, sample, unit, dilution…)."""
-    parsed = parse_cell(conc_text, decimal_comma=decimal_comma)
-    out = list(flags)
-    if parsed.qualifier == "NR" and conc_text is not None:
-        out.append(f"result_not_reported: {clean_note(parsed.note or 'no value')}")
-    signal, flag = read_signal(signal_text, decimal_comma=decimal_comma)
+    read), the signal as a number (or flagged), dilution already applied; ``fields`` are what the reader
+    adds (source file, format, plate, signal kind)."""
+    parsed = parse_cell(r.conc_text, decimal_comma=decimal_comma)
+    flags = list(r.flags)
+    if parsed.qualifier == "NR" and r.conc_text is not None:
+        flags.append(f"result_not_reported: {clean_note(parsed.note or 'no value')}")
+    signal, flag = read_signal(r.signal_text, decimal_comma=decimal_comma)
     if flag:
-        out.append(flag)
+        flags.append(flag)
     return {
         **fields,
+        "well": r.well,
+        "row_number": r.line,
+        "sample_id": r.sample,
+        "sample_type": r.sample_type,
+        "analyte_as_written": r.analyte,
         "signal": signal,
-        "reported_text": conc_text,
+        "reported_text": r.conc_text,
         "qualifier": parsed.qualifier,
         "value": parsed.value,
         "extrapolated": parsed.extrapolated,
-        "unit_source": "file" if fields.get("unit") else None,
+        "unit": r.unit,
+        "unit_source": "file" if r.unit else None,
+        "dilution": r.dilution,
         "dilution_applied": True,
-        "flags": ";".join(out) or None,
+        "flags": ";".join(flags) or None,
     }
