@@ -66,17 +66,10 @@ import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReadResult, Sniff
 from readers.text import split_lines
+from readers.toolkit import replicates
 from readers.toolkit.cells import clean_note, delimiter_of, norm_header, split_line, stem
 from readers.toolkit.dilution import DilutionError
 from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
-from readers.toolkit.replicates import (
-    column_decimal_comma,
-    place_unpositioned,
-    replicate_dilution,
-    replicate_mean_gap,
-    replicate_row,
-    typed_sample,
-)
 from readers.toolkit.text_lines import LineParse
 from readers.toolkit.wells import well_of
 from readers.units import is_known_unit, normalise_unit
@@ -267,12 +260,11 @@ def _recognise(text_head: str, file: FileInput) -> Sniff:
 
 class _EllaParse(LineParse):
     def run(self) -> ReadResult:
-        layout = find_layout(self.lines)
-        if layout is None:
-            raise self.error(
-                f"no Simple Plex results table found: {_LOOKED_FOR}. Export the cartridge's results table "
-                "from Simple Plex Explorer (CSV or text) and upload it unedited."
-            )
+        layout = self.found(
+            find_layout(self.lines),
+            f"no Simple Plex results table found: {_LOOKED_FOR}. Export the cartridge's results table "
+            "from Simple Plex Explorer (CSV or text) and upload it unedited.",
+        )
         meta = self._preamble(layout)
         unit = self._unit(layout)
         decimal_comma = layout.delimiter == ";" and self._decimal_comma(layout)
@@ -391,7 +383,7 @@ class _EllaParse(LineParse):
 
     def _decimal_comma(self, layout: _Layout) -> bool:
         idx = [c.index for c in layout.cols if c.kind in ("conc", "signal")]
-        return column_decimal_comma(self.lines[layout.header_index + 1 :], layout.delimiter, idx)
+        return replicates.column_decimal_comma(self.lines[layout.header_index + 1 :], layout.delimiter, idx)
 
     def _base(
         self,
@@ -407,11 +399,11 @@ class _EllaParse(LineParse):
         where = well_of(location)
         type_flag = None
         if row.layout.one("sample_type") is not None:
-            stype, type_flag = typed_sample(row.text("sample_type"))
+            stype, type_flag = replicates.typed_sample(row.text("sample_type"))
         else:
             stype = _type_by_name(sample)
         try:
-            dilution, dil_flag = replicate_dilution(row.text("dilution"), _CORRECT_DILUTION)
+            dilution, dil_flag = replicates.replicate_dilution(row.text("dilution"), _CORRECT_DILUTION)
         except DilutionError as e:
             raise self.error(str(e), line_no) from None
         flags = [f for f in (type_flag, dil_flag) if f]
@@ -435,7 +427,7 @@ class _EllaParse(LineParse):
         )
 
     def _cross_check(self, line_no: int, text: str, group: list[_Rep], decimal_comma: bool) -> None:
-        mean = replicate_mean_gap(text, [r.conc_text for r in group], decimal_comma)
+        mean = replicates.replicate_mean_gap(text, [r.conc_text for r in group], decimal_comma)
         if mean is not None:
             self.warnings.append(
                 f"line {line_no}: the file's Mean {text} differs by more than 1% from the mean of its "
@@ -448,7 +440,7 @@ class _EllaParse(LineParse):
         for r in reps:
             by_plate.setdefault(r.plate, []).append(r)
         try:
-            n_synth = place_unpositioned(
+            n_synth = replicates.place_unpositioned(
                 by_plate,
                 lambda r: r.inlet,
                 "Well",
@@ -469,7 +461,7 @@ class _EllaParse(LineParse):
                 "configuration"
             )
         records = [
-            replicate_row(
+            replicates.replicate_row(
                 r,
                 decimal_comma=decimal_comma,
                 source_file=self.file.name,

@@ -191,13 +191,11 @@ def _recognise(text_head: str, file: FileInput) -> Sniff:
 
 class _SimoaParse(LineParse):
     def run(self) -> ReadResult:
-        found = _find_header(self.lines)
-        if found is None:
-            raise self.error(
-                f"no Simoa Run History header found: {_LOOKED_FOR}. Export the run from the HD-X software "
-                "(Run History → Export, CSV) and upload that file unedited."
-            )
-        hi, delim, cols = found
+        hi, delim, cols = self.found(
+            _find_header(self.lines),
+            f"no Simoa Run History header found: {_LOOKED_FOR}. Export the run from the HD-X software "
+            "(Run History → Export, CSV) and upload that file unedited.",
+        )
         missing = [k for k in _REQUIRED if k not in cols]
         if missing:
             names = ", ".join(_COLUMNS[k][0].title() for k in missing)

@@ -8,11 +8,14 @@ person always gets ``<file>, line <n>: <what>``), and a line is cut into cells t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeVar
 
 from readers.base import FileInput, ReaderError
 from readers.text import decode, split_lines
 from readers.toolkit.cells import split_line
 from readers.toolkit.guarded_reader import ParseRun
+
+T = TypeVar("T")
 
 _BLANK_CHARS = " \t,;\"'\ufeff"
 
@@ -27,6 +30,12 @@ class LineParse(ParseRun):
 
     def error(self, message: str, line: int | None = None) -> ReaderError:
         return ReaderError(message, file=self.file.name, line=line)
+
+    def found(self, what: T | None, missing: str) -> T:
+        """``what`` (a header, a layout) when the file has it; otherwise the error ``missing``."""
+        if what is None:
+            raise self.error(missing)
+        return what
 
     def table_rows(self, header: int, delimiter: str, export_again: str) -> Iterator[tuple[int, list[str]]]:
         """(1-based line, cells) of each row below the table header at 0-based ``header``, blank rows
