@@ -91,6 +91,13 @@ _TEXTS = ReaderTexts(
     what="this file as an Ella (Simple Plex) results export",
     todo="Export the cartridge results again from Simple Plex Explorer without editing them.",
 )
+_POSITIONS = replicates.Positions(
+    label="Well",
+    too_many="cartridge {plate} has more sample inlets without a position than a 384-well layout holds; "
+    "export one cartridge per file",
+    warning="{n} replicate(s) have no sample inlet position; positions were synthesised per inlet from the "
+    "row order (flag position_synthesised) — they identify the sample, not a physical well",
+)
 _PAREN_RE = re.compile(r"\(([^)]*)\)")
 _STATS_WORDS = ("mean", "average", "avg", "summary")
 
@@ -439,22 +446,7 @@ class _EllaParse(LineParse):
         by_plate: dict[str, list[_Rep]] = {}
         for r in reps:
             by_plate.setdefault(r.plate, []).append(r)
-        try:
-            n_synth = replicates.place_unpositioned(
-                by_plate,
-                lambda r: r.inlet,
-                "Well",
-                "cartridge {plate} has more sample inlets without a position than a 384-well layout "
-                "holds; export one cartridge per file",
-            )
-        except ValueError as e:
-            raise self.error(str(e)) from None
-        if n_synth:
-            self.warnings.append(
-                f"{n_synth} replicate(s) have no sample inlet position; positions were synthesised per "
-                "inlet from the row order (flag position_synthesised) — they identify the sample, not a "
-                "physical well"
-            )
+        replicates.place_unpositioned(by_plate, lambda r: r.inlet, _POSITIONS, self.error, self.warnings)
         if any(r.unit is None for r in reps):
             self.warnings.append(
                 "no unit in the concentration headers or a Unit column: the unit will come from the assay "

@@ -64,6 +64,7 @@ from readers.toolkit.cells import clean_note, delimiter_of, norm_header, split_l
 from readers.toolkit.dilution import DilutionError
 from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
 from readers.toolkit.replicates import (
+    Positions,
     column_decimal_comma,
     place_unpositioned,
     replicate_dilution,
@@ -113,6 +114,14 @@ _REQUIRED = ("sample", "assay", "sample_type", "rep_conc")
 _STATS = ("mean_aeb", "sd_aeb", "cv_aeb", "mean_conc", "sd_conc", "cv_conc")
 _CORRECT_DILUTION = (
     "Correct the dilution in the HD-X software (or ask the lab data manager) and export again."
+)
+_POSITIONS = Positions(
+    label="Location",
+    too_many="plate {plate} has more replicates without a plate position than a 384-well layout holds; "
+    "export one run per file",
+    warning="{n} replicate(s) have no plate position in Location; positions were synthesised from the row "
+    "order (flag position_synthesised) — they identify the row, not a physical well",
+    absent=": no Location",
 )
 _TEXTS = ReaderTexts(
     looked_for=_LOOKED_FOR,
@@ -304,22 +313,7 @@ class _SimoaParse(LineParse):
         by_plate: dict[str, list[_Rep]] = {}
         for r in reps:
             by_plate.setdefault(plate_id(r), []).append(r)
-        try:
-            n_synth = place_unpositioned(
-                by_plate,
-                lambda r: r.line,
-                "Location",
-                "plate {plate} has more replicates without a plate position than a 384-well layout holds; "
-                "export one run per file",
-                absent=": no Location",
-            )
-        except ValueError as e:
-            raise self.error(str(e)) from None
-        if n_synth:
-            self.warnings.append(
-                f"{n_synth} replicate(s) have no plate position in Location; positions were synthesised from "
-                "the row order (flag position_synthesised) — they identify the row, not a physical well"
-            )
+        place_unpositioned(by_plate, lambda r: r.line, _POSITIONS, self.error, self.warnings)
         if any(r.unit is None for r in reps):
             self.warnings.append("rows without a Unit: their unit will come from the assay configuration")
 

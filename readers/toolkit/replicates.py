@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from readers.tokens import parse_number
 from readers.toolkit.cells import clean_note, means_differ, parse_cell, sample_type_from_text, split_line
-from readers.toolkit.dilution import DilutionError
 from readers.toolkit.signal_cells import read_signal
 from readers.toolkit.wells import synthesise_positions
 
@@ -31,6 +30,16 @@ class Replicate(Protocol):
 
 
 R = TypeVar("R", bound=Replicate)
+
+
+@dataclass(frozen=True)
+class Positions:
+    """The words of :func:`place_unpositioned` for one reader."""
+
+    label: str  # the position column as the flag names it: "Location", "Well"
+    too_many: str  # the error, {plate} filled in
+    warning: str  # the read warning, {n} filled in
+    absent: str = ""  # the flag's note when the replicate had no position text
 
 
 def replicate_mean_gap(mean_text: str, conc_texts: Iterable[str | None], decimal_comma: bool) -> float | None:
@@ -74,15 +83,14 @@ def typed_sample(text: str) -> tuple[str, str | None]:
 def place_unpositioned(
     by_plate: dict[str, list[R]],
     slot: Callable[[R], Hashable],
-    label: str,
-    too_many: str,
-    *,
-    absent: str = "",
-) -> int:
+    texts: Positions,
+    error: Callable[[str], Exception],
+    warnings: list[str],
+) -> None:
     """Give each replicate without a well a synthesised position of its plate (first free ones, row-major,
-    one per ``slot``), flagged ``position_synthesised`` with its ``label`` text (``Location``, ``Well``),
-    or ``absent`` when it has none; returns how many. ``too_many`` ({plate} filled in) is the ValueError
-    raised when a plate runs out of wells."""
+    one per ``slot``), flagged ``position_synthesised`` with the position text as written (``texts.label``)
+    and say so once in ``warnings``. A plate with more than a 384-well layout holds raises
+    ``error(texts.too_many)``."""
     n = 0
     for pid, rs in by_plate.items():
         used = {r.well for r in rs if r.well}
@@ -90,13 +98,14 @@ def place_unpositioned(
         try:
             pos = synthesise_positions([slot(r) for r in need], used)
         except ValueError:
-            raise ValueError(too_many.format(plate=pid)) from None
+            raise error(texts.too_many.format(plate=pid)) from None
         for r in need:
             r.well = pos[slot(r)]
-            note = f": {label} {clean_note(r.location)!r}" if r.location else absent
+            note = f": {texts.label} {clean_note(r.location)!r}" if r.location else texts.absent
             r.flags.insert(0, "position_synthesised" + note)
             n += 1
-    return n
+    if n:
+        warnings.append(texts.warning.format(n=n))
 
 
 def replicate_dilution(text: str, todo: str) -> tuple[float, str | None]:
