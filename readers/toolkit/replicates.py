@@ -13,7 +13,9 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from readers.tokens import parse_number
 from readers.toolkit.cells import clean_note, means_differ, parse_cell, sample_type_from_text, split_line
+from readers.toolkit.dilution import DilutionError
 from readers.toolkit.signal_cells import read_signal
 from readers.toolkit.wells import synthesise_positions
 
