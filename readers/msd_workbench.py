@@ -92,6 +92,7 @@ from readers.toolkit.dilution import (
 )
 from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.plates import plate_info
+from readers.toolkit.signal_cells import read_signal
 from readers.toolkit.text_lines import LineParse, is_blank_line, trimmed_cells
 from readers.toolkit.wells import normalise_well
 from readers.toolkit.workbook import WorkbookUnreadable, is_workbook, workbook_rows
@@ -676,8 +677,7 @@ class _Workbench(LineParse):
         sample_type = _SAMPLE_TYPE_WORDS.get(type_text) or sample_type_of(
             sample, has_expected=expected is not None
         )
-        signal_text = cell("signal")
-        signal = number(signal_text, decimal_comma=dc) if signal_text else None
+        signal, signal_flag = read_signal(cell("signal"), decimal_comma=dc, sure_comma=True, flag_empty=True)
 
         excluded_text = (cell("excluded") or "").strip().casefold()
         if excluded_text not in _YES and excluded_text not in _NO:
@@ -692,9 +692,8 @@ class _Workbench(LineParse):
         qualifier, value, extrapolated, applied, flags = classify(
             calc_text, cell("detection_range"), excluded=excluded, low=low, high=high, decimal_comma=dc
         )
-        if signal_text is not None and signal is None:
-            note = parse_conc(signal_text).note or "not a number"
-            flags.append("signal_not_reported: " + note.replace(";", ","))
+        if signal_flag:
+            flags.append(signal_flag)
         if given is None and (missing := missing_dilution_flag(sample_type)):
             flags.append(missing)  # a study sample's dilution must be known before its value is released
         plate = cell("plate") or default_plate
