@@ -237,21 +237,12 @@ class _Set:
     mean_line: int = 0
 
 
-@dataclass
-class _Rep:
-    line: int
+@dataclass(kw_only=True)
+class _Rep(replicates.Replicate):
+    """A replicate and where it belongs in this export."""
+
     plate: str
-    sample: str | None
-    analyte: str
     inlet: tuple[Hashable, ...]  # identifies the sample inlet for a synthesised position
-    well: str | None
-    location: str
-    sample_type: str
-    signal_text: str | None
-    conc_text: str | None
-    unit: str | None
-    dilution: float
-    flags: list[str] = field(default_factory=list)
 
 
 def _recognise(text_head: str, file: FileInput) -> Sniff:

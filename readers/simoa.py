@@ -53,7 +53,7 @@ exception escapes :meth:`SimoaReader.read`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import polars as pl
@@ -65,6 +65,7 @@ from readers.toolkit.dilution import DilutionError
 from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
 from readers.toolkit.replicates import (
     Positions,
+    Replicate,
     column_decimal_comma,
     place_unpositioned,
     replicate_dilution,
@@ -167,25 +168,16 @@ class _Row:
         return self.cells[j].strip() if j is not None and j < len(self.cells) else ""
 
 
-@dataclass
-class _Rep:
-    line: int
+@dataclass(kw_only=True)
+class _Rep(Replicate):
+    """A replicate and where it belongs in this export."""
+
     plate_no: int | None
-    well: str | None
-    location: str
-    sample: str | None
-    sample_type: str
-    analyte: str
     assay: str
-    signal_text: str
-    conc_text: str
-    unit: str | None
-    dilution: float
     batch: str | None
     carrier: str | None
     completed: str | None
     curve: str | None
-    flags: list[str] = field(default_factory=list)
 
 
 def _recognise(text_head: str, file: FileInput) -> Sniff:

@@ -10,25 +10,35 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from readers.tokens import parse_number
 from readers.toolkit.cells import clean_note, means_differ, parse_cell, sample_type_from_text, split_line
 from readers.toolkit.dilution import DilutionError
+from readers.toolkit.records import result_row
 from readers.toolkit.signal_cells import read_signal
 from readers.toolkit.wells import synthesise_positions
 
 NOT_REPORTED = "dilution_not_reported"
 
 
-class Replicate(Protocol):
-    """What the shared steps need of a reader's replicate: its well (None until placed), the position
-    text as written, and its flags."""
+@dataclass(kw_only=True)
+class Replicate:
+    """One replicate as both readers keep it until it becomes a row; each reader's subclass adds where
+    it belongs (plate, inlet, batch…). ``well`` is None until a position is synthesised."""
 
+    line: int
     well: str | None
-    location: str
-    flags: list[str]
+    location: str  # the position cell as written
+    sample: str | None
+    sample_type: str
+    analyte: str
+    signal_text: str | None
+    conc_text: str | None
+    unit: str | None
+    dilution: float
+    flags: list[str] = field(default_factory=list)
 
 
 R = TypeVar("R", bound=Replicate)
@@ -122,28 +132,7 @@ def replicate_dilution(text: str, todo: str) -> tuple[float, str | None]:
     return dilution, None
 
 
-class ReplicateCells(Replicate, Protocol):
-    """A replicate as both readers keep it until it becomes a row."""
-
-    @property
-    def line(self) -> int: ...
-    @property
-    def sample(self) -> str | None: ...
-    @property
-    def sample_type(self) -> str: ...
-    @property
-    def analyte(self) -> str: ...
-    @property
-    def signal_text(self) -> str | None: ...
-    @property
-    def conc_text(self) -> str | None: ...
-    @property
-    def unit(self) -> str | None: ...
-    @property
-    def dilution(self) -> float: ...
-
-
-def replicate_row(r: ReplicateCells, *, decimal_comma: bool, **fields: object) -> dict[str, object]:
+def replicate_row(r: Replicate, *, decimal_comma: bool, **fields: object) -> dict[str, object]:
     """One replicate as a row of the canonical well table: the concentration as written (censoring words
     read), the signal as a number (or flagged), dilution already applied; ``fields`` are what the reader
     adds (source file, format, plate, signal kind)."""
@@ -154,21 +143,20 @@ def replicate_row(r: ReplicateCells, *, decimal_comma: bool, **fields: object) -
     signal, flag = read_signal(r.signal_text, decimal_comma=decimal_comma)
     if flag:
         flags.append(flag)
-    return {
+    return result_row(
+        unit=r.unit,
+        flags=flags,
         **fields,
-        "well": r.well,
-        "row_number": r.line,
-        "sample_id": r.sample,
-        "sample_type": r.sample_type,
-        "analyte_as_written": r.analyte,
-        "signal": signal,
-        "reported_text": r.conc_text,
-        "qualifier": parsed.qualifier,
-        "value": parsed.value,
-        "extrapolated": parsed.extrapolated,
-        "unit": r.unit,
-        "unit_source": "file" if r.unit else None,
-        "dilution": r.dilution,
-        "dilution_applied": True,
-        "flags": ";".join(flags) or None,
-    }
+        well=r.well,
+        row_number=r.line,
+        sample_id=r.sample,
+        sample_type=r.sample_type,
+        analyte_as_written=r.analyte,
+        signal=signal,
+        reported_text=r.conc_text,
+        qualifier=parsed.qualifier,
+        value=parsed.value,
+        extrapolated=parsed.extrapolated,
+        dilution=r.dilution,
+        dilution_applied=True,
+    )
