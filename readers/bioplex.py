@@ -67,21 +67,15 @@ one, so no raw exception escapes :meth:`BioplexReader.read`.
 
 from __future__ import annotations
 
-import datetime as dt
-import io
-import math
 import re
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import ClassVar
 
 import polars as pl
-from python_calamine import CalamineWorkbook
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
-from readers.isolation import IsolatedCrash, run_isolated
 from readers.text import decode, split_lines
 from readers.tokens import ParsedConc, parse_conc, parse_number
 from readers.toolkit.cells import split_line
@@ -90,14 +84,13 @@ from readers.toolkit.dilution import DilutionError, missing_dilution_flag, parse
 from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.sample_codes import sample_type_from_code
 from readers.toolkit.sampling_errors import sampling_error_flag
+from readers.toolkit.workbook import excel_kind, workbook_rows
 from schemas.wells import WELL_SCHEMA, conform
 
 FORMAT = "bioplex"
 SNIFF_SCORE = 100
 SNIFF_SCORE_TABLE_ONLY = 80  # the result table without the Bio-Plex header lines above it
 
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0"
-ZIP_MAGIC = b"PK\x03\x04"
 
 _LOOKED_FOR = (
     "looked for a Bio-Plex Manager result table (a header row naming Type, Well and FI or Obs Conc) under "
@@ -159,26 +152,6 @@ _BIOPLEX_EXT_RE = re.compile(r"\.(?:s?rbx|s?pbx|xlsx?|csv|txt)$", re.IGNORECASE)
 # ---- cells and sheets ---------------------------------------------------------------------------------
 
 
-def cell_text(value: object) -> str:
-    """One Excel cell as the text a person sees: integral floats without ``.0`` (sample IDs like
-    ``275001``), other floats in their shortest exact form, dates in ISO form."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        if value.is_integer() and abs(value) < 1e16:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
-
 @dataclass
 class _Sheet:
     name: str  # sheet name (Excel) or a label for a block of a text export
@@ -187,49 +160,12 @@ class _Sheet:
     joiner: str = " "  # how cells of a non-table line are glued back (an unquoted comma split them)
 
 
-def excel_kind(data: bytes) -> str | None:
-    """``"xls"`` for an OLE2 compound file, ``"xlsx"`` for a zip holding ``xl/``, else None."""
-    if data.startswith(OLE2_MAGIC):
-        return "xls"
-    if data.startswith(ZIP_MAGIC):
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as z:
-                if any(n.startswith("xl/") for n in z.namelist()):
-                    return "xlsx"
-        except (zipfile.BadZipFile, OSError, ValueError):
-            return None
-        return "zip"
-    return None
-
-
-class WorkbookError(Exception):
-    """python-calamine could not read the workbook (its Rust panics arrive as a BaseException)."""
-
-
 def _excel_sheets(data: bytes, nrows: int | None = None, max_sheets: int | None = None) -> list[_Sheet]:
-    """The workbook's sheets, parsed in the memory-limited child process (readers/isolation.py)."""
-    try:
-        return run_isolated(_excel_sheets_here, data, nrows, max_sheets)
-    except IsolatedCrash as exc:
-        raise WorkbookError(f"the Excel parser failed on this workbook: {exc}; is the file damaged?") from exc
-
-
-def _excel_sheets_here(data: bytes, nrows: int | None, max_sheets: int | None) -> list[_Sheet]:
-    try:
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        out: list[_Sheet] = []
-        for name in wb.sheet_names[:max_sheets]:
-            rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False, nrows=nrows)
-            out.append(
-                _Sheet(name, [(i + 1, [cell_text(v) for v in r]) for i, r in enumerate(rows)], excel=True)
-            )
-        return out
-    except Exception:
-        raise
-    except BaseException as exc:  # pyo3 PanicException derives from BaseException: a damaged workbook
-        if type(exc).__name__ == "PanicException":
-            raise WorkbookError(f"the Excel parser failed on damaged data ({exc})") from exc
-        raise
+    """The workbook's sheets, numbered rows of cell texts (parsed in the isolated child process)."""
+    return [
+        _Sheet(name, [(i + 1, cells) for i, cells in enumerate(rows)], excel=True)
+        for name, rows in workbook_rows(data, nrows, max_sheets)
+    ]
 
 
 def _delimiter(lines: list[str]) -> str:
@@ -451,7 +387,7 @@ class _Parse(ParseRun):
             except Exception as exc:
                 raise self.error(
                     f"the file looks like an Excel workbook (.{kind}) but cannot be opened "
-                    f"({type(exc).__name__}: {exc}). If it is password-protected or damaged, save it again "
+                    f"({exc}). If it is password-protected or damaged, save it again "
                     "from Excel without protection, or export the report again from Bio-Plex Manager."
                 ) from exc
         lines = split_lines(decode(self.file.data).lstrip("\ufeff"))

@@ -65,10 +65,14 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
+from readers.base import FileInput, PlateInfo, ReadResult, Sniff
 from readers.platemap import parse_dilution
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
+from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
+from readers.toolkit.records import result_row
+from readers.toolkit.signal_cells import read_signal
+from readers.toolkit.text_lines import LineParse
 from readers.units import is_known_unit
 from schemas.wells import WELL_SCHEMA, conform
 
@@ -98,6 +102,11 @@ PLATE_FIELDS = {
 }
 
 _LOOKED_FOR = "looked for a header row with the columns " + ", ".join(REQUIRED)
+_TEXTS = ReaderTexts(
+    looked_for=_LOOKED_FOR,
+    what="this file as the canonical CSV template",
+    todo="Check it against docs/canonical_template_example.csv and save it again as CSV.",
+)
 
 SAMPLE_TYPES = {
     "standard": "standard",
@@ -174,28 +183,11 @@ def normalise_well(text: str) -> str | None:
     return f"{m.group(1).upper()}{int(m.group(2))}" if m else None
 
 
-class CanonicalCsvReader:
-    """Reads the canonical long CSV template (see module docstring)."""
-
-    name: ClassVar[str] = FORMAT
-    label: ClassVar[str] = "Canonical long CSV (lab template)"
-
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            found = _find_header(split_lines(text_head.lstrip("\ufeff")))
-        except Exception:  # a sniff must never stop the other readers from being tried
-            return Sniff(False, _LOOKED_FOR)
-        if found is None:
-            return Sniff(False, _LOOKED_FOR)
-        return Sniff(True, f"template header row on line {found[0] + 1}", SNIFF_SCORE)
-
-    def read(self, file: FileInput) -> ReadResult:
-        return read_guarded(
-            file,
-            lambda: _Parse(file).run(),
-            what="this file as the canonical CSV template",
-            todo="Check it against docs/canonical_template_example.csv and save it again as CSV.",
-        )
+def _recognise(text_head: str, file: FileInput) -> Sniff:
+    found = _find_header(split_lines(text_head.lstrip("\ufeff")))
+    if found is None:
+        return Sniff(False, _LOOKED_FOR)
+    return Sniff(True, f"template header row on line {found[0] + 1}", SNIFF_SCORE)
 
 
 @dataclass(frozen=True)
@@ -204,20 +196,16 @@ class _Row:
     cells: list[str]
 
 
-class _Parse:
+class _Parse(LineParse):
     def __init__(self, file: FileInput) -> None:
-        self.file = file
         self.text = decode(file.data).lstrip("\ufeff")
-        self.warnings: list[str] = []
-
-    def error(self, message: str, line: int | None = None) -> ReaderError:
-        return ReaderError(message, file=self.file.name, line=line)
+        super().__init__(file, self.text)
 
     def rows(self, start: int, delimiter: str) -> list[_Row]:
         """Records after the header, each with its first line. A quoted cell that runs over several lines
         is refused: in a hand-filled template it is almost always an unclosed quote that would silently
         swallow the rows after it."""
-        lines = split_lines(self.text)
+        lines = self.lines
         body = "\n".join(lines[start + 1 :])
         out: list[_Row] = []
         reader = csv.reader(io.StringIO(body.replace("\x00", "")), delimiter=delimiter)
@@ -238,7 +226,7 @@ class _Parse:
         return out
 
     def run(self) -> ReadResult:
-        lines = split_lines(self.text)
+        lines = self.lines
         found = _find_header(lines)
         if found is None:
             raise self.error(self.missing_columns(lines))
@@ -416,40 +404,36 @@ class _Parse:
             raise self.error(f"dilution_applied {cell('dilution_applied')!r} is not yes or no", n)
         applied = applied_text not in _NO
 
-        signal_text = cell("signal")
-        signal = parse_number(signal_text, decimal_comma=dc) if signal_text else None
-        if signal_text and signal is None:
-            note = parse_conc(signal_text).note or "not a number"
-            flags.append("signal_not_reported: " + note.replace(";", ","))
+        signal, signal_flag = read_signal(cell("signal"), decimal_comma=dc)
+        if signal_flag:
+            flags.append(signal_flag)
         expected_text = cell("expected_conc")
         expected = parse_number(expected_text, decimal_comma=dc) if expected_text else None
         if expected_text and expected is None:
             raise self.error(f"expected_conc {expected_text!r} is not a number", n)
-        unit = cell("unit") or None
-        return {
-            "source_file": self.file.name,
-            "format": FORMAT,
-            "plate_id": plate,
-            "well": well,
-            "row_number": n,
-            "sample_id": sample_id,
-            "sample_type": sample_type,
-            "expected_conc": expected,
-            "analyte_as_written": analyte,
-            "analyte": None,
-            "signal": signal,
-            "signal_kind": cell("signal_kind") or None,
-            "reported_text": conc_text,
-            "qualifier": parsed.qualifier,
-            "value": parsed.value,
-            "extrapolated": parsed.extrapolated,
-            "unit": unit,
-            "unit_source": "file" if unit else None,
-            "conc_pg_ml": None,
-            "dilution": dilution,
-            "dilution_applied": applied,
-            "flags": ";".join(flags) or None,
-        }
+        return result_row(
+            unit=cell("unit") or None,
+            flags=flags,
+            source_file=self.file.name,
+            format=FORMAT,
+            plate_id=plate,
+            well=well,
+            row_number=n,
+            sample_id=sample_id,
+            sample_type=sample_type,
+            expected_conc=expected,
+            analyte_as_written=analyte,
+            analyte=None,
+            signal=signal,
+            signal_kind=cell("signal_kind") or None,
+            reported_text=conc_text,
+            qualifier=parsed.qualifier,
+            value=parsed.value,
+            extrapolated=parsed.extrapolated,
+            conc_pg_ml=None,
+            dilution=dilution,
+            dilution_applied=applied,
+        )
 
     def summarise(self, records: list[dict[str, Any]]) -> None:
         unknown_units = sorted({r["unit"] for r in records if r["unit"] and not is_known_unit(r["unit"])})
@@ -467,3 +451,10 @@ class _Parse:
             self.warnings.append(
                 f"standards without expected_conc (not usable for the curve): {no_expected[:12]}"
             )
+
+
+class CanonicalCsvReader(GuardedReader, texts=_TEXTS, recognise=_recognise, parser=_Parse):
+    """Reads the canonical long CSV template (see module docstring)."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "Canonical long CSV (lab template)"

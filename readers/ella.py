@@ -57,7 +57,6 @@ Every problem a lab can fix raises :class:`ReaderError` with the line; anything 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -65,20 +64,14 @@ from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
-from readers.text import decode, split_lines
-from readers.tokens import parse_conc, parse_number
-from readers.toolkit.cells import (
-    clean_note,
-    delimiter_of,
-    means_differ,
-    norm_header,
-    parse_cell,
-    sample_type_from_text,
-    split_line,
-    stem,
-)
-from readers.toolkit.wells import synthesise_positions, well_of
+from readers.base import FileInput, PlateInfo, ReadResult, Sniff
+from readers.text import split_lines
+from readers.toolkit import replicates
+from readers.toolkit.cells import clean_note, delimiter_of, norm_header, split_line, stem
+from readers.toolkit.dilution import DilutionError
+from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
+from readers.toolkit.text_lines import LineParse
+from readers.toolkit.wells import well_of
 from readers.units import is_known_unit, normalise_unit
 from schemas.wells import WELL_SCHEMA, conform
 
@@ -92,6 +85,19 @@ _LOOKED_FOR = (
     "Calculated Concentration (long form)"
 )
 _ELLA_WORDS = re.compile(r"simple\s*plex|\bella\b|cartridge|nanoreactor|\bgnr\b", re.IGNORECASE)
+_CORRECT_DILUTION = "Correct it in Simple Plex Runner (or ask the lab data manager) and export again."
+_TEXTS = ReaderTexts(
+    looked_for=_LOOKED_FOR,
+    what="this file as an Ella (Simple Plex) results export",
+    todo="Export the cartridge results again from Simple Plex Explorer without editing them.",
+)
+_POSITIONS = replicates.Positions(
+    label="Well",
+    too_many="cartridge {plate} has more sample inlets without a position than a 384-well layout holds; "
+    "export one cartridge per file",
+    warning="{n} replicate(s) have no sample inlet position; positions were synthesised per inlet from the "
+    "row order (flag position_synthesised) — they identify the sample, not a physical well",
+)
 _PAREN_RE = re.compile(r"\(([^)]*)\)")
 _STATS_WORDS = ("mean", "average", "avg", "summary")
 
@@ -231,73 +237,35 @@ class _Set:
     mean_line: int = 0
 
 
-@dataclass
-class _Rep:
-    line: int
+@dataclass(kw_only=True)
+class _Rep(replicates.Replicate):
+    """A replicate and where it belongs in this export."""
+
     plate: str
-    sample: str | None
-    analyte: str
     inlet: tuple[Hashable, ...]  # identifies the sample inlet for a synthesised position
-    well: str | None
-    location: str
-    sample_type: str
-    signal_text: str | None
-    conc_text: str | None
-    unit: str | None
-    dilution: float
-    flags: list[str] = field(default_factory=list)
 
 
-class EllaReader:
-    """Reads one Simple Plex (Ella) results export, wide or long form (see module docstring)."""
-
-    name: ClassVar[str] = FORMAT
-    label: ClassVar[str] = "ProteinSimple Ella (Simple Plex) export"
-
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            lines = split_lines(text_head.lstrip("\ufeff"))
-            layout = find_layout(lines)
-        except Exception:  # a sniff must never stop the other readers from being tried
-            return Sniff(False, _LOOKED_FOR)
-        if layout is None:
-            return Sniff(False, _LOOKED_FOR)
-        form = "wide (numbered replicate columns)" if layout.wide else "long (Replicate column)"
-        if _ELLA_WORDS.search("\n".join(lines[: layout.header_index + 1])):
-            return Sniff(True, f"Simple Plex results table, {form}", SNIFF_SCORE)
-        return Sniff(
-            True, f"Sample/Analyte results table, {form}, without a Simple Plex word", SNIFF_SCORE_WEAK
-        )
-
-    def read(self, file: FileInput) -> ReadResult:
-        return read_guarded(
-            file,
-            lambda: _EllaParse(file).run(),
-            what="this file as an Ella (Simple Plex) results export",
-            todo="Export the cartridge results again from Simple Plex Explorer without editing them.",
-        )
+def _recognise(text_head: str, file: FileInput) -> Sniff:
+    lines = split_lines(text_head.lstrip("\ufeff"))
+    layout = find_layout(lines)
+    if layout is None:
+        return Sniff(False, _LOOKED_FOR)
+    form = "wide (numbered replicate columns)" if layout.wide else "long (Replicate column)"
+    if _ELLA_WORDS.search("\n".join(lines[: layout.header_index + 1])):
+        return Sniff(True, f"Simple Plex results table, {form}", SNIFF_SCORE)
+    return Sniff(True, f"Sample/Analyte results table, {form}, without a Simple Plex word", SNIFF_SCORE_WEAK)
 
 
-class _EllaParse:
-    def __init__(self, file: FileInput) -> None:
-        self.file = file
-        self.lines = split_lines(decode(file.data).lstrip("\ufeff"))
-        self.warnings: list[str] = []
-
-    def error(self, message: str, line: int | None = None) -> ReaderError:
-        return ReaderError(message, file=self.file.name, line=line)
-
+class _EllaParse(LineParse):
     def run(self) -> ReadResult:
-        layout = find_layout(self.lines)
-        if layout is None:
-            raise self.error(
-                f"no Simple Plex results table found: {_LOOKED_FOR}. Export the cartridge's results table "
-                "from Simple Plex Explorer (CSV or text) and upload it unedited."
-            )
+        layout = self.found(
+            find_layout(self.lines),
+            f"no Simple Plex results table found: {_LOOKED_FOR}. Export the cartridge's results table "
+            "from Simple Plex Explorer (CSV or text) and upload it unedited.",
+        )
         meta = self._preamble(layout)
         unit = self._unit(layout)
         decimal_comma = layout.delimiter == ";" and self._decimal_comma(layout)
-        width = len(split_line(self.lines[layout.header_index], layout.delimiter))
         sets: list[_Set] = []
         occurrences: dict[tuple[str, str | None, str], int] = {}
         cur: _Set | None = None
@@ -309,24 +277,10 @@ class _EllaParse:
             sets.append(made)
             return made
 
-        for idx in range(layout.header_index + 1, len(self.lines)):
-            raw = self.lines[idx]
-            if not raw.replace(layout.delimiter, "").replace('"', "").strip():
-                continue
-            cells = split_line(raw, layout.delimiter)
-            line_no = idx + 1
-            if len(cells) < width:
-                raise self.error(
-                    f"this row has {len(cells)} fields but the header has {width}: the row is cut short, so "
-                    "the file looks truncated or edited. Export the results again from Simple Plex Explorer.",
-                    line_no,
-                )
-            if any(c.strip() for c in cells[width:]):
-                raise self.error(
-                    f"this row has more fields than the header ({width}) and the extra cells are not empty: "
-                    "the columns are shifted. Export the results again.",
-                    line_no,
-                )
+        rows = self.table_rows(
+            layout.header_index, layout.delimiter, "Export the results again from Simple Plex Explorer."
+        )
+        for line_no, cells in rows:
             row = _RowView(cells, layout)
             sample = row.text("sample") or None
             analyte = row.text("analyte")
@@ -427,15 +381,7 @@ class _EllaParse:
 
     def _decimal_comma(self, layout: _Layout) -> bool:
         idx = [c.index for c in layout.cols if c.kind in ("conc", "signal")]
-        commas = points = 0
-        for line in self.lines[layout.header_index + 1 :]:
-            cells = split_line(line, layout.delimiter)
-            for j in idx:
-                if j < len(cells):
-                    t = cells[j].strip()
-                    commas += bool(re.fullmatch(r"-?\d+,\d+", t))
-                    points += bool(re.fullmatch(r"-?\d+\.\d+", t))
-        return commas > points
+        return replicates.column_decimal_comma(self.lines[layout.header_index + 1 :], layout.delimiter, idx)
 
     def _base(
         self,
@@ -447,31 +393,18 @@ class _EllaParse:
         inlet: tuple[Hashable, ...],
         unit: str | None,
     ) -> _Rep:
-        flags: list[str] = []
         location = row.text("well")
         where = well_of(location)
+        type_flag = None
         if row.layout.one("sample_type") is not None:
-            text = row.text("sample_type")
-            stype = sample_type_from_text(text)
-            if stype is None:
-                flags.append(
-                    f"sample_type_unrecognised: {clean_note(text)!r}" if text else "sample_type_missing"
-                )
-                stype = "unknown"
+            stype, type_flag = replicates.typed_sample(row.text("sample_type"))
         else:
             stype = _type_by_name(sample)
-        dil_text = row.text("dilution")
-        if dil_text:
-            dilution = parse_number(dil_text)
-            if dilution is None or dilution <= 0:
-                raise self.error(
-                    f"Dilution Factor {dil_text!r} is not a positive number. Correct it in Simple Plex "
-                    "Runner (or ask the lab data manager) and export again.",
-                    line_no,
-                )
-        else:
-            dilution = 1.0
-            flags.append("dilution_not_reported")
+        try:
+            dilution, dil_flag = replicates.replicate_dilution(row.text("dilution"), _CORRECT_DILUTION)
+        except DilutionError as e:
+            raise self.error(str(e), line_no) from None
+        flags = [f for f in (type_flag, dil_flag) if f]
         text = row.text("flags")
         if text:
             flags.append(f"instrument_flag: {clean_note(text)}")
@@ -492,17 +425,8 @@ class _EllaParse:
         )
 
     def _cross_check(self, line_no: int, text: str, group: list[_Rep], decimal_comma: bool) -> None:
-        file_mean = parse_cell(text, decimal_comma=decimal_comma)
-        values = [
-            p.value
-            for r in group
-            for p in [parse_cell(r.conc_text, decimal_comma=decimal_comma)]
-            if p.qualifier == "=" and p.value is not None
-        ]
-        if file_mean.qualifier != "=" or file_mean.value is None or not values:
-            return
-        mean = math.fsum(values) / len(values)
-        if means_differ(file_mean.value, mean):
+        mean = replicates.replicate_mean_gap(text, [r.conc_text for r in group], decimal_comma)
+        if mean is not None:
             self.warnings.append(
                 f"line {line_no}: the file's Mean {text} differs by more than 1% from the mean of its "
                 f"numeric replicates ({mean:.6g}); the replicates are loaded and the mean is recomputed "
@@ -513,67 +437,23 @@ class _EllaParse:
         by_plate: dict[str, list[_Rep]] = {}
         for r in reps:
             by_plate.setdefault(r.plate, []).append(r)
-        n_synth = 0
-        for pid, rs in by_plate.items():
-            used = {r.well for r in rs if r.well}
-            need = [r for r in rs if r.well is None]
-            try:
-                pos = synthesise_positions([r.inlet for r in need], used)
-            except ValueError:
-                raise self.error(
-                    f"cartridge {pid} has more sample inlets without a position than a 384-well layout "
-                    "holds; export one cartridge per file"
-                ) from None
-            for r in need:
-                r.well = pos[r.inlet]
-                note = f": Well {clean_note(r.location)!r}" if r.location else ""
-                r.flags.insert(0, "position_synthesised" + note)
-                n_synth += 1
-        if n_synth:
-            self.warnings.append(
-                f"{n_synth} replicate(s) have no sample inlet position; positions were synthesised per "
-                "inlet from the row order (flag position_synthesised) — they identify the sample, not a "
-                "physical well"
-            )
+        replicates.place_unpositioned(by_plate, lambda r: r.inlet, _POSITIONS, self.error, self.warnings)
         if any(r.unit is None for r in reps):
             self.warnings.append(
                 "no unit in the concentration headers or a Unit column: the unit will come from the assay "
                 "configuration"
             )
-        records = []
-        for r in reps:
-            parsed = parse_cell(r.conc_text, decimal_comma=decimal_comma)
-            flags = list(r.flags)
-            if parsed.qualifier == "NR" and r.conc_text is not None:
-                flags.append(f"result_not_reported: {clean_note(parsed.note or 'no value')}")
-            signal = parse_number(r.signal_text, decimal_comma=decimal_comma) if r.signal_text else None
-            if r.signal_text and signal is None:
-                flags.append(
-                    f"signal_not_reported: {clean_note(parse_conc(r.signal_text).note or 'not a number')}"
-                )
-            records.append(
-                {
-                    "source_file": self.file.name,
-                    "format": FORMAT,
-                    "plate_id": r.plate,
-                    "well": r.well,
-                    "row_number": r.line,
-                    "sample_id": r.sample,
-                    "sample_type": r.sample_type,
-                    "analyte_as_written": r.analyte,
-                    "signal": signal,
-                    "signal_kind": "RFU",
-                    "reported_text": r.conc_text,
-                    "qualifier": parsed.qualifier,
-                    "value": parsed.value,
-                    "extrapolated": parsed.extrapolated,
-                    "unit": r.unit,
-                    "unit_source": "file" if r.unit else None,
-                    "dilution": r.dilution,
-                    "dilution_applied": True,
-                    "flags": ";".join(flags) or None,
-                }
+        records = [
+            replicates.replicate_row(
+                r,
+                decimal_comma=decimal_comma,
+                source_file=self.file.name,
+                format=FORMAT,
+                plate_id=r.plate,
+                signal_kind="RFU",
             )
+            for r in reps
+        ]
         plates = [
             PlateInfo(
                 plate_id=pid,
@@ -588,6 +468,13 @@ class _EllaParse:
         ]
         wells = conform(pl.DataFrame(records, schema=WELL_SCHEMA))
         return ReadResult(format=FORMAT, wells=wells, plates=plates, warnings=self.warnings)
+
+
+class EllaReader(GuardedReader, texts=_TEXTS, recognise=_recognise, parser=_EllaParse):
+    """Reads one Simple Plex (Ella) results export, wide or long form (see module docstring)."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "ProteinSimple Ella (Simple Plex) export"
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,13 @@ from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
+from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.platemap import PlateMap, find_platemap, parse_platemap
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.toolkit.cells import clean_note, stem
 from readers.toolkit.grids import PLATE_SHAPES, ROW_LETTERS, columns_of_header, decimal_comma_of, parse_signal
+from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.workbook import WorkbookUnreadable, is_workbook, workbook_rows
 from schemas.wells import WELL_SCHEMA, conform
 
@@ -74,6 +75,7 @@ _LOOKED_FOR = (
     "matrix block (Results, or a data set's own block)"
 )
 _TODO = "Export the plate again from Gen5 (File > Export, text or Excel, data sets in matrix format)."
+_TEXTS = ReaderTexts(looked_for=_LOOKED_FOR, what="this Gen5 export", todo=_TODO)
 _WELL_ID_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("standard", re.compile(r"^(std|st|cal)", re.IGNORECASE)),
     ("unknown", re.compile(r"^(spl|smp|sample|unk)", re.IGNORECASE)),
@@ -380,32 +382,17 @@ def _plate_bounds(lines: list[str]) -> list[tuple[int, int]]:
     return [(0, len(lines))]
 
 
-class Gen5Reader:
-    """Reads a Gen5 text or Excel export (see module docstring)."""
-
-    name: ClassVar[str] = FORMAT
-    label: ClassVar[str] = "BioTek/Agilent Gen5 export (text or Excel)"
-
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            if is_workbook(file.data):
-                lines = _workbook_lines(file.data)
-            else:
-                lines = split_lines(text_head.lstrip("\ufeff"))
-            if not _looks_gen5(lines):
-                return Sniff(False, _LOOKED_FOR)
-            if _has_matrix(lines) or (
-                len(file.data) > len(text_head.encode("utf-8"))  # the blocks may lie beyond the head
-                and not file.data.startswith(b"PK")
-                and _has_matrix(split_lines(decode(file.data)))
-            ):
-                return Sniff(True, "Gen5 header lines and a matrix block", SNIFF_SCORE)
-        except Exception:  # a sniff must never stop the other readers from being tried
-            return Sniff(False, _LOOKED_FOR)
-        return Sniff(False, "a Gen5 header without any matrix block; " + _LOOKED_FOR)
-
-    def read(self, file: FileInput) -> ReadResult:
-        return read_guarded(file, lambda: _Gen5Parse(file).run(), what="this Gen5 export", todo=_TODO)
+def _recognise(text_head: str, file: FileInput) -> Sniff:
+    lines = _workbook_lines(file.data) if is_workbook(file.data) else split_lines(text_head.lstrip("\ufeff"))
+    if not _looks_gen5(lines):
+        return Sniff(False, _LOOKED_FOR)
+    if _has_matrix(lines) or (
+        len(file.data) > len(text_head.encode("utf-8"))  # the blocks may lie beyond the head
+        and not file.data.startswith(b"PK")
+        and _has_matrix(split_lines(decode(file.data)))
+    ):
+        return Sniff(True, "Gen5 header lines and a matrix block", SNIFF_SCORE)
+    return Sniff(False, "a Gen5 header without any matrix block; " + _LOOKED_FOR)
 
 
 def _workbook_lines(data: bytes) -> list[str]:
@@ -418,9 +405,9 @@ def _workbook_lines(data: bytes) -> list[str]:
     return ["\t".join(r) for r in sheets[0][1]] if sheets else []
 
 
-class _Gen5Parse:
+class _Gen5Parse(ParseRun):
     def __init__(self, file: FileInput) -> None:
-        self.file = file
+        super().__init__(file)
         if is_workbook(file.data):
             try:
                 self.lines = _workbook_lines(file.data)
@@ -430,7 +417,6 @@ class _Gen5Parse:
         else:
             self.lines = split_lines(decode(file.data).lstrip("\ufeff"))
             self.where = "line"
-        self.warnings: list[str] = []
         self.companions: list[str] = []
         self._map: PlateMap | bool | None = False  # False: not looked for yet
 
@@ -916,3 +902,10 @@ def _layout_labels(layout: Matrix | None) -> tuple[str | None, str | None, str |
 def _at(m: Matrix | None, label: str | None, well: str) -> tuple[str, int] | None:
     """(cell text, line) of ``well`` under ``label`` in an optional block."""
     return m.get(label, well) if m is not None and label is not None else None
+
+
+class Gen5Reader(GuardedReader, texts=_TEXTS, recognise=_recognise, parser=_Gen5Parse):
+    """Reads a Gen5 text or Excel export (see module docstring)."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "BioTek/Agilent Gen5 export (text or Excel)"

@@ -92,6 +92,8 @@ from readers.toolkit.dilution import (
 )
 from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.plates import plate_info
+from readers.toolkit.records import result_row
+from readers.toolkit.signal_cells import read_signal
 from readers.toolkit.text_lines import LineParse, is_blank_line, trimmed_cells
 from readers.toolkit.wells import normalise_well
 from readers.toolkit.workbook import WorkbookUnreadable, is_workbook, workbook_rows
@@ -676,8 +678,7 @@ class _Workbench(LineParse):
         sample_type = _SAMPLE_TYPE_WORDS.get(type_text) or sample_type_of(
             sample, has_expected=expected is not None
         )
-        signal_text = cell("signal")
-        signal = number(signal_text, decimal_comma=dc) if signal_text else None
+        signal, signal_flag = read_signal(cell("signal"), decimal_comma=dc, sure_comma=True, flag_empty=True)
 
         excluded_text = (cell("excluded") or "").strip().casefold()
         if excluded_text not in _YES and excluded_text not in _NO:
@@ -692,36 +693,34 @@ class _Workbench(LineParse):
         qualifier, value, extrapolated, applied, flags = classify(
             calc_text, cell("detection_range"), excluded=excluded, low=low, high=high, decimal_comma=dc
         )
-        if signal_text is not None and signal is None:
-            note = parse_conc(signal_text).note or "not a number"
-            flags.append("signal_not_reported: " + note.replace(";", ","))
+        if signal_flag:
+            flags.append(signal_flag)
         if given is None and (missing := missing_dilution_flag(sample_type)):
             flags.append(missing)  # a study sample's dilution must be known before its value is released
         plate = cell("plate") or default_plate
-        return {
-            "source_file": self.file.name,
-            "format": WORKBENCH,
-            "plate_id": plate,
-            "well": well,
-            "row_number": n,
-            "sample_id": sample,
-            "sample_type": sample_type,
-            "expected_conc": expected if sample_type in ("standard", "qc", "blank") else None,
-            "analyte_as_written": assay,
-            "analyte": None,
-            "signal": signal,
-            "signal_kind": SIGNAL_KIND if "signal" in cols else None,
-            "reported_text": calc_text,
-            "qualifier": qualifier,
-            "value": value,
-            "extrapolated": extrapolated,
-            "unit": None,
-            "unit_source": None,
-            "conc_pg_ml": None,
-            "dilution": given or 1.0,
-            "dilution_applied": applied,
-            "flags": ";".join(flags) or None,
-        }
+        return result_row(
+            unit=None,
+            flags=flags,
+            source_file=self.file.name,
+            format=WORKBENCH,
+            plate_id=plate,
+            well=well,
+            row_number=n,
+            sample_id=sample,
+            sample_type=sample_type,
+            expected_conc=expected if sample_type in ("standard", "qc", "blank") else None,
+            analyte_as_written=assay,
+            analyte=None,
+            signal=signal,
+            signal_kind=SIGNAL_KIND if "signal" in cols else None,
+            reported_text=calc_text,
+            qualifier=qualifier,
+            value=value,
+            extrapolated=extrapolated,
+            conc_pg_ml=None,
+            dilution=given or 1.0,
+            dilution_applied=applied,
+        )
 
     def limit(self, text: str | None, kind: str, assay: str, dc: bool) -> float | None:
         """The row's Detection Limits cell, else a Detection Limits row for its assay (or for all)."""

@@ -326,27 +326,20 @@ def parse_platemap(text: str, *, name: str) -> PlateMap:
 
 
 def _check_value(variable: str, cell: str, well: str, name: str, line: int) -> None:
+    problem = _value_problem(variable, cell)
+    if problem:
+        raise ReaderError(f"well {well}: {variable} {cell!r} {problem}", file=name, line=line)
+
+
+def _value_problem(variable: str, cell: str) -> str | None:
+    """What is wrong with a plate-map cell of ``variable``, said for the lab; None when it is fine."""
     if variable == "sample_type" and cell.strip().lower() not in _SAMPLE_TYPES:
-        raise ReaderError(
-            f"well {well}: sample_type {cell!r} is not one of standard, blank, qc, unknown, control "
-            "(or S, B, QC, X, C)",
-            file=name,
-            line=line,
-        )
+        return "is not one of standard, blank, qc, unknown, control (or S, B, QC, X, C)"
     if variable == "expected_conc" and _parse_float(cell) is None:
-        raise ReaderError(
-            f"well {well}: expected_conc {cell!r} is not a number (write the nominal concentration in the "
-            "assay's unit, with a decimal point)",
-            file=name,
-            line=line,
-        )
+        return "is not a number (write the nominal concentration in the assay's unit, with a decimal point)"
     if variable == "dilution" and parse_dilution(cell) is None:
-        raise ReaderError(
-            f"well {well}: dilution {cell!r} is not a dilution factor ≥ 1 (write 50, 1/50 or 1:50 for a "
-            "1-in-50 dilution)",
-            file=name,
-            line=line,
-        )
+        return "is not a dilution factor ≥ 1 (write 50, 1/50 or 1:50 for a 1-in-50 dilution)"
+    return None
 
 
 def _stem(name: str) -> str:

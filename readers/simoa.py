@@ -52,27 +52,29 @@ exception escapes :meth:`SimoaReader.read`.
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import polars as pl
 
-from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff, read_guarded
-from readers.text import decode, split_lines
-from readers.tokens import parse_conc, parse_number
-from readers.toolkit.cells import (
-    clean_note,
-    delimiter_of,
-    means_differ,
-    norm_header,
-    parse_cell,
-    sample_type_from_text,
-    split_line,
-    stem,
+from readers.base import FileInput, PlateInfo, ReadResult, Sniff
+from readers.text import split_lines
+from readers.toolkit.cells import clean_note, delimiter_of, norm_header, split_line, stem
+from readers.toolkit.dilution import DilutionError
+from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
+from readers.toolkit.replicates import (
+    Positions,
+    Replicate,
+    column_decimal_comma,
+    place_unpositioned,
+    replicate_dilution,
+    replicate_mean_gap,
+    replicate_row,
+    typed_sample,
 )
-from readers.toolkit.wells import synthesise_positions, well_of
+from readers.toolkit.text_lines import LineParse
+from readers.toolkit.wells import well_of
 from schemas.wells import WELL_SCHEMA, conform
 
 FORMAT = "simoa"
@@ -111,6 +113,22 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
 }
 _REQUIRED = ("sample", "assay", "sample_type", "rep_conc")
 _STATS = ("mean_aeb", "sd_aeb", "cv_aeb", "mean_conc", "sd_conc", "cv_conc")
+_CORRECT_DILUTION = (
+    "Correct the dilution in the HD-X software (or ask the lab data manager) and export again."
+)
+_POSITIONS = Positions(
+    label="Location",
+    too_many="plate {plate} has more replicates without a plate position than a 384-well layout holds; "
+    "export one run per file",
+    warning="{n} replicate(s) have no plate position in Location; positions were synthesised from the row "
+    "order (flag position_synthesised) — they identify the row, not a physical well",
+    absent=": no Location",
+)
+_TEXTS = ReaderTexts(
+    looked_for=_LOOKED_FOR,
+    what="this file as a Simoa HD-X Run History export",
+    todo="Export the run again from the HD-X software (Run History, CSV) without editing it.",
+)
 
 # ---- the reader ------------------------------------------------------------------------------------------
 
@@ -150,75 +168,35 @@ class _Row:
         return self.cells[j].strip() if j is not None and j < len(self.cells) else ""
 
 
-@dataclass
-class _Rep:
-    line: int
+@dataclass(kw_only=True)
+class _Rep(Replicate):
+    """A replicate and where it belongs in this export."""
+
     plate_no: int | None
-    well: str | None
-    location: str
-    sample: str | None
-    sample_type: str
-    analyte: str
     assay: str
-    aeb_text: str
-    conc_text: str
-    unit: str | None
-    dilution: float
     batch: str | None
     carrier: str | None
     completed: str | None
     curve: str | None
-    flags: list[str] = field(default_factory=list)
 
 
-class SimoaReader:
-    """Reads one Quanterix Simoa HD-X Run History CSV into the canonical well table (module docstring)."""
-
-    name: ClassVar[str] = FORMAT
-    label: ClassVar[str] = "Quanterix Simoa HD-X run export"
-
-    def sniff(self, text_head: str, file: FileInput) -> Sniff:
-        try:
-            found = _find_header(split_lines(text_head.lstrip("\ufeff")))
-        except Exception:  # a sniff must never stop the other readers from being tried
-            return Sniff(False, _LOOKED_FOR)
-        if found is None:
-            return Sniff(False, _LOOKED_FOR)
-        _, _, cols = found
-        if "sample" in cols and "sample_type" in cols:
-            return Sniff(
-                True, "HD-X Run History header (Assay, Replicate AEB/Conc., Sample Type)", SNIFF_SCORE
-            )
-        return Sniff(
-            True, "Replicate AEB/Conc. columns beside Assay (no Sample Barcode/Type)", SNIFF_SCORE - 20
-        )
-
-    def read(self, file: FileInput) -> ReadResult:
-        return read_guarded(
-            file,
-            lambda: _SimoaParse(file).run(),
-            what="this file as a Simoa HD-X Run History export",
-            todo="Export the run again from the HD-X software (Run History, CSV) without editing it.",
-        )
+def _recognise(text_head: str, file: FileInput) -> Sniff:
+    found = _find_header(split_lines(text_head.lstrip("\ufeff")))
+    if found is None:
+        return Sniff(False, _LOOKED_FOR)
+    _, _, cols = found
+    if "sample" in cols and "sample_type" in cols:
+        return Sniff(True, "HD-X Run History header (Assay, Replicate AEB/Conc., Sample Type)", SNIFF_SCORE)
+    return Sniff(True, "Replicate AEB/Conc. columns beside Assay (no Sample Barcode/Type)", SNIFF_SCORE - 20)
 
 
-class _SimoaParse:
-    def __init__(self, file: FileInput) -> None:
-        self.file = file
-        self.lines = split_lines(decode(file.data).lstrip("\ufeff"))
-        self.warnings: list[str] = []
-
-    def error(self, message: str, line: int | None = None) -> ReaderError:
-        return ReaderError(message, file=self.file.name, line=line)
-
+class _SimoaParse(LineParse):
     def run(self) -> ReadResult:
-        found = _find_header(self.lines)
-        if found is None:
-            raise self.error(
-                f"no Simoa Run History header found: {_LOOKED_FOR}. Export the run from the HD-X software "
-                "(Run History → Export, CSV) and upload that file unedited."
-            )
-        hi, delim, cols = found
+        hi, delim, cols = self.found(
+            _find_header(self.lines),
+            f"no Simoa Run History header found: {_LOOKED_FOR}. Export the run from the HD-X software "
+            "(Run History → Export, CSV) and upload that file unedited.",
+        )
         missing = [k for k in _REQUIRED if k not in cols]
         if missing:
             names = ", ".join(_COLUMNS[k][0].title() for k in missing)
@@ -227,29 +205,10 @@ class _SimoaParse:
                 "Assay, Sample Type and Replicate Conc. Export the run again with all columns.",
                 hi + 1,
             )
-        width = len(split_line(self.lines[hi], delim))
-        decimal_comma = delim == ";" and self._decimal_comma(hi, delim, cols)
+        decimal_comma = delim == ";" and column_decimal_comma(self.lines[hi + 1 :], delim, [cols["rep_conc"]])
         reps: list[_Rep] = []
         pending: dict[tuple[object, ...], list[_Rep]] = {}
-        for idx in range(hi + 1, len(self.lines)):
-            raw = self.lines[idx]
-            if not raw.strip() or not raw.replace(delim, "").replace('"', "").strip():
-                continue
-            cells = split_line(raw, delim)
-            line_no = idx + 1
-            if len(cells) < width:
-                raise self.error(
-                    f"this row has {len(cells)} fields but the header has {width}: the row is cut short, "
-                    "so the file looks truncated or edited. Export the run again from the HD-X software.",
-                    line_no,
-                )
-            if any(c.strip() for c in cells[width:]):
-                raise self.error(
-                    f"this row has {len(cells)} fields but the header has {width}, and the extra cells are "
-                    "not empty: the columns are shifted (a delimiter inside a value?). Export the run again.",
-                    line_no,
-                )
-
+        for line_no, cells in self.table_rows(hi, delim, "Export the run again from the HD-X software."):
             row = _Row(cells, cols)
             rep_filled = bool(row.get("rep_aeb") or row.get("rep_conc"))
             stats_filled = any(row.get(k) for k in _STATS)
@@ -268,20 +227,8 @@ class _SimoaParse:
             )
         return self._result(reps, decimal_comma)
 
-    def _decimal_comma(self, hi: int, delim: str, cols: dict[str, int]) -> bool:
-        j = cols["rep_conc"]
-        commas = points = 0
-        for line in self.lines[hi + 1 :]:
-            cells = split_line(line, delim)
-            if len(cells) > j:
-                t = cells[j].strip()
-                commas += bool(re.fullmatch(r"-?\d+,\d+", t))
-                points += bool(re.fullmatch(r"-?\d+\.\d+", t))
-        return commas > points
-
     def _replicate(self, line_no: int, row: _Row) -> _Rep:
         c = row.get
-        flags: list[str] = []
         assay = c("assay")
         if not assay:
             raise self.error(
@@ -293,29 +240,14 @@ class _SimoaParse:
         analyte = (
             plex if plex and not _PLEX_COUNT_RE.match(plex) and plex.casefold() != assay.casefold() else assay
         )
-        stype_text = c("sample_type")
-        stype = sample_type_from_text(stype_text)
-        if stype is None:
-            flags.append(
-                f"sample_type_unrecognised: {clean_note(stype_text)!r}"
-                if stype_text
-                else "sample_type_missing"
-            )
-            stype = "unknown"
+        stype, type_flag = typed_sample(c("sample_type"))
         location = c("location")
         where = well_of(location)
-        dil_text = c("dilution")
-        if dil_text:
-            dilution = parse_number(dil_text)
-            if dilution is None or dilution <= 0:
-                raise self.error(
-                    f"Dilution Factor {dil_text!r} is not a positive number. Correct the dilution in the "
-                    "HD-X software (or ask the lab data manager) and export again.",
-                    line_no,
-                )
-        else:
-            dilution = 1.0
-            flags.append("dilution_not_reported")
+        try:
+            dilution, dil_flag = replicate_dilution(c("dilution"), _CORRECT_DILUTION)
+        except DilutionError as e:
+            raise self.error(str(e), line_no) from None
+        flags = [f for f in (type_flag, dil_flag) if f]
         for key, code in (("flags", "instrument_flag"), ("errors", "instrument_error")):
             text = c(key)
             if text:
@@ -329,7 +261,7 @@ class _SimoaParse:
             sample_type=stype,
             analyte=analyte,
             assay=assay,
-            aeb_text=c("rep_aeb"),
+            signal_text=c("rep_aeb"),
             conc_text=c("rep_conc"),
             unit=c("unit") or None,
             dilution=dilution,
@@ -342,17 +274,8 @@ class _SimoaParse:
 
     def _cross_check(self, line_no: int, mean_text: str, reps: list[_Rep], decimal_comma: bool) -> None:
         """Compare the file's Mean Conc. with the mean of the numeric replicates it summarises."""
-        file_mean = parse_cell(mean_text, decimal_comma=decimal_comma)
-        values = [
-            p.value
-            for r in reps
-            for p in [parse_cell(r.conc_text, decimal_comma=decimal_comma)]
-            if p.qualifier == "=" and p.value is not None
-        ]
-        if file_mean.qualifier != "=" or file_mean.value is None or not values:
-            return
-        mean = math.fsum(values) / len(values)
-        if means_differ(file_mean.value, mean):
+        mean = replicate_mean_gap(mean_text, [r.conc_text for r in reps], decimal_comma)
+        if mean is not None:
             lines = ", ".join(str(r.line) for r in reps)
             self.warnings.append(
                 f"line {line_no}: the file's Mean Conc. {mean_text} differs by more than 1% from the mean of "
@@ -382,64 +305,21 @@ class _SimoaParse:
         by_plate: dict[str, list[_Rep]] = {}
         for r in reps:
             by_plate.setdefault(plate_id(r), []).append(r)
-        n_synth = 0
-        for pid, rs in by_plate.items():
-            used = {r.well for r in rs if r.well}
-            need = [r for r in rs if r.well is None]
-            try:
-                pos = synthesise_positions([r.line for r in need], used)
-            except ValueError:
-                raise self.error(
-                    f"plate {pid} has more replicates without a plate position than a 384-well layout holds; "
-                    "export one run per file",
-                ) from None
-            for r in need:
-                r.well = pos[r.line]
-                note = f": Location {clean_note(r.location)!r}" if r.location else ": no Location"
-                r.flags.insert(0, "position_synthesised" + note)
-                n_synth += 1
-        if n_synth:
-            self.warnings.append(
-                f"{n_synth} replicate(s) have no plate position in Location; positions were synthesised from "
-                "the row order (flag position_synthesised) — they identify the row, not a physical well"
-            )
+        place_unpositioned(by_plate, lambda r: r.line, _POSITIONS, self.error, self.warnings)
         if any(r.unit is None for r in reps):
             self.warnings.append("rows without a Unit: their unit will come from the assay configuration")
 
-        records = []
-        for r in reps:
-            parsed = parse_cell(r.conc_text, decimal_comma=decimal_comma)
-            flags = list(r.flags)
-            if parsed.qualifier == "NR":
-                flags.append(f"result_not_reported: {clean_note(parsed.note or 'no value')}")
-            signal = parse_number(r.aeb_text, decimal_comma=decimal_comma) if r.aeb_text else None
-            if r.aeb_text and signal is None:
-                flags.append(
-                    f"signal_not_reported: {clean_note(parse_conc(r.aeb_text).note or 'not a number')}"
-                )
-            records.append(
-                {
-                    "source_file": self.file.name,
-                    "format": FORMAT,
-                    "plate_id": plate_id(r),
-                    "well": r.well,
-                    "row_number": r.line,
-                    "sample_id": r.sample,
-                    "sample_type": r.sample_type,
-                    "analyte_as_written": r.analyte,
-                    "signal": signal,
-                    "signal_kind": "AEB",
-                    "reported_text": r.conc_text,
-                    "qualifier": parsed.qualifier,
-                    "value": parsed.value,
-                    "extrapolated": parsed.extrapolated,
-                    "unit": r.unit,
-                    "unit_source": "file" if r.unit else None,
-                    "dilution": r.dilution,
-                    "dilution_applied": True,
-                    "flags": ";".join(flags) or None,
-                }
+        records = [
+            replicate_row(
+                r,
+                decimal_comma=decimal_comma,
+                source_file=self.file.name,
+                format=FORMAT,
+                plate_id=plate_id(r),
+                signal_kind="AEB",
             )
+            for r in reps
+        ]
         wells = conform(pl.DataFrame(records, schema=WELL_SCHEMA))
         return ReadResult(format=FORMAT, wells=wells, plates=self._plates(by_plate), warnings=self.warnings)
 
@@ -468,3 +348,10 @@ class _SimoaParse:
                 )
             )
         return out
+
+
+class SimoaReader(GuardedReader, texts=_TEXTS, recognise=_recognise, parser=_SimoaParse):
+    """Reads one Quanterix Simoa HD-X Run History CSV into the canonical well table (module docstring)."""
+
+    name: ClassVar[str] = FORMAT
+    label: ClassVar[str] = "Quanterix Simoa HD-X run export"

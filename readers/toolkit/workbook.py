@@ -24,17 +24,23 @@ class WorkbookUnreadable(Exception):
     """The bytes look like a workbook but python-calamine could not read them."""
 
 
-def is_workbook(data: bytes) -> bool:
-    """An .xlsx (a zip holding ``xl/``) or a legacy .xls (an OLE compound file)."""
+def excel_kind(data: bytes) -> str | None:
+    """``"xls"`` for an OLE compound file, ``"xlsx"`` for a zip holding ``xl/``, ``"zip"`` for another zip
+    (worth its own message: not a workbook), else None."""
     if data.startswith(_OLE_MAGIC):
-        return True
+        return "xls"
     if not data.startswith(b"PK"):
-        return False
+        return None
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            return any(n.startswith("xl/") for n in z.namelist())
+            return "xlsx" if any(n.startswith("xl/") for n in z.namelist()) else "zip"
     except (zipfile.BadZipFile, OSError, ValueError):
-        return False
+        return None
+
+
+def is_workbook(data: bytes) -> bool:
+    """An .xlsx (a zip holding ``xl/``) or a legacy .xls (an OLE compound file)."""
+    return excel_kind(data) in ("xls", "xlsx")
 
 
 def text_of_cell(value: object) -> str:
@@ -52,15 +58,18 @@ def text_of_cell(value: object) -> str:
     return str(value)
 
 
-def workbook_rows(data: bytes) -> list[tuple[str, list[list[str]]]]:
-    """Every sheet as (name, rows of cell texts), in workbook order."""
+def workbook_rows(
+    data: bytes, nrows: int | None = None, max_sheets: int | None = None
+) -> list[tuple[str, list[list[str]]]]:
+    """Every sheet as (name, rows of cell texts), in workbook order; a sniff asks only for the first
+    ``max_sheets`` sheets and ``nrows`` rows of each."""
     try:
-        return run_isolated(_rows_here, data)
+        return run_isolated(_rows_here, data, nrows, max_sheets)
     except IsolatedCrash as exc:
         raise WorkbookUnreadable(f"the Excel parser failed on this workbook ({exc}); is it damaged?") from exc
 
 
-def _rows_here(data: bytes) -> list[tuple[str, list[list[str]]]]:
+def _rows_here(data: bytes, nrows: int | None, max_sheets: int | None) -> list[tuple[str, list[list[str]]]]:
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         return [
@@ -68,10 +77,10 @@ def _rows_here(data: bytes) -> list[tuple[str, list[list[str]]]]:
                 name,
                 [
                     [text_of_cell(v) for v in row]
-                    for row in book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                    for row in book.get_sheet_by_name(name).to_python(skip_empty_area=False, nrows=nrows)
                 ],
             )
-            for name in book.sheet_names
+            for name in book.sheet_names[:max_sheets]
         ]
     except Exception as exc:
         raise WorkbookUnreadable(f"the workbook cannot be read ({type(exc).__name__}: {exc})") from None

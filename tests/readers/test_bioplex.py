@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from readers import bioplex
 from readers.base import FileInput, ReaderError, ReadResult
-from readers.bioplex import BioplexReader, cell_text, parse_wells, sample_type_of
+from readers.bioplex import BioplexReader, parse_wells, sample_type_of
 from readers.bioplex_xml import BioplexXmlReader
+from readers.toolkit import workbook
+from readers.toolkit.workbook import text_of_cell as cell_text
 from schemas.wells import WELL_SCHEMA, WellModel
 
 HEADER = (
@@ -373,7 +374,7 @@ def test_a_calamine_panic_becomes_a_reader_error(monkeypatch: pytest.MonkeyPatch
     def boom(_: object) -> None:
         raise PanicException("range end index 2 out of range for slice of length 0")
 
-    monkeypatch.setattr(bioplex.CalamineWorkbook, "from_filelike", boom)
+    monkeypatch.setattr(workbook.CalamineWorkbook, "from_filelike", boom)
     data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600
     with pytest.raises(ReaderError, match="damaged"):
         read(data, "report.xls")

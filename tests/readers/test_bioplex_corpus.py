@@ -14,9 +14,10 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from readers.base import FileInput, Reader, ReaderError, ReadResult
-from readers.bioplex import BioplexReader, cell_text
+from readers.bioplex import BioplexReader
 from readers.bioplex_xml import BioplexXmlReader
 from readers.detect import head_text
+from readers.toolkit.workbook import text_of_cell as cell_text
 from schemas.wells import WellModel
 
 pytestmark = pytest.mark.corpus

@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from readers.base import FileInput, ReaderError, ReadResult
-from readers.simoa import SimoaReader, parse_cell, synthesise_positions, well_of
+from readers.simoa import SimoaReader
+from readers.toolkit.cells import parse_cell
+from readers.toolkit.wells import synthesise_positions, well_of
 from schemas.wells import WELL_SCHEMA, WellModel
 
 COLUMNS = (
