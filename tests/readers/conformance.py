@@ -273,7 +273,8 @@ def _kind_family(kind: str | None) -> str | None:
 
 
 def _kind_numbers(kind: str | None) -> set[int]:
-    return {int(n) for n in re.findall(r"\d+", kind or "")}
+    """Wavelengths in a kind; ``#2`` (a second read at one wavelength: ``OD426 #2``) is no wavelength."""
+    return {int(n) for n in re.findall(r"\d+", re.sub(r"#\d+", "", kind or ""))}
 
 
 def _equal(a: float | None, b: float | None) -> bool:
@@ -300,7 +301,14 @@ def plate_map(expected_plates: set[str | None], ours: list[str]) -> dict[str | N
 def compare(case: FileCase, result: ReadResult) -> tuple[int, int, int, list[str]]:
     """(equal, different, missing, examples of problems) for one file's expected measurements."""
     rows = result.wells.select(
-        "plate_id", "well", "analyte_as_written", "signal", "signal_kind", "qualifier", "value"
+        "plate_id",
+        "well",
+        "analyte_as_written",
+        "signal",
+        "signal_kind",
+        "qualifier",
+        "value",
+        "expected_conc",
     ).to_dicts()
     plates = plate_map({e.plate for e in case.expected}, [str(r["plate_id"]) for r in rows])
     by_well: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -355,7 +363,10 @@ def compare(case: FileCase, result: ReadResult) -> tuple[int, int, int, list[str
                     note(f"{where} conc: file prints {e.token!r}, we read an in-range number")
                 else:
                     equal += 1
-            elif any(_equal(r["value"], e.value) for r in with_value):
+            elif any(_equal(r["value"], e.value) for r in with_value) or any(
+                _equal(r["expected_conc"], e.value)
+                for r in cands  # a standard's nominal (SoftMax `Conc`)
+            ):
                 equal += 1
             elif with_value:
                 different += 1
