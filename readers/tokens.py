@@ -73,7 +73,7 @@ def parse_number(text: str, *, decimal_comma: bool = False) -> float | None:
 def _plain_number(m: str, *, decimal_comma: bool) -> str | None:
     """``1,234.5`` → ``1234.5`` (a string float() reads), or None when the marks make no sense."""
     sign = ""
-    if m[:1] in "+-":
+    if m[:1] in ("+", "-"):  # m[:1] of "" is "", which `in "+-"` would call a sign
         sign, m = m[0], m[1:]
     if not m or not re.fullmatch(r"[\d.,]+", m) or not any(c.isdigit() for c in m):
         return None

@@ -128,3 +128,8 @@ def test_never_raises_and_never_a_censored_value_without_its_qualifier(text: str
 )
 def test_units(unit: str, factor: float | None) -> None:
     assert factor_to_pg_ml(unit) == factor
+
+
+def test_marks_without_digits_are_no_number() -> None:
+    for text in (",", ".", "+", "-", ",,", "-,", "+."):
+        assert parse_number(text) is None and parse_number(text, decimal_comma=True) is None, text
