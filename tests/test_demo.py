@@ -57,7 +57,7 @@ def test_a_file_in_the_default_inbox_survives_the_demo_twice(tmp_path: Path) -> 
         assert r.returncode == 0, r.stdout + r.stderr
         assert mine.read_bytes() == b"my export, not the demo's\n"
     assert sorted(p.name for p in inbox.iterdir()) == ["LAB-A-plate-7.csv"]
-    assert (data / "demo" / "warehouse" / "analyst.duckdb").is_file()
+    assert (data / "demo" / "warehouse" / "analyst" / "analyst.duckdb").is_file()
     assert not (data / "warehouse").exists(), "the demo wrote into the real warehouse"
 
 
@@ -187,7 +187,7 @@ def test_participant_ids_in_the_docs_exist_in_the_demo(full_demo: tuple[Path, st
     data, _ = full_demo
     ids = {m for d in DOCS for m in re.findall(r"BCT-\d\d-\d{4,}", d.read_text(encoding="utf-8"))}
     assert ids
-    con = duckdb.connect(str(data / "demo" / "warehouse" / "analyst.duckdb"), read_only=True)
+    con = duckdb.connect(str(data / "demo" / "warehouse" / "analyst" / "analyst.duckdb"), read_only=True)
     for pid in sorted(ids):
         n = con.execute("select count(*) from results where participant_id = ?", [pid]).fetchall()[0][0]
         assert n > 0, f"{pid} (quoted in the docs) has no result in the demo"
