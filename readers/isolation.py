@@ -81,8 +81,13 @@ def _child_main(conn: Connection, limit: int) -> None:
             reply = (False, exc)
         try:
             conn.send(reply)
+        except OSError:  # the caller is gone (its run was stopped): nobody to answer, nothing to print
+            return
         except Exception as exc:  # a result or exception that cannot be pickled
-            conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+            try:
+                conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+            except OSError:
+                return
 
 
 class _Child:
