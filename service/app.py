@@ -171,18 +171,10 @@ class Intake:
 
 
 def _internal_error_verdict(name: str, exc: BaseException) -> Verdict:
-    from pipeline.outcome import FileOutcome
-
-    return build_verdict(
-        FileOutcome(
-            source_file=name,
-            source_sha256="",
-            size_bytes=0,
-            format="unknown",
-            status="quarantined",
-            message=f"the pipeline failed on this file ({type(exc).__name__}). The file is kept; the data "
-            "team has been told and will re-run it once the pipeline is fixed.",
-        )
+    return _refused_verdict(
+        name,
+        f"the pipeline failed on this file ({type(exc).__name__}). The file is kept; the data team has been "
+        "told and will re-run it once the pipeline is fixed.",
     )
 
 
