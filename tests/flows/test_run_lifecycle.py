@@ -26,7 +26,7 @@ def night(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Path:
     from synth.generator import generate_study
 
     out = tmp_path_factory.mktemp("night")
-    generate_study(out, seed=21, participants=8)
+    generate_study(out, seed=21, participants=6)  # 20 files, as with 8: fewer wells
     for name in ("labkey_10JAN07_plate_1.xls", "labkey_RawAndSummary.xlsx"):
         shutil.copy(corpus / "bioplex" / name, out / "inbox" / f"0-{name}")
     return out
