@@ -80,13 +80,11 @@ DEFAULT_MIN_BEADS = 35.0  # bead-count floor when the header gives no Min Events
 SNIFF_SCORE = 100
 SNIFF_SCORE_WEAK = 70  # DataType sections with a Location header, but no xPONENT Program line
 
-_LOOKED_FOR = (
-    'looked for a "Program","xPONENT" header line and "DataType:,Median" / "DataType:,Result" sections '
-    "with a Location,Sample,<analytes> header"
-)
-
+# The reader's words: what its sniff looked for (also said when a file is not xPONENT), how it names the
+# file in a refusal, what the lab does then.
 _TEXTS = ReaderTexts(
-    looked_for=_LOOKED_FOR,
+    looked_for='looked for a "Program","xPONENT" header line and "DataType:,Median" / "DataType:,Result" '
+    "sections with a Location,Sample,<analytes> header",
     what="this file as a Luminex xPONENT CSV export",
     todo="Check that it is an unedited xPONENT batch CSV export and export it again.",
 )
@@ -181,7 +179,7 @@ def _sniff(text_head: str, file: FileInput) -> Sniff:
         return Sniff(
             False,
             "this looks like a Luminex INTELLIFLEX export (one row per well with 'R<region>: <channel> "
-            "<stat>' columns), not xPONENT; " + _LOOKED_FOR,
+            "<stat>' columns), not xPONENT; " + _TEXTS.looked_for,
         )
     if program and datatypes:
         return Sniff(True, "xPONENT Program line and DataType: sections", SNIFF_SCORE)
@@ -189,7 +187,7 @@ def _sniff(text_head: str, file: FileInput) -> Sniff:
         return Sniff(True, "xPONENT Program header line", SNIFF_SCORE - 10)
     if well_sections and any("location" in ln.casefold() for ln in lines):
         return Sniff(True, "DataType: sections with a Location column (no Program line)", SNIFF_SCORE_WEAK)
-    return Sniff(False, _LOOKED_FOR)
+    return Sniff(False, _TEXTS.looked_for)
 
 
 class _Parse(ParseRun):
