@@ -248,6 +248,38 @@ class _Parse(ParseRun):
             cur.end, cur.ended_by = len(self.lines), "eof"
         return (len(self.lines) if header_end is None else header_end), sections, has_crc, samples_at
 
+    def refuse_several_batches(self) -> None:
+        """xPONENT writes one batch per CSV file (its header, its sections, one closing ``-- CRC --``); no
+        layout it documents holds several. Batches pasted one after another are refused as such, saying
+        which they are, rather than as a file that "looks edited" (their wells and sections collide)."""
+        starts = [i for i, line in enumerate(self.lines) if _PROGRAM_RE.match(line)]
+        crc = next((i for i, line in enumerate(self.lines) if _CRC_RE.match(line)), None)
+        if crc is not None and len(starts) < 2:  # the next batch's header may have lost its Program line
+            more = next((i for i in range(crc, len(self.lines)) if _DATATYPE_RE.match(self.lines[i])), None)
+            starts += [crc + 1] if more is not None else []
+        if len(starts) < 2:
+            return
+        names = []
+        for n, start in enumerate(starts):
+            end = starts[n + 1] if n + 1 < len(starts) else len(self.lines)
+            cells = next(
+                (
+                    c
+                    for line in self.lines[start:end]
+                    for c in [split_line(line, self.delimiter)]
+                    if c and norm_key(c[0]) == "batch"
+                ),
+                [],
+            )
+            name = cells[1].strip() if len(cells) > 1 and cells[1].strip() else f"line {start + 1}"
+            names.append(name)
+        raise self.error(
+            f"this file holds {len(starts)} xPONENT batches one after another ({', '.join(names)}), but "
+            "xPONENT exports each batch as its own CSV file. Upload each batch's file as xPONENT exported "
+            "it (export the batches again, one file each, if only this combined file is left).",
+            starts[1] + 1,
+        )
+
     def header(self, end: int) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for line in self.lines[:end]:
@@ -435,6 +467,7 @@ class _Parse(ParseRun):
     def run(self) -> ReadResult:
         """Sections → one long frame keyed by (plate, well, analyte), joined column by column: the per-cell
         work is polars expressions plus parse_conc once per distinct text."""
+        self.refuse_several_batches()
         header_end, sections, has_crc, samples_at = self.split()
         head = self.header(header_end)
         median = self.merged(sections, "median")
