@@ -20,6 +20,10 @@ RECEIVED_FROM = ".received-from"
 """Written by the upload service beside each upload (``<uploads>/<sha256>/.received-from``): the lab whose
 token sent it. Read only on upload runs (a lab delivering to a shared folder cannot name another lab)."""
 
+UPLOAD_ASSAY = ".assay"
+"""Written by the upload service beside an upload sent with an assay (the upload page's assay field, the
+API's ``assay``): the assay_id of an export that does not name its analyte. Read only on upload runs."""
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -29,6 +33,7 @@ class Candidate:
     size: int
     lab: str | None = None  # who sent it: the upload token's lab, or the lab its source is configured for
     via: str | None = None  # how: "upload", "source <name>"
+    assay: str | None = None  # the assay_id the upload was sent with (UPLOAD_ASSAY), else the run's
 
 
 @dataclass
@@ -110,6 +115,14 @@ def sender_of(
     return lab, via
 
 
+def upload_assay(path: Path, *, uploads: bool) -> str | None:
+    """The assay the upload service noted beside the file at ``path`` (upload runs only), else None."""
+    note = path.parent / UPLOAD_ASSAY
+    if uploads and note.is_file():
+        return note.read_text(encoding="utf-8").strip() or None
+    return None
+
+
 def discover(
     inbox: Path,
     known: Iterable[str],
@@ -137,7 +150,8 @@ def discover(
             continue
         first_by_sha[sha] = p.name
         who, how = sender_of(p, lab, via, uploads=uploads)
-        c = Candidate(path=p, name=p.name, sha256=sha, size=p.stat().st_size, lab=who, via=how)
+        assay = upload_assay(p, uploads=uploads)
+        c = Candidate(path=p, name=p.name, sha256=sha, size=p.stat().st_size, lab=who, via=how, assay=assay)
         with open(p, "rb") as fh:
             head = fh.read(40_000)
         if is_companion(FileInput(name=p.name, data=head)):

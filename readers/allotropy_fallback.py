@@ -82,16 +82,14 @@ _WELL_RE = re.compile(r"^\s*([A-Pa-p])\s*0*([1-9]|1\d|2[0-4])\s*$")
 _FEATURE_RE = re.compile(r"^(.*\S)\s*<(.+)>\s*$")  # "analyte1 <median role>"
 _UNIT_IN_NAME_RE = re.compile(r"(?<![A-Za-z])([fpnuµμm]?g/[dm]?l)(?![A-Za-z])", re.IGNORECASE)
 _STAT_WORDS_RE = re.compile(r"\b(?:mean|avg|average|cv|sd|std|stdev|recovery|rec)\b|%", re.IGNORECASE)
-_ROLE_TYPES = {
-    "standard sample role": "standard",
-    "calibration sample role": "standard",
-    "blank role": "blank",
-    "control sample role": "qc",
-    "spiked sample role": "qc",
-    "unknown sample role": "unknown",
-    "sample role": "unknown",
-    "experiment sample role": "unknown",
+# Our sample type → the ASM sample roles that mean it; a row's role is looked up in the inverse.
+_ROLES_OF_TYPE = {
+    "standard": ("standard sample role", "calibration sample role"),
+    "blank": ("blank role",),
+    "qc": ("control sample role", "spiked sample role"),
+    "unknown": ("unknown sample role", "sample role", "experiment sample role"),
 }
+_ROLE_TYPES = {role: stype for stype, roles in _ROLES_OF_TYPE.items() for role in roles}
 _SIGNALS = ("absorbance", "fluorescence", "luminescence")
 _MSD_VENDORS = {"MSD_WORKBENCH", "METHODICAL_MIND"}
 # Instruments whose reported concentrations already include the well's dilution (corpus README; the native

@@ -70,7 +70,7 @@ from readers.platemap import parse_dilution
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
-from readers.toolkit.records import result_row
+from readers.toolkit.records import Origin, Reading, Reported, Sample, result_row
 from readers.toolkit.signal_cells import read_signal
 from readers.toolkit.text_lines import LineParse
 from readers.units import is_known_unit
@@ -411,29 +411,10 @@ class _Parse(LineParse):
         expected = parse_number(expected_text, decimal_comma=dc) if expected_text else None
         if expected_text and expected is None:
             raise self.error(f"expected_conc {expected_text!r} is not a number", n)
-        return result_row(
-            unit=cell("unit") or None,
-            flags=flags,
-            source_file=self.file.name,
-            format=FORMAT,
-            plate_id=plate,
-            well=well,
-            row_number=n,
-            sample_id=sample_id,
-            sample_type=sample_type,
-            expected_conc=expected,
-            analyte_as_written=analyte,
-            analyte=None,
-            signal=signal,
-            signal_kind=cell("signal_kind") or None,
-            reported_text=conc_text,
-            qualifier=parsed.qualifier,
-            value=parsed.value,
-            extrapolated=parsed.extrapolated,
-            conc_pg_ml=None,
-            dilution=dilution,
-            dilution_applied=applied,
-        )
+        sample = Sample(sample_id, sample_type, expected, dilution)
+        reading = Reading(well, n, analyte, signal, cell("signal_kind") or None)
+        reported = Reported(conc_text, parsed, applied, cell("unit") or None)
+        return result_row(Origin(self.file.name, FORMAT, plate), sample, reading, reported, flags)
 
     def summarise(self, records: list[dict[str, Any]]) -> None:
         unknown_units = sorted({r["unit"] for r in records if r["unit"] and not is_known_unit(r["unit"])})

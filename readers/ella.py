@@ -70,6 +70,7 @@ from readers.toolkit import replicates
 from readers.toolkit.cells import clean_note, delimiter_of, norm_header, split_line, stem
 from readers.toolkit.dilution import DilutionError
 from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
+from readers.toolkit.records import Origin
 from readers.toolkit.text_lines import LineParse
 from readers.toolkit.wells import well_of
 from readers.units import is_known_unit, normalise_unit
@@ -445,12 +446,7 @@ class _EllaParse(LineParse):
             )
         records = [
             replicates.replicate_row(
-                r,
-                decimal_comma=decimal_comma,
-                source_file=self.file.name,
-                format=FORMAT,
-                plate_id=r.plate,
-                signal_kind="RFU",
+                r, Origin(self.file.name, FORMAT, r.plate), "RFU", decimal_comma=decimal_comma
             )
             for r in reps
         ]

@@ -60,7 +60,7 @@ from readers.toolkit.dilution import DILUTION_MISSING, missing_dilution_flag
 from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
 from readers.toolkit.headers import KeyValue, key_value
 from readers.toolkit.plates import plate_info
-from readers.toolkit.records import signal_row
+from readers.toolkit.records import Origin, Reading, Sample, signal_row
 from readers.toolkit.text_lines import LineParse, is_blank_line, trimmed_cells
 from schemas.wells import WELL_SCHEMA, conform
 
@@ -433,6 +433,7 @@ class _Raw(LineParse):
                     f"(a partial plate), so they have no reading: {', '.join(unread[:8])}"
                     + ("…" if len(unread) > 8 else "")
                 )
+        origin = Origin(self.file.name, RAW, plate_id)
         out: list[dict[str, Any]] = []
         for well, spot in keys:
             if named is not None and well not in named:
@@ -441,26 +442,11 @@ class _Raw(LineParse):
             signal = parse_number(text) if text else None
             analyte = platemap.analyte(well) if platemap is not None and len(spots) == 1 else None
             flags = [] if signal is not None else ["no_reading" if not text else "signal_not_numeric"]
-            sample_type = platemap.sample_type(well) if platemap else "unknown"
+            sample = Sample.of_platemap(platemap, well)
             if platemap is not None and platemap.value(well, "dilution") is None:
-                flags.extend(f for f in [missing_dilution_flag(sample_type)] if f)
-            out.append(
-                signal_row(
-                    source_file=self.file.name,
-                    format=RAW,
-                    plate_id=plate_id,
-                    well=well,
-                    row_number=line,
-                    sample_id=platemap.sample_id(well) if platemap else None,
-                    sample_type=sample_type,
-                    expected_conc=platemap.expected_conc(well) if platemap else None,
-                    analyte_as_written=analyte or f"Spot {spot}",
-                    signal=signal,
-                    signal_kind=SIGNAL_KIND,
-                    dilution=platemap.dilution(well) if platemap else 1.0,
-                    flags=";".join(flags) or None,
-                )
-            )
+                flags.extend(f for f in [missing_dilution_flag(sample.sample_type)] if f)
+            reading = Reading(well, line, analyte or f"Spot {spot}", signal, SIGNAL_KIND)
+            out.append(signal_row(origin, sample, reading, flags))
         return out
 
     def plate_info(self, plate_id: str, group: list[_RawGrid]) -> PlateInfo:

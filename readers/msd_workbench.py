@@ -80,7 +80,7 @@ import polars as pl
 
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.text import split_lines
-from readers.tokens import parse_conc, parse_number
+from readers.tokens import ParsedConc, parse_conc, parse_number
 from readers.toolkit.cells import stem
 from readers.toolkit.decimals import file_decimal_comma, number, sure_decimal_comma
 from readers.toolkit.dilution import (
@@ -92,7 +92,7 @@ from readers.toolkit.dilution import (
 )
 from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.plates import plate_info
-from readers.toolkit.records import result_row
+from readers.toolkit.records import Origin, Reading, Reported, Sample, result_row
 from readers.toolkit.signal_cells import read_signal
 from readers.toolkit.text_lines import LineParse, is_blank_line, trimmed_cells
 from readers.toolkit.wells import normalise_well
@@ -698,29 +698,15 @@ class _Workbench(LineParse):
         if given is None and (missing := missing_dilution_flag(sample_type)):
             flags.append(missing)  # a study sample's dilution must be known before its value is released
         plate = cell("plate") or default_plate
-        return result_row(
-            unit=None,
-            flags=flags,
-            source_file=self.file.name,
-            format=WORKBENCH,
-            plate_id=plate,
-            well=well,
-            row_number=n,
-            sample_id=sample,
-            sample_type=sample_type,
-            expected_conc=expected if sample_type in ("standard", "qc", "blank") else None,
-            analyte_as_written=assay,
-            analyte=None,
-            signal=signal,
-            signal_kind=SIGNAL_KIND if "signal" in cols else None,
-            reported_text=calc_text,
-            qualifier=qualifier,
-            value=value,
-            extrapolated=extrapolated,
-            conc_pg_ml=None,
-            dilution=given or 1.0,
-            dilution_applied=applied,
+        held = Sample(
+            sample,
+            sample_type,
+            expected if sample_type in ("standard", "qc", "blank") else None,
+            given or 1.0,
         )
+        reading = Reading(well, n, assay, signal, SIGNAL_KIND if "signal" in cols else None)
+        reported = Reported(calc_text, ParsedConc(qualifier, value, extrapolated), applied)
+        return result_row(Origin(self.file.name, WORKBENCH, plate), held, reading, reported, flags)
 
     def limit(self, text: str | None, kind: str, assay: str, dc: bool) -> float | None:
         """The row's Detection Limits cell, else a Detection Limits row for its assay (or for all)."""

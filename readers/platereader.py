@@ -43,7 +43,7 @@ from readers.tokens import parse_number
 from readers.toolkit.cells import delimiter_of, split_line, stem
 from readers.toolkit.grids import decimal_comma_of, parse_signal
 from readers.toolkit.headers import HEADER_FIELDS, key_value
-from readers.toolkit.records import signal_row
+from readers.toolkit.records import Origin, Reading, Sample, signal_row
 from schemas.wells import conform
 
 FORMAT = "platereader_grid"
@@ -529,25 +529,15 @@ class PlateReaderGridReader:
     @staticmethod
     def _grid_only_rows(name: str, grid: Grid, plate: _Plate, kind: str) -> pl.DataFrame:
         """Every well of a grid without a plate map: signals only, no sample identities."""
+        origin = Origin(name, FORMAT, plate.plate_id)
+        unknown = Sample(None, "unknown")
         analyte = plate.header.fields.get("analyte") or ""
         records = []
         for w in grid.values:
             signal = grid.signal(w)
-            records.append(
-                signal_row(
-                    source_file=name,
-                    format=FORMAT,
-                    plate_id=plate.plate_id,
-                    well=w,
-                    row_number=grid.row_lines[w[0]],
-                    sample_type="unknown",
-                    analyte_as_written=analyte,
-                    signal=signal,
-                    signal_kind=kind,
-                    dilution=1.0,
-                    flags="no_platemap" if signal is not None else _no_signal_flag(grid.values[w]),
-                )
-            )
+            flag = "no_platemap" if signal is not None else _no_signal_flag(grid.values[w])
+            reading = Reading(w, grid.row_lines[w[0]], analyte, signal, kind)
+            records.append(signal_row(origin, unknown, reading, [flag]))
         return conform(pl.DataFrame(records, infer_schema_length=None))
 
     @staticmethod
@@ -584,29 +574,15 @@ class PlateReaderGridReader:
             warnings.append(
                 f"plate {plate.plate_id}: mapped wells outside the partial grid (no reading): {outside[:12]}"
             )
+        origin = Origin(name, FORMAT, plate.plate_id)
         records = []
         for w in named:
             signal = grid.signal(w)
             text = grid.values.get(w)
-            records.append(
-                signal_row(
-                    source_file=name,
-                    format=FORMAT,
-                    plate_id=plate.plate_id,
-                    well=w,
-                    row_number=grid.row_lines.get(w[0], grid.header_line),
-                    sample_id=platemap.sample_id(w),
-                    sample_type=platemap.sample_type(w),
-                    expected_conc=platemap.expected_conc(w),
-                    analyte_as_written=header_analyte or platemap.analyte(w) or "",
-                    signal=signal,
-                    signal_kind=kind,
-                    dilution=platemap.dilution(w),
-                    flags=None
-                    if signal is not None
-                    else ("not_in_grid" if text is None else _no_signal_flag(text)),
-                )
-            )
+            flags = [] if signal is not None else ["not_in_grid" if text is None else _no_signal_flag(text)]
+            analyte = header_analyte or platemap.analyte(w) or ""
+            reading = Reading(w, grid.row_lines.get(w[0], grid.header_line), analyte, signal, kind)
+            records.append(signal_row(origin, Sample.of_platemap(platemap, w), reading, flags))
         no_analyte = header_analyte is None and any(platemap.analyte(w) is None for w in named)
         return conform(pl.DataFrame(records, infer_schema_length=None)), no_analyte
 

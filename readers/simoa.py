@@ -63,6 +63,7 @@ from readers.text import split_lines
 from readers.toolkit.cells import clean_note, delimiter_of, norm_header, split_line, stem
 from readers.toolkit.dilution import DilutionError
 from readers.toolkit.guarded_reader import GuardedReader, ReaderTexts
+from readers.toolkit.records import Origin
 from readers.toolkit.replicates import (
     Positions,
     Replicate,
@@ -310,14 +311,7 @@ class _SimoaParse(LineParse):
             self.warnings.append("rows without a Unit: their unit will come from the assay configuration")
 
         records = [
-            replicate_row(
-                r,
-                decimal_comma=decimal_comma,
-                source_file=self.file.name,
-                format=FORMAT,
-                plate_id=plate_id(r),
-                signal_kind="AEB",
-            )
+            replicate_row(r, Origin(self.file.name, FORMAT, plate_id(r)), "AEB", decimal_comma=decimal_comma)
             for r in reps
         ]
         wells = conform(pl.DataFrame(records, schema=WELL_SCHEMA))

@@ -80,13 +80,11 @@ DEFAULT_MIN_BEADS = 35.0  # bead-count floor when the header gives no Min Events
 SNIFF_SCORE = 100
 SNIFF_SCORE_WEAK = 70  # DataType sections with a Location header, but no xPONENT Program line
 
-_LOOKED_FOR = (
-    'looked for a "Program","xPONENT" header line and "DataType:,Median" / "DataType:,Result" sections '
-    "with a Location,Sample,<analytes> header"
-)
-
+# The reader's words: what its sniff looked for (also said when a file is not xPONENT), how it names the
+# file in a refusal, what the lab does then.
 _TEXTS = ReaderTexts(
-    looked_for=_LOOKED_FOR,
+    looked_for='looked for a "Program","xPONENT" header line and "DataType:,Median" / "DataType:,Result" '
+    "sections with a Location,Sample,<analytes> header",
     what="this file as a Luminex xPONENT CSV export",
     todo="Check that it is an unedited xPONENT batch CSV export and export it again.",
 )
@@ -181,7 +179,7 @@ def _sniff(text_head: str, file: FileInput) -> Sniff:
         return Sniff(
             False,
             "this looks like a Luminex INTELLIFLEX export (one row per well with 'R<region>: <channel> "
-            "<stat>' columns), not xPONENT; " + _LOOKED_FOR,
+            "<stat>' columns), not xPONENT; " + _TEXTS.looked_for,
         )
     if program and datatypes:
         return Sniff(True, "xPONENT Program line and DataType: sections", SNIFF_SCORE)
@@ -189,7 +187,7 @@ def _sniff(text_head: str, file: FileInput) -> Sniff:
         return Sniff(True, "xPONENT Program header line", SNIFF_SCORE - 10)
     if well_sections and any("location" in ln.casefold() for ln in lines):
         return Sniff(True, "DataType: sections with a Location column (no Program line)", SNIFF_SCORE_WEAK)
-    return Sniff(False, _LOOKED_FOR)
+    return Sniff(False, _TEXTS.looked_for)
 
 
 class _Parse(ParseRun):
@@ -249,6 +247,38 @@ class _Parse(ParseRun):
         if cur is not None:
             cur.end, cur.ended_by = len(self.lines), "eof"
         return (len(self.lines) if header_end is None else header_end), sections, has_crc, samples_at
+
+    def refuse_several_batches(self) -> None:
+        """xPONENT writes one batch per CSV file (its header, its sections, one closing ``-- CRC --``); no
+        layout it documents holds several. Batches pasted one after another are refused as such, saying
+        which they are, rather than as a file that "looks edited" (their wells and sections collide)."""
+        starts = [i for i, line in enumerate(self.lines) if _PROGRAM_RE.match(line)]
+        crc = next((i for i, line in enumerate(self.lines) if _CRC_RE.match(line)), None)
+        if crc is not None and len(starts) < 2:  # the next batch's header may have lost its Program line
+            more = next((i for i in range(crc, len(self.lines)) if _DATATYPE_RE.match(self.lines[i])), None)
+            starts += [crc + 1] if more is not None else []
+        if len(starts) < 2:
+            return
+        names = []
+        for n, start in enumerate(starts):
+            end = starts[n + 1] if n + 1 < len(starts) else len(self.lines)
+            cells = next(
+                (
+                    c
+                    for line in self.lines[start:end]
+                    for c in [split_line(line, self.delimiter)]
+                    if c and norm_key(c[0]) == "batch"
+                ),
+                [],
+            )
+            name = cells[1].strip() if len(cells) > 1 and cells[1].strip() else f"line {start + 1}"
+            names.append(name)
+        raise self.error(
+            f"this file holds {len(starts)} xPONENT batches one after another ({', '.join(names)}), but "
+            "xPONENT exports each batch as its own CSV file. Upload each batch's file as xPONENT exported "
+            "it (export the batches again, one file each, if only this combined file is left).",
+            starts[1] + 1,
+        )
 
     def header(self, end: int) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -437,6 +467,7 @@ class _Parse(ParseRun):
     def run(self) -> ReadResult:
         """Sections → one long frame keyed by (plate, well, analyte), joined column by column: the per-cell
         work is polars expressions plus parse_conc once per distinct text."""
+        self.refuse_several_batches()
         header_end, sections, has_crc, samples_at = self.split()
         head = self.header(header_end)
         median = self.merged(sections, "median")

@@ -12,14 +12,14 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
@@ -32,6 +32,7 @@ from service.guard import FailureLimiter, SecurityHeaders, TooManyFailuresError,
 from service.handoff import Handoff, Job, NoHandoff, make_handoff
 from service.intake import (
     RefusedUploadError,
+    check_assay,
     check_content,
     check_file_name,
     keep,
@@ -74,21 +75,36 @@ class Intake:
     """One upload, from bytes to verdict and hand-off (see the module doc)."""
 
     def __init__(
-        self, settings: ServiceSettings, registry: Registry, judge: VerdictPool, handoff: Handoff
+        self,
+        settings: ServiceSettings,
+        registry: Registry,
+        judge: VerdictPool,
+        handoff: Handoff,
+        assays: Iterable[str] = (),
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.judge = judge
         self.handoff = handoff
+        self.assays = list(assays)  # the assay_ids an upload may name (assays.yaml)
 
     @property
     def max_bytes(self) -> int:
         return self.settings.service.upload.max_bytes
 
     def receive(
-        self, lab: str, name: str | None, data: bytes, platemap_name: str | None, platemap: bytes | None
+        self,
+        lab: str,
+        name: str | None,
+        data: bytes,
+        platemap_name: str | None,
+        platemap: bytes | None,
+        assay: str | None = None,
     ) -> Received:
+        """``assay``: the assay_id chosen with the upload, for an export that does not name its analyte.
+        The same bytes sent again with another assay (or plate map) are a new upload with its own verdict."""
         name = check_file_name(name)
+        assay = check_assay(assay, self.assays)
         check_content(data, self.max_bytes)
         quota = self.settings.service.limits.uploads_per_lab_per_hour
         if self.registry.uploads_since(lab, datetime.now(UTC) - timedelta(hours=1)) >= quota:
@@ -104,10 +120,17 @@ class Intake:
         paths = self.settings.warehouse_paths
         sha = keep(paths, data)  # the raw bytes first, before anything reads them
         pm_sha = keep(paths, platemap) if platemap is not None else None
-        earlier = self.registry.find_upload_by_sha(lab, sha)
-        if earlier is not None and earlier.platemap_sha256 == pm_sha:
+        earlier = next(
+            (
+                u
+                for u in self.registry.uploads_by_sha(lab, sha)
+                if u.platemap_sha256 == pm_sha and _assay_of(u) == assay
+            ),
+            None,
+        )
+        if earlier is not None:
             if earlier.status == "failed" and (v := verdict_of(earlier)) is not None and v.loadable:
-                self._hand_off(earlier.upload_id, lab, sha, pm_sha, name, data, platemap)  # sent again
+                self._hand_off(earlier.upload_id, lab, sha, pm_sha, name, data, platemap, assay)  # sent again
                 earlier = self.registry.upload(earlier.upload_id, lab) or earlier
             return Received(earlier, duplicate=True, http_status=200)
         upload_id = uuid.uuid4().hex
@@ -122,15 +145,15 @@ class Intake:
         )
         siblings = {platemap_name_for(name): platemap} if platemap is not None else None
         try:
-            verdict, seconds = self.judge(name, data, sha, siblings)
+            verdict, seconds = self.judge(name, data, sha, siblings, assay)
         except ManifestUnavailableError as exc:
             self.registry.add_event(upload_id, "failed", str(exc))
             raise HTTPException(503, f"{exc}. Upload ID {upload_id}.") from None
         except VerdictRefusedError as exc:  # over the worker's time or memory: the lab is told plainly
-            verdict, seconds = _refused_verdict(name, str(exc)), 0.0
+            verdict, seconds = _refused_verdict(name, str(exc), assay), 0.0
         except Exception as exc:  # a pipeline defect: the file is kept, the lab is told plainly
             log.exception("verdict for upload %s failed", upload_id)
-            verdict, seconds = _internal_error_verdict(name, exc), 0.0
+            verdict, seconds = _internal_error_verdict(name, exc, assay), 0.0
         loadable = verdict.loadable
         self.registry.set_verdict(
             upload_id,
@@ -140,7 +163,7 @@ class Intake:
             verdict.summary if loadable else f"not loaded: {verdict.what_to_do}",
         )
         if loadable:
-            self._hand_off(upload_id, lab, sha, pm_sha, name, data, platemap)
+            self._hand_off(upload_id, lab, sha, pm_sha, name, data, platemap, assay)
         row = self.registry.upload(upload_id, lab)
         assert row is not None
         status = 415 if verdict.outcome == "not_an_export" else 201
@@ -155,9 +178,12 @@ class Intake:
         name: str,
         data: bytes,
         platemap: bytes | None,
+        assay: str | None,
     ) -> None:
         folder_key = sha if pm_sha is None else f"{sha}-{pm_sha[:16]}"
-        folder = place_for_ingestion(self.settings.uploads_dir, folder_key, name, data, platemap, lab=lab)
+        folder = place_for_ingestion(
+            self.settings.uploads_dir, folder_key, name, data, platemap, lab=lab, assay=assay
+        )
         try:
             self.handoff.submit(Job(upload_id, sha, folder))
         except Exception as exc:
@@ -170,15 +196,16 @@ class Intake:
             )
 
 
-def _internal_error_verdict(name: str, exc: BaseException) -> Verdict:
+def _internal_error_verdict(name: str, exc: BaseException, assay: str | None) -> Verdict:
     return _refused_verdict(
         name,
         f"the pipeline failed on this file ({type(exc).__name__}). The file is kept; the data team has been "
         "told and will re-run it once the pipeline is fixed.",
+        assay,
     )
 
 
-def _refused_verdict(name: str, message: str) -> Verdict:
+def _refused_verdict(name: str, message: str, assay: str | None) -> Verdict:
     from pipeline.outcome import FileOutcome
 
     return build_verdict(
@@ -189,12 +216,19 @@ def _refused_verdict(name: str, message: str) -> Verdict:
             format="unknown",
             status="quarantined",
             message=message,
-        )
+        ),
+        assay,
     )
 
 
 def verdict_of(row: UploadRow) -> Verdict | None:
     return Verdict.model_validate_json(row.verdict_json) if row.verdict_json else None
+
+
+def _assay_of(row: UploadRow) -> str | None:
+    """The assay an upload was sent with (kept in its verdict)."""
+    v = verdict_of(row)
+    return v.assay if v else None
 
 
 def to_upload(row: UploadRow, registry: Registry, *, duplicate: bool = False) -> Upload:
@@ -326,6 +360,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     registry = Registry(settings.registry_db, keep_open_seconds=1.0)
     signer = auth.Signer(auth.load_or_create_key(settings.session_key_file))
     manifests = ManifestCache(settings.manifest, config)
+    assay_names = {a.assay_id: a.name for a in config.assays.assays}  # the upload's assay choices
     limits = settings.service.limits
     limiter = FailureLimiter(
         {"client": limits.failed_auth_per_client, "prefix": limits.failed_auth_per_token_prefix},
@@ -356,7 +391,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         state["judge"] = judge
         await asyncio.to_thread(judge.warm)  # ready means ready to judge: the workers' imports are done
         handoff = make_handoff(registry, settings)
-        state["intake"] = Intake(settings, registry, judge, handoff)
+        state["intake"] = Intake(settings, registry, judge, handoff, assay_names)
         # uploads queued (or judged but not yet handed over) when the service last stopped
         resume = ["ingesting"] if isinstance(handoff, NoHandoff) else ["ingesting", "verdict"]
         for status in resume:
@@ -470,7 +505,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 "model": Upload,
                 "description": "These bytes were already uploaded by this lab: that upload",
             },
-            400: {"model": ErrorOut, "description": "Refused: bad file name or empty file"},
+            400: {
+                "model": ErrorOut,
+                "description": "Refused: bad file name, empty file, or an assay assays.yaml does not have",
+            },
             408: {"model": ErrorOut, "description": "The body stopped arriving (stalled or too slow)"},
             413: {"model": ErrorOut, "description": "Refused: larger than the configured limit"},
             415: {"model": Upload, "description": "Kept, but not a plate export this pipeline reads"},
@@ -484,10 +522,21 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         platemap: Annotated[
             UploadFile | None, File(description="The plate map, for plate-reader grids without sample names")
         ] = None,
+        assay: Annotated[
+            str | None,
+            Form(
+                description="The assay (assay_id in assays.yaml) of an export that does not name its analyte "
+                "(plate readers); a file that names its own keeps it. Also accepted as the query parameter "
+                "`?assay=`. Unknown: 400 with the configured ones"
+            ),
+        ] = None,
+        assay_query: Annotated[
+            str | None, Query(alias="assay", description="The same as the form field `assay`")
+        ] = None,
     ) -> JSONResponse:
         try:
             data, pm_name, pm = _read_parts(file, platemap, intake().max_bytes)
-            got = intake().receive(lab.name, file.filename, data, pm_name, pm)
+            got = intake().receive(lab.name, file.filename, data, pm_name, pm, assay or assay_query)
         except RefusedUploadError as exc:
             raise HTTPException(exc.status, str(exc)) from None
         body = to_upload(got.row, registry, duplicate=got.duplicate)
@@ -611,6 +660,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 "error": error,
                 "recent": recent,
                 "max_mb": settings.service.upload.max_megabytes,
+                "assays": assay_names,
             },
             status,
         )
@@ -621,6 +671,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         file: Annotated[UploadFile | None, File()] = None,
         platemap: Annotated[UploadFile | None, File()] = None,
         csrf: Annotated[str, Form()] = "",
+        assay: Annotated[str, Form()] = "",
     ) -> Response:
         lab = page_lab(request)
         if lab is None:
@@ -631,7 +682,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             return _upload_form(request, lab, "Choose a plate export (or drop it on the box) first.", 400)
         try:
             data, pm_name, pm = _read_parts(file, platemap, intake().max_bytes)
-            got = intake().receive(lab.name, file.filename, data, pm_name, pm)
+            got = intake().receive(lab.name, file.filename, data, pm_name, pm, assay)
         except RefusedUploadError as exc:
             return _upload_form(request, lab, f"Not uploaded: {exc}.", exc.status)
         except HTTPException as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 from readers.platemap import platemap_names
@@ -64,6 +65,21 @@ def check_content(data: bytes, limit: int, *, what: str = "file") -> None:
         raise RefusedUploadError(f"the {what} is empty; export the plate again and upload the exported file")
 
 
+def check_assay(assay: str | None, configured: Iterable[str]) -> str | None:
+    """The assay an upload was sent with (None when the field was left empty), if assays.yaml has it;
+    refused with the configured ones otherwise: a typo must fail now, not as a held plate later."""
+    chosen = (assay or "").strip()
+    if not chosen:
+        return None
+    ids = list(configured)
+    if chosen not in ids:
+        raise RefusedUploadError(
+            f"the assay {chosen[:60]!r} is not one of the configured assays ({', '.join(ids)}); "
+            "choose one of these, or leave the assay empty when the export names its analyte"
+        )
+    return chosen
+
+
 def keep(paths: WarehousePaths, data: bytes) -> str:
     """Keep the bytes in the raw area (idempotent) and return their SHA-256."""
     sha = sha256_of(data)
@@ -84,22 +100,28 @@ def place_for_ingestion(
     platemap: bytes | None = None,
     *,
     lab: str | None = None,
+    assay: str | None = None,
 ) -> Path:
     """Write the export (and its plate map) into ``<uploads>/<sha256>/`` for the ingestion flow; returns
     the folder. Written under a temporary name and renamed so discovery never sees half a file.
 
     ``lab``: the lab whose token sent it, noted beside it (pipeline.discover.RECEIVED_FROM) so its plates
     become that lab's. The first lab to send these bytes stays their sender (the same bytes from another
-    lab are the same file, already loaded)."""
-    from pipeline.discover import RECEIVED_FROM
+    lab are the same file, already loaded).
+
+    ``assay``: the assay chosen with the upload (pipeline.discover.UPLOAD_ASSAY), so the ingestion reads the
+    file as its verdict did; the note follows the latest hand-off of these bytes (none: no note)."""
+    from pipeline.discover import RECEIVED_FROM, UPLOAD_ASSAY
 
     folder = uploads_dir / sha256
     folder.mkdir(parents=True, exist_ok=True)
     note = folder / RECEIVED_FROM
     if lab is not None and not note.exists():
-        tmp_note = folder / f".{RECEIVED_FROM}.{os.getpid()}.tmp"
-        tmp_note.write_text(lab + "\n", encoding="utf-8")
-        os.replace(tmp_note, note)
+        _write_note(folder, RECEIVED_FROM, lab)
+    if assay is not None:
+        _write_note(folder, UPLOAD_ASSAY, assay)
+    else:
+        (folder / UPLOAD_ASSAY).unlink(missing_ok=True)  # our own note of an earlier hand-off
     files = [(name, data)]
     if platemap is not None:
         files.append((platemap_name_for(name), platemap))
@@ -111,3 +133,10 @@ def place_for_ingestion(
         tmp.write_bytes(content)
         os.replace(tmp, target)
     return folder
+
+
+def _write_note(folder: Path, name: str, text: str) -> None:
+    """A one-line note beside an upload, written whole (renamed into place) so discovery never reads half."""
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, folder / name)

@@ -59,11 +59,11 @@ def _worker(conn: Connection, config_dir: str | None, manifest: str, memory_byte
     conn.send(("ready", None))
     while True:
         try:
-            name, data, sha, siblings = conn.recv()
+            name, data, sha, siblings, assay = conn.recv()
         except EOFError:
             return
         try:
-            verdict, _ = judge(name, data, sha, config, manifests.get(), siblings)
+            verdict, _ = judge(name, data, sha, config, manifests.get(), siblings, assay)
             conn.send(("ok", verdict.model_dump_json()))
         except ManifestUnavailableError as exc:
             conn.send(("manifest", str(exc)))
@@ -103,7 +103,8 @@ class _Worker:
 
 
 class VerdictPool:
-    """Callable like service.verdict.Judge: ``pool(name, data, sha256, siblings) -> (verdict, seconds)``."""
+    """``pool(name, data, sha256, siblings, assay) -> (verdict, seconds)``, each verdict computed in a worker
+    process of its own (see the module doc)."""
 
     def __init__(
         self,
@@ -179,13 +180,18 @@ class VerdictPool:
         raise VerdictRefusedError("the verdict service is starting; upload the file again in a minute")
 
     def __call__(
-        self, name: str, data: bytes, sha256: str, siblings: dict[str, bytes] | None = None
+        self,
+        name: str,
+        data: bytes,
+        sha256: str,
+        siblings: dict[str, bytes] | None = None,
+        assay: str | None = None,
     ) -> tuple[Verdict, float]:
         w: _Worker | None = self._wait_ready(self._free.get())
         assert w is not None
         started = time.perf_counter()
         try:
-            w.conn.send((name, data, sha256, siblings))
+            w.conn.send((name, data, sha256, siblings, assay))
             if not w.conn.poll(self.seconds):
                 self._free.put(self._replace(w))
                 w = None

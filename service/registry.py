@@ -235,13 +235,15 @@ class Registry:
             )
 
     # --- uploads -------------------------------------------------------------------------------------
-    def find_upload_by_sha(self, lab: str, sha256: str) -> UploadRow | None:
+    def uploads_by_sha(self, lab: str, sha256: str) -> list[UploadRow]:
+        """This lab's uploads of these bytes, the first received first (sent alone, with a plate map, with
+        an assay: each its own upload)."""
         with self._connect() as con:
             rows = con.execute(
-                _UPLOAD_SELECT + " WHERE u.lab = ? AND u.sha256 = ? ORDER BY u.received_at LIMIT 1",
+                _UPLOAD_SELECT + " WHERE u.lab = ? AND u.sha256 = ? ORDER BY u.received_at",
                 [lab, sha256],
             ).fetchall()
-        return _row(rows[0]) if rows else None
+        return [_row(r) for r in rows]
 
     def create_upload(
         self,

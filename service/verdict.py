@@ -110,6 +110,11 @@ class Verdict(BaseModel):
         None,
         description="A refusal's particulars: each format tried and why it declined (not for a first read)",
     )
+    assay: str | None = Field(
+        None,
+        description="The assay (assay_id in assays.yaml) the file was uploaded with, for exports that do not "
+        "name their analyte; None when none was given",
+    )
 
     @model_validator(mode="after")
     def _told(self) -> Verdict:
@@ -181,13 +186,16 @@ def judge(
     config: Config,
     manifest: Manifest,
     siblings: dict[str, bytes] | None = None,
+    assay: str | None = None,
 ) -> tuple[Verdict, FileOutcome]:
-    """Run the pure pipeline over one upload and retell its outcome as a verdict."""
-    outcome = process_file(FileInput(name=name, data=data, siblings=siblings or {}), sha256, config, manifest)
-    return build_verdict(outcome), outcome
+    """Run the pure pipeline over one upload and retell its outcome as a verdict. ``assay``: the assay_id
+    the lab chose with the upload, for an export that does not name its analyte (ingestion gets the same)."""
+    file = FileInput(name=name, data=data, siblings=siblings or {})
+    outcome = process_file(file, sha256, config, manifest, assay=assay)
+    return build_verdict(outcome, assay), outcome
 
 
-def build_verdict(o: FileOutcome) -> Verdict:
+def build_verdict(o: FileOutcome, assay: str | None = None) -> Verdict:
     labels = format_labels()
     problems = _problems(o)
     counts = _counts(o)
@@ -239,6 +247,8 @@ def build_verdict(o: FileOutcome) -> Verdict:
             todo = "Nothing to do: every result was accepted and goes to the warehouse now."
         else:
             todo = _todo(counts)
+    if assay and o.format is not None and o.status != "companion":
+        summary = f"Read as {assay} (the assay chosen with the upload). {summary}"
     light, headline = _light(outcome, counts)
     return Verdict(
         outcome=outcome,
@@ -255,6 +265,7 @@ def build_verdict(o: FileOutcome) -> Verdict:
         groups=groups,
         notes=list(dict.fromkeys(for_lab(w) for w in o.warnings)),
         details=o.details,
+        assay=assay,
     )
 
 

@@ -132,7 +132,8 @@ def prepare_file(
     assay: str | None = None,
 ) -> Prepared:
     """Keep the raw bytes (file and plate maps) under their SHA-256, then process them. Pure apart from
-    the raw copy (idempotent, atomic): safe in a worker process (pipeline/workers.py)."""
+    the raw copy (idempotent, atomic): safe in a worker process (pipeline/workers.py). The assay the
+    file was uploaded with (``c.assay``) comes before the run's ``assay``."""
     data = c.path.read_bytes()
     sha = sha256_of(data)
     if sha != c.sha256:  # the file changed between discovery and now (still being copied in)
@@ -145,7 +146,11 @@ def prepare_file(
         sib_bytes[s.name] = b
     try:
         outcome = process_file(
-            FileInput(name=c.name, data=data, siblings=sib_bytes), sha, config, manifest, assay=assay
+            FileInput(name=c.name, data=data, siblings=sib_bytes),
+            sha,
+            config,
+            manifest,
+            assay=c.assay or assay,
         )
     except Exception as exc:  # a pipeline defect must not stop the other files
         log.exception("processing %s failed", c.name)

@@ -12,26 +12,19 @@ from dataclasses import dataclass
 
 _KEY_VALUE_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9 ()._/#-]{0,40}?)\s*:\s*(.*)$")
 
-# Header keys (lower-cased, spaces collapsed) → the PlateInfo/metadata field they fill.
-HEADER_FIELDS = {
-    "plate": "plate_id",
-    "plate id": "plate_id",
-    "plate name": "plate_id",
-    "plate barcode": "plate_id",
-    "barcode": "plate_id",
-    "assay": "protocol",
-    "protocol": "protocol",
-    "analyte": "analyte",
-    "wavelength": "wavelength",
-    "wavelengths": "wavelength",
-    "read date": "acquired_at",
-    "date": "acquired_at",
-    "operator": "operator",
-    "instrument": "instrument",
-    "reader": "instrument",
-    "kit lot": "kit_lot",
-    "lot": "kit_lot",
+# The PlateInfo/metadata field → the header keys (lower-cased, spaces collapsed) that fill it.
+_KEYS_OF_FIELD = {
+    "plate_id": ("plate", "plate id", "plate name", "plate barcode", "barcode"),
+    "protocol": ("assay", "protocol"),
+    "analyte": ("analyte",),
+    "wavelength": ("wavelength", "wavelengths"),
+    "acquired_at": ("read date", "date"),
+    "operator": ("operator",),
+    "instrument": ("instrument", "reader"),
+    "kit_lot": ("kit lot", "lot"),
 }
+# Header key → the field it fills.
+HEADER_FIELDS = {key: name for name, keys in _KEYS_OF_FIELD.items() for key in keys}
 
 
 @dataclass(frozen=True)

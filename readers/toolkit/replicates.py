@@ -16,7 +16,7 @@ from typing import TypeVar
 from readers.tokens import parse_number
 from readers.toolkit.cells import clean_note, means_differ, parse_cell, sample_type_from_text, split_line
 from readers.toolkit.dilution import DilutionError
-from readers.toolkit.records import result_row
+from readers.toolkit.records import Origin, Reading, Reported, Sample, result_row
 from readers.toolkit.signal_cells import read_signal
 from readers.toolkit.wells import synthesise_positions
 
@@ -132,10 +132,14 @@ def replicate_dilution(text: str, todo: str) -> tuple[float, str | None]:
     return dilution, None
 
 
-def replicate_row(r: Replicate, *, decimal_comma: bool, **fields: object) -> dict[str, object]:
+def replicate_row(
+    r: Replicate, origin: Origin, signal_kind: str, *, decimal_comma: bool
+) -> dict[str, object]:
     """One replicate as a row of the canonical well table: the concentration as written (censoring words
-    read), the signal as a number (or flagged), dilution already applied; ``fields`` are what the reader
-    adds (source file, format, plate, signal kind)."""
+    read), the signal as a number (or flagged), dilution already applied. Every replicate has its well by
+    now (:func:`place_unpositioned` runs first)."""
+    if r.well is None:
+        raise ValueError(f"line {r.line}: replicate_row before place_unpositioned gave the replicate a well")
     parsed = parse_cell(r.conc_text, decimal_comma=decimal_comma)
     flags = list(r.flags)
     if parsed.qualifier == "NR" and r.conc_text is not None:
@@ -143,20 +147,6 @@ def replicate_row(r: Replicate, *, decimal_comma: bool, **fields: object) -> dic
     signal, flag = read_signal(r.signal_text, decimal_comma=decimal_comma)
     if flag:
         flags.append(flag)
-    return result_row(
-        unit=r.unit,
-        flags=flags,
-        **fields,
-        well=r.well,
-        row_number=r.line,
-        sample_id=r.sample,
-        sample_type=r.sample_type,
-        analyte_as_written=r.analyte,
-        signal=signal,
-        reported_text=r.conc_text,
-        qualifier=parsed.qualifier,
-        value=parsed.value,
-        extrapolated=parsed.extrapolated,
-        dilution=r.dilution,
-        dilution_applied=True,
-    )
+    sample = Sample(r.sample, r.sample_type, dilution=r.dilution)
+    reading = Reading(r.well, r.line, r.analyte, signal, signal_kind)
+    return result_row(origin, sample, reading, Reported(r.conc_text, parsed, True, r.unit), flags)

@@ -248,3 +248,24 @@ def test_exclude_file_is_valid_and_read(corpus: Path) -> None:
     assert cell(df, "A1", "charlie")["signal"] == 24978.0 and cell(df, "B1", "alpha")["signal"] == 8244.0
     assert cell(df, "B1", "bravo")["dilution"] == 3.0 and cell(df, "A1", "bravo")["dilution"] == 1.0
     assert set(df["qualifier"]) == {"NR"}  # analysis off: MFI only
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "names"),
+    [
+        ("example02", "example02", "PCD00360_184221_20230517, PCD00360_184221_20230517"),
+        ("example02", "NaN_and_not_reported_values", "PCD00360_184221_20230517, 1234"),
+    ],
+)
+def test_batches_pasted_into_one_file_are_refused_as_such(
+    corpus: Path, first: str, second: str, names: str
+) -> None:
+    """xPONENT exports one batch per CSV; two real batches one after another are told as such (not as a
+    file that "looks edited"), with their batch names, the line where the second begins and what to do."""
+    a, b = ((corpus / "xponent" / f"allotropy_xPONENT_{n}.csv").read_bytes() for n in (first, second))
+    with pytest.raises(ReaderError) as info:
+        XponentReader().read(FileInput("combined.csv", a + b))
+    text = str(info.value)
+    assert f"this file holds 2 xPONENT batches one after another ({names})" in text
+    assert f"line {len(a.decode().splitlines()) + 1}:" in text
+    assert "Upload each batch's file as xPONENT exported it" in text

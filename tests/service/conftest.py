@@ -29,6 +29,7 @@ MAX_UPLOAD_MB = 1
 GOOD = "BCT011-LX-CYT-CSF-P002_20210113.csv"  # every result accepted
 BAD = "BCT011-LX-NTF-CSF-P001_20190719.csv"  # a mistyped sample ID, a failed run, high replicate CVs
 SMALL = "BCT011-LX-NDG-CSF-P003_20201107.csv"  # a short plate: varied to make many distinct uploads
+UNNAMED_PLATE = "BCT011-ELISA-HGF-CSF-P002"  # its grid uploaded without Analyte:/Assay: lines, with an assay
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from tests.service.conftest import BAD, GOOD, MAX_UPLOAD_MB, Service
+from tests.service.conftest import BAD, GOOD, MAX_UPLOAD_MB, UNNAMED_PLATE, Service
 from warehouse.raw import raw_relpath, sha256_of
 
 pytestmark = pytest.mark.integration
@@ -200,3 +201,62 @@ def test_oversized_upload_without_a_length_is_cut_off(service: Service) -> None:
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
     assert r.status_code == 413 and f"limit is {MAX_UPLOAD_MB} MiB" in r.json()["detail"]
+
+
+# ---- the assay chosen with an upload (exports that do not name their analyte) ----------------------------
+
+
+def unnamed_grid(service: Service, stem: str) -> tuple[bytes, bytes]:
+    """A plate-reader grid of the synthetic study with its Assay:/Analyte: lines taken out (as most readers
+    export it), and its plate map, which names no analyte either."""
+    grid = next((service.study / "inbox").glob(f"{stem}_*.txt"))
+    lines = grid.read_text().splitlines(keepends=True)
+    kept = [ln for ln in lines if not ln.startswith(("Assay:", "Analyte:"))]
+    assert len(kept) == len(lines) - 2
+    return "".join(kept).encode(), grid.with_name(grid.stem + "_platemap.csv").read_bytes()
+
+
+def test_an_export_without_its_analyte_is_read_under_the_assay_chosen(service: Service) -> None:
+    grid, pm = unnamed_grid(service, UNNAMED_PLATE)
+    files = {"file": ("reader export.txt", grid, "text/plain"), "platemap": ("map.csv", pm, "text/csv")}
+    with service.client("lab-b") as c:
+        alone = c.post("/api/v1/uploads", files=files).json()
+        chosen = c.post("/api/v1/uploads", files=files, data={"assay": "ELISA-HGF"})
+        again = c.post("/api/v1/uploads?assay=ELISA-HGF", files=files)
+        typo = c.post("/api/v1/uploads", files=files, data={"assay": "ELISA-HFG"})
+    # without an assay: held back, saying why and what to do (the pipeline's own reason)
+    assert alone["status"] == "refused" and alone["verdict"]["outcome"] == "not_accepted"
+    assert "does not name its analyte or assay" in alone["verdict"]["summary"]
+    assert "assay field" in alone["verdict"]["summary"] and alone["verdict"]["assay"] is None
+    # with it: a new upload of the same bytes, accepted under that assay and handed to ingestion
+    assert chosen.status_code == 201, chosen.text
+    body = chosen.json()
+    v = body["verdict"]
+    assert body["id"] != alone["id"] and body["status"] in ("verdict", "ingesting", "loaded")
+    assert v["outcome"] in ("accepted", "accepted_with_problems") and v["counts"]["accepted"] == 36
+    assert v["assay"] == "ELISA-HGF" and v["summary"].startswith("Read as ELISA-HGF")
+    assert [(p["plate_id"], p["assay"]) for p in v["plates"]] == [(UNNAMED_PLATE, "ELISA-HGF")]
+    # the same bytes with the same assay (here as a query parameter) are that upload
+    assert again.status_code == 200 and again.json()["id"] == body["id"] and again.json()["duplicate"]
+    # an assay assays.yaml does not have is refused before anything is kept, naming the configured ones
+    assert typo.status_code == 400
+    assert "'ELISA-HFG' is not one of the configured assays" in typo.json()["detail"]
+    assert "ELISA-HGF" in typo.json()["detail"]
+
+
+def test_the_upload_page_offers_the_configured_assays(service: Service) -> None:
+    grid, pm = unnamed_grid(service, "BCT011-ELISA-HGF-CSF-P003")
+    with httpx.Client(base_url=service.url, follow_redirects=False, timeout=60) as c:
+        nonce = c.get("/signin").text.split('name="csrf" value="')[1].split('"')[0]
+        assert c.post("/signin", data={"token": service.tokens["lab-page"], "csrf": nonce}).status_code == 303
+        form = c.get("/").text
+        assert '<select name="assay" id="assay">' in form
+        assert '<option value="ELISA-HGF">ELISA-HGF: Human HGF sandwich ELISA (OD 450 nm)</option>' in form
+        csrf = form.split('name="csrf" value="')[1].split('"')[0]
+        files = {"file": ("grid.txt", grid, "text/plain"), "platemap": ("grid map.csv", pm, "text/csv")}
+        r = c.post("/upload", data={"csrf": csrf, "assay": "ELISA-HGF"}, files=files)
+        assert r.status_code == 303, r.text
+        page = c.get(r.headers["location"]).text
+        assert "Read as ELISA-HGF (the assay chosen with the upload)" in page
+        r = c.post("/upload", data={"csrf": csrf, "assay": "no such assay"}, files=files)
+        assert r.status_code == 400 and "is not one of the configured assays" in r.text

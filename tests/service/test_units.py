@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.discover import discover
 from readers.base import FileInput
 from schemas.config import Config
 from service.auth import BadLabNameError, Signer, check_lab_name, hash_token, issue_token, lab_for_token
-from service.intake import RefusedUploadError, check_file_name, place_for_ingestion
+from service.intake import RefusedUploadError, check_assay, check_file_name, place_for_ingestion
 from service.registry import LabExistsError, Registry, UnknownLabError
 from service.verdict import ManifestCache, ManifestUnavailableError, build_verdict
 from synth.generator import generate_study
@@ -46,6 +47,24 @@ def test_hand_off_folder_is_named_by_content(tmp_path: Path) -> None:
     folder = place_for_ingestion(tmp_path, "ab" * 32, "grid.txt", b"od", platemap=b"map")
     assert folder == tmp_path / ("ab" * 32)
     assert sorted(p.name for p in folder.iterdir()) == ["grid.txt", "grid_platemap.csv"]
+
+
+def test_the_assay_chosen_travels_beside_the_upload_to_ingestion(tmp_path: Path) -> None:
+    """The note the service writes is what discovery gives the file's processing, on upload runs only."""
+    folder = place_for_ingestion(tmp_path, "ab" * 32, "grid.txt", b"od", lab="lab-a", assay="ELISA-HGF")
+    assert (folder / ".assay").read_text() == "ELISA-HGF\n"
+    [c] = discover(tmp_path, [], uploads=True).new
+    assert (c.name, c.lab, c.assay) == ("grid.txt", "lab-a", "ELISA-HGF")
+    assert discover(tmp_path, [], uploads=False).new[0].assay is None  # a shared folder names no assay
+    place_for_ingestion(tmp_path, "ab" * 32, "grid.txt", b"od")  # handed over again without one
+    assert not (folder / ".assay").exists() and discover(tmp_path, [], uploads=True).new[0].assay is None
+
+
+def test_only_a_configured_assay_is_taken() -> None:
+    assert check_assay(None, ["LX-NTF"]) is None and check_assay("  ", ["LX-NTF"]) is None
+    assert check_assay(" LX-NTF ", ["LX-NTF", "ELISA-HGF"]) == "LX-NTF"
+    with pytest.raises(RefusedUploadError, match=r"'lx-ntf' is not one of the configured assays \(LX-NTF\)"):
+        check_assay("lx-ntf", ["LX-NTF"])
 
 
 def test_session_cookie_cannot_be_forged_or_outlive_its_expiry() -> None:

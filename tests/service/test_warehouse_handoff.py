@@ -8,7 +8,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tests.service.conftest import GOOD, Service, wait_for_status
+from tests.service.conftest import GOOD, UNNAMED_PLATE, Service, wait_for_status
 from warehouse.paths import WarehousePaths
 from warehouse.raw import sha256_of
 
@@ -41,8 +41,11 @@ def test_every_upload_is_loaded_or_refused(service: Service) -> None:
         n_good = con.execute(
             "select count(*) from results where source_file_sha256 = ?", [good_sha]
         ).fetchall()[0][0]
+        # the grid uploaded with its assay (test_api) was ingested under that assay, as its verdict said
+        unnamed = con.execute("select assay_id from plates where plate_id = ?", [UNNAMED_PLATE]).fetchall()
     finally:
         con.close()
     assert set(loaded) <= files, sorted(set(loaded) - files)
     assert good_sha in loaded
     assert n_good == 296
+    assert unnamed == [("ELISA-HGF",)]
