@@ -80,6 +80,25 @@ class StudySdtm(_Strict):
     lbnam: str = Field(min_length=1)  # the laboratory that ran the assays (LBNAM)
 
 
+class PlannedAssay(_Strict):
+    """An assay the protocol plans on every sample of these matrices (at these visits; default: every visit
+    that collects the matrix): what ``sample_status`` expects, ``biomarkers reconcile`` checks (issue 20)."""
+
+    assay_id: str
+    matrices: list[str] = Field(min_length=1)
+    visits: list[str] | None = None
+
+    def planned(self, study: Study) -> list[tuple[str, str]]:
+        """(visit, matrix) pairs this assay is planned at."""
+        return [
+            (v.code, m)
+            for v in study.visits
+            if self.visits is None or v.code in self.visits
+            for m in self.matrices
+            if m in v.matrices
+        ]
+
+
 class Study(_Strict):
     study_id: str
     title: str
@@ -91,6 +110,7 @@ class Study(_Strict):
 
     baseline: BaselineRule | None = None
     sdtm: StudySdtm | None = None
+    assay_plan: list[PlannedAssay] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> Study:
@@ -109,6 +129,19 @@ class Study(_Strict):
         dup = _duplicates([v.code for v in self.visits])
         if dup:
             raise ValueError(f"visit codes repeated: {dup}")
+        visit_codes = {v.code for v in self.visits}
+        for i, plan in enumerate(self.assay_plan):
+            unknown = (set(plan.matrices) - codes) | (set(plan.visits or []) - visit_codes)
+            if unknown:
+                raise ValueError(
+                    f"assay_plan[{i}] ({plan.assay_id}) names unknown visits or matrices {sorted(unknown)}; "
+                    f"known: {sorted(visit_codes)}, {sorted(codes)}"
+                )
+            if not plan.planned(self):
+                raise ValueError(
+                    f"assay_plan[{i}] ({plan.assay_id}): no listed visit collects {plan.matrices} "
+                    "(visits[].matrices); fix the plan or the visit schedule"
+                )
         if self.baseline is not None:
             first = self.visit(self.baseline.first_dose_visit)
             if first is None:
@@ -479,6 +512,13 @@ class Config(_Strict):
             if bad:
                 raise ValueError(
                     f"assays.yaml: assay {a.assay_id}.sample_dilution names unknown matrices {sorted(bad)}"
+                )
+        assay_ids = {a.assay_id for a in self.assays.assays}
+        for plan in self.study.assay_plan:
+            if plan.assay_id not in assay_ids:
+                raise ValueError(
+                    f"study.yaml: assay_plan names assay {plan.assay_id!r}, not in assays.yaml "
+                    f"(known: {sorted(assay_ids)})"
                 )
         return self
 

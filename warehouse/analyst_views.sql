@@ -75,10 +75,10 @@ COMMENT ON VIEW quarantine IS 'Every rejected, held or warned row and file, with
 
 CREATE VIEW unresolved AS
 SELECT u.*, NOT EXISTS (
-    SELECT 1 FROM results r WHERE r.sample_id = u.sample_id
+    SELECT 1 FROM results_all r WHERE r.sample_id = u.sample_id AND r.participant_id IS NOT NULL
 ) AS still_unresolved
 FROM read_parquet('{root}/unresolved.parquet') u;
-COMMENT ON VIEW unresolved IS 'Samples measured on a plate whose ID was not in any sample manifest at load time; their results are kept in results_all with status unresolved.';
+COMMENT ON VIEW unresolved IS 'Samples measured on a plate whose ID was not in any sample manifest at load time; their results are kept in results_all with status unresolved. still_unresolved is false once a manifest lists the sample: each run re-resolves the queue, and the results load then as new rows flagged resolved_late (the unresolved row''s superseded_by names its replacement).';
 
 CREATE VIEW curves AS SELECT * FROM read_parquet('{root}/curves.parquet');
 COMMENT ON VIEW curves IS 'The standard curve of each plate x analyte: model, weighting, parameters, R2, masked calibrators, LLOQ/ULOQ (in-well), whether concentrations came from this fit or from the instrument.';

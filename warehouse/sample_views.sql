@@ -1,0 +1,111 @@
+-- Analyst views of the study's samples (issue 20), built by warehouse/sample_views.py after
+-- analyst_views.sql: {manifest} is the snapshot's manifest_samples.parquet (or an empty relation for an
+-- older snapshot), {plan} the planned assay x visit x matrix rows of study.yaml assay_plan.
+CREATE OR REPLACE VIEW samples AS
+SELECT m.sample_id, m.participant_id, m.site_id, m.visit, v.visitnum, m.matrix, m.collection_date,
+    m.collection_time, m.aliquot, m.freeze_thaw_count, m.condition, m.shipment_id, m.manifest_file,
+    m.recorded_at AS received_at
+FROM {manifest} m
+LEFT JOIN visit_schedule v ON v.visit = m.visit
+QUALIFY row_number() OVER (PARTITION BY m.sample_id ORDER BY m.recorded_at, m.manifest_file, m.manifest_line) = 1;
+
+COMMENT ON VIEW samples IS 'Every sample the biorepository manifests listed (first listing of each sample ID): participant, visit, matrix, collection date and time, aliquot, freeze-thaw count, condition, shipment and the manifest file; received_at = when ingestion first read that manifest. No treatment allocation: manifests hold none.';
+COMMENT ON COLUMN samples.condition IS 'Sample condition as the manifest gives it (e.g. HEMOLYZED); null when normal or not recorded.';
+COMMENT ON COLUMN samples.shipment_id IS 'The biorepository shipment the sample came in.';
+COMMENT ON COLUMN samples.received_at IS 'When ingestion first read a manifest listing the sample (UTC).';
+
+CREATE OR REPLACE VIEW sample_status AS
+WITH plan AS ({plan}),
+people AS (SELECT participant_id, min(site_id) AS site_id FROM samples GROUP BY participant_id),
+got AS (
+    SELECT participant_id, visit, matrix, string_agg(sample_id, ',' ORDER BY sample_id) AS sample_id,
+        min(shipment_id) AS shipment_id, min(collection_date) AS collection_date
+    FROM samples GROUP BY participant_id, visit, matrix
+),
+per_analyte AS (
+    SELECT s.participant_id, s.visit, s.matrix, r.assay_id, r.analyte,
+        bool_or(r.is_current) AS has_current,
+        bool_or(r.status = 'run_rejected') AS any_failed,
+        bool_or(r.status = 'held') AS any_held,
+        bool_or(r.exclusion_id IS NOT NULL) AS any_excluded,
+        min(r.hold_reason) FILTER (WHERE r.status = 'run_rejected') AS failed_reason,
+        min(r.hold_reason) FILTER (WHERE r.status = 'held') AS held_reason,
+        min(r.superseded_reason) FILTER (WHERE r.exclusion_id IS NOT NULL) AS excluded_reason
+    FROM samples s
+    JOIN results_all r ON r.sample_id = s.sample_id
+    WHERE r.status <> 'unresolved'
+    GROUP BY ALL
+),
+per_assay AS (
+    SELECT participant_id, visit, matrix, assay_id,
+        count(*) AS n_assayed,
+        list(analyte ORDER BY analyte) FILTER (WHERE has_current) AS current_analytes,
+        count(*) FILTER (WHERE NOT has_current AND any_failed) AS n_failed,
+        count(*) FILTER (WHERE NOT has_current AND NOT any_failed AND any_excluded) AS n_excluded,
+        count(*) FILTER (WHERE NOT has_current AND NOT any_failed AND NOT any_excluded AND any_held) AS n_held,
+        min(failed_reason) FILTER (WHERE NOT has_current) AS failed_reason,
+        min(excluded_reason) FILTER (WHERE NOT has_current) AS excluded_reason,
+        min(held_reason) FILTER (WHERE NOT has_current) AS held_reason
+    FROM per_analyte GROUP BY ALL
+),
+grid AS (
+    SELECT p.participant_id, p.site_id, pl.visit, pl.matrix, pl.assay_id, pl.analytes,
+        g.sample_id, g.shipment_id, g.collection_date,
+        coalesce(a.n_assayed, 0) AS n_assayed,
+        len(list_filter(pl.analytes, lambda x: list_contains(coalesce(a.current_analytes, []), x))) AS n_current,
+        list_filter(pl.analytes, lambda x: NOT list_contains(coalesce(a.current_analytes, []), x)) AS missing_analytes,
+        coalesce(a.n_failed, 0) AS n_failed, coalesce(a.n_held, 0) AS n_held,
+        coalesce(a.n_excluded, 0) AS n_excluded, a.failed_reason, a.held_reason, a.excluded_reason
+    FROM people p
+    CROSS JOIN plan pl
+    LEFT JOIN got g ON g.participant_id = p.participant_id AND g.visit = pl.visit AND g.matrix = pl.matrix
+    LEFT JOIN per_assay a ON a.participant_id = p.participant_id AND a.visit = pl.visit
+        AND a.matrix = pl.matrix AND a.assay_id = pl.assay_id
+)
+SELECT g.participant_id, g.site_id, g.visit, v.visitnum, g.matrix, g.assay_id, g.sample_id, g.shipment_id,
+    g.collection_date,
+    true AS expected,
+    g.sample_id IS NOT NULL AS received,
+    g.n_assayed > 0 AS assayed,
+    len(g.analytes) AS n_analytes,
+    g.n_current,
+    g.n_current = len(g.analytes) AS current_result,
+    g.n_failed > 0 AS failed,
+    g.n_current < len(g.analytes) AS missing,
+    g.missing_analytes,
+    CASE
+        WHEN g.n_current = len(g.analytes) THEN 'complete'
+        WHEN g.sample_id IS NULL THEN 'not received'
+        WHEN g.n_assayed = 0 THEN 'not assayed'
+        WHEN g.n_current > 0 THEN 'partial'
+        WHEN g.n_failed > 0 THEN 'failed'
+        WHEN g.n_excluded > 0 THEN 'excluded'
+        WHEN g.n_held > 0 THEN 'held'
+        ELSE 'no current result'
+    END AS status,
+    CASE
+        WHEN g.n_current = len(g.analytes) THEN NULL
+        WHEN g.sample_id IS NULL THEN 'no ' || g.matrix || ' sample of this participant at ' || g.visit
+            || ' is in any manifest received'
+        WHEN g.n_assayed = 0 THEN 'sample ' || g.sample_id || ' received (shipment '
+            || coalesce(g.shipment_id, '?') || ') but no ' || g.assay_id || ' plate has measured it'
+        ELSE concat_ws('; ',
+            CASE WHEN g.n_current > 0 THEN g.n_current || ' of ' || len(g.analytes) || ' analytes current, none for '
+                || array_to_string(g.missing_analytes, ', ') END,
+            CASE WHEN g.n_failed > 0 THEN CASE WHEN g.failed_reason ILIKE 'run failed acceptance%'
+                THEN g.failed_reason ELSE 'run failed acceptance: ' || g.failed_reason END END,
+            CASE WHEN g.n_excluded > 0 THEN g.excluded_reason END,
+            CASE WHEN g.n_held > 0 THEN 'held: ' || g.held_reason END,
+            CASE WHEN g.n_current + g.n_failed + g.n_excluded + g.n_held = 0
+                THEN 'measured but no result was kept (see results_all and quarantine)' END)
+    END AS reason
+FROM grid g
+LEFT JOIN visit_schedule v ON v.visit = g.visit;
+
+COMMENT ON VIEW sample_status IS 'Completeness against the assay plan (study.yaml assay_plan): one row per participant (of the manifests) x visit x matrix x planned assay. received: a manifest lists the sample; assayed: a result of the assay exists in any state; n_current of n_analytes have a current result; failed: a run that failed acceptance is all there is for an analyte; missing: an analyte has no current result; status (complete, not received, not assayed, partial, failed, excluded, held, no current result) and reason in plain words. biomarkers reconcile prints it.';
+COMMENT ON COLUMN sample_status.expected IS 'Planned by the protocol (study.yaml assay_plan); always true here, kept so a union with unplanned measurements stays explicit.';
+COMMENT ON COLUMN sample_status.received IS 'A manifest lists a sample of this participant, visit and matrix.';
+COMMENT ON COLUMN sample_status.assayed IS 'At least one result of the assay exists for the sample, in any state (current, held, failed, excluded, superseded).';
+COMMENT ON COLUMN sample_status.current_result IS 'Every analyte of the assay has a current result (results view).';
+COMMENT ON COLUMN sample_status.failed IS 'For some analyte the only results are from runs that failed acceptance.';
+COMMENT ON COLUMN sample_status.missing IS 'Some analyte of the assay has no current result; missing_analytes lists them, reason says why.';
