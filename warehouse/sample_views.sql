@@ -1,6 +1,7 @@
 -- Analyst views of the study's samples (issue 20), built by warehouse/sample_views.py after
--- analyst_views.sql: {manifest} is the snapshot's manifest_samples.parquet (or an empty relation for an
--- older snapshot), {plan} the planned assay x visit x matrix rows of study.yaml assay_plan.
+-- analyst_views.sql. Placeholders (braced names): manifest = the snapshot's manifest_samples.parquet (or
+-- an empty relation for an older snapshot); plan = the planned assay x visit x matrix rows of study.yaml
+-- assay_plan.
 CREATE OR REPLACE VIEW samples AS
 SELECT m.sample_id, m.participant_id, m.site_id, m.visit, v.visitnum, m.matrix, m.collection_date,
     m.collection_time, m.aliquot, m.freeze_thaw_count, m.condition, m.shipment_id, m.manifest_file,
@@ -109,3 +110,49 @@ COMMENT ON COLUMN sample_status.assayed IS 'At least one result of the assay exi
 COMMENT ON COLUMN sample_status.current_result IS 'Every analyte of the assay has a current result (results view).';
 COMMENT ON COLUMN sample_status.failed IS 'For some analyte the only results are from runs that failed acceptance.';
 COMMENT ON COLUMN sample_status.missing IS 'Some analyte of the assay has no current result; missing_analytes lists them, reason says why.';
+
+CREATE OR REPLACE VIEW reassay_candidates AS
+WITH state AS (
+    SELECT sample_id, analyte, assay_id, bool_or(is_current) AS has_current
+    FROM results_all WHERE status <> 'unresolved' GROUP BY ALL
+),
+items AS (
+    -- a current result above the ULOQ: re-run at a higher dilution (next 10-fold step)
+    SELECT r.*, 'above_uloq' AS reason, 1 AS priority,
+        r.dilution * 10 AS suggested_dilution,
+        'above ULOQ ' || coalesce(CAST(round(r.uloq, 1) AS VARCHAR), '?') || ' pg/mL at dilution '
+            || CAST(r.dilution AS VARCHAR) AS detail
+    FROM results_all r WHERE r.is_current AND r.qualifier = '>'
+    UNION ALL
+    -- only failed runs measured it: re-run at the same dilution
+    SELECT r.*, 'run_failed', 2, r.dilution, coalesce(r.hold_reason, 'the run failed acceptance')
+    FROM results_all r JOIN state s USING (sample_id, analyte, assay_id)
+    WHERE r.status = 'run_rejected' AND NOT s.has_current
+    UNION ALL
+    -- excluded (a well, the sample, the run) with nothing current in its place
+    SELECT r.*, 'excluded', 3, r.dilution, coalesce(r.superseded_reason, 'excluded')
+    FROM results_all r JOIN state s USING (sample_id, analyte, assay_id)
+    WHERE r.exclusion_id IS NOT NULL AND NOT s.has_current
+    UNION ALL
+    -- a current result whose replicates disagree beyond the assay's CV limit
+    SELECT r.*, 'high_cv', 4, r.dilution,
+        'replicate CV ' || coalesce(CAST(round(r.cv_pct, 1) AS VARCHAR), '?') || ' %'
+    FROM results_all r
+    WHERE r.is_current AND list_contains(string_split(coalesce(r.flags, ''), ';'), 'high_cv')
+)
+SELECT p.lab, i.sample_id, i.participant_id, i.visit, i.matrix, i.assay_id, i.reason,
+    string_agg(DISTINCT i.analyte, ', ' ORDER BY i.analyte) AS analytes,
+    max(i.dilution) AS dilution, max(i.suggested_dilution) AS suggested_dilution,
+    string_agg(DISTINCT i.analyte || ': ' || i.detail, '; ' ORDER BY i.analyte || ': ' || i.detail) AS detail,
+    i.plate_id, i.source_file, i.source_file_sha256, min(i.priority) AS priority,
+    list(i.result_id ORDER BY i.analyte) AS result_ids
+FROM items i
+LEFT JOIN plates p ON p.source_sha256 = i.source_file_sha256 AND p.plate_id = i.plate_id
+GROUP BY p.lab, i.sample_id, i.participant_id, i.visit, i.matrix, i.assay_id, i.reason, i.plate_id,
+    i.source_file, i.source_file_sha256;
+
+COMMENT ON VIEW reassay_candidates IS 'Samples a lab should run again, one row per sample x assay x reason x plate: above_uloq (a current result above the ULOQ; suggested_dilution = the next 10-fold step), run_failed (only runs that failed acceptance measured the analyte), excluded (excluded, nothing current in its place), high_cv (a current result flagged high_cv). An item closes by itself when the repeat is loaded and becomes current (results_all.superseded_by shows what replaced what). In the blinded store, withheld values (qualifier WITHHELD, flags null) are never listed: biomarkers worklist reads the full store.';
+COMMENT ON COLUMN reassay_candidates.lab IS 'The lab whose plate measured it (plates.lab; null for plates loaded before ownership was recorded).';
+COMMENT ON COLUMN reassay_candidates.suggested_dilution IS 'Dilution factor to run the repeat at: 10 x the current one above the ULOQ, else the same.';
+COMMENT ON COLUMN reassay_candidates.priority IS '1 above ULOQ, 2 failed run, 3 excluded, 4 high replicate CV.';
+COMMENT ON COLUMN reassay_candidates.result_ids IS 'The results (results_all.result_id) the item is about.';

@@ -1,0 +1,168 @@
+"""Study data management (issue 20): the assay plan as validated configuration, the planned grid, the
+sample_status / reassay_candidates views over a hand-built snapshot, and the 80-column reconcile text."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+import yaml
+
+from biomarkers.commands_data import WIDTH, missing_lines, summary_lines
+from schemas.config import DEFAULT_CONFIG_DIR, ConfigError, load_config
+from warehouse.sample_views import plan_rows
+
+
+def _config_with(tmp_path: Path, plan: list[dict[str, object]]) -> Path:
+    d = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, d)
+    study = yaml.safe_load((d / "study.yaml").read_text())
+    study["assay_plan"] = plan
+    (d / "study.yaml").write_text(yaml.safe_dump(study))
+    return d
+
+
+def test_the_shipped_plan_expects_every_luminex_panel_in_both_matrices_and_elisa_in_csf() -> None:
+    rows = plan_rows(load_config())
+    by_assay: dict[str, set[str]] = {}
+    for assay, _visit, matrix, analytes in rows:
+        by_assay.setdefault(assay, set()).add(matrix)
+        assert analytes
+    assert by_assay == {
+        "LX-NTF": {"CSF", "SERUM"},
+        "LX-CYT": {"CSF", "SERUM"},
+        "LX-NDG": {"CSF", "SERUM"},
+        "ELISA-VEGF": {"CSF"},
+        "ELISA-HGF": {"CSF"},
+    }
+    assert len(rows) == 3 * 14 + 2 * 7  # 7 visits, both matrices at each
+
+
+def test_a_plan_limited_to_some_visits(tmp_path: Path) -> None:
+    d = _config_with(tmp_path, [{"assay_id": "ELISA-VEGF", "matrices": ["CSF"], "visits": ["W00", "W20"]}])
+    assert [(a, v, m) for a, v, m, _ in plan_rows(load_config(d))] == [
+        ("ELISA-VEGF", "W00", "CSF"),
+        ("ELISA-VEGF", "W20", "CSF"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("plan", "named"),
+    [
+        ({"assay_id": "ELISA-XYZ", "matrices": ["CSF"]}, "ELISA-XYZ"),
+        ({"assay_id": "ELISA-VEGF", "matrices": ["PLASMA"]}, "PLASMA"),
+        ({"assay_id": "ELISA-VEGF", "matrices": ["CSF"], "visits": ["W99"]}, "W99"),
+        ({"assay_id": "ELISA-VEGF", "matrices": ["CSF"], "visit": ["W00"]}, "visit"),
+    ],
+)
+def test_a_bad_plan_is_refused_naming_what(tmp_path: Path, plan: dict[str, object], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_config(_config_with(tmp_path, [plan]))
+
+
+def test_reconcile_text_fits_80_columns() -> None:
+    summary = [("W04", "SERUM", "ELISA-VEGF-LONGNAME", 12345, 12000, 11999, 11000, 12, 1345)]
+    missing = [
+        ("BCT-01-1001-XYZ", "W04", "SERUM", "ELISA-VEGF", "CSF0110300041", "partial", "x " * 100),
+        ("BCT-01-1002", "W04", "CSF", "LX-NTF", None, "not received", "no CSF sample"),
+    ]
+    lines = summary_lines(summary) + missing_lines(missing)
+    assert all(len(line) <= WIDTH for line in lines), max(lines, key=len)
+    assert lines[2].split()[:3] == ["W04", "SERUM", "ELISA-VEGF-"]
+    assert lines[3].startswith("BCT-01-1001-XYZ W04") and lines[3].endswith("partial")
+    assert lines[4] == "    " + "x " * 37 + "x" and lines[-1] == "    no CSF sample"
+    assert next(line for line in lines if line.startswith("BCT-01-1002")).endswith("not received")
+
+
+def _snapshot(root: Path) -> None:
+    """A tiny published snapshot: two samples in the manifest, one measured (VEGF-A above ULOQ, current;
+    LIF only in a failed run), the other received and never measured."""
+    con = duckdb.connect()
+    con.execute(
+        f"""
+        COPY (SELECT * FROM (VALUES
+            ('m1', 'S1', 'P-1', '01', 'W04', 'CSF', DATE '2019-01-01', NULL, '1', 0, NULL, 'SHP-1',
+             'ship.csv', 2, TIMESTAMPTZ '2026-01-01 00:00:00+00', 'run'),
+            ('m1', 'S2', 'P-2', '01', 'W04', 'CSF', DATE '2019-01-01', NULL, '1', 0, NULL, 'SHP-1',
+             'ship.csv', 3, TIMESTAMPTZ '2026-01-01 00:00:00+00', 'run'))
+          AS t(manifest_sha256, sample_id, participant_id, site_id, visit, matrix, collection_date,
+               collection_time, aliquot, freeze_thaw_count, condition, shipment_id, manifest_file,
+               manifest_line, recorded_at, run_id))
+        TO '{root}/manifest_samples.parquet' (FORMAT parquet)
+        """
+    )
+    con.close()
+
+
+def _install(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    from warehouse.sample_views import sample_views_sql
+
+    config = load_config(_config_with(root.parent, [{"assay_id": "LX-NTF", "matrices": ["CSF"]}]))
+    con.execute("CREATE VIEW visit_schedule AS SELECT 'W04' AS visit, 3.0 AS visitnum")
+    con.execute("CREATE VIEW plates AS SELECT 'sha' AS source_sha256, 'P1' AS plate_id, 'lab-a' AS lab")
+    analytes = config.assays.get("LX-NTF").analytes  # type: ignore[union-attr]
+    rows = [
+        {
+            "result_id": f"r{i}",
+            "sample_id": "S1",
+            "participant_id": "P-1",
+            "visit": "W04",
+            "matrix": "CSF",
+            "analyte": a,
+            "assay_id": "LX-NTF",
+            "plate_id": "P1",
+            "source_file": "p1.csv",
+            "source_file_sha256": "sha",
+            "qualifier": ">" if a == "VEGF-A" else "=",
+            "uloq": 10000.0,
+            "dilution": 1.0,
+            "cv_pct": 5.0,
+            "flags": None,
+            "status": "run_rejected" if a == "LIF" else "loaded",
+            "hold_reason": "run failed acceptance: QC-L 0 of 2" if a == "LIF" else None,
+            "is_current": a != "LIF",
+            "exclusion_id": None,
+            "superseded_reason": None,
+        }
+        for i, a in enumerate(analytes)
+    ]
+    con.register("_r", pl.DataFrame(rows).to_arrow())
+    con.execute("CREATE TABLE results_all AS SELECT * FROM _r")
+    con.execute(sample_views_sql(config, root))
+
+
+def test_sample_status_and_the_worklist_over_a_tiny_snapshot(tmp_path: Path) -> None:
+    root = tmp_path / "snap"
+    root.mkdir()
+    _snapshot(root)
+    con = duckdb.connect()
+    _install(con, root)
+    status = con.execute(
+        "SELECT sample_id, received, assayed, n_current, n_analytes, failed, missing, status, reason "
+        "FROM sample_status WHERE visit = 'W04' ORDER BY participant_id"
+    ).fetchall()
+    s1, s2 = status
+    assert s1[:8] == ("S1", True, True, 7, 8, True, True, "partial")
+    assert s1[8] == "7 of 8 analytes current, none for LIF; run failed acceptance: QC-L 0 of 2"
+    assert s2[:8] == ("S2", True, False, 0, 8, False, True, "not assayed")
+    assert "SHP-1" in s2[8] and "LX-NTF" in s2[8]
+    items = con.execute(
+        "SELECT lab, sample_id, reason, analytes, dilution, suggested_dilution FROM reassay_candidates "
+        "ORDER BY priority"
+    ).fetchall()
+    assert items == [
+        ("lab-a", "S1", "above_uloq", "VEGF-A", 1.0, 10.0),
+        ("lab-a", "S1", "run_failed", "LIF", 1.0, 1.0),
+    ]
+
+
+def test_an_older_snapshot_without_manifests_still_opens(tmp_path: Path) -> None:
+    root = tmp_path / "snap"
+    root.mkdir()
+    con = duckdb.connect()
+    _install(con, root)
+    assert con.execute("SELECT count(*) FROM samples").fetchall() == [(0,)]
+    assert con.execute("SELECT count(*) FROM sample_status").fetchall() == [(0,)]
