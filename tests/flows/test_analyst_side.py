@@ -405,3 +405,80 @@ def test_query_error_says_what_is_wrong_and_lists_views(wh: Path) -> None:
     assert "available views:" in p.stderr
     for v in ("results_wide", "baseline_change", "censoring_summary", "sample_lineage"):
         assert v in p.stderr
+
+
+# --- study data management (issue 20) ----------------------------------------------------------------------
+
+
+def test_reconcile_lists_the_samples_without_a_result_and_why(wh: Path) -> None:
+    blind = connect_analyst(WarehousePaths.at(wh))
+    vegf_w04 = "from sample_status where visit = 'W04' and matrix = 'CSF' and assay_id = 'ELISA-VEGF'"
+    try:
+        # the hand join the issue made: W04 CSF samples with a current ELISA VEGF result
+        received = one(blind, "select count(*) from samples where visit = 'W04' and matrix = 'CSF'")
+        with_result = one(
+            blind,
+            "select count(distinct s.sample_id) from samples s join results r using (sample_id) "
+            "where s.visit = 'W04' and s.matrix = 'CSF' and r.assay_id = 'ELISA-VEGF'",
+        )
+        row = blind.execute(
+            "select count(*), count(*) filter (where received), count(*) filter (where current_result), "
+            f"count(*) filter (where missing) {vegf_w04}"
+        ).fetchall()[0]
+        missing = blind.execute(
+            f"select participant_id, sample_id, status, reason {vegf_w04} and missing"
+        ).fetchall()
+        sql = "select column_name from duckdb_columns() where table_name = 'samples'"
+        cols = {r[0] for r in blind.execute(sql).fetchall()}
+    finally:
+        blind.close()
+    assert received > 0 and row[1] == received and row[2] == with_result and row[3] == len(missing) > 0
+    assert all(reason for *_, reason in missing)
+    assert not any(w in c for c in cols for w in ("arm", "treat", "alloc", "random"))
+    p = run("reconcile", "--visit", "W04", "--matrix", "CSF", "--limit", "1000", wh=wh, columns=80)
+    lines = p.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    vegf = next(line for line in lines if line.startswith("W04   CSF    ELISA-VEGF"))
+    counts = [int(x) for x in vegf.split()[3:]]  # expected received assayed complete failed missing
+    assert (counts[0], counts[1], counts[3], counts[5]) == row
+    listed = [line for line in lines if " ELISA-VEGF " in line and line.startswith("BCT-")]
+    assert len(listed) == len(missing)
+    for participant, sample, status, _ in missing:
+        assert any(line.startswith(participant) and line.endswith(status) for line in listed)
+        assert sample is None or any(sample in line for line in listed)
+
+
+def test_worklist_lists_every_above_uloq_sample_with_a_dilution(wh: Path, tmp_path: Path) -> None:
+    full = connect_analyst(WarehousePaths.at(wh), full=True)
+    try:
+        above = {
+            (s, a, float(d))
+            for s, a, d in full.execute(
+                "select sample_id, assay_id, dilution from results where qualifier = '>'"
+            ).fetchall()
+        }
+        failed = one(
+            full,
+            "select count(distinct (r.sample_id, r.assay_id, r.plate_id)) from results_all r "
+            "where r.status = 'run_rejected' and not exists (select 1 from results c where "
+            "c.sample_id = r.sample_id and c.analyte = r.analyte and c.assay_id = r.assay_id)",
+        )
+    finally:
+        full.close()
+    target = tmp_path / "worklist.csv"
+    p = run("worklist", "--out", str(target), wh=wh)
+    assert "items" in p.stderr
+    with open(target, newline="") as fh:
+        items = list(csv.DictReader(fh))
+    assert items, "the generated study has failed runs and censored samples: the worklist cannot be empty"
+    assert "participant_id" not in items[0] and "visit" not in items[0]  # a lab gets sample IDs only
+    listed = {
+        (i["sample_id"], i["assay_id"], float(i["dilution"])) for i in items if i["reason"] == "above_uloq"
+    }
+    assert listed == above
+    assert all(
+        float(i["suggested_dilution"]) == 10 * float(i["dilution"])
+        for i in items
+        if i["reason"] == "above_uloq"
+    )
+    assert sum(1 for i in items if i["reason"] == "run_failed") == failed
