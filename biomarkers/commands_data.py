@@ -117,15 +117,8 @@ def reconcile(
             "ORDER BY visitnum, matrix, assay_id, participant_id"
         )
         missing = con.execute(missing_sql, params).fetchall()
-        frame = (
-            con.sql(
-                "SELECT * REPLACE (array_to_string(missing_analytes, ';') AS missing_analytes) "
-                f"FROM sample_status{where} ORDER BY ALL",
-                params=params,
-            ).pl()
-            if out_file
-            else None
-        )
+        sql = f"SELECT * FROM sample_status{where} ORDER BY visitnum, matrix, assay_id, participant_id"
+        frame = con.sql(sql, params=params).pl() if out_file else None
     finally:
         con.close()
     if not summary:

@@ -11,6 +11,17 @@ LEFT JOIN visit_schedule v ON v.visit = m.visit
 QUALIFY row_number() OVER (PARTITION BY m.sample_id ORDER BY m.recorded_at, m.manifest_file, m.manifest_line) = 1;
 
 COMMENT ON VIEW samples IS 'Every sample the biorepository manifests listed (first listing of each sample ID): participant, visit, matrix, collection date and time, aliquot, freeze-thaw count, condition, shipment and the manifest file; received_at = when ingestion first read that manifest. No treatment allocation: manifests hold none.';
+COMMENT ON COLUMN samples.sample_id IS 'The specimen ID (what the lab writes on its plate).';
+COMMENT ON COLUMN samples.participant_id IS 'Participant the sample was drawn from.';
+COMMENT ON COLUMN samples.site_id IS 'Clinical site.';
+COMMENT ON COLUMN samples.visit IS 'Visit code (config/study.yaml).';
+COMMENT ON COLUMN samples.visitnum IS 'VISITNUM of the visit.';
+COMMENT ON COLUMN samples.matrix IS 'Sample matrix (CSF, SERUM).';
+COMMENT ON COLUMN samples.collection_date IS 'Date drawn.';
+COMMENT ON COLUMN samples.collection_time IS 'Time drawn as written (HH:MM[:SS]); null when not recorded.';
+COMMENT ON COLUMN samples.aliquot IS 'Aliquot number or label.';
+COMMENT ON COLUMN samples.freeze_thaw_count IS 'Freeze-thaw cycles before shipment.';
+COMMENT ON COLUMN samples.manifest_file IS 'The manifest file that first listed the sample.';
 COMMENT ON COLUMN samples.condition IS 'Sample condition as the manifest gives it (e.g. HEMOLYZED); null when normal or not recorded.';
 COMMENT ON COLUMN samples.shipment_id IS 'The biorepository shipment the sample came in.';
 COMMENT ON COLUMN samples.received_at IS 'When ingestion first read a manifest listing the sample (UTC).';
@@ -104,6 +115,20 @@ FROM grid g
 LEFT JOIN visit_schedule v ON v.visit = g.visit;
 
 COMMENT ON VIEW sample_status IS 'Completeness against the assay plan (study.yaml assay_plan): one row per participant (of the manifests) x visit x matrix x planned assay. received: a manifest lists the sample; assayed: a result of the assay exists in any state; n_current of n_analytes have a current result; failed: a run that failed acceptance is all there is for an analyte; missing: an analyte has no current result; status (complete, not received, not assayed, partial, failed, excluded, held, no current result) and reason in plain words. biomarkers reconcile prints it.';
+COMMENT ON COLUMN sample_status.participant_id IS 'Participant (every participant of the manifests is expected at every planned visit).';
+COMMENT ON COLUMN sample_status.site_id IS 'Clinical site.';
+COMMENT ON COLUMN sample_status.visit IS 'Planned visit.';
+COMMENT ON COLUMN sample_status.visitnum IS 'VISITNUM of the visit.';
+COMMENT ON COLUMN sample_status.matrix IS 'Planned matrix.';
+COMMENT ON COLUMN sample_status.assay_id IS 'Planned assay (study.yaml assay_plan).';
+COMMENT ON COLUMN sample_status.sample_id IS 'The sample(s) the manifests list for this participant, visit and matrix (comma-separated); null when none.';
+COMMENT ON COLUMN sample_status.shipment_id IS 'Shipment of the sample.';
+COMMENT ON COLUMN sample_status.collection_date IS 'Date the sample was drawn.';
+COMMENT ON COLUMN sample_status.n_analytes IS 'Analytes the assay measures (config/assays.yaml).';
+COMMENT ON COLUMN sample_status.n_current IS 'Of them, how many have a current result.';
+COMMENT ON COLUMN sample_status.missing_analytes IS 'Analytes of the assay without a current result.';
+COMMENT ON COLUMN sample_status.status IS 'complete, not received, not assayed, partial, failed, excluded, held, or no current result.';
+COMMENT ON COLUMN sample_status.reason IS 'Why a result is missing, in plain words; null when complete.';
 COMMENT ON COLUMN sample_status.expected IS 'Planned by the protocol (study.yaml assay_plan); always true here, kept so a union with unplanned measurements stays explicit.';
 COMMENT ON COLUMN sample_status.received IS 'A manifest lists a sample of this participant, visit and matrix.';
 COMMENT ON COLUMN sample_status.assayed IS 'At least one result of the assay exists for the sample, in any state (current, held, failed, excluded, superseded).';
@@ -138,7 +163,7 @@ items AS (
     SELECT r.*, 'high_cv', 4, r.dilution,
         'replicate CV ' || coalesce(CAST(round(r.cv_pct, 1) AS VARCHAR), '?') || ' %'
     FROM results_all r
-    WHERE r.is_current AND list_contains(string_split(coalesce(r.flags, ''), ';'), 'high_cv')
+    WHERE r.is_current AND coalesce(list_contains(r.flags, 'high_cv'), false)
 )
 SELECT p.lab, i.sample_id, i.participant_id, i.visit, i.matrix, i.assay_id, i.reason,
     string_agg(DISTINCT i.analyte, ', ' ORDER BY i.analyte) AS analytes,
@@ -152,6 +177,18 @@ GROUP BY p.lab, i.sample_id, i.participant_id, i.visit, i.matrix, i.assay_id, i.
     i.source_file, i.source_file_sha256;
 
 COMMENT ON VIEW reassay_candidates IS 'Samples a lab should run again, one row per sample x assay x reason x plate: above_uloq (a current result above the ULOQ; suggested_dilution = the next 10-fold step), run_failed (only runs that failed acceptance measured the analyte), excluded (excluded, nothing current in its place), high_cv (a current result flagged high_cv). An item closes by itself when the repeat is loaded and becomes current (results_all.superseded_by shows what replaced what). In the blinded store, withheld values (qualifier WITHHELD, flags null) are never listed: biomarkers worklist reads the full store.';
+COMMENT ON COLUMN reassay_candidates.sample_id IS 'The specimen ID to run again.';
+COMMENT ON COLUMN reassay_candidates.participant_id IS 'Participant (never in the worklist CSV a lab gets).';
+COMMENT ON COLUMN reassay_candidates.visit IS 'Visit (never in the worklist CSV).';
+COMMENT ON COLUMN reassay_candidates.matrix IS 'Sample matrix.';
+COMMENT ON COLUMN reassay_candidates.assay_id IS 'Assay to run it on.';
+COMMENT ON COLUMN reassay_candidates.reason IS 'above_uloq, run_failed, excluded or high_cv.';
+COMMENT ON COLUMN reassay_candidates.analytes IS 'Analytes concerned, comma-separated.';
+COMMENT ON COLUMN reassay_candidates.dilution IS 'Dilution the sample was run at.';
+COMMENT ON COLUMN reassay_candidates.detail IS 'Per analyte: the limit, the failed rule, the exclusion or the CV.';
+COMMENT ON COLUMN reassay_candidates.plate_id IS 'Plate that measured it.';
+COMMENT ON COLUMN reassay_candidates.source_file IS 'File of that plate.';
+COMMENT ON COLUMN reassay_candidates.source_file_sha256 IS 'SHA-256 of that file.';
 COMMENT ON COLUMN reassay_candidates.lab IS 'The lab whose plate measured it (plates.lab; null for plates loaded before ownership was recorded).';
 COMMENT ON COLUMN reassay_candidates.suggested_dilution IS 'Dilution factor to run the repeat at: 10 x the current one above the ULOQ, else the same.';
 COMMENT ON COLUMN reassay_candidates.priority IS '1 above ULOQ, 2 failed run, 3 excluded, 4 high replicate CV.';

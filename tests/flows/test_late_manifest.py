@@ -63,13 +63,13 @@ def test_a_late_shipment_resolves_the_waiting_samples(small_study: Path, tmp_pat
     con = connect_analyst(paths, full=True)
     late = con.execute(
         "select sample_id, participant_id, visit, flags, status from results_all "
-        "where list_contains(string_split(flags, ';'), 'resolved_late')"
+        "where list_contains(flags, 'resolved_late')"
     ).fetchall()
     assert {r[0] for r in late} >= waiting - _typos(small_study)
     assert all(r[1] is not None and r[2] is not None for r in late)
     n_after = con.execute("select count(*) from results").fetchall()[0][0]
     n_late_current = con.execute(
-        "select count(*) from results where list_contains(string_split(flags, ';'), 'resolved_late')"
+        "select count(*) from results where list_contains(flags, 'resolved_late')"
     ).fetchall()[0][0]
     assert n_late_current > 0 and n_after == n_before + n_late_current
     # history kept: the unresolved rows stay, each pointing at the row that replaced it, with why

@@ -166,3 +166,11 @@ def test_an_older_snapshot_without_manifests_still_opens(tmp_path: Path) -> None
     _install(con, root)
     assert con.execute("SELECT count(*) FROM samples").fetchall() == [(0,)]
     assert con.execute("SELECT count(*) FROM sample_status").fetchall() == [(0,)]
+
+
+def test_list_columns_reach_a_csv_joined_and_escaped() -> None:
+    from warehouse.csv_safe import write_csv
+
+    df = pl.DataFrame({"flags": [["high_cv", "resolved_late"], None, ["=cmd|' /C calc'!A0"]], "n": [1, 2, 3]})
+    lines = write_csv(df).splitlines()
+    assert lines == ["flags,n", "high_cv;resolved_late,1", ",2", "'=cmd|' /C calc'!A0,3"]
