@@ -482,3 +482,18 @@ def test_worklist_lists_every_above_uloq_sample_with_a_dilution(wh: Path, tmp_pa
         if i["reason"] == "above_uloq"
     )
     assert sum(1 for i in items if i["reason"] == "run_failed") == failed
+
+
+def test_the_data_dictionary_is_complete_and_up_to_date(wh: Path) -> None:
+    from warehouse.data_dictionary import markdown, undocumented
+
+    blind = connect_analyst(WarehousePaths.at(wh))
+    try:
+        assert undocumented(blind) == []
+        text = markdown(blind)
+    finally:
+        blind.close()
+    shipped = (Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md").read_text(
+        encoding="utf-8"
+    )
+    assert text == shipped, "docs/data-dictionary.md is out of date: run python -m warehouse.data_dictionary"
