@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -99,6 +107,26 @@ class PlannedAssay(_Strict):
         ]
 
 
+class IsrRule(_Strict):
+    """Incurred-sample reanalysis (ICH M10 §4.3): which samples are picked for a repeat, how a repeat is
+    recognised (its plate ID), and the acceptance rule — for ligand-binding assays at least 2/3 of the
+    repeats within 30 % of the mean of original and repeat. An ISR repeat never replaces the original."""
+
+    fraction: float = Field(default=0.10, gt=0, le=1)  # of the samples with an in-range result, per assay
+    plate_id_pattern: str = Field(default="(^|[-_ ])ISR([-_ 0-9]|$)", min_length=1)  # regex on the plate ID
+    max_pct_difference: float = Field(default=30.0, gt=0)
+    min_pass_fraction: float = Field(default=2 / 3, gt=0, le=1)
+
+    @field_validator("plate_id_pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"plate_id_pattern {v!r} is not a regular expression: {exc}") from None
+        return v
+
+
 class Study(_Strict):
     study_id: str
     title: str
@@ -111,6 +139,7 @@ class Study(_Strict):
     baseline: BaselineRule | None = None
     sdtm: StudySdtm | None = None
     assay_plan: list[PlannedAssay] = Field(default_factory=list)
+    isr: IsrRule = Field(default_factory=IsrRule)
 
     @model_validator(mode="after")
     def _consistent(self) -> Study:

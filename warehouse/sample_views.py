@@ -68,4 +68,12 @@ def sample_views_sql(config: Config, root: Path) -> str:
     src = root / MANIFEST_FILE
     manifest = f"read_parquet({_lit(str(src))})" if src.exists() else _EMPTY_MANIFEST
     template = resources.files("warehouse").joinpath("sample_views.sql").read_text(encoding="utf-8")
-    return template.replace("{manifest}", manifest).replace("{plan}", _plan_sql(config))
+    isr = config.study.isr
+    return (
+        template.replace("{manifest}", manifest)
+        .replace("{plan}", _plan_sql(config))
+        .replace("{isr_pattern}", _lit(isr.plate_id_pattern))
+        .replace("{isr_fraction}", repr(float(isr.fraction)))
+        .replace("{isr_max_pct}", repr(float(isr.max_pct_difference)))
+        .replace("{isr_min_pass}", repr(float(isr.min_pass_fraction)))
+    )

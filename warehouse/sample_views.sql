@@ -136,10 +136,67 @@ COMMENT ON COLUMN sample_status.current_result IS 'Every analyte of the assay ha
 COMMENT ON COLUMN sample_status.failed IS 'For some analyte the only results are from runs that failed acceptance.';
 COMMENT ON COLUMN sample_status.missing IS 'Some analyte of the assay has no current result; missing_analytes lists them, reason says why.';
 
+CREATE OR REPLACE VIEW isr_pairs AS
+SELECT rep.result_id AS repeat_result_id, o.result_id AS original_result_id, rep.sample_id,
+    o.participant_id, o.visit, o.matrix, rep.analyte, rep.assay_id,
+    rep.plate_id AS repeat_plate_id, rep.source_file AS repeat_file, rep.source_file_sha256 AS repeat_sha256,
+    o.plate_id AS original_plate_id,
+    o.conc_pg_ml AS original_pg_ml, o.qualifier AS original_qualifier,
+    rep.conc_pg_ml AS repeat_pg_ml, rep.qualifier AS repeat_qualifier,
+    CASE WHEN o.qualifier = '=' AND rep.qualifier = '=' AND o.conc_pg_ml + rep.conc_pg_ml > 0
+        THEN 100 * (rep.conc_pg_ml - o.conc_pg_ml) / ((rep.conc_pg_ml + o.conc_pg_ml) / 2) END AS pct_difference,
+    CASE WHEN o.qualifier = '=' AND rep.qualifier = '=' AND o.conc_pg_ml + rep.conc_pg_ml > 0
+        THEN abs(100 * (rep.conc_pg_ml - o.conc_pg_ml) / ((rep.conc_pg_ml + o.conc_pg_ml) / 2)) <= {isr_max_pct}
+        END AS within_limit
+FROM results_all rep
+JOIN results_all o ON o.sample_id = rep.sample_id AND o.analyte = rep.analyte AND o.assay_id = rep.assay_id
+    AND o.is_current
+WHERE regexp_matches(rep.plate_id, {isr_pattern}) AND rep.status = 'loaded';
+
+COMMENT ON VIEW isr_pairs IS 'Incurred-sample reanalysis (ICH M10 4.3): each repeat (a result of an accepted run on a plate whose ID matches study.yaml isr.plate_id_pattern) beside the current original of the same sample x analyte x assay, which it never replaces. pct_difference = 100 x (repeat - original) / mean of the two; within_limit when its absolute value is at most isr.max_pct_difference (30 %). A pair with a censored value is not evaluable (null).';
+COMMENT ON COLUMN isr_pairs.pct_difference IS '100 x (repeat - original) / ((repeat + original) / 2); null when either value is censored or not reported.';
+COMMENT ON COLUMN isr_pairs.within_limit IS 'abs(pct_difference) <= study.yaml isr.max_pct_difference; null when not evaluable.';
+
+CREATE OR REPLACE VIEW isr_runs AS
+SELECT repeat_sha256, repeat_file, repeat_plate_id, assay_id,
+    string_agg(DISTINCT analyte, ', ' ORDER BY analyte) AS analytes,
+    count(*) AS n_repeats,
+    count(within_limit) AS n_evaluable,
+    count(*) FILTER (WHERE within_limit) AS n_within,
+    round(100.0 * count(*) FILTER (WHERE within_limit) / nullif(count(within_limit), 0), 1) AS pct_within,
+    count(within_limit) > 0
+        AND count(*) FILTER (WHERE within_limit) >= {isr_min_pass} * count(within_limit) - 1e-9 AS passed,
+    CASE
+        WHEN count(within_limit) = 0 THEN 'no evaluable pair (every repeat or original censored)'
+        WHEN count(*) FILTER (WHERE within_limit) >= {isr_min_pass} * count(within_limit) - 1e-9
+            THEN 'passed: ' || count(*) FILTER (WHERE within_limit) || ' of ' || count(within_limit)
+                || ' repeats within ' || {isr_max_pct} || ' % of the mean'
+        ELSE 'failed: only ' || count(*) FILTER (WHERE within_limit) || ' of ' || count(within_limit)
+            || ' repeats within ' || {isr_max_pct} || ' % of the mean (needs ' || round(100 * {isr_min_pass}, 1)
+            || ' %)'
+    END AS verdict
+FROM isr_pairs
+GROUP BY ALL;
+
+COMMENT ON VIEW isr_runs IS 'Incurred-sample reanalysis verdict per repeat run (plate x assay; every analyte of a multiplex run counts): repeats, evaluable pairs, how many within the limit, passed when at least study.yaml isr.min_pass_fraction (2/3, ICH M10 for ligand-binding assays) of the evaluable pairs are.';
+COMMENT ON COLUMN isr_runs.passed IS 'At least min_pass_fraction of the evaluable repeats lie within max_pct_difference of the mean of original and repeat.';
+
 CREATE OR REPLACE VIEW reassay_candidates AS
 WITH state AS (
     SELECT sample_id, analyte, assay_id, bool_or(is_current) AS has_current
     FROM results_all WHERE status <> 'unresolved' GROUP BY ALL
+),
+isr_pool AS (
+    SELECT sample_id, assay_id,
+        row_number() OVER (PARTITION BY assay_id ORDER BY md5(sample_id)) AS rn,
+        count(*) OVER (PARTITION BY assay_id) AS n
+    FROM (SELECT DISTINCT sample_id, assay_id FROM results_all WHERE is_current AND qualifier = '=')
+),
+isr_picks AS (
+    SELECT p.sample_id, p.assay_id FROM isr_pool p
+    WHERE p.rn <= ceil({isr_fraction} * p.n)
+      AND NOT EXISTS (SELECT 1 FROM results_all r WHERE r.sample_id = p.sample_id
+            AND r.assay_id = p.assay_id AND regexp_matches(r.plate_id, {isr_pattern}))
 ),
 items AS (
     -- a current result above the ULOQ: re-run at a higher dilution (next 10-fold step)
@@ -164,6 +221,14 @@ items AS (
         'replicate CV ' || coalesce(CAST(round(r.cv_pct, 1) AS VARCHAR), '?') || ' %'
     FROM results_all r
     WHERE r.is_current AND coalesce(list_contains(r.flags, 'high_cv'), false)
+    UNION ALL
+    -- incurred-sample reanalysis picks (study.yaml isr): a stable fraction of each assay's samples with an
+    -- in-range current result, not yet repeated on an ISR plate
+    SELECT r.*, 'isr', 5, r.dilution, 'incurred-sample reanalysis pick (study.yaml isr): run it on a plate '
+        || 'whose ID matches ' || {isr_pattern}
+    FROM results_all r
+    JOIN isr_picks k USING (sample_id, assay_id)
+    WHERE r.is_current AND r.qualifier = '='
 )
 SELECT p.lab, i.sample_id, i.participant_id, i.visit, i.matrix, i.assay_id, i.reason,
     string_agg(DISTINCT i.analyte, ', ' ORDER BY i.analyte) AS analytes,
@@ -176,13 +241,13 @@ LEFT JOIN plates p ON p.source_sha256 = i.source_file_sha256 AND p.plate_id = i.
 GROUP BY p.lab, i.sample_id, i.participant_id, i.visit, i.matrix, i.assay_id, i.reason, i.plate_id,
     i.source_file, i.source_file_sha256;
 
-COMMENT ON VIEW reassay_candidates IS 'Samples a lab should run again, one row per sample x assay x reason x plate: above_uloq (a current result above the ULOQ; suggested_dilution = the next 10-fold step), run_failed (only runs that failed acceptance measured the analyte), excluded (excluded, nothing current in its place), high_cv (a current result flagged high_cv). An item closes by itself when the repeat is loaded and becomes current (results_all.superseded_by shows what replaced what). In the blinded store, withheld values (qualifier WITHHELD, flags null) are never listed: biomarkers worklist reads the full store.';
+COMMENT ON VIEW reassay_candidates IS 'Samples a lab should run again, one row per sample x assay x reason x plate: above_uloq (a current result above the ULOQ; suggested_dilution = the next 10-fold step), run_failed (only runs that failed acceptance measured the analyte), excluded (excluded, nothing current in its place), high_cv (a current result flagged high_cv), isr (an incurred-sample reanalysis pick, study.yaml isr). An item closes by itself when the repeat is loaded and becomes current (results_all.superseded_by shows what replaced what). In the blinded store, withheld values (qualifier WITHHELD, flags null) are never listed: biomarkers worklist reads the full store.';
 COMMENT ON COLUMN reassay_candidates.sample_id IS 'The specimen ID to run again.';
 COMMENT ON COLUMN reassay_candidates.participant_id IS 'Participant (never in the worklist CSV a lab gets).';
 COMMENT ON COLUMN reassay_candidates.visit IS 'Visit (never in the worklist CSV).';
 COMMENT ON COLUMN reassay_candidates.matrix IS 'Sample matrix.';
 COMMENT ON COLUMN reassay_candidates.assay_id IS 'Assay to run it on.';
-COMMENT ON COLUMN reassay_candidates.reason IS 'above_uloq, run_failed, excluded or high_cv.';
+COMMENT ON COLUMN reassay_candidates.reason IS 'above_uloq, run_failed, excluded, high_cv or isr.';
 COMMENT ON COLUMN reassay_candidates.analytes IS 'Analytes concerned, comma-separated.';
 COMMENT ON COLUMN reassay_candidates.dilution IS 'Dilution the sample was run at.';
 COMMENT ON COLUMN reassay_candidates.detail IS 'Per analyte: the limit, the failed rule, the exclusion or the CV.';
@@ -191,5 +256,5 @@ COMMENT ON COLUMN reassay_candidates.source_file IS 'File of that plate.';
 COMMENT ON COLUMN reassay_candidates.source_file_sha256 IS 'SHA-256 of that file.';
 COMMENT ON COLUMN reassay_candidates.lab IS 'The lab whose plate measured it (plates.lab; null for plates loaded before ownership was recorded).';
 COMMENT ON COLUMN reassay_candidates.suggested_dilution IS 'Dilution factor to run the repeat at: 10 x the current one above the ULOQ, else the same.';
-COMMENT ON COLUMN reassay_candidates.priority IS '1 above ULOQ, 2 failed run, 3 excluded, 4 high replicate CV.';
+COMMENT ON COLUMN reassay_candidates.priority IS '1 above ULOQ, 2 failed run, 3 excluded, 4 high replicate CV, 5 ISR pick.';
 COMMENT ON COLUMN reassay_candidates.result_ids IS 'The results (results_all.result_id) the item is about.';

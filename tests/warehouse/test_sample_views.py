@@ -18,7 +18,7 @@ from warehouse.sample_views import plan_rows
 
 def _config_with(tmp_path: Path, plan: list[dict[str, object]]) -> Path:
     d = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG_DIR, d)
+    shutil.copytree(DEFAULT_CONFIG_DIR, d, dirs_exist_ok=True)
     study = yaml.safe_load((d / "study.yaml").read_text())
     study["assay_plan"] = plan
     (d / "study.yaml").write_text(yaml.safe_dump(study))
@@ -97,7 +97,9 @@ def _snapshot(root: Path) -> None:
     con.close()
 
 
-def _install(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+def _install(
+    con: duckdb.DuckDBPyConnection, root: Path, extra: list[dict[str, object]] | None = None
+) -> None:
     from warehouse.sample_views import sample_views_sql
 
     config = load_config(_config_with(root.parent, [{"assay_id": "LX-NTF", "matrices": ["CSF"]}]))
@@ -117,6 +119,7 @@ def _install(con: duckdb.DuckDBPyConnection, root: Path) -> None:
             "source_file": "p1.csv",
             "source_file_sha256": "sha",
             "qualifier": ">" if a == "VEGF-A" else "=",
+            "conc_pg_ml": 10000.0 if a == "VEGF-A" else 100.0 + i,
             "uloq": 10000.0,
             "dilution": 1.0,
             "cv_pct": 5.0,
@@ -129,6 +132,7 @@ def _install(con: duckdb.DuckDBPyConnection, root: Path) -> None:
         }
         for i, a in enumerate(analytes)
     ]
+    rows += [{**rows[1], **e} for e in extra or []]
     con.register("_r", pl.DataFrame(rows).to_arrow())
     con.execute("CREATE TABLE results_all AS SELECT * FROM _r")
     con.execute(sample_views_sql(config, root))
@@ -151,7 +155,7 @@ def test_sample_status_and_the_worklist_over_a_tiny_snapshot(tmp_path: Path) -> 
     assert "SHP-1" in s2[8] and "LX-NTF" in s2[8]
     items = con.execute(
         "SELECT lab, sample_id, reason, analytes, dilution, suggested_dilution FROM reassay_candidates "
-        "ORDER BY priority"
+        "WHERE reason <> 'isr' ORDER BY priority"
     ).fetchall()
     assert items == [
         ("lab-a", "S1", "above_uloq", "VEGF-A", 1.0, 10.0),
@@ -174,3 +178,54 @@ def test_list_columns_reach_a_csv_joined_and_escaped() -> None:
     df = pl.DataFrame({"flags": [["high_cv", "resolved_late"], None, ["=cmd|' /C calc'!A0"]], "n": [1, 2, 3]})
     lines = write_csv(df).splitlines()
     assert lines == ["flags,n", "high_cv;resolved_late,1", ",2", "'=cmd|' /C calc'!A0,3"]
+
+
+def _isr_repeat(rid: str, analyte: str, conc: float, plate: str = "P1-ISR") -> dict[str, object]:
+    return {
+        "result_id": rid,
+        "analyte": analyte,
+        "plate_id": plate,
+        "conc_pg_ml": conc,
+        "qualifier": "=",
+        "is_current": False,
+        "status": "loaded",
+        "hold_reason": None,
+        "source_file": f"{plate}.csv",
+        "source_file_sha256": "sha-isr",
+    }
+
+
+def test_isr_picks_then_a_seeded_bad_repeat_fails_the_run(tmp_path: Path) -> None:
+    root = tmp_path / "snap"
+    root.mkdir()
+    _snapshot(root)
+    con = duckdb.connect()
+    _install(con, root)
+    # one sample with in-range results: ceil(10 % of 1) = 1 pick, all its in-range analytes
+    picks = con.execute(
+        "SELECT sample_id, assay_id, analytes FROM reassay_candidates WHERE reason = 'isr'"
+    ).fetchall()
+    assert len(picks) == 1 and picks[0][:2] == ("S1", "LX-NTF") and "VEGF-A" not in picks[0][2]
+    con.close()
+    # originals HGF 101, GDNF 103, BDNF 104 (the fixture's 100 + i); repeats: two close, one 50 % off
+    con = duckdb.connect()
+    _install(
+        con,
+        root,
+        [
+            _isr_repeat("x1", "HGF", 110.0),  # +8.5 %
+            _isr_repeat("x2", "GDNF", 95.0),  # -8.1 %
+            _isr_repeat("x3", "BDNF", 170.0),  # +48 %: the seeded bad repeat
+            _isr_repeat("x4", "HGF", 300.0, plate="P1-RA"),  # a plain re-assay: no ISR pair
+        ],
+    )
+    pairs = dict(con.execute("SELECT analyte, round(pct_difference, 1) FROM isr_pairs ORDER BY 1").fetchall())
+    assert pairs == {"BDNF": 48.2, "GDNF": -8.1, "HGF": 8.5}
+    run = con.execute("SELECT n_evaluable, n_within, passed, verdict FROM isr_runs").fetchall()
+    assert run == [(3, 2, True, "passed: 2 of 3 repeats within 30.0 % of the mean")]
+    assert con.execute("SELECT count(*) FROM reassay_candidates WHERE reason = 'isr'").fetchall() == [(0,)]
+    con.close()
+    con = duckdb.connect()
+    _install(con, root, [_isr_repeat("x1", "HGF", 110.0), _isr_repeat("x3", "BDNF", 170.0)])
+    run = con.execute("SELECT n_evaluable, n_within, passed, verdict FROM isr_runs").fetchall()
+    assert run[0][:3] == (2, 1, False) and run[0][3].startswith("failed: only 1 of 2 repeats within 30.0 %")
