@@ -1,5 +1,6 @@
-"""Study data management commands (issue 20): `reconcile` (what the plan expects against what came back)
-and `worklist` (what a lab should run again, as a CSV its instrument software can load).
+"""Study data management commands (issue 20): `reconcile` (what the plan expects against what came back),
+`worklist` (what a lab should run again, as a CSV its instrument software can load) and `isr` (the
+incurred-sample reanalysis verdict of each repeat run).
 
 Both read the analyst views built at publish (warehouse/sample_views.sql): `reconcile` the blinded store
 by default (a data manager's view; `--full` for cleared roles), `worklist` the full store — a value
@@ -171,6 +172,48 @@ def worklist(
     err.print(f"wrote {frame.height:,} items to {out_file} ({what})", highlight=False, soft_wrap=True)
 
 
+def isr_lines(rows: list[tuple[Any, ...]]) -> list[str]:
+    """One block per repeat run: plate, assay, analytes, then the verdict (wrapped, ≤ 80 columns)."""
+    lines: list[str] = []
+    for plate, assay, analytes, passed, verdict in rows:
+        word = "PASS" if passed else "FAIL"
+        lines.append(f"{word}  {plate}  {assay}  ({analytes})"[:WIDTH])
+        lines += textwrap.wrap(verdict, WIDTH, initial_indent="      ", subsequent_indent="      ")
+    return lines
+
+
+def isr(
+    assay: Annotated[str | None, typer.Option("--assay", help="Only this assay")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Incurred-sample reanalysis verdicts (ICH M10 §4.3), one per repeat run (views isr_runs, isr_pairs):
+    at least 2/3 of the repeats within 30 % of the mean of original and repeat. Reads the full store."""
+    where, params = _where({"assay_id": assay})
+    con = _connect(warehouse, full=True)
+    try:
+        rows = con.execute(
+            f"SELECT repeat_plate_id, assay_id, analytes, passed, verdict FROM isr_runs{where} "
+            "ORDER BY assay_id, repeat_plate_id",
+            params,
+        ).fetchall()
+    finally:
+        con.close()
+    if not rows:
+        out.print(
+            "no ISR repeat loaded yet: the picks are in 'biomarkers worklist' (reason isr); run them on a "
+            "plate whose ID matches study.yaml isr.plate_id_pattern",
+            highlight=False,
+        )
+        return
+    for line in isr_lines(rows):
+        out.print(line, highlight=False, soft_wrap=True)
+    failed = sum(1 for r in rows if not r[3])
+    out.print(f"{len(rows)} repeat run(s), {failed} failed", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(reconcile)
     app.command()(worklist)
+    app.command()(isr)

@@ -229,3 +229,20 @@ def test_isr_picks_then_a_seeded_bad_repeat_fails_the_run(tmp_path: Path) -> Non
     _install(con, root, [_isr_repeat("x1", "HGF", 110.0), _isr_repeat("x3", "BDNF", 170.0)])
     run = con.execute("SELECT n_evaluable, n_within, passed, verdict FROM isr_runs").fetchall()
     assert run[0][:3] == (2, 1, False) and run[0][3].startswith("failed: only 1 of 2 repeats within 30.0 %")
+
+
+def test_isr_report_lines_fit_80_columns() -> None:
+    from biomarkers.commands_data import isr_lines
+
+    rows = [
+        (
+            "BCT011-LX-NTF-CSF-P001-ISR",
+            "LX-NTF",
+            "BDNF, GDNF, HGF, LIF, NGF-beta",
+            False,
+            "failed: " + "x" * 150,
+        )
+    ]
+    lines = isr_lines(rows)
+    assert lines[0].startswith("FAIL  BCT011-LX-NTF-CSF-P001-ISR  LX-NTF")
+    assert all(len(line) <= WIDTH for line in lines) and len(lines) == 4
