@@ -246,3 +246,24 @@ def test_isr_report_lines_fit_80_columns() -> None:
     lines = isr_lines(rows)
     assert lines[0].startswith("FAIL  BCT011-LX-NTF-CSF-P001-ISR  LX-NTF")
     assert all(len(line) <= WIDTH for line in lines) and len(lines) == 4
+
+
+def test_an_isr_repeat_never_replaces_the_original() -> None:
+    from warehouse.currency import decide
+
+    base = {"sample_id": "S1", "analyte": "HGF", "assay_id": "LX-NTF", "qualifier": "=", "wells": "A1"}
+    base |= {"participant_id": "P-1", "exclusion_id": None, "exclusion_reason": None, "excluded_by": None}
+    cand = pl.DataFrame(
+        [
+            {**base, "result_id": "orig", "plate_id": "P1", "source_file": "p1.csv", "load_seq": 1},
+            {**base, "result_id": "isr", "plate_id": "P1-ISR", "source_file": "p1-isr.csv", "load_seq": 2},
+        ]
+    )
+    pattern = load_config().study.isr.plate_id_pattern
+    state = {r["result_id"]: r for r in decide(cand, {}, pattern).iter_rows(named=True)}
+    assert state["orig"]["is_current"] and not state["isr"]["is_current"]
+    assert state["isr"]["superseded_by"] is None and "never replaces it" in state["isr"]["reason"]
+    # without the ISR rule the later run would have won (the 'latest' re-assay rule)
+    assert {r["result_id"] for r in decide(cand, {}).iter_rows(named=True) if r["is_current"]} == {"isr"}
+    # a plate ID that merely contains the letters is no ISR plate
+    assert not pl.Series(["DISRUPT-01", "P1-RA"]).str.contains(pattern).any()
