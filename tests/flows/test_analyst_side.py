@@ -412,7 +412,6 @@ def test_query_error_says_what_is_wrong_and_lists_views(wh: Path) -> None:
 
 def test_reconcile_lists_the_samples_without_a_result_and_why(wh: Path) -> None:
     blind = connect_analyst(WarehousePaths.at(wh))
-    vegf_w04 = "from sample_status where visit = 'W04' and matrix = 'CSF' and assay_id = 'ELISA-VEGF'"
     try:
         # the hand join the issue made: W04 CSF samples with a current ELISA VEGF result
         received = one(blind, "select count(*) from samples where visit = 'W04' and matrix = 'CSF'")
@@ -421,27 +420,38 @@ def test_reconcile_lists_the_samples_without_a_result_and_why(wh: Path) -> None:
             "select count(distinct s.sample_id) from samples s join results r using (sample_id) "
             "where s.visit = 'W04' and s.matrix = 'CSF' and r.assay_id = 'ELISA-VEGF'",
         )
+        vegf = blind.execute(
+            "select count(*) filter (where received), count(*) filter (where current_result) "
+            "from sample_status "
+            "where visit = 'W04' and matrix = 'CSF' and assay_id = 'ELISA-VEGF'"
+        ).fetchall()[0]
+        # the visit x matrix x assay with the most samples lacking a result (failed runs, missing samples)
+        visit, matrix, assay = blind.execute(
+            "select visit, matrix, assay_id from sample_status where missing group by all "
+            "order by count(*) desc, visit, matrix, assay_id limit 1"
+        ).fetchall()[0]
+        where = f"from sample_status where visit = '{visit}' and matrix = '{matrix}' and assay_id = '{assay}'"
         row = blind.execute(
             "select count(*), count(*) filter (where received), count(*) filter (where current_result), "
-            f"count(*) filter (where missing) {vegf_w04}"
+            f"count(*) filter (where missing) {where}"
         ).fetchall()[0]
         missing = blind.execute(
-            f"select participant_id, sample_id, status, reason {vegf_w04} and missing"
+            f"select participant_id, sample_id, status, reason {where} and missing"
         ).fetchall()
         sql = "select column_name from duckdb_columns() where table_name = 'samples'"
         cols = {r[0] for r in blind.execute(sql).fetchall()}
     finally:
         blind.close()
-    assert received > 0 and row[1] == received and row[2] == with_result and row[3] == len(missing) > 0
-    assert all(reason for *_, reason in missing)
+    assert received > 0 and vegf == (received, with_result)
+    assert row[3] == len(missing) > 0 and all(reason for *_, reason in missing)
     assert not any(w in c for c in cols for w in ("arm", "treat", "alloc", "random"))
-    p = run("reconcile", "--visit", "W04", "--matrix", "CSF", "--limit", "1000", wh=wh, columns=80)
+    p = run("reconcile", "--visit", visit, "--matrix", matrix, "--limit", "1000", wh=wh, columns=80)
     lines = p.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
-    vegf = next(line for line in lines if line.startswith("W04   CSF    ELISA-VEGF"))
-    counts = [int(x) for x in vegf.split()[3:]]  # expected received assayed complete failed missing
+    summary = next(line for line in lines if line.startswith(f"{visit:<6}{matrix:<7}{assay[:11]:<12}"))
+    counts = [int(x) for x in summary.split()[3:]]  # expected received assayed complete failed missing
     assert (counts[0], counts[1], counts[3], counts[5]) == row
-    listed = [line for line in lines if " ELISA-VEGF " in line and line.startswith("BCT-")]
+    listed = [line for line in lines if line.startswith("BCT-") and f" {assay} " in line]
     assert len(listed) == len(missing)
     for participant, sample, status, _ in missing:
         assert any(line.startswith(participant) and line.endswith(status) for line in listed)
