@@ -616,6 +616,10 @@ from biomarkers import commands_service  # noqa: E402  (serve, lab add/revoke/li
 
 commands_service.register(app)
 
+from biomarkers import commands_data  # noqa: E402  (reconcile, worklist, isr: study data, issue 20)
+
+commands_data.register(app)
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

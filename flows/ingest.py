@@ -50,6 +50,7 @@ from pipeline.workers import OrderedPool
 from schemas.config import Config, load_config
 from schemas.operations import FolderSource, Operations, S3Source, SftpSource, load_operations
 from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out
+from warehouse.late_resolution import record_manifest_samples, resolve_late
 from warehouse.lock import writer_lock
 from warehouse.paths import WarehousePaths
 from warehouse.publish import publish
@@ -61,6 +62,14 @@ def load_manifest_task(path: Path, config: Config, store: WriterStore, run_id: s
     manifest = load_manifest(path, config)
     for name, sha, n in manifest.sources:
         store.record_manifest(sha, name, n, run_id)
+    record_manifest_samples(store, manifest, run_id)
+    late = resolve_late(store, manifest, config, run_id)
+    if late.results:
+        get_run_logger().info(
+            "resolved late: %d samples (%d results) measured before their manifest arrived",
+            late.samples,
+            late.results,
+        )
     return manifest
 
 

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -80,6 +88,45 @@ class StudySdtm(_Strict):
     lbnam: str = Field(min_length=1)  # the laboratory that ran the assays (LBNAM)
 
 
+class PlannedAssay(_Strict):
+    """An assay the protocol plans on every sample of these matrices (at these visits; default: every visit
+    that collects the matrix): what ``sample_status`` expects, ``biomarkers reconcile`` checks (issue 20)."""
+
+    assay_id: str
+    matrices: list[str] = Field(min_length=1)
+    visits: list[str] | None = None
+
+    def planned(self, study: Study) -> list[tuple[str, str]]:
+        """(visit, matrix) pairs this assay is planned at."""
+        return [
+            (v.code, m)
+            for v in study.visits
+            if self.visits is None or v.code in self.visits
+            for m in self.matrices
+            if m in v.matrices
+        ]
+
+
+class IsrRule(_Strict):
+    """Incurred-sample reanalysis (ICH M10 §4.3): which samples are picked for a repeat, how a repeat is
+    recognised (its plate ID), and the acceptance rule — for ligand-binding assays at least 2/3 of the
+    repeats within 30 % of the mean of original and repeat. An ISR repeat never replaces the original."""
+
+    fraction: float = Field(default=0.10, gt=0, le=1)  # of the samples with an in-range result, per assay
+    plate_id_pattern: str = Field(default="(^|[-_ ])ISR([-_ 0-9]|$)", min_length=1)  # regex on the plate ID
+    max_pct_difference: float = Field(default=30.0, gt=0)
+    min_pass_fraction: float = Field(default=2 / 3, gt=0, le=1)
+
+    @field_validator("plate_id_pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"plate_id_pattern {v!r} is not a regular expression: {exc}") from None
+        return v
+
+
 class Study(_Strict):
     study_id: str
     title: str
@@ -91,6 +138,8 @@ class Study(_Strict):
 
     baseline: BaselineRule | None = None
     sdtm: StudySdtm | None = None
+    assay_plan: list[PlannedAssay] = Field(default_factory=list)
+    isr: IsrRule = Field(default_factory=IsrRule)
 
     @model_validator(mode="after")
     def _consistent(self) -> Study:
@@ -109,6 +158,19 @@ class Study(_Strict):
         dup = _duplicates([v.code for v in self.visits])
         if dup:
             raise ValueError(f"visit codes repeated: {dup}")
+        visit_codes = {v.code for v in self.visits}
+        for i, plan in enumerate(self.assay_plan):
+            unknown = (set(plan.matrices) - codes) | (set(plan.visits or []) - visit_codes)
+            if unknown:
+                raise ValueError(
+                    f"assay_plan[{i}] ({plan.assay_id}) names unknown visits or matrices {sorted(unknown)}; "
+                    f"known: {sorted(visit_codes)}, {sorted(codes)}"
+                )
+            if not plan.planned(self):
+                raise ValueError(
+                    f"assay_plan[{i}] ({plan.assay_id}): no listed visit collects {plan.matrices} "
+                    "(visits[].matrices); fix the plan or the visit schedule"
+                )
         if self.baseline is not None:
             first = self.visit(self.baseline.first_dose_visit)
             if first is None:
@@ -479,6 +541,13 @@ class Config(_Strict):
             if bad:
                 raise ValueError(
                     f"assays.yaml: assay {a.assay_id}.sample_dilution names unknown matrices {sorted(bad)}"
+                )
+        assay_ids = {a.assay_id for a in self.assays.assays}
+        for plan in self.study.assay_plan:
+            if plan.assay_id not in assay_ids:
+                raise ValueError(
+                    f"study.yaml: assay_plan names assay {plan.assay_id!r}, not in assays.yaml "
+                    f"(known: {sorted(assay_ids)})"
                 )
         return self
 

@@ -26,7 +26,7 @@ SELECT
     r.sample_id, r.sample_condition, r.analyte, r.analyte_class, r.assay_id, r.platform, r.kit_lot,
     r.plate_id, r.conc_pg_ml, r.qualifier, r.lloq_pg_ml AS lloq, r.uloq_pg_ml AS uloq, r.cv_pct,
     r.n_replicates, r.n_wells, r.dilution, r.wells, r.reported_texts, r.unit_as_written, r.extrapolated,
-    r.flags, r.status, r.hold_reason, r.source_file, r.source_sha256 AS source_file_sha256, r.loaded_at,
+    string_split(nullif(r.flags, ''), ';') AS flags, r.status, r.hold_reason, r.source_file, r.source_sha256 AS source_file_sha256, r.loaded_at,
     s.current_from,
     CASE WHEN NOT coalesce(s.is_current, false) AND s.current_from IS NOT NULL THEN s.state_since END AS current_to,
     s.superseded_by,
@@ -55,6 +55,34 @@ WHERE h.is_current AND h.valid_from <= CAST(ts AS TIMESTAMPTZ)
   AND (h.valid_to IS NULL OR h.valid_to > CAST(ts AS TIMESTAMPTZ));
 
 COMMENT ON VIEW results IS 'Current results: resolved to participant x visit x matrix x analyte, valid, not superseded. conc_pg_ml is the replicate mean in pg/mL; when qualifier is < or > it is the limit (lloq/uloq, dilution applied), never an imputed value.';
+COMMENT ON COLUMN results.result_id IS 'Stable ID of this result: the first 32 hex digits of SHA-256(source_sha256|plate_id|sample_id|analyte|assay_id); a late-resolved result gets an ID derived from its unresolved row.';
+COMMENT ON COLUMN results.study_id IS 'Study identifier (config/study.yaml), e.g. BCT-002-US.';
+COMMENT ON COLUMN results.participant_id IS 'Participant, from the sample manifest (labs hold only sample IDs).';
+COMMENT ON COLUMN results.site_id IS 'Clinical site of the participant, from the sample manifest.';
+COMMENT ON COLUMN results.visit IS 'Visit code from the sample manifest (config/study.yaml visits, e.g. W04).';
+COMMENT ON COLUMN results.visitnum IS 'VISITNUM of the visit (config/study.yaml); order visits by it, never by load order.';
+COMMENT ON COLUMN results.matrix IS 'Sample matrix from the manifest (CSF, SERUM).';
+COMMENT ON COLUMN results.collection_date IS 'Date the sample was drawn, from the manifest.';
+COMMENT ON COLUMN results.sample_id IS 'The specimen ID as the lab wrote it on the plate (SDTM LBREFID).';
+COMMENT ON COLUMN results.sample_condition IS 'Sample condition from the manifest (e.g. HEMOLYZED); null when normal or not recorded.';
+COMMENT ON COLUMN results.analyte IS 'Canonical analyte name (config/analytes.yaml), whatever the lab wrote.';
+COMMENT ON COLUMN results.analyte_class IS 'Analyte class (neurotrophic, inflammatory, cytokine, neurodegeneration).';
+COMMENT ON COLUMN results.assay_id IS 'Assay/kit that measured it (config/assays.yaml); results of different assays are never merged.';
+COMMENT ON COLUMN results.platform IS 'Measurement platform (luminex, msd, simoa, ella, plate_reader...).';
+COMMENT ON COLUMN results.kit_lot IS 'Kit lot of the run (from the export, else configured).';
+COMMENT ON COLUMN results.plate_id IS 'Plate the result comes from, as the file names it.';
+COMMENT ON COLUMN results.conc_pg_ml IS 'Concentration in pg/mL, dilution applied: the replicate mean when qualifier is =, the limit (LLOQ/ULOQ) when < or >, null when NR. Never imputed.';
+COMMENT ON COLUMN results.cv_pct IS 'Replicate CV in percent of the numeric replicates (null with fewer than 2).';
+COMMENT ON COLUMN results.n_replicates IS 'Replicates that gave a number.';
+COMMENT ON COLUMN results.n_wells IS 'Wells the sample was measured in for this analyte.';
+COMMENT ON COLUMN results.dilution IS 'Dilution factor the sample was run at (applied once to conc_pg_ml and the limits).';
+COMMENT ON COLUMN results.reported_texts IS 'The wells'' concentration cells as the file wrote them, |-separated (e.g. <3.2|4.1).';
+COMMENT ON COLUMN results.unit_as_written IS 'The concentration unit as the file wrote it, before conversion to pg/mL.';
+COMMENT ON COLUMN results.extrapolated IS 'The instrument''s value lies beyond the curve''s range and was reported as such (report_extrapolated in assays.yaml); false when censored at the limits.';
+COMMENT ON COLUMN results.flags IS 'Warnings on the result, as a list (e.g. [high_cv, westgard, resolved_late]); null when none. Test with list_contains(flags, ''high_cv'').';
+COMMENT ON COLUMN results.source_file IS 'Name of the export file as received (never used as a path).';
+COMMENT ON COLUMN results.loaded_at IS 'When the file was loaded (UTC); for a late-resolved result, when its manifest resolved it.';
+COMMENT ON COLUMN results.current_from IS 'When this result last became current (UTC); what results_as_of(ts) compares with.';
 COMMENT ON COLUMN results.qualifier IS '= in range; < below LLOQ (conc_pg_ml = LLOQ); > above ULOQ (conc_pg_ml = ULOQ); NR not reported (conc_pg_ml null).';
 COMMENT ON COLUMN results.lloq IS 'Lower limit of quantification of this run for this sample, pg/mL, dilution applied.';
 COMMENT ON COLUMN results.uloq IS 'Upper limit of quantification of this run for this sample, pg/mL, dilution applied.';
@@ -75,10 +103,10 @@ COMMENT ON VIEW quarantine IS 'Every rejected, held or warned row and file, with
 
 CREATE VIEW unresolved AS
 SELECT u.*, NOT EXISTS (
-    SELECT 1 FROM results r WHERE r.sample_id = u.sample_id
+    SELECT 1 FROM results_all r WHERE r.sample_id = u.sample_id AND r.participant_id IS NOT NULL
 ) AS still_unresolved
 FROM read_parquet('{root}/unresolved.parquet') u;
-COMMENT ON VIEW unresolved IS 'Samples measured on a plate whose ID was not in any sample manifest at load time; their results are kept in results_all with status unresolved.';
+COMMENT ON VIEW unresolved IS 'Samples measured on a plate whose ID was not in any sample manifest at load time; their results are kept in results_all with status unresolved. still_unresolved is false once a manifest lists the sample: each run re-resolves the queue, and the results load then as new rows flagged resolved_late (the unresolved row''s superseded_by names its replacement).';
 
 CREATE VIEW curves AS SELECT * FROM read_parquet('{root}/curves.parquet');
 COMMENT ON VIEW curves IS 'The standard curve of each plate x analyte: model, weighting, parameters, R2, masked calibrators, LLOQ/ULOQ (in-well), whether concentrations came from this fit or from the instrument.';

@@ -41,6 +41,17 @@ def neutralise(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(fixes) if fixes else df
 
 
+def flatten_lists(df: pl.DataFrame) -> pl.DataFrame:
+    """List columns (``results.flags``, ``sample_status.missing_analytes``) as ``;``-joined text: CSV has no
+    lists, and a spreadsheet shows the items as the warehouse stored them before issue 20."""
+    joined = [
+        pl.col(name).list.eval(pl.element().cast(pl.String)).list.join(";").alias(name)
+        for name, dtype in df.schema.items()
+        if isinstance(dtype, pl.List)
+    ]
+    return df.with_columns(joined) if joined else df
+
+
 def write_csv(df: pl.DataFrame) -> str:
-    """``df`` as CSV text for a spreadsheet: escaped."""
-    return neutralise(df).write_csv()
+    """``df`` as CSV text for a spreadsheet: list columns joined with ``;``, escaped."""
+    return neutralise(flatten_lists(df)).write_csv()

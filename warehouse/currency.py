@@ -116,10 +116,12 @@ class CurrencyChange:
     events: list[AuditEvent]
 
 
-def decide(cand: pl.DataFrame, rules: Mapping[str, str]) -> pl.DataFrame:
+def decide(cand: pl.DataFrame, rules: Mapping[str, str], isr_pattern: str | None = None) -> pl.DataFrame:
     """The desired state of every candidate: is_current, superseded_by, exclusion_id, reason.
 
-    ``rules`` maps assay_id → reassay rule. Pure: tests call it on hand-made frames."""
+    ``rules`` maps assay_id → reassay rule. ``isr_pattern``: a regular expression on the plate ID marking
+    incurred-sample reanalysis repeats (study.yaml ``isr``), which are evaluated against the original and
+    never replace it (never current). Pure: tests call it on hand-made frames."""
     if cand.height == 0:
         return cand.with_columns(
             pl.lit(None, pl.Boolean).alias("is_current"),
@@ -128,7 +130,11 @@ def decide(cand: pl.DataFrame, rules: Mapping[str, str]) -> pl.DataFrame:
         )
     in_range_first = pl.col("assay_id").replace_strict(rules, default="latest") == "in_range_first"
     rank = pl.when(in_range_first & (pl.col("qualifier") != "=")).then(1).otherwise(0)
-    eligible = cand.filter(pl.col("exclusion_id").is_null()).with_columns(rank.alias("_rank"))
+    isr = pl.col("plate_id").str.contains(isr_pattern) if isr_pattern else pl.lit(False)
+    cand = cand.with_columns(isr.fill_null(False).alias("_isr"))
+    eligible = cand.filter(pl.col("exclusion_id").is_null() & ~pl.col("_isr")).with_columns(
+        rank.alias("_rank")
+    )
     chosen = (
         eligible.sort(["_rank", "load_seq", "result_id"], descending=[False, True, True])
         .group_by(["sample_id", "analyte", "assay_id"], maintain_order=True)
@@ -158,9 +164,14 @@ def decide(cand: pl.DataFrame, rules: Mapping[str, str]) -> pl.DataFrame:
     )
     return out.with_columns(
         current.alias("is_current"),
-        pl.when(excluded | current).then(None).otherwise(pl.col("_chosen")).alias("superseded_by"),
+        pl.when(excluded | current | pl.col("_isr"))
+        .then(None)
+        .otherwise(pl.col("_chosen"))
+        .alias("superseded_by"),
         pl.when(excluded)
         .then(pl.format("excluded: {} (by {})", pl.col("exclusion_reason"), pl.col("excluded_by")))
+        .when(pl.col("_isr"))
+        .then(pl.lit("incurred-sample reanalysis repeat: evaluated against the original, never replaces it"))
         .when(current)
         .then(why_chosen)
         .otherwise(
@@ -194,6 +205,7 @@ def refresh(
     if keys.height == 0 and (incoming is None or incoming.height == 0):
         return CurrencyChange(0, 0, 0, [])
     rules = {a.assay_id: a.reassay_rule for a in config.assays.assays} if config else {}
+    isr = config.study.isr.plate_id_pattern if config else None
     if incoming is None or incoming.height == 0:
         incoming = pl.DataFrame(schema=_INCOMING_SCHEMA)
     if keys.height == 0:
@@ -203,7 +215,7 @@ def refresh(
         cand = incoming.select(_CAND_COLUMNS).with_columns(
             **{c: pl.lit(None, t) for c, t in _NO_STATE.items()}, n_events=pl.lit(0, pl.Int64)
         )
-        return _record(con, decide(cand, rules), at=at, run_id=run_id)
+        return _record(con, decide(cand, rules, isr), at=at, run_id=run_id)
     # literal false: the optimiser drops the reads of results_all and result_currency altogether
     sql = _CANDIDATES_SQL.format(
         any_stored="true" if keys.height else "false", cand_columns=", ".join(_CAND_COLUMNS)
@@ -221,7 +233,7 @@ def refresh(
     finally:
         con.unregister("_currency_keys")
         con.unregister("_currency_incoming")
-    return _record(con, decide(cand, rules), at=at, run_id=run_id)
+    return _record(con, decide(cand, rules, isr), at=at, run_id=run_id)
 
 
 def _exclusions_on(con: duckdb.DuckDBPyConnection, plate_ids: list[str]) -> bool:
@@ -283,6 +295,8 @@ def _summarise(changed: pl.DataFrame) -> CurrencyChange:
         elif r["exclusion_id"] is not None:
             exc += 1
             event, old_v, new_v = "excluded", "current" if r["was_current"] else "not current", "excluded"
+        elif r["superseded_by"] is None:  # an ISR repeat: kept beside the original, never current
+            event, old_v, new_v = "isr_repeat", "new result", "not current (ISR repeat)"
         else:
             sup += 1
             event = "superseded"

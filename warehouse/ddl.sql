@@ -323,3 +323,26 @@ CREATE TABLE IF NOT EXISTS qc_trend (
 -- a plate belongs to the lab whose file first loaded it (warehouse/ownership.py). Null: loaded before.
 ALTER TABLE files ADD COLUMN IF NOT EXISTS lab VARCHAR;
 ALTER TABLE plates ADD COLUMN IF NOT EXISTS lab VARCHAR;
+
+-- issue 20: the samples of every manifest received (biorepository shipments), one row per manifest file ×
+-- sample, never updated: the analyst store's `samples` view is the latest listing of each sample, and late
+-- resolution (warehouse/late_resolution.py) reads the queue against it. No allocation: manifests hold none.
+CREATE TABLE IF NOT EXISTS manifest_samples (
+    manifest_sha256 VARCHAR NOT NULL,
+    sample_id VARCHAR NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    site_id VARCHAR,
+    visit VARCHAR NOT NULL,
+    matrix VARCHAR NOT NULL,
+    collection_date DATE,
+    collection_time VARCHAR,
+    aliquot VARCHAR,
+    freeze_thaw_count INTEGER,
+    condition VARCHAR,
+    shipment_id VARCHAR,
+    manifest_file VARCHAR NOT NULL,
+    manifest_line BIGINT,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL,
+    PRIMARY KEY (manifest_sha256, sample_id)
+);

@@ -28,6 +28,7 @@ from warehouse.access import apply_access
 from warehouse.analyst_sql import results_wide_sql, visit_schedule_sql
 from warehouse.blinding import blinded_selects, blinded_view_sql
 from warehouse.paths import WarehousePaths
+from warehouse.sample_views import sample_views_sql
 from warehouse.store import WriterStore
 
 KEEP_SNAPSHOTS = 5
@@ -50,6 +51,7 @@ _SINGLE_FILE_TABLES = (
     "calibrators",
     "run_acceptance",
     "qc_trend",
+    "manifest_samples",
 )
 
 
@@ -94,6 +96,7 @@ def install_views(con: duckdb.DuckDBPyConnection, root: Path, config: Config) ->
     store's source): the fixed ones of analyst_views.sql and those shaped by configuration."""
     con.execute(visit_schedule_sql(config.study))  # baseline_change in analyst_views.sql reads it
     con.execute(views_sql(root))
+    con.execute(sample_views_sql(config, root))
     wide = root / MATERIALIZED["results_wide"]
     con.execute(results_wide_sql(config, str(wide) if wide.exists() else None))
     con.execute(blinded_view_sql(config))

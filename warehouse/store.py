@@ -225,7 +225,10 @@ class WriterStore:
                 "FROM result_currency GROUP BY result_id) WHERE c"
             ),
             "quarantine_rows": "SELECT count(*) FROM quarantine",
-            "unresolved_samples": "SELECT count(DISTINCT sample_id) FROM unresolved",
+            "unresolved_samples": (  # still unresolved: no manifest received since lists them
+                "SELECT count(DISTINCT sample_id) FROM unresolved u WHERE NOT EXISTS (SELECT 1 FROM "
+                "results_all r WHERE r.sample_id = u.sample_id AND r.participant_id IS NOT NULL)"
+            ),
         }
         return {k: int(self.con.execute(q).fetchall()[0][0]) for k, q in sql.items()}
 

@@ -405,3 +405,105 @@ def test_query_error_says_what_is_wrong_and_lists_views(wh: Path) -> None:
     assert "available views:" in p.stderr
     for v in ("results_wide", "baseline_change", "censoring_summary", "sample_lineage"):
         assert v in p.stderr
+
+
+# --- study data management (issue 20) ----------------------------------------------------------------------
+
+
+def test_reconcile_lists_the_samples_without_a_result_and_why(wh: Path) -> None:
+    blind = connect_analyst(WarehousePaths.at(wh))
+    try:
+        # the hand join the issue made: W04 CSF samples with a current ELISA VEGF result
+        received = one(blind, "select count(*) from samples where visit = 'W04' and matrix = 'CSF'")
+        with_result = one(
+            blind,
+            "select count(distinct s.sample_id) from samples s join results r using (sample_id) "
+            "where s.visit = 'W04' and s.matrix = 'CSF' and r.assay_id = 'ELISA-VEGF'",
+        )
+        vegf = blind.execute(
+            "select count(*) filter (where received), count(*) filter (where current_result) "
+            "from sample_status "
+            "where visit = 'W04' and matrix = 'CSF' and assay_id = 'ELISA-VEGF'"
+        ).fetchall()[0]
+        # the visit x matrix x assay with the most samples lacking a result (failed runs, missing samples)
+        visit, matrix, assay = blind.execute(
+            "select visit, matrix, assay_id from sample_status where missing group by all "
+            "order by count(*) desc, visit, matrix, assay_id limit 1"
+        ).fetchall()[0]
+        where = f"from sample_status where visit = '{visit}' and matrix = '{matrix}' and assay_id = '{assay}'"
+        row = blind.execute(
+            "select count(*), count(*) filter (where received), count(*) filter (where current_result), "
+            f"count(*) filter (where missing) {where}"
+        ).fetchall()[0]
+        missing = blind.execute(
+            f"select participant_id, sample_id, status, reason {where} and missing"
+        ).fetchall()
+        sql = "select column_name from duckdb_columns() where table_name = 'samples'"
+        cols = {r[0] for r in blind.execute(sql).fetchall()}
+    finally:
+        blind.close()
+    assert received > 0 and vegf == (received, with_result)
+    assert row[3] == len(missing) > 0 and all(reason for *_, reason in missing)
+    assert not any(w in c for c in cols for w in ("arm", "treat", "alloc", "random"))
+    p = run("reconcile", "--visit", visit, "--matrix", matrix, "--limit", "1000", wh=wh, columns=80)
+    lines = p.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    summary = next(line for line in lines if line.startswith(f"{visit:<6}{matrix:<7}{assay[:11]:<12}"))
+    counts = [int(x) for x in summary.split()[3:]]  # expected received assayed complete failed missing
+    assert (counts[0], counts[1], counts[3], counts[5]) == row
+    listed = [line for line in lines if line.startswith("BCT-") and f" {assay} " in line]
+    assert len(listed) == len(missing)
+    for participant, sample, status, _ in missing:
+        assert any(line.startswith(participant) and line.endswith(status) for line in listed)
+        assert sample is None or any(sample in line for line in listed)
+
+
+def test_worklist_lists_every_above_uloq_sample_with_a_dilution(wh: Path, tmp_path: Path) -> None:
+    full = connect_analyst(WarehousePaths.at(wh), full=True)
+    try:
+        above = {
+            (s, a, float(d))
+            for s, a, d in full.execute(
+                "select sample_id, assay_id, dilution from results where qualifier = '>'"
+            ).fetchall()
+        }
+        failed = one(
+            full,
+            "select count(distinct (r.sample_id, r.assay_id, r.plate_id)) from results_all r "
+            "where r.status = 'run_rejected' and not exists (select 1 from results c where "
+            "c.sample_id = r.sample_id and c.analyte = r.analyte and c.assay_id = r.assay_id)",
+        )
+    finally:
+        full.close()
+    target = tmp_path / "worklist.csv"
+    p = run("worklist", "--out", str(target), wh=wh)
+    assert "items" in p.stderr
+    with open(target, newline="") as fh:
+        items = list(csv.DictReader(fh))
+    assert items, "the generated study has failed runs and censored samples: the worklist cannot be empty"
+    assert "participant_id" not in items[0] and "visit" not in items[0]  # a lab gets sample IDs only
+    listed = {
+        (i["sample_id"], i["assay_id"], float(i["dilution"])) for i in items if i["reason"] == "above_uloq"
+    }
+    assert listed == above
+    assert all(
+        float(i["suggested_dilution"]) == 10 * float(i["dilution"])
+        for i in items
+        if i["reason"] == "above_uloq"
+    )
+    assert sum(1 for i in items if i["reason"] == "run_failed") == failed
+
+
+def test_the_data_dictionary_is_complete_and_up_to_date(wh: Path) -> None:
+    from warehouse.data_dictionary import markdown, undocumented
+
+    blind = connect_analyst(WarehousePaths.at(wh))
+    try:
+        assert undocumented(blind) == []
+        text = markdown(blind)
+    finally:
+        blind.close()
+    shipped = (Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md").read_text(
+        encoding="utf-8"
+    )
+    assert text == shipped, "docs/data-dictionary.md is out of date: run python -m warehouse.data_dictionary"
