@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from pipeline.report import IngestSummary, one_line
+from pipeline.report import PLATEMAP_ALONE, IngestSummary, one_line
 
 OUTCOME_MARK = {
     "quarantined": ("✗", "red"),
@@ -155,7 +155,8 @@ def print_summary(
     if s.companions_waiting:
         names = ", ".join(s.companions_waiting[:5]) + (" …" if len(s.companions_waiting) > 5 else "")
         console.print(
-            f"Plate maps waiting for their export ({len(s.companions_waiting)}): {names}", highlight=False
+            f"Plate maps waiting for their export ({len(s.companions_waiting)}): {names}. {PLATEMAP_ALONE}",
+            highlight=False,
         )
     if s.waiting:
         names = ", ".join(s.waiting[:5]) + (" …" if len(s.waiting) > 5 else "")

@@ -75,6 +75,7 @@ class Manifest:
 
     samples: pl.DataFrame
     sources: tuple[ManifestSource, ...] = field(default_factory=tuple)
+    location: Path | None = None  # the manifest file or folder it was read from (where a manifest belongs)
 
     @classmethod
     def empty(cls) -> Manifest:
@@ -135,7 +136,7 @@ def load_manifest(path: Path, config: Config) -> Manifest:
     samples = _deduplicate(typed, problems)
     if problems:
         raise ManifestError(problems)
-    return Manifest(samples.select(list(MANIFEST_SCHEMA)), tuple(sources))
+    return Manifest(samples.select(list(MANIFEST_SCHEMA)), tuple(sources), path.resolve())
 
 
 def _raw_empty() -> pl.DataFrame:

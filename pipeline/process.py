@@ -42,6 +42,7 @@ from pipeline.validate import (
     validate_results,
 )
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult
+from readers.refusal import FileRefused, ManifestInInboxError
 from schemas.config import Assay, Config
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA
 from schemas.wells import WELL_COLUMNS, conform
@@ -93,6 +94,9 @@ def process_file(
                 "not on its own.",
             )
         reader = detect(file)
+    except FileRefused as exc:  # an empty file, a PDF, a manifest…: refused for what it is
+        message = str(exc) + (_manifest_home(manifest) if isinstance(exc, ManifestInInboxError) else "")
+        return _quarantined(file, sha256, None, exc.rule, message, details=exc.details)
     except UnknownFormatError as exc:
         return _quarantined(file, sha256, None, "unknown_format", str(exc), details=exc.details)
     except ReaderError as exc:
@@ -104,6 +108,19 @@ def process_file(
     except ReaderError as exc:
         return _quarantined(file, sha256, reader.name, "unreadable_file", str(exc), details=exc.details)
     return _process_read(file, sha256, rr, config, manifest, assay)
+
+
+def _manifest_home(manifest: Manifest) -> str:
+    """Where a manifest dropped into the inbox belongs: the run's manifests folder, when it has one."""
+    where = manifest.location
+    if where is None:
+        return " Put it in the manifests folder (BIOMARKERS_MANIFEST; data/manifests by default)."
+    if where.is_dir():
+        return f" Put it in the manifests folder {where}, and remove it from the inbox."
+    return (
+        f" This run reads one manifest file, {where}: add its rows there (or make that a manifests folder "
+        "and put this file in it), and remove it from the inbox."
+    )
 
 
 def _quarantined(

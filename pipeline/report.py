@@ -42,6 +42,14 @@ class FileLine:
         return "warnings" if self.status == "loaded_with_issues" or self.flagged else "clean"
 
 
+PLATEMAP_ALONE = (
+    "A plate map is read only with the export it describes, found by name in the same folder: "
+    "'<export name>_platemap.csv' beside '<export name>.txt'. Copy in that export, or rename the plate map "
+    "after it; it is read on the next run."
+)
+"""What to do about a plate map that arrived without its export (issue 14: the name alone said nothing)."""
+
+
 @dataclass
 class IngestSummary:
     run_id: str
@@ -247,7 +255,11 @@ def markdown(s: IngestSummary, run_name: str = "") -> str:
             for f in attention
         ]
     if s.companions_waiting:
-        lines += ["", "Plate maps waiting for their export: " + ", ".join(s.companions_waiting)]
+        lines += [
+            "",
+            "Plate maps waiting for their export: " + ", ".join(s.companions_waiting),
+            PLATEMAP_ALONE,
+        ]
     if s.waiting:
         lines += ["", "Waiting (hidden or still being copied, not read): " + ", ".join(s.waiting)]
     lines += [f"\nRefused: {m}" for m in s.refused]

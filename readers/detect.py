@@ -5,12 +5,15 @@ are tried in: native first, then allotropy, then a short refusal.
 2. When no native reader recognises it, or the one that does raises :class:`ReaderError` (a variant it
    cannot read), the allotropy fallback (readers/allotropy_fallback.py) tries it, when its environment
    is installed. The result's ``format`` (``allotropy:<vendor>``) and a warning name the reader that read it.
-3. Otherwise the file is refused: one short paragraph for a lab person (what the file looks like, why it
+3. A file whose shape says what it is (empty, a PDF or image, a damaged workbook, a zip archive, a sample
+   manifest, a canonical CSV missing a column: readers/refusal.py) is refused saying so, before the fallback.
+4. Otherwise the file is refused: one short paragraph for a lab person (what the file looks like, why it
    cannot be read, what to do); the formats tried and each one's reason go to ``ReaderError.details``.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from typing import ClassVar, cast
@@ -18,6 +21,7 @@ from typing import ClassVar, cast
 from readers.allotropy_fallback import AllotropyFallbackReader, NotEndpointError, oracle_available
 from readers.base import FileInput, Reader, ReaderError, ReadResult, Sniff
 from readers.platemap import looks_like_platemap
+from readers.refusal import container_refusal, recognise
 from readers.text import decode, split_lines
 
 HEAD_CHARS = 20_000
@@ -95,7 +99,16 @@ def describe(file: FileInput, head: str) -> str:
     if not any(sep in ln for ln in lines[:50]):
         name = "plain"
     more = "+" if len(head) >= HEAD_CHARS else ""
-    return f"a {name} text file ({len(lines)}{more} lines)"
+    utf16 = ", UTF-16" if _is_utf16(data) else ""
+    return f"a {name} text file ({len(lines)}{more} lines{utf16})"
+
+
+def _is_utf16(data: bytes) -> bool:
+    """Written as UTF-16 ("Unicode text", as many instruments save): said in a refusal, since it is read."""
+    head = data[:200]
+    return data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+        len(head) >= 4 and max(head[1::2].count(0), head[0::2].count(0)) > len(head) // 4
+    )
 
 
 def _clean(reason: str, limit: int = 300) -> str:
@@ -114,12 +127,19 @@ def detect(file: FileInput) -> Reader:
     """The reader to use: the native reader whose sniff scores highest (wrapped so that a variant it
     cannot read goes to the allotropy fallback), else the fallback itself, else UnknownFormatError (one
     short paragraph; each format's reason in ``details``)."""
+    container = container_refusal(file)
+    if container:
+        raise container
     head = head_text(file)
     sniffs = [(r, r.sniff(head, file)) for r in all_readers()]
     matched = sorted(((r, s) for r, s in sniffs if s.matched), key=lambda rs: -rs[1].score)
     tried = _tried(sniffs)
     use_fallback = fallback_enabled() and not is_companion(file)
     if not matched:
+        specific = recognise(file, head)
+        if specific:  # an empty file, a PDF, a manifest…: said plainly, the formats tried in details
+            specific.details = "\n".join(tried)
+            raise specific
         if use_fallback:
             return _Fallback(tried, describe(file, head))
         raise unknown_format(file, describe(file, head), tried, fallback_note())

@@ -477,6 +477,12 @@ class _Parse(ParseRun):
         dilution = self.merged(sections, "dilution")
         signal = median or net_mfi
         primary = result or signal
+        if primary is None and not has_crc:
+            raise self.error(
+                "the file stops before its per-well data: no Median or Result section and no '-- CRC --' "
+                "end line (xPONENT writes both), so it looks truncated, e.g. by a copy that stopped early. "
+                "Copy the file again from the xPONENT computer, or export the batch again."
+            )
         if primary is None:
             raise self.error(
                 "no per-well Median or Result section (a 'DataType:,Median' line followed by "

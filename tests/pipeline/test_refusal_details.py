@@ -14,7 +14,8 @@ def test_refusal_is_short_and_the_formats_tried_are_details(config: Config) -> N
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
     out = process_file(FileInput("photo-of-plate.png", png), "0" * 64, config, Manifest.empty())
     assert out.status == "quarantined" and out.format is None
-    assert "binary file" in out.message and "Export the plate again" in out.message
+    # issue 14: a picture is named as one (it was "a binary file … none of the formats we read recognises")
+    assert "PNG image" in out.message and "Export the plate's data" in out.message
     assert len(out.message) < 400 and "Tried" not in out.message and "\\x" not in out.message
     assert out.details is not None and "Tried Luminex xPONENT CSV export" in out.details
     assert out.quarantine is not None
