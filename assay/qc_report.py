@@ -24,14 +24,16 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from matplotlib.figure import Figure
 
+from assay import svg_plots
 from assay.plots import (
     CurvePlotData,
     PlateWell,
@@ -45,7 +47,9 @@ from assay.plots import (
     standard_curve_plot,
 )
 
-ImageFormat = Literal["png", "svg"]
+ImageFormat = Literal["inline", "png", "svg"]
+"""``inline``: figures as SVG elements written directly in the page (:mod:`assay.svg_plots`; fast, small);
+``png``/``svg``: matplotlib figures (:mod:`assay.plots`) embedded as base64 images."""
 
 
 @dataclass(frozen=True)
@@ -345,6 +349,34 @@ def _fit_summary(a: AnalyteReport) -> str:
     return '<dl class="kv">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
 
 
+def _lj_figure(s: LeveyJenningsSeries) -> Figure:
+    return levey_jennings_plot(
+        s.values,
+        mean=s.mean,
+        sd=s.sd,
+        x=s.x,
+        violations=s.violations,
+        current_index=s.current_index,
+        title=s.title,
+        metric=s.metric,
+        unit=s.unit,
+    )
+
+
+def _lj_svg(s: LeveyJenningsSeries) -> str:
+    return svg_plots.levey_jennings_svg(
+        s.values,
+        mean=s.mean,
+        sd=s.sd,
+        x=s.x,
+        violations=s.violations,
+        current_index=s.current_index,
+        title=s.title,
+        metric=s.metric,
+        unit=s.unit,
+    )
+
+
 def _analyte_section(
     a: AnalyteReport,
     anchor: str,
@@ -364,7 +396,14 @@ def _analyte_section(
         parts.append('<ul class="reasons">' + "".join(f"<li>{_e(r)}</li>" for r in a.reasons) + "</ul>")
     parts.append(_fit_summary(a))
 
-    def emit(fig: Figure, alt: str, name: str) -> None:
+    def emit(make: Callable[[], Figure], inline: Callable[[], str], alt: str, name: str) -> None:
+        if fmt == "inline":
+            # the figure drawn as SVG in the page; matplotlib only when figure files are asked for
+            parts.append(f"<figure>{inline()}</figure>")
+            if figure_dir is not None:
+                save_figure(make(), figure_dir / f"{anchor}_{name}")
+            return
+        fig = make()
         if figure_dir is not None and link_figures:
             # linked, not embedded: the page stays small and each figure is drawn once per file format
             stem = f"{anchor}_{name}"
@@ -380,7 +419,13 @@ def _analyte_section(
 
     parts.append("<h3>Standard curve</h3>")
     if a.curve is not None:
-        emit(standard_curve_plot(a.curve), f"Standard curve of {a.analyte}", "curve")
+        curve = a.curve
+        emit(
+            lambda: standard_curve_plot(curve),
+            lambda: svg_plots.curve_svg(curve),
+            f"Standard curve of {a.analyte}",
+            "curve",
+        )
     else:
         parts.append(
             '<p class="note">No standard curve for this analyte (the file reports concentrations).</p>'
@@ -391,13 +436,15 @@ def _analyte_section(
     parts.append(_qc_table(a) if a.qcs else '<p class="note">No QC samples on this plate.</p>')
     if a.wells:
         parts.append("<h3>Plate map</h3>")
-        fig = plate_heatmap(
-            a.wells,
-            title=f"{run.plate_id} · {a.analyte}",
-            signal_label=a.signal_label,
-            cv_limit=a.cv_limit_pct,
+        title = f"{run.plate_id} · {a.analyte}"
+        emit(
+            lambda: plate_heatmap(a.wells, title=title, signal_label=a.signal_label, cv_limit=a.cv_limit_pct),
+            lambda: svg_plots.heatmap_svg(
+                a.wells, title=title, signal_label=a.signal_label, cv_limit=a.cv_limit_pct
+            ),
+            f"Plate heat map of {a.analyte}",
+            "plate",
         )
-        emit(fig, f"Plate heat map of {a.analyte}", "plate")
         parts.append(_cv_table(a))
     if a.levey_jennings or a.trend:
         parts.append("<h3>Levey–Jennings</h3>")
@@ -405,18 +452,12 @@ def _analyte_section(
         parts.append(_trend_table(a))
     if a.levey_jennings:
         for i, s in enumerate(a.levey_jennings, start=1):
-            fig = levey_jennings_plot(
-                s.values,
-                mean=s.mean,
-                sd=s.sd,
-                x=s.x,
-                violations=s.violations,
-                current_index=s.current_index,
-                title=s.title,
-                metric=s.metric,
-                unit=s.unit,
+            emit(
+                partial(_lj_figure, s),
+                partial(_lj_svg, s),
+                f"Levey–Jennings chart: {s.title}",
+                f"lj{i}",
             )
-            emit(fig, f"Levey–Jennings chart: {s.title}", f"lj{i}")
     parts.append("</details></section>")
     return "".join(parts)
 
@@ -457,7 +498,8 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowra
 tr.masked-row td { color: #777; background: #f7f7f7; }
 tr.fail-row td { background: #fff3f3; }
 figure { margin: 6px 0 10px; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eceff3; }
+figure img, figure svg { max-width: 100%; height: auto; border: 1px solid #eceff3; }
+figure svg { background: #fff; }
 section.analyte { border-top: 2px solid var(--line); padding-top: 18px; margin-top: 26px; }
 nav table { min-width: 0; }
 nav a { color: #1f4e9c; }
