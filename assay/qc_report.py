@@ -522,8 +522,10 @@ def render_qc_report(
     image_format: ImageFormat = "png",
     figure_dir: Path | None = None,
     link_figures: bool = False,
+    style_nonce: str | None = None,
 ) -> str:
-    """The report's HTML (see :func:`write_qc_report`)."""
+    """The report's HTML (see :func:`write_qc_report`). ``style_nonce``: served by a page whose
+    Content-Security-Policy allows styles by nonce (the upload service), the stylesheet carries it."""
     anchors: list[str] = []
     for i, a in enumerate(run.analytes, start=1):
         anchors.append(f"a{i}-{_slug(a.analyte)}")
@@ -570,12 +572,13 @@ def render_qc_report(
     title = f"QC report — {run.plate_id}"
     images = "data: 'self'" if link_figures else "data:"  # linked figures sit beside the page
     csp = f"default-src 'none'; img-src {images}; style-src 'unsafe-inline'"
+    nonce = f' nonce="{_e(style_nonce)}"' if style_nonce else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<title>{_e(title)}</title><style{nonce}>{_CSS}</style></head><body><main>"
         f"<header><h1>{_e(title)}</h1><p class=sub>{_e(run.assay)}</p>"
         '<dl class="kv">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in identity) + "</dl>"
         f'<div class="verdict {verdict_cls}"><div>Run verdict {_verdict_badge(run.verdict)}</div>'
