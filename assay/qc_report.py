@@ -29,23 +29,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Literal
-
-from matplotlib.figure import Figure
+from types import ModuleType
+from typing import TYPE_CHECKING, Literal
 
 from assay import svg_plots
-from assay.plots import (
-    CurvePlotData,
-    PlateWell,
-    figure_png,
-    figure_svg,
-    format_number,
-    levey_jennings_plot,
-    plate_heatmap,
-    replicate_cvs,
-    save_figure,
-    standard_curve_plot,
-)
+from assay.plot_data import CurvePlotData, PlateWell, format_number, replicate_cvs
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ImageFormat = Literal["inline", "png", "svg"]
 """``inline``: figures as SVG elements written directly in the page (:mod:`assay.svg_plots`; fast, small);
@@ -194,6 +185,8 @@ def _status(passed: bool | None, masked: bool = False) -> str:
 
 
 def _image(fig: Figure, alt: str, fmt: ImageFormat) -> str:
+    from assay.plots import figure_png, figure_svg
+
     if fmt == "svg":
         data = base64.b64encode(figure_svg(fig).encode("utf-8")).decode("ascii")
         uri = f"data:image/svg+xml;base64,{data}"
@@ -349,7 +342,15 @@ def _fit_summary(a: AnalyteReport) -> str:
     return '<dl class="kv">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
 
 
+def _plots() -> ModuleType:
+    from assay import plots
+
+    return plots
+
+
 def _lj_figure(s: LeveyJenningsSeries) -> Figure:
+    from assay.plots import levey_jennings_plot
+
     return levey_jennings_plot(
         s.values,
         mean=s.mean,
@@ -397,6 +398,8 @@ def _analyte_section(
     parts.append(_fit_summary(a))
 
     def emit(make: Callable[[], Figure], inline: Callable[[], str], alt: str, name: str) -> None:
+        from assay.plots import save_figure  # matplotlib, imported only when a figure is drawn with it
+
         if fmt == "inline":
             # the figure drawn as SVG in the page; matplotlib only when figure files are asked for
             parts.append(f"<figure>{inline()}</figure>")
@@ -421,7 +424,7 @@ def _analyte_section(
     if a.curve is not None:
         curve = a.curve
         emit(
-            lambda: standard_curve_plot(curve),
+            lambda: _plots().standard_curve_plot(curve),
             lambda: svg_plots.curve_svg(curve),
             f"Standard curve of {a.analyte}",
             "curve",
@@ -438,7 +441,9 @@ def _analyte_section(
         parts.append("<h3>Plate map</h3>")
         title = f"{run.plate_id} · {a.analyte}"
         emit(
-            lambda: plate_heatmap(a.wells, title=title, signal_label=a.signal_label, cv_limit=a.cv_limit_pct),
+            lambda: _plots().plate_heatmap(
+                a.wells, title=title, signal_label=a.signal_label, cv_limit=a.cv_limit_pct
+            ),
             lambda: svg_plots.heatmap_svg(
                 a.wells, title=title, signal_label=a.signal_label, cv_limit=a.cv_limit_pct
             ),

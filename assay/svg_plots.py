@@ -20,17 +20,16 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
-import matplotlib
 import numpy as np
-from matplotlib import colors as mcolors
-from matplotlib import ticker
 
-from assay.plots import (
+from assay.plot_data import (
+    TYPE_MARK,
     CurvePlotData,
     FloatArray,
     PlateWell,
     format_number,
     replicate_cvs,
+    split_wells,
 )
 
 _C_CURVE = "#1f3b73"
@@ -122,9 +121,19 @@ class _Axis:
         return self.p0 + (t - self.lo) / (self.hi - self.lo) * (self.p1 - self.p0)
 
     def ticks(self) -> list[float]:
-        lo, hi = (10**self.lo, 10**self.hi) if self.log else (self.lo, self.hi)
-        loc = ticker.LogLocator() if self.log else ticker.MaxNLocator(nbins=6)
-        return [float(t) for t in loc.tick_values(lo, hi) if lo <= t <= hi]
+        """Decades on a log axis (with 2 and 5 between them when the axis spans under two decades);
+        on a linear axis, steps of 1, 2, 2.5 or 5 × 10^k giving at most 7 ticks."""
+        if self.log:
+            first, last = math.ceil(self.lo - 1e-9), math.floor(self.hi + 1e-9)
+            mults = (1.0,) if last - first >= 2 else (1.0, 2.0, 5.0)
+            ticks = [m * 10.0**k for k in range(first - 1, last + 1) for m in mults]
+            return [t for t in ticks if self.lo - 1e-9 <= math.log10(t) <= self.hi + 1e-9]
+        span = self.hi - self.lo
+        raw = span / 6
+        mag = 10.0 ** math.floor(math.log10(raw))
+        step = next(m * mag for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * mag >= raw)
+        start = math.ceil(self.lo / step) * step
+        return [round(start + i * step, 12) for i in range(int((self.hi - start) / step + 1e-9) + 1)]
 
 
 def _y_range(values: Sequence[float], log: bool) -> tuple[float, float]:
@@ -363,21 +372,58 @@ def curve_svg(data: CurvePlotData) -> str:
 # Plate heat map
 # ---------------------------------------------------------------------------------------------------------
 
-_VIRIDIS_RGB = [
-    (float(r), float(g), float(b)) for r, g, b, _ in matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))
-]
-_VIRIDIS = [mcolors.to_hex(rgb) for rgb in _VIRIDIS_RGB]  # a lookup table: matplotlib's norm per cell is slow
+# matplotlib's viridis at every 8th of its 256 entries; the rest interpolated (no matplotlib import: ~1 s)
+_VIRIDIS_ANCHORS = (
+    "440154",
+    "470d60",
+    "48186a",
+    "482374",
+    "472d7b",
+    "453781",
+    "424086",
+    "3e4989",
+    "3b528b",
+    "375b8d",
+    "33638d",
+    "2f6b8e",
+    "2c728e",
+    "297a8e",
+    "26828e",
+    "23898e",
+    "21918c",
+    "1f988b",
+    "1fa088",
+    "22a785",
+    "28ae80",
+    "32b67a",
+    "3fbc73",
+    "4ec36b",
+    "5ec962",
+    "70cf57",
+    "84d44b",
+    "98d83e",
+    "addc30",
+    "c2df23",
+    "d8e219",
+    "ece51b",
+    "fde725",
+)
 
-_TYPE_MARK = {"standard": "S", "blank": "B", "qc": "QC", "control": "C", "unknown": ""}
 
-
-def _split_wells(well: str) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for part in well.split(","):
-        p = part.strip()
-        if len(p) >= 2 and p[0].upper() in "ABCDEFGHIJKLMNOP" and p[1:].isdigit() and len(p) <= 3:
-            out.append((ord(p[0].upper()) - ord("A"), int(p[1:]) - 1))
+def _viridis_table() -> list[tuple[float, float, float]]:
+    anchors = [tuple(int(h[i : i + 2], 16) / 255 for i in (0, 2, 4)) for h in _VIRIDIS_ANCHORS]
+    out: list[tuple[float, float, float]] = []
+    for k in range(256):
+        pos = k / 255 * (len(anchors) - 1)
+        i = min(int(pos), len(anchors) - 2)
+        t = pos - i
+        a, b = anchors[i], anchors[i + 1]
+        out.append((a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t))
     return out
+
+
+_VIRIDIS_RGB = _viridis_table()
+_VIRIDIS = ["#" + "".join(f"{round(v * 255):02x}" for v in rgb) for rgb in _VIRIDIS_RGB]
 
 
 def heatmap_svg(
@@ -393,7 +439,7 @@ def heatmap_svg(
     outlined — what :func:`assay.plots.plate_heatmap` shows."""
     placed: dict[tuple[int, int], PlateWell] = {}
     for w in wells:
-        for rc in _split_wells(w.well):
+        for rc in split_wells(w.well):
             placed[rc] = w
     big = any(r >= 8 or c >= 12 for r, c in placed)
     nrows, ncols = (16, 24) if big else (8, 12)
@@ -452,7 +498,7 @@ def heatmap_svg(
             rects.setdefault(colour, []).append(f"M{x0} {y0}h{cell}v{cell}h-{cell}z")
             if here is None:
                 continue
-            mark = _TYPE_MARK.get(here.sample_type, here.sample_type[:1].upper())
+            mark = TYPE_MARK.get(here.sample_type, here.sample_type[:1].upper())
             if v is None or not math.isfinite(v):
                 mark = (mark + " NR").strip()
             cv_val = well_cv.get(f"{chr(65 + r)}{c + 1}")

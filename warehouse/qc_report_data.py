@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from assay.curves import CurveFit
-from assay.plots import CurvePlotData, PlateWell
+from assay.plot_data import CurvePlotData, PlateWell
 from assay.qc_report import (
     AnalyteReport,
     CalibratorRow,
