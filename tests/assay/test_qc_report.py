@@ -314,7 +314,7 @@ def test_a_30_plex_page_is_small_fast_and_complete(tmp_path: Path) -> None:
     path = write_qc_report(tmp_path, run, image_format="inline")
     cpu = time.process_time() - cpu
     page = path.read_text(encoding="utf-8")
-    # The bound is 5 s to open; rendering measured ~0.7 s of CPU here (`biomarkers ops bench`
+    # The bound is 5 s to open; rendering measured 0.3–0.4 s of CPU here (`biomarkers bench`
     # prints it). CPU time, not wall time: a shared CI runner slows the wall clock, not the work.
     assert cpu < 5.0, f"{cpu:.2f} s of CPU for a 30-plex page"
     assert path.stat().st_size <= 2_000_000
