@@ -14,8 +14,7 @@ import io
 import math
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -34,9 +33,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.path import Path as MplPath
-from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
+# The plots' inputs and number helpers live in assay/plot_data.py (no matplotlib there); re-exported here.
+from assay.plot_data import TYPE_MARK as _TYPE_MARK
+from assay.plot_data import CurvePlotData as CurvePlotData
+from assay.plot_data import FloatArray as FloatArray
+from assay.plot_data import PlateWell as PlateWell
+from assay.plot_data import ReplicateCv as ReplicateCv
+from assay.plot_data import floats as _floats
+from assay.plot_data import format_number as format_number
+from assay.plot_data import replicate_cvs as replicate_cvs
+from assay.plot_data import split_wells as _split_wells
+from assay.plot_data import well_name as _well_name
+from assay.plot_data import wells_from_frame as wells_from_frame
 
 # Colours (colour-blind safe where it matters: accepted vs masked vs QC vs unknown differ in marker too).
 _C_CURVE = "#1f3b73"
@@ -63,22 +72,6 @@ _LOG_SIGNAL_RATIO = 200.0  # signals spanning more than this factor get a log y 
 def _tx(text: object) -> str:
     """Text for a figure: matplotlib parses ``$...$`` as math, so a ``$`` in a name must be escaped."""
     return str(text).replace("$", r"\$")
-
-
-def format_number(value: float | None, sig: int = 4) -> str:
-    """A number with ``sig`` significant digits, without scientific notation for everyday magnitudes."""
-    if value is None or not math.isfinite(value):
-        return "—"
-    if value == 0:
-        return "0"
-    digits = sig - 1 - math.floor(math.log10(abs(value)))
-    if digits <= 0:
-        return f"{round(value, digits):,.0f}"
-    return f"{value:,.{digits}f}"
-
-
-def _floats(values: Sequence[float | None]) -> FloatArray:
-    return np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
 def _plain_log_ticks(axis: Axis) -> None:
@@ -134,41 +127,6 @@ def save_figure(
 # ---------------------------------------------------------------------------------------------------------
 # Standard curve
 # ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CurvePlotData:
-    """What the standard-curve plot needs, independent of the curve model.
-
-    Concentrations are *in-well* (before the sample dilution), in ``unit``; signals are raw (OD, MFI...).
-
-    - standards: one entry per well (replicates separately) — nominal concentration, signal, masked
-      (excluded from the fit). A nominal 0 (blank in the series) is drawn at the left edge.
-    - QCs: nominal concentration and observed signal, so their distance from the curve shows.
-    - unknowns: back-calculated concentration (the limit when censored), signal and qualifier
-      (``=``, ``<``, ``>``, ``NR``; empty = ``=``). ``NR`` rows are counted, not drawn.
-    - ``predict``: concentration → signal of the fitted curve (e.g. ``CurveFit.predict``).
-    """
-
-    predict: Callable[[FloatArray], FloatArray]
-    std_conc: Sequence[float]
-    std_signal: Sequence[float | None]
-    std_masked: Sequence[bool] = ()
-    qc_conc: Sequence[float] = ()
-    qc_signal: Sequence[float | None] = ()
-    unk_conc: Sequence[float | None] = ()
-    unk_signal: Sequence[float | None] = ()
-    unk_qualifier: Sequence[str] = ()
-    lloq: float | None = None
-    uloq: float | None = None
-    plate_id: str = ""
-    analyte: str = ""
-    model: str = "4PL"
-    weighting: str = ""
-    r_squared: float | None = None
-    unit: str = "pg/mL"
-    signal_label: str = "Signal"
-    log_signal: bool | None = None  # None: log when the signals span more than a factor of 200
 
 
 def _curve_title(data: CurvePlotData) -> str:
@@ -363,81 +321,6 @@ def standard_curve_plot(data: CurvePlotData, *, figsize: tuple[float, float] = (
 # ---------------------------------------------------------------------------------------------------------
 # Plate heat map
 # ---------------------------------------------------------------------------------------------------------
-
-_WELL_RE = re.compile(r"^([A-Pa-p])(\d{1,2})$")
-_TYPE_MARK = {"standard": "S", "blank": "B", "qc": "QC", "control": "C", "unknown": ""}
-
-
-@dataclass(frozen=True)
-class PlateWell:
-    """One well's reading for one analyte. ``well`` may list wells (``"A3,A4"``, a replicate-average row):
-    each listed well then shows that value. ``signal`` None = no reading."""
-
-    well: str
-    signal: float | None
-    sample_type: str = "unknown"
-    sample_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ReplicateCv:
-    """Coefficient of variation of one replicate group (same sample type and sample ID on the plate)."""
-
-    sample_id: str
-    sample_type: str
-    wells: tuple[str, ...]
-    mean: float
-    cv_pct: float
-
-
-def wells_from_frame(df: pl.DataFrame) -> list[PlateWell]:
-    """Plate wells from a frame with ``well`` and ``signal`` (the canonical well table of one analyte);
-    ``sample_type`` and ``sample_id`` are used when present."""
-    n = df.height
-    types = df["sample_type"].to_list() if "sample_type" in df.columns else ["unknown"] * n
-    ids = df["sample_id"].to_list() if "sample_id" in df.columns else [None] * n
-    return [
-        PlateWell(str(w), None if s is None else float(s), t or "unknown", i)
-        for w, s, t, i in zip(df["well"].to_list(), df["signal"].to_list(), types, ids, strict=True)
-    ]
-
-
-def _split_wells(well: str) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for part in well.split(","):
-        m = _WELL_RE.match(part.strip())
-        if m:
-            out.append((ord(m.group(1).upper()) - ord("A"), int(m.group(2)) - 1))
-    return out
-
-
-def _well_name(row: int, col: int) -> str:
-    return f"{chr(ord('A') + row)}{col + 1}"
-
-
-def replicate_cvs(wells: Sequence[PlateWell]) -> list[ReplicateCv]:
-    """Replicate CV (sample SD / mean, %) per group of single wells sharing sample type and sample ID.
-
-    Rows that already average several wells, rows without a sample ID, groups with fewer than two finite
-    signals and groups with a non-positive mean (CV undefined) give no CV.
-    """
-    groups: dict[tuple[str, str], list[tuple[str, float]]] = {}
-    for w in wells:
-        if w.sample_id is None or w.signal is None or not math.isfinite(w.signal) or "," in w.well:
-            continue
-        groups.setdefault((w.sample_type, w.sample_id), []).append((w.well.strip(), float(w.signal)))
-    out: list[ReplicateCv] = []
-    for (stype, sid), members in groups.items():
-        if len(members) < 2:
-            continue
-        vals = np.array([v for _, v in members])
-        mean = float(vals.mean())
-        if mean <= 0:
-            continue
-        out.append(
-            ReplicateCv(sid, stype, tuple(w for w, _ in members), mean, float(vals.std(ddof=1) / mean * 100))
-        )
-    return out
 
 
 def plate_heatmap(

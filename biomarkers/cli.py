@@ -509,9 +509,16 @@ def qc_report(
         Path | None, typer.Option("--out", help="Folder for index.html [default: data/qc/<plate>]")
     ] = None,
     warehouse: WarehouseOpt = None,
+    figure_files: Annotated[
+        bool,
+        typer.Option(
+            "--figure-files",
+            help="Also write each figure as PNG and SVG under figures/ (matplotlib; ~5 s per analyte)",
+        ),
+    ] = False,
 ) -> None:
-    """Write a plate's QC report (standard curves, calibrators, QCs, heat map, Levey-Jennings) as HTML,
-    with its figures as PNG/SVG files beside it (linked: the page stays small and opens fast)."""
+    """Write a plate's QC report (standard curves, calibrators, QCs, heat map, Levey-Jennings) as one
+    self-contained HTML page, its figures drawn in it as SVG (small, opens fast, analytes fold)."""
     from assay.qc_report import write_qc_report
     from schemas.config import load_config
     from warehouse.analyst import NoAnalystStoreError, connect_analyst
@@ -533,7 +540,7 @@ def qc_report(
 
     # the plate ID comes from a lab's file: never a path as it is (warehouse/file_names.py)
     target = out_dir or settings.data_dir() / "qc" / safe_name(plate)
-    path = write_qc_report(target, run, figure_files=True, link_figures=True)
+    path = write_qc_report(target, run, image_format="inline", figure_files=figure_files)
     out.print(f"QC report for {plate} ({run.verdict}): {path}", highlight=False)
 
 

@@ -92,7 +92,9 @@ def bench(
         f"scale {r.scale:g}: {r.files} files, {r.results} current results; pipeline/bare = "
         f"{r.pipeline_s:.1f} s / {r.bare_s:.2f} s = {r.ratio:.1f}×; no-op {r.noop_s:.2f} s; "
         f"wide pivot {r.pivot_s:.3f} s (ad-hoc PIVOT {r.adhoc_pivot_s:.3f} s); peak RSS "
-        f"{r.peak_rss_mb:.0f} MiB per process, {r.peak_rss_tree_mb:.0f} MiB with its {r.workers} workers",
+        f"{r.peak_rss_mb:.0f} MiB per process, {r.peak_rss_tree_mb:.0f} MiB with its {r.workers} workers; "
+        f"QC report {r.qc_report_s:.2f} s ({r.qc_plate_analytes} analytes, {r.qc_report_kb:.0f} kB), "
+        f"30-plex {r.qc_30plex_s:.2f} s ({r.qc_30plex_cpu_s:.2f} s CPU, {r.qc_30plex_kb:.0f} kB)",
         highlight=False,
     )
     if json_out:

@@ -714,6 +714,21 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         up = to_upload(row, registry, duplicate=bool(duplicate))
         return render(request, "verdict.html", {"lab": lab.name, "up": up, "v": up.verdict})
 
+    @app.get("/qc-report", response_class=HTMLResponse, include_in_schema=False)
+    def plate_qc_page(request: Request, plate: str = "") -> Response:
+        """A plate's QC report, for the lab that owns the plate only (service/plate_qc.py)."""
+        from service.plate_qc import PlateQcNotFoundError, lab_plate_report  # matplotlib: only when asked
+
+        lab = page_lab(request)
+        if lab is None:
+            return RedirectResponse("/signin", status_code=303)
+        nonce = str(request.scope.get("state", {}).get("csp_nonce", ""))
+        try:
+            page = lab_plate_report(settings.warehouse_paths, plate, lab.name, config, nonce)
+        except PlateQcNotFoundError as exc:
+            return render(request, "plate_missing.html", {"lab": lab.name, "message": str(exc)}, 404)
+        return HTMLResponse(page)
+
     return app
 
 

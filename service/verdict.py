@@ -392,7 +392,9 @@ def _counts(o: FileOutcome) -> Counts:
     rejected = flagged = 0
     if q is not None and q.height:
         rejected = int(q.filter(pl.col("severity") == "reject").height)
-        flagged = int(q.filter(pl.col("severity") == "warning").height)
+        # a warning on a result that did not load (its sample ID unknown, held) is told with that result
+        warnings = q.filter(pl.col("severity") == "warning").iter_rows(named=True)
+        flagged = sum(1 for r in warnings if _status_of(o, r) == "loaded")
     return Counts(
         accepted=n("loaded"),
         held=n("held", "run_rejected"),
@@ -402,13 +404,41 @@ def _counts(o: FileOutcome) -> Counts:
     )
 
 
+def _status_of(o: FileOutcome, q: dict[str, object]) -> str:
+    """The status of the result a quarantine row is about ("loaded" when the file has no result rows)."""
+    if o.results is None or o.results.height == 0:
+        return "loaded"
+    hit = o.results.filter(
+        (pl.col("plate_id") == q["plate_id"])
+        & (pl.col("sample_id") == q["sample_id"])
+        & (pl.col("analyte") == q["analyte"])
+    )
+    return str(hit["status"][0]) if hit.height else "loaded"
+
+
+_STATUS_KIND: dict[str, ProblemKind] = {"unresolved": "unresolved", "held": "held", "run_rejected": "held"}
+
+
+def _kind(o: FileOutcome, r: dict[str, object]) -> ProblemKind:
+    """A warning is "Loaded, flagged" only when its result loaded; on a result waiting for its sample ID
+    or held, the problem is told as that (the flag comes with the result when it loads)."""
+    kind = _SEVERITY_KIND.get(str(r["severity"]), "not_loaded")
+    if kind == "flagged":
+        return _STATUS_KIND.get(_status_of(o, r), "flagged")
+    return kind
+
+
 def _problems(o: FileOutcome) -> list[Problem]:
     out: list[Problem] = []
     if o.quarantine is not None and o.quarantine.height:
         for r in o.quarantine.iter_rows(named=True):
+            kind = _kind(o, r)
+            message = r["message"] if not o.details else r["message"].split(" Details: ", 1)[0]
+            if r["severity"] == "warning" and kind != "flagged":
+                message = message.replace("the result is loaded and flagged", "the result will be flagged")
             out.append(
                 Problem(
-                    kind=_SEVERITY_KIND.get(r["severity"], "not_loaded"),
+                    kind=kind,
                     plate=r["plate_id"],
                     well=r["well"],
                     sample=r["sample_id"],
@@ -416,9 +446,7 @@ def _problems(o: FileOutcome) -> list[Problem]:
                     value=r["value_text"],
                     rule=r["rule"],
                     # a refusal's details (formats tried) are in Verdict.details, not in the problem list
-                    message=for_lab(
-                        r["message"] if not o.details else r["message"].split(" Details: ", 1)[0]
-                    ),
+                    message=for_lab(message),
                 )
             )
     if o.unresolved is not None and o.unresolved.height:

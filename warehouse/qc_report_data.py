@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from assay.curves import CurveFit
-from assay.plots import CurvePlotData, PlateWell
+from assay.plot_data import CurvePlotData, PlateWell
 from assay.qc_report import (
     AnalyteReport,
     CalibratorRow,
@@ -68,9 +68,10 @@ def build_report_input(con: duckdb.DuckDBPyConnection, plate_id: str, config: Co
     acc = _q(con, "select * from run_acceptance where source_sha256 = ? and plate_id = ?", [sha, plate_id])
     wells = _q(con, "select * from wells where source_sha256 = ? and plate_id = ?", [sha, plate_id])
     assay = config.assays.get(p["assay_id"]) if p["assay_id"] else None
+    trends = _trend_frame(con, p)  # every analyte's series in one query: a 30-plex is not 30 round trips
     analytes: list[AnalyteReport] = []
     for c in curves.iter_rows(named=True):
-        analytes.append(_analyte(con, c, cal, acc, wells, p, assay.acceptance if assay else None))
+        analytes.append(_analyte(con, c, cal, acc, wells, p, assay.acceptance if assay else None, trends))
     rejected = [a for a in analytes if a.verdict == "fail"]
     reasons = [f"{a.analyte}: {'; '.join(a.reasons)}" for a in rejected]
     flagged = [
@@ -104,6 +105,7 @@ def _analyte(
     wells: pl.DataFrame,
     plate: dict[str, object],
     acceptance: Acceptance | None,
+    trends: pl.DataFrame | None,
 ) -> AnalyteReport:
     analyte = str(c["analyte"])
     fit = _fit(c)
@@ -170,7 +172,9 @@ def _analyte(
         for r in qcs.sort("sample_id", "well").iter_rows(named=True)
     )
     verdict = None if rules.height == 0 else ("pass" if bool(rules["run_accepted"].all()) else "fail")
-    judged = _trend_rows(con, analyte, plate)
+    judged = (
+        None if trends is None else _trend_rows(trends.filter(pl.col("analyte") == analyte), analyte, plate)
+    )
     lj: list[LeveyJenningsSeries]
     trend: list[TrendRow] = []
     if judged is None:  # a store loaded before trending at load existed
@@ -200,23 +204,28 @@ def _analyte(
 _SERIES_ORDER = {"EC50": 1, "max_signal": 2}
 
 
-def _trend_rows(
-    con: duckdb.DuckDBPyConnection, analyte: str, plate: dict[str, object]
-) -> tuple[list[LeveyJenningsSeries], list[TrendRow]] | None:
-    """The Levey–Jennings charts and this plate's Westgard table from ``qc_trend`` (what was judged at
-    load); None when the store has no ``qc_trend`` (older snapshot)."""
+def _trend_frame(con: duckdb.DuckDBPyConnection, plate: dict[str, object]) -> pl.DataFrame | None:
+    """``qc_trend`` rows of every run of the plate's assay and kit lot, in load order; None when the store
+    has no ``qc_trend`` (older snapshot)."""
     try:
-        rows = _q(
+        return _q(
             con,
             """
             select t.*, f.load_seq from qc_trend t join files f using (source_sha256)
-            where t.analyte = ? and t.assay_id = ? and coalesce(t.kit_lot, '') = coalesce(?, '')
+            where t.assay_id = ? and coalesce(t.kit_lot, '') = coalesce(?, '')
             order by f.load_seq, t.plate_id
             """,
-            [analyte, plate["assay_id"], plate["kit_lot"]],
+            [plate["assay_id"], plate["kit_lot"]],
         )
     except duckdb.CatalogException:
         return None
+
+
+def _trend_rows(
+    rows: pl.DataFrame, analyte: str, plate: dict[str, object]
+) -> tuple[list[LeveyJenningsSeries], list[TrendRow]]:
+    """The Levey–Jennings charts and this plate's Westgard table from one analyte's ``qc_trend`` rows
+    (what was judged at load)."""
     sha, pid = plate["source_sha256"], plate["plate_id"]
     here = rows.filter((pl.col("source_sha256") == sha) & (pl.col("plate_id") == pid))
     trend = [

@@ -6,7 +6,9 @@ import base64
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -233,7 +235,7 @@ def test_minimal_input_renders() -> None:
     assert "<img " not in bare
 
 
-def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+def _chromium_shot(page: Path, tmp_path: Path) -> np.ndarray:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("headless Chromium not installed: `apt-get install chromium` enables this test")
@@ -252,7 +254,7 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
             f"--user-data-dir={tmp_path / 'profile'}",
             f"--screenshot={shot}",
             "--window-size=1400,2400",
-            report.as_uri(),
+            page.as_uri(),
         ],
         check=True,
         capture_output=True,
@@ -260,6 +262,92 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     )
     from matplotlib.image import imread
 
-    pixels = imread(shot)
+    return np.asarray(imread(shot))
+
+
+def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+    pixels = _chromium_shot(report, tmp_path)
     assert pixels.shape[:2] == (2400, 1400)
     assert float(pixels[..., :3].std()) > 0.05  # a rendered page, not a blank canvas
+
+
+# --- a 30-plex plate: the page the CLI and the upload service write (figures inline as SVG) -------------
+
+
+def plex_analyte(i: int) -> AnalyteReport:
+    """One analyte of a full 96-well multiplex plate: 16 standard wells, 6 QCs, 74 unknown wells (37
+    duplicates, about a third below LLOQ), five Levey–Jennings series of 30 runs — a real LX plate's shape."""
+    base = analyte(f"Analyte-{i:02d}", logistic4(20.0, 1.2, 300.0 + i, 25000.0), failing_qc=i % 7 == 0)
+    rng = np.random.default_rng(i)
+    conc = list(10 ** rng.uniform(0.5, 3.5, 37))
+    q = ["<" if c < 15.625 else (">" if c > 2000 else "=") for c in conc]
+    assert base.curve is not None
+    curve = replace(
+        base.curve,
+        unk_conc=[max(15.625, min(2000.0, c)) for c in conc],
+        unk_signal=[None] * 37,
+        unk_qualifier=q,
+        log_signal=True,
+    )
+    wells = [PlateWell(f"{'ABCDEFGH'[r]}{c}", float(rng.uniform(30, 20000)), "unknown", f"S{r}{c // 2}")
+             for r in range(8) for c in range(3, 13)]  # fmt: skip
+    lj = [
+        LeveyJenningsSeries(
+            title=f"Analyte-{i:02d} {name}",
+            values=list(rng.normal(100, 10, 30)),
+            mean=100.0,
+            sd=10.0,
+            x=[f"BCT001-LX-P{k:03d}" for k in range(30)],
+            violations=[(29, ["1-3s"])],
+            current_index=29,
+            metric=name,
+            unit="pg/mL",
+        )
+        for name in ("QC-L", "QC-M", "QC-H", "EC50", "max_signal")
+    ]
+    return replace(base, curve=curve, wells=[*base.wells, *wells], levey_jennings=lj)
+
+
+def test_a_30_plex_page_is_small_fast_and_complete(tmp_path: Path) -> None:
+    run = replace(run_input(), analytes=[plex_analyte(i) for i in range(1, 31)])
+    cpu = time.process_time()
+    path = write_qc_report(tmp_path, run, image_format="inline")
+    cpu = time.process_time() - cpu
+    page = path.read_text(encoding="utf-8")
+    # The issue's bound is 5 s to open; rendering measured 0.3–0.4 s of CPU here (`biomarkers bench`
+    # prints it). CPU time, not wall time: a shared CI runner slows the wall clock, not the work.
+    assert cpu < 5.0, f"{cpu:.2f} s of CPU for a 30-plex page"
+    assert path.stat().st_size <= 2_000_000
+    assert [p.name for p in tmp_path.iterdir()] == ["index.html"]  # self-contained: nothing beside it
+    assert "<img" not in page and 'src="' not in page and "<script" not in page
+    sections = re.findall(r'<section class="analyte" id="[^"]+">(.*?)</section>', page, re.S)
+    assert len(sections) == 30
+    for i, (sec, a) in enumerate(zip(sections, run.analytes, strict=True)):
+        assert sec.count('<svg class="fig curve"') == 1 and sec.count('<svg class="fig plate"') == 1
+        assert sec.count('<svg class="fig lj"') == 5
+        assert "<caption>Calibrators" in sec and "<caption>Quality controls" in sec
+        assert ("<details open>" in sec) == (a.verdict != "pass"), i  # passed analytes fold
+        # the fit summary's counts are the points drawn
+        m = re.search(r"(\d+): (\d+) in range, (\d+) below LLOQ, (\d+) above ULOQ", sec)
+        assert m is not None
+        curve = re.search(r'<svg class="fig curve".*?</svg>', sec, re.S)
+        assert curve is not None
+        paths = re.findall(r'<path class="(unk|unk-below|unk-above)" d="([^"]*)"', curve.group(0))
+        drawn = {c: len(re.findall(r"M-?[\d.]+ -?[\d.]+", d)) for c, d in paths}
+        assert (drawn.get("unk", 0), drawn.get("unk-below", 0), drawn.get("unk-above", 0)) == (
+            int(m.group(2)),
+            int(m.group(3)),
+            int(m.group(4)),
+        )
+        assert int(m.group(3)) > 0
+        assert "LLOQ 15.62 pg/mL" in curve.group(0) and "ULOQ 2,000 pg/mL" in curve.group(0)
+
+
+def test_inline_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+    run = replace(run_input(), analytes=[plex_analyte(i) for i in (7, 14)])  # both failing: open
+    path = write_qc_report(tmp_path / "qc", run, image_format="inline")
+    pixels = _chromium_shot(path, tmp_path)
+    # the first analyte's curve is drawn: its blue standards and purple below-LLOQ chevrons are on screen
+    rgb = (pixels[..., :3] * 255).round()
+    assert ((abs(rgb - [31, 119, 180]).sum(axis=-1)) < 20).sum() > 200  # _C_STD
+    assert ((abs(rgb - [148, 103, 189]).sum(axis=-1)) < 20).sum() > 50  # _C_CENSORED

@@ -166,3 +166,25 @@ def test_grid_without_its_plate_map_is_not_accepted_and_says_why(study: Path, co
     siblings = {name.replace(".txt", "_platemap.csv"): pm}
     paired = build_verdict(process_file(FileInput(name, data, siblings), "0" * 64, config, manifest))
     assert paired.outcome == "accepted" and paired.counts.accepted > 0
+
+
+def test_a_flag_on_a_result_that_did_not_load_is_not_told_as_loaded(
+    study: Path, config: Config, tmp_path: Path
+) -> None:
+    """A plate of another study: no sample is in this manifest, nothing loads; its replicate-CV flag is
+    told with the waiting result ("Sample ID not found"), never as "Loaded, flagged" (seen on the red
+    verdict page's screenshot: "0 results accepted", "1 flagged", "the result is loaded and flagged")."""
+    from pipeline.manifest import load_manifest
+    from pipeline.process import process_file
+
+    generate_study(tmp_path / "other", seed=2, participants=4)
+    path = sorted((tmp_path / "other" / "inbox").glob("*LX-CYT-CSF-P001*.csv"))[0]
+    manifest = load_manifest(study / "manifest.csv", config)
+    v = build_verdict(
+        process_file(FileInput(name=path.name, data=path.read_bytes()), "0" * 64, config, manifest)
+    )
+    assert v.counts.accepted == 0 and v.counts.flagged == 0
+    cv = [p for p in v.problems if p.rule == "high_cv"]
+    assert cv, "the fixture plate should carry a replicate-CV flag"
+    assert all(p.kind == "unresolved" and "loaded and flagged" not in p.message for p in cv)
+    assert not [p for p in v.problems if p.kind == "flagged"]
