@@ -29,6 +29,16 @@ def corpus() -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _own_prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every `biomarkers` subprocess a test starts runs a temporary Prefect server on a SQLite file under
+    PREFECT_HOME. Each test session (each xdist worker: `make test` runs two) gets its own, so parallel
+    workers never share one database file, and tests never write into the user's ~/.prefect."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect-home")))
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _no_allotropy_fallback_by_default() -> Iterator[None]:
     """The allotropy fallback costs ~5 s per unknown file; property tests feed thousands of them. Tests
     of the fallback itself turn it back on (`allotropy_fallback` fixture)."""
@@ -40,3 +50,10 @@ def _no_allotropy_fallback_by_default() -> Iterator[None]:
 @pytest.fixture
 def allotropy_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BIOMARKERS_ALLOTROPY_FALLBACK", "1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Integration tests (real runs, servers, demos: minutes each) first. `make test` spreads test files over
+    two workers (pytest-xdist, `--dist loadfile`, in this order): the long files start at once and the
+    seconds-long unit tests fill the gaps at the end, instead of one long file running alone last."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)

@@ -8,8 +8,11 @@ import re
 import time
 
 import httpx
+import pytest
 
 from tests.service.conftest import SMALL, Service, wait_for_status
+
+pytestmark = pytest.mark.integration
 
 PLATE = "BCT011-LX-NDG-CSF-QC16"  # a plate ID of its own: the other tests' plates stay theirs
 
