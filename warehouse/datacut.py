@@ -163,18 +163,21 @@ def _cut(store: WriterStore, name: str, kind: Store, snap: Path, reason: str) ->
 
 
 def recorded_manifest_sha(con: duckdb.DuckDBPyConnection, name: str, store: Store = "blinded") -> str | None:
-    """The manifest SHA-256 the audit trail recorded for this store's cut (a legacy cut: the one untagged
-    record)."""
+    """The manifest SHA-256 the audit trail recorded for this store's cut. A cut made before the split has
+    one untagged record: it counts for the legacy folder, and for a legacy cut moved under full/ (which
+    may hold every value), never for a blinded copy."""
     rows = con.execute(
         "SELECT new_value FROM audit_log WHERE event = 'snapshot_created' AND entity_id = ? ORDER BY seq",
         [name],
     ).fetchall()
-    tag = "" if store == "legacy" else f"{store} store: "
+    found: dict[str, str] = {}
     for (value,) in rows:
-        m = re.match(rf"{tag}manifest sha256 ([0-9a-f]{{64}})", value or "")
+        m = re.match(r"(?:(blinded|full) store: )?manifest sha256 ([0-9a-f]{64})", value or "")
         if m:
-            return m.group(1)
-    return None
+            found.setdefault(m.group(1) or "legacy", m.group(2))
+    if store == "full":
+        return found.get("full") or found.get("legacy")
+    return found.get(store)
 
 
 def verify(paths: WarehousePaths, name: str, recorded_sha: str | None, store: Store = "blinded") -> CutCheck:

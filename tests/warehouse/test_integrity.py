@@ -346,12 +346,10 @@ def test_a_cut_made_before_the_split_is_read_only_as_a_full_cut(store: WriterSto
     """Cuts at the warehouse root (before blinded/full copies) may hold every value: a blinded query is
     refused, --full reads it, and verify still proves it against its untagged audit record."""
     store.load(_file("a.csv", "PA", [("S1", "VEGF-A", 1.0)]), "r")
-    _, full = datacut.create(store, "OLD", config=config)
+    _, full = datacut.create(store, "SRC", config=config)  # its full copy stands in for an old root cut
     legacy = datacut.cuts_dir(store.paths, "legacy") / "OLD"
     legacy.parent.mkdir()
     shutil.copytree(full.path, legacy)
-    shutil.rmtree(full.path.parent.parent / "datacuts")  # a warehouse from before: only the root cut
-    shutil.rmtree(store.paths.analyst_dir / "datacuts")
     store.audit(
         [
             audit.AuditEvent(
@@ -371,6 +369,15 @@ def test_a_cut_made_before_the_split_is_read_only_as_a_full_cut(store: WriterSto
     recorded = datacut.recorded_manifest_sha(store.con, "OLD", "legacy")
     assert recorded == full.manifest_sha256
     assert datacut.verify(store.paths, "OLD", recorded, "legacy").ok
+    assert (
+        datacut.recorded_manifest_sha(store.con, "OLD", "blinded") is None
+    )  # never vouches for a blinded copy
+    # moved under full/ as docs/access.md advises: verified against the same untagged record
+    legacy.rename(store.paths.full_dir / "datacuts" / "OLD")
+    assert datacut.existing(store.paths, "OLD") == ["full"]
+    assert datacut.verify(
+        store.paths, "OLD", datacut.recorded_manifest_sha(store.con, "OLD", "full"), "full"
+    ).ok
 
 
 # --- blinding --------------------------------------------------------------------------------------
