@@ -435,11 +435,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         limiter.check(keys[:1])  # the address is locked out (ClientLockout stops most such requests first)
         lab = auth.lab_for_token(registry, token) if token else None
         if lab is None:
-            # a wrong token past its prefix's limit gets 429 without a verdict on it (guessing slows to the
-            # limit); a wrong or missing token counts against the address and the prefix. The lab's valid
-            # token is served whatever its prefix's count: a prefix is no secret.
-            limiter.check(keys)
+            # a wrong or missing token counts against the address and the prefix; past a limit it gets 429
+            # without a verdict on it (guessing slows to the limit, and guessing on keeps the lock). The
+            # lab's valid token is served whatever its prefix's count: a prefix is no secret.
+            locked = limiter.retry_after(keys)
             limiter.failed(keys)
+            if locked:
+                limiter.check(keys)
         if lab is None:
             raise HTTPException(
                 401,

@@ -106,8 +106,9 @@ class FailureLimiter:
 
 class ClientLockout:
     """A client address over its failure limit gets 429 with Retry-After for every request — a valid token
-    or session included — until the window has passed (docs/access.md): whoever guesses from an address
-    is stopped there, not merely slowed on wrong guesses."""
+    or session included — until it has been quiet for the window (docs/access.md): whoever guesses from an
+    address is stopped there, not merely slowed on wrong guesses. Each refused request counts as a failure,
+    so hammering on keeps the address locked; a client that honours Retry-After gets back in."""
 
     def __init__(self, app: Any, limiter: FailureLimiter) -> None:
         self.app = app
@@ -116,8 +117,10 @@ class ClientLockout:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             c = scope.get("client")
-            wait = self.limiter.retry_after([FailureLimiter.client_key(str(c[0]) if c else None)])
-            if wait:
+            key = [FailureLimiter.client_key(str(c[0]) if c else None)]
+            if self.limiter.retry_after(key):
+                self.limiter.failed(key)
+                wait = self.limiter.retry_after(key)
                 response = too_many(TooManyFailuresError(wait), api=scope["path"].startswith("/api/"))
                 response.headers["Connection"] = "close"
                 await response(scope, _no_body, send)

@@ -114,7 +114,7 @@ def test_revoking_the_token_ends_its_sessions_at_once(service: Service) -> None:
     c.close()
 
 
-WINDOW_S = 4  # the strict server's failure window: short, so a test can wait for it to pass
+WINDOW_S = 10  # the strict server's failure window: short, so a test can wait for it to pass
 
 
 @pytest.fixture(scope="module")
@@ -150,18 +150,18 @@ def test_wrong_tokens_lock_the_address_out_until_the_window_passes(strict_servic
             if i == 20:  # just past the limit: the lab's valid token from this address is refused too
                 locked = c.get("/api/v1/uploads", headers=good)
                 page = c.get("/signin")
-        assert codes[:20] == [401] * 20 and codes[20] == 429, codes
+        assert codes[:20] == [401] * 20 and codes[20:] == [429] * 80, codes  # guessing on keeps the lock
         assert locked.status_code == 429 and 0 < int(locked.headers["Retry-After"]) <= WINDOW_S
         assert "wait" in locked.json()["detail"]
         assert page.status_code == 429 and "Too many" in page.text  # the sign-in page too
         _check_headers(locked)
         # an upload body from the locked-out address is refused before it is read
         big = c.post("/api/v1/uploads", files={"file": ("x.csv", b"a" * 1000)}, headers=good)
-        assert big.status_code == 429
+        assert big.status_code == 429 and 0 < int(big.headers["Retry-After"]) <= WINDOW_S
         with httpx.Client(base_url=svc.url, timeout=60, headers=good) as other:  # another address: served
             assert other.get("/api/v1/uploads").status_code == 200
-        time.sleep(int(locked.headers["Retry-After"]) + 0.5)
-        assert c.get("/api/v1/uploads", headers=good).status_code == 200  # the window has passed
+        time.sleep(int(big.headers["Retry-After"]) + 0.5)  # quiet for the window: back in
+        assert c.get("/api/v1/uploads", headers=good).status_code == 200
 
 
 def test_requests_without_a_credential_count_as_failures(strict_service: Service) -> None:
@@ -176,14 +176,13 @@ def test_requests_without_a_credential_count_as_failures(strict_service: Service
 def test_a_token_prefix_is_limited_across_addresses(strict_service: Service) -> None:
     svc = strict_service
     prefix = []
-    for i in range(12):
-        with httpx.Client(base_url=svc.url, timeout=60, headers={"X-Forwarded-For": f"203.0.113.{i}"}) as c:
-            prefix.append(
-                c.get("/api/v1/uploads", headers={"Authorization": "Bearer bct_SAMEPREFIX-zz"}).status_code
-            )
-    assert prefix[:10] == [401] * 10 and prefix[10:] == [429, 429], prefix
-    with httpx.Client(base_url=svc.url, timeout=60, headers={"X-Forwarded-For": "203.0.113.99"}) as c:
-        ok = c.get("/api/v1/uploads", headers={"Authorization": f"Bearer {svc.tokens['lab-a']}"})
+    with httpx.Client(base_url=svc.url, timeout=60) as c:
+        for i in range(12):
+            headers = {"X-Forwarded-For": f"203.0.113.{i}", "Authorization": "Bearer bct_SAMEPREFIX-zz"}
+            prefix.append(c.get("/api/v1/uploads", headers=headers).status_code)
+        assert prefix[:10] == [401] * 10 and prefix[10:] == [429, 429], prefix
+        headers = {"X-Forwarded-For": "203.0.113.99", "Authorization": f"Bearer {svc.tokens['lab-a']}"}
+        ok = c.get("/api/v1/uploads", headers=headers)
         assert ok.status_code == 200  # the lab's valid token is not locked by others' wrong ones
 
 
