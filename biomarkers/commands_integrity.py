@@ -283,7 +283,7 @@ def snapshot_query(
         con = open_cut(_paths(warehouse), name, load_config(), full=full)
     except DataCutError as exc:
         raise _fail(str(exc)) from None
-    except duckdb.IOException as exc:
+    except (duckdb.IOException, PermissionError) as exc:
         raise _fail(
             f"cannot read data cut {name}: {str(exc).splitlines()[0]} (is your account in its group?)"
         ) from None
