@@ -202,50 +202,62 @@ def snapshot_create(
     reason: Annotated[str, typer.Option("--reason", help="Why this cut (interim analysis, DB lock…)")] = "",
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Freeze what analysts see now as a named data cut (Parquet files + a manifest of SHA-256s)."""
-    from schemas.config import load_config
+    """Freeze both stores now as a named data cut: a blinded copy in analyst/datacuts/NAME for analysts and
+    a full copy in full/datacuts/NAME for cleared roles (Parquet files + a manifest of SHA-256s each)."""
+    from schemas.config import ConfigError, load_config
     from warehouse.datacut import DataCutError, create
 
     with _writer(warehouse) as store:
         try:
-            rep = create(store, name, config=load_config(), reason=reason)
-        except DataCutError as exc:
+            reps = create(store, name, config=load_config(), reason=reason)
+        except (DataCutError, ConfigError) as exc:
             raise _fail(str(exc)) from None
-    out.print(
-        f"data cut {rep.name}: {rep.files} files at {rep.path} (manifest sha256 {rep.manifest_sha256})",
-        highlight=False,
-    )
+    for rep in reps:
+        out.print(
+            f"data cut {rep.name} ({rep.store}): {rep.files} files at {rep.path} "
+            f"(manifest sha256 {rep.manifest_sha256})",
+            highlight=False,
+        )
 
 
 @snapshot_app.command("verify")
 def snapshot_verify(name: str, warehouse: WarehouseOpt = None) -> None:
-    """Prove a data cut unchanged: every file against its manifest, the manifest against the audit trail."""
-    from warehouse.datacut import DataCutError, recorded_manifest_sha, verify
+    """Prove a data cut unchanged: every copy's files against its manifest, the manifest against the audit
+    trail (run by the warehouse's own account: it reads both stores)."""
+    from warehouse.datacut import DataCutError, existing, recorded_manifest_sha, verify
 
     paths = _paths(warehouse)
-    with _writer(warehouse) as store:
-        recorded = recorded_manifest_sha(store.con, name)
     try:
-        check = verify(paths, name, recorded)
+        stores = existing(paths, name)
     except DataCutError as exc:
         raise _fail(str(exc)) from None
-    if not check.ok:
+    if not stores:
+        raise _fail(f"no data cut named {name} in {paths.root}")
+    with _writer(warehouse) as store:
+        recorded = {s: recorded_manifest_sha(store.con, name, s) for s in stores}
+    bad = False
+    for s in stores:
+        check = verify(paths, name, recorded[s], s)
         for p in check.problems:
-            err.print(f"[red]✗[/] {p}", highlight=False)
+            err.print(f"[red]✗[/] {s}: {p}", highlight=False)
+        bad = bad or not check.ok
+        if check.ok:
+            out.print(
+                f"data cut {name} ({s}) unchanged: {check.files} files match the manifest recorded in the "
+                "audit trail",
+                highlight=False,
+            )
+    if bad:
         raise _fail(f"data cut {name} has changed since it was made")
-    out.print(
-        f"data cut {name} unchanged: {check.files} files match the manifest recorded in the audit trail",
-        highlight=False,
-    )
 
 
 @snapshot_app.command("list")
 def snapshot_list(warehouse: WarehouseOpt = None) -> None:
-    """The data cuts of this warehouse."""
+    """The data cuts of this warehouse, one row per copy (blinded, full; legacy: made before the split)."""
     from warehouse.datacut import list_cuts
 
     t = Table(title_justify="left")
-    for c in ("name", "created_at", "created_by", "reason", "change_seq"):
+    for c in ("name", "created_at", "created_by", "reason", "change_seq", "store"):
         t.add_column(c)
     for row in list_cuts(_paths(warehouse)):
         t.add_row(*[str(v) for v in row.values()])
@@ -256,18 +268,25 @@ def snapshot_list(warehouse: WarehouseOpt = None) -> None:
 def snapshot_query(
     name: str,
     sql: Annotated[str, typer.Argument(help="SQL over the cut's views (results, results_all, …)")],
+    full: Annotated[
+        bool, typer.Option("--full", help="The full cut (cleared roles only; its folder's group decides)")
+    ] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """SQL against a data cut's own files (CSV on stdout)."""
+    """SQL against a data cut's own files (CSV on stdout): the blinded cut unless --full."""
     import duckdb
 
     from schemas.config import load_config
     from warehouse.datacut import DataCutError, open_cut
 
     try:
-        con = open_cut(_paths(warehouse), name, load_config())
+        con = open_cut(_paths(warehouse), name, load_config(), full=full)
     except DataCutError as exc:
         raise _fail(str(exc)) from None
+    except (duckdb.IOException, PermissionError) as exc:
+        raise _fail(
+            f"cannot read data cut {name}: {str(exc).splitlines()[0]} (is your account in its group?)"
+        ) from None
     try:
         sys.stdout.write(safe_csv(con.sql(sql).pl()))
     except duckdb.Error as exc:

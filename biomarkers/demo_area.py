@@ -121,9 +121,9 @@ class DemoArea:
                     f"{self.warehouse} (holds {len(others)} file(s) the demo did not generate, "
                     f"e.g. raw/{others[0].relative_to(raw).as_posix()})"
                 )
-        cuts = self.warehouse / "datacuts"
-        if cuts.exists() and any(cuts.iterdir()):
-            problems.append(f"{cuts} (data cuts someone made)")
+        for cuts in (self.warehouse / d / "datacuts" for d in (".", "analyst", "full")):
+            if cuts.exists() and any(cuts.iterdir()):
+                problems.append(f"{cuts.resolve()} (data cuts someone made)")
         return problems
 
 

@@ -11,9 +11,13 @@ groups it was told about — SIGTERM, then SIGKILL after a grace period.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import sys
 import time
+
+_PR_SET_PDEATHSIG = 1
 
 
 class Reaper:
@@ -35,6 +39,15 @@ class Reaper:
     def disarm(self) -> None:
         """The command finished as intended: leave the groups running."""
         os.write(self._write, b"ok\n")
+
+
+def die_with_parent() -> None:
+    """For ``subprocess``'s ``preexec_fn``: the child gets SIGTERM when the process that started it ends in
+    any way (Linux's parent-death signal; elsewhere nothing). For short commands run in the caller's own
+    group, e.g. the Prefect CLI commands of `biomarkers up`."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def own_group() -> int:

@@ -89,10 +89,19 @@ def prefect_exe() -> str:
 
 def prefect(args: list[str], env: dict[str, str], *, timeout: float = 120) -> str:
     """Run one Prefect CLI command; StackError with its output when it fails."""
+    from biomarkers.reaper import die_with_parent
+
     cmd = [prefect_exe(), "--no-prompt", *args]
     try:
-        r = subprocess.run(
-            cmd, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        r = subprocess.run(  # ends with us: `up` killed mid-`prefect deploy` leaves no CLI process behind
+            cmd,
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            preexec_fn=die_with_parent,  # only a prctl: safe even with threads
         )
     except subprocess.TimeoutExpired:
         raise StackError(f"`prefect {' '.join(args)}` did not finish within {timeout:.0f} s") from None

@@ -28,7 +28,14 @@ from biomarkers import settings as cli_settings
 from schemas.config import load_config
 from service import auth
 from service.apidocs import api_reference
-from service.guard import FailureLimiter, SecurityHeaders, TooManyFailuresError, UploadGate, too_many
+from service.guard import (
+    ClientLockout,
+    FailureLimiter,
+    SecurityHeaders,
+    TooManyFailuresError,
+    UploadGate,
+    too_many,
+)
 from service.handoff import Handoff, Job, NoHandoff, make_handoff
 from service.intake import (
     RefusedUploadError,
@@ -435,6 +442,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             return None
         cookies = Request(scope).cookies
         if session_lab(cookies) is None:
+            if session_cookie(cookies) is None:  # an upload form posted with no credential at all
+                limiter.failed(FailureLimiter.keys(client_of(scope), None))
             return RedirectResponse("/signin", status_code=303)
         return None
 
@@ -446,6 +455,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         idle=lambda: limits.upload_idle_seconds,
         total=lambda: limits.upload_total_seconds,
     )
+    app.add_middleware(ClientLockout, limiter=limiter)
     app.add_middleware(SecurityHeaders)
 
     def intake() -> Intake:
@@ -456,14 +466,17 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     def check_token(client: str | None, token: str | None) -> Lab:
         """The lab of a valid token; 401 otherwise, 429 once this client or this token prefix has failed
         too often (service.guard.FailureLimiter)."""
+        keys = FailureLimiter.keys(client, token)
+        limiter.check(keys[:1])  # the address is locked out (ClientLockout stops most such requests first)
         lab = auth.lab_for_token(registry, token) if token else None
-        if lab is None and token:
-            # a valid token is never refused for others' failures (labs behind one proxy or NAT); a wrong
-            # one past the limit gets 429 without a verdict on it: guessing slows to the limit. A request
-            # without a token guesses nothing and is simply 401.
-            keys = FailureLimiter.keys(client, token)
-            limiter.check(keys)
+        if lab is None:
+            # a wrong or missing token counts against the address and the prefix; past a limit it gets 429
+            # without a verdict on it (guessing slows to the limit, and guessing on keeps the lock). The
+            # lab's valid token is served whatever its prefix's count: a prefix is no secret.
+            locked = limiter.retry_after(keys)
             limiter.failed(keys)
+            if locked:
+                limiter.check(keys)
         if lab is None:
             raise HTTPException(
                 401,

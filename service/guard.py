@@ -1,8 +1,11 @@
 """What stands between the network and the upload service's handlers (docs/access.md).
 
-* :class:`FailureLimiter` — failed authentications counted per client address and per token prefix in a
-  sliding window; past the limit every attempt from that client or with that prefix answers 429 with
-  Retry-After, so tokens cannot be guessed at speed and one client cannot lock a lab out by itself alone.
+* :class:`FailureLimiter` — failed authentications (a wrong token, or none, to a protected endpoint)
+  counted per client address and per token prefix in a sliding window (limits in config/service.yaml).
+* :class:`ClientLockout` — an address past its limit gets 429 with Retry-After for *every* request, a
+  valid token included, until the window has passed; a token prefix past its limit gets 429 for wrong
+  tokens with that prefix (the lab's valid token still works: a prefix is no secret, and locking the lab
+  out for it would hand anyone a way to stop a lab's uploads).
 * :class:`SecurityHeaders` — every response: a Content-Security-Policy with a per-response nonce (the
   pages' one script and one style carry it; nothing else runs), frame-ancestors 'none', nosniff, no
   referrer, and Cache-Control: no-store (verdicts and upload pages are never kept by a browser or proxy).
@@ -46,7 +49,10 @@ class TooManyFailuresError(Exception):
 
 class FailureLimiter:
     """Failed authentications per key (``client:<address>``, ``prefix:<first characters of the token>``)
-    within ``window`` seconds; ``limits`` maps a key kind to its limit."""
+    within a sliding window of ``window`` seconds; ``limits`` maps a key kind to its limit.
+
+    Only the last ``limit`` failures of a key are kept: the key is locked while the oldest of them is
+    younger than the window, so memory stays bounded and Retry-After is exact."""
 
     def __init__(self, limits: dict[str, int], window: float) -> None:
         self.limits = limits
@@ -55,36 +61,71 @@ class FailureLimiter:
         self._lock = threading.Lock()
 
     @staticmethod
+    def client_key(client: str | None) -> str:
+        return f"client:{client or 'unknown'}"
+
+    @staticmethod
     def keys(client: str | None, token: str | None) -> list[str]:
-        out = [f"client:{client or 'unknown'}"]
-        if token:
+        out = [FailureLimiter.client_key(client)]
+        if token and token.strip():
             out.append(f"prefix:{token.strip()[:12]}")
         return out
 
-    def check(self, keys: list[str]) -> None:
-        """Raise TooManyFailuresError when any key is over its limit."""
+    def retry_after(self, keys: list[str]) -> int:
+        """Seconds until every key is below its limit again; 0 when none is locked."""
         now = time.monotonic()
         worst = 0.0
         with self._lock:
             for k in keys:
                 q = self._seen.get(k)
-                if not q:
-                    continue
-                while q and q[0] <= now - self.window:
-                    q.popleft()
-                if len(q) >= self.limits[k.split(":", 1)[0]]:
+                if q is not None and len(q) >= self.limits[k.split(":", 1)[0]]:
                     worst = max(worst, q[0] + self.window - now)
-        if worst > 0:
-            raise TooManyFailuresError(max(1, math.ceil(worst)))
+        return max(1, math.ceil(worst)) if worst > 0 else 0
+
+    def check(self, keys: list[str]) -> None:
+        """Raise TooManyFailuresError when any key is over its limit."""
+        wait = self.retry_after(keys)
+        if wait:
+            raise TooManyFailuresError(wait)
 
     def failed(self, keys: list[str]) -> None:
         now = time.monotonic()
         with self._lock:
             for k in keys:
-                self._seen.setdefault(k, deque()).append(now)
-            if len(self._seen) > 100_000:  # a flood of distinct prefixes: forget the oldest half
-                for k in list(self._seen)[:50_000]:
+                q = self._seen.get(k)
+                if q is None:
+                    q = self._seen[k] = deque(maxlen=self.limits[k.split(":", 1)[0]])
+                q.append(now)
+            if len(self._seen) > 100_000:  # a flood of distinct keys: forget those whose failures expired
+                for k in [k for k, q in self._seen.items() if q[-1] <= now - self.window]:
                     del self._seen[k]
+                if len(self._seen) > 100_000:  # still a flood: forget the oldest half
+                    for k in list(self._seen)[:50_000]:
+                        del self._seen[k]
+
+
+class ClientLockout:
+    """A client address over its failure limit gets 429 with Retry-After for every request — a valid token
+    or session included — until it has been quiet for the window (docs/access.md): whoever guesses from an
+    address is stopped there, not merely slowed on wrong guesses. Each refused request counts as a failure,
+    so hammering on keeps the address locked; a client that honours Retry-After gets back in."""
+
+    def __init__(self, app: Any, limiter: FailureLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            c = scope.get("client")
+            key = [FailureLimiter.client_key(str(c[0]) if c else None)]
+            if self.limiter.retry_after(key):
+                self.limiter.failed(key)
+                wait = self.limiter.retry_after(key)
+                response = too_many(TooManyFailuresError(wait), api=scope["path"].startswith("/api/"))
+                response.headers["Connection"] = "close"
+                await response(scope, _no_body, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def too_many(exc: TooManyFailuresError, *, api: bool) -> Response:

@@ -77,7 +77,8 @@ def test_reassay_cut_audit_exclusion_and_unblinding(env: dict[str, str], tmp_pat
         ).stdout
     )
     assert int(old[0]["n"]) == len(before)
-    assert "unchanged" in run("snapshot", "verify", "before-reassay", *W, env=env).stdout
+    verified = run("snapshot", "verify", "before-reassay", *W, env=env).stdout
+    assert "(blinded) unchanged" in verified and "(full) unchanged" in verified  # both copies of the cut
 
     # An exclusion with reason and user, then the trail.
     sample = q(f"select sample_id from results where plate_id = '{plate}-RA' limit 1")[0]["sample_id"]

@@ -40,3 +40,16 @@ def apply_access(store_dir: Path, snapshot: Path, db: Path, group: str | None, a
         if gid != -1:
             os.chown(path, -1, gid)
         os.chmod(path, mode)
+
+
+def apply_cut_access(cut: Path, group: str | None, access: StoreAccess) -> None:
+    """A data cut in a store's folder: the store's group and folder mode on the cuts folder, the cut and
+    its folders; its files the store's file mode without any write bit (a cut is never changed)."""
+    gid = _gid(group)
+    dirs = [cut.parent, cut, *(p for p in cut.rglob("*") if p.is_dir())]
+    files = [p for p in cut.rglob("*") if p.is_file()]
+    read_only = int(access.file_mode, 8) & ~0o222
+    for path, mode in [(d, int(access.dir_mode, 8)) for d in dirs] + [(f, read_only) for f in files]:
+        if gid != -1:
+            os.chown(path, -1, gid)
+        os.chmod(path, mode)

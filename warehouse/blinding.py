@@ -18,6 +18,8 @@ participant's sample: without the sample's signal they give nothing back, and th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from schemas.config import Config, ConfigError
 
 WITHHELD_REASON = "post-dose value that can reveal the arm (study.yaml blinding.withhold_post_dose)"
@@ -58,22 +60,56 @@ def withheld_condition(config: Config, alias: str = "") -> str:
     return f"(NOT {seen} AND ({' OR '.join(terms)}))"
 
 
+# The cells a withheld result loses: (column in results_all, what the blinded copy holds instead). The
+# `results` view renames the limits (RESULT_VIEW_NAMES); results_blinded and the blinded results_all are
+# both written from this one list, so what is withheld cannot differ between them.
+Mask = Sequence[tuple[str, str]]  # (column, what a withheld cell holds instead)
+RESULT_MASK: Mask = (
+    ("conc_pg_ml", "NULL"),
+    ("qualifier", "'WITHHELD'"),
+    ("lloq_pg_ml", "NULL"),
+    ("uloq_pg_ml", "NULL"),
+    ("cv_pct", "NULL"),
+    ("reported_texts", "NULL"),
+    ("extrapolated", "NULL"),
+    ("flags", "NULL"),
+)
+RESULT_VIEW_NAMES = {"lloq_pg_ml": "lloq", "uloq_pg_ml": "uloq"}
+# A study sample's well whose value is withheld: its signal and everything computed from it.
+WELL_MASK: Mask = (
+    ("qualifier", "'WITHHELD'"),
+    *(
+        (col, "NULL")
+        for col in (
+            "signal",
+            "reported_text",
+            "value",
+            "extrapolated",
+            "conc_pg_ml",
+            "flags",
+            "recomputed_conc",
+            "recomputed_diff_pct",
+        )
+    ),
+)
+
+
+def masked(cond: str, mask: Mask) -> str:
+    """``CASE WHEN cond THEN <replacement> ELSE col END AS col`` for each (column, replacement): the body
+    of a ``SELECT * REPLACE (...)``."""
+    return ",\n    ".join(f"CASE WHEN {cond} THEN {repl} ELSE {col} END AS {col}" for col, repl in mask)
+
+
 def blinded_view_sql(config: Config) -> str:
     """``results_blinded``: the results view with a withheld_reason column. In the blinded store the
     withheld values are already absent from the files (the view only names why); in the full store it
     shows what the blinded analysts see."""
     cond = withheld_condition(config)
+    view_mask = [(RESULT_VIEW_NAMES.get(col, col), repl) for col, repl in RESULT_MASK]
     return f"""
 CREATE OR REPLACE VIEW results_blinded AS
 SELECT * REPLACE (
-        CASE WHEN {cond} THEN NULL ELSE conc_pg_ml END AS conc_pg_ml,
-        CASE WHEN {cond} THEN 'WITHHELD' ELSE qualifier END AS qualifier,
-        CASE WHEN {cond} THEN NULL ELSE lloq END AS lloq,
-        CASE WHEN {cond} THEN NULL ELSE uloq END AS uloq,
-        CASE WHEN {cond} THEN NULL ELSE cv_pct END AS cv_pct,
-        CASE WHEN {cond} THEN NULL ELSE reported_texts END AS reported_texts,
-        CASE WHEN {cond} THEN NULL ELSE flags END AS flags,
-        CASE WHEN {cond} THEN NULL ELSE extrapolated END AS extrapolated
+    {masked(cond, view_mask)}
     ),
     CASE WHEN {cond} THEN {_lit(WITHHELD_REASON)} END AS withheld_reason
 FROM results;
@@ -110,40 +146,23 @@ def blinded_selects(config: Config) -> dict[str, str]:
         f"WHERE r.source_sha256 = q.source_sha256 AND r.sample_id = q.sample_id)))))"
     )
     hidden_ids = f"(SELECT result_id FROM results_all WHERE {c})"
-    masked_reason = r"regexp_replace({col}, 'qualifier [^)]*', 'qualifier withheld', 'g')"
+    reason = r"regexp_replace(reason, 'qualifier [^)]*', 'qualifier withheld', 'g')"
+    hold_reason = ("hold_reason", f"CASE WHEN hold_reason IS NOT NULL THEN {why} END")
+    quarantine = [
+        ("value_text", "NULL"),
+        ("message", f"'rule ' || rule || ' on a sample whose values are ' || {why}"),
+    ]
     return {
-        "results_all": f"""SELECT * REPLACE (
-    CASE WHEN {c} THEN NULL ELSE conc_pg_ml END AS conc_pg_ml,
-    CASE WHEN {c} THEN 'WITHHELD' ELSE qualifier END AS qualifier,
-    CASE WHEN {c} THEN NULL ELSE lloq_pg_ml END AS lloq_pg_ml,
-    CASE WHEN {c} THEN NULL ELSE uloq_pg_ml END AS uloq_pg_ml,
-    CASE WHEN {c} THEN NULL ELSE cv_pct END AS cv_pct,
-    CASE WHEN {c} THEN NULL ELSE reported_texts END AS reported_texts,
-    CASE WHEN {c} THEN NULL ELSE extrapolated END AS extrapolated,
-    CASE WHEN {c} THEN NULL ELSE flags END AS flags,
-    CASE WHEN {c} AND hold_reason IS NOT NULL THEN {why} ELSE hold_reason END AS hold_reason
-) FROM results_all""",
-        "wells": f"""SELECT * REPLACE (
-    CASE WHEN {well_hidden} THEN 'WITHHELD' ELSE qualifier END AS qualifier,
-    CASE WHEN {well_hidden} THEN NULL ELSE signal END AS signal,
-    CASE WHEN {well_hidden} THEN NULL ELSE reported_text END AS reported_text,
-    CASE WHEN {well_hidden} THEN NULL ELSE value END AS value,
-    CASE WHEN {well_hidden} THEN NULL ELSE extrapolated END AS extrapolated,
-    CASE WHEN {well_hidden} THEN NULL ELSE conc_pg_ml END AS conc_pg_ml,
-    CASE WHEN {well_hidden} THEN NULL ELSE flags END AS flags,
-    CASE WHEN {well_hidden} THEN NULL ELSE recomputed_conc END AS recomputed_conc,
-    CASE WHEN {well_hidden} THEN NULL ELSE recomputed_diff_pct END AS recomputed_diff_pct
-) FROM wells w""",
-        "quarantine": f"""SELECT * REPLACE (
-    CASE WHEN {q_hidden} THEN NULL ELSE value_text END AS value_text,
-    CASE WHEN {q_hidden} THEN 'rule ' || rule || ' on a sample whose values are ' || {why}
-        ELSE message END AS message
-) FROM quarantine q""",
-        "result_currency": f"""SELECT * REPLACE (
-    CASE WHEN result_id IN {hidden_ids} THEN {masked_reason.format(col="reason")} ELSE reason END AS reason
-) FROM result_currency""",
-        "audit_log": f"""SELECT * REPLACE (
-    CASE WHEN entity = 'result' AND entity_id IN {hidden_ids} THEN {masked_reason.format(col="reason")}
-        ELSE reason END AS reason
-) FROM audit_log""",
+        "results_all": _replace("results_all", c, [*RESULT_MASK, hold_reason]),
+        "wells": _replace("wells w", well_hidden, WELL_MASK),
+        "quarantine": _replace("quarantine q", q_hidden, quarantine),
+        "result_currency": _replace("result_currency", f"result_id IN {hidden_ids}", [("reason", reason)]),
+        "audit_log": _replace(
+            "audit_log", f"entity = 'result' AND entity_id IN {hidden_ids}", [("reason", reason)]
+        ),
     }
+
+
+def _replace(table: str, cond: str, mask: Mask) -> str:
+    """The blinded copy of ``table``: every column as it is, the masked ones replaced where ``cond``."""
+    return f"SELECT * REPLACE (\n    {masked(cond, mask)}\n) FROM {table}"

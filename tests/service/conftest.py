@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from service.auth import issue_token
 from service.registry import Registry
@@ -67,6 +69,56 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def config_with_limits(folder: Path, **limits: object) -> Path:
+    """A copy of config/ whose service.yaml has these ``limits`` (validated by the server at start-up)."""
+    from schemas.config import DEFAULT_CONFIG_DIR
+
+    shutil.copytree(DEFAULT_CONFIG_DIR, folder)
+    doc = yaml.safe_load((folder / "service.yaml").read_text(encoding="utf-8"))
+    doc["limits"] = {**doc.get("limits", {}), **limits}
+    (folder / "service.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return folder
+
+
+@contextlib.contextmanager
+def running_service(svc: Service, log_path: Path, *args: str) -> Iterator[Service]:
+    """`biomarkers serve` on ``svc.url`` until the block ends; fails the test with its log if it does not
+    come up within 90 s."""
+    port = svc.url.rsplit(":", 1)[1]
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "biomarkers.cli", "serve", "--port", port, *args],
+        env=svc.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: Prefect's temporary server goes with it at teardown
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the service exited at start-up:\n{log_path.read_text()}")
+            try:
+                if httpx.get(svc.url + "/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the service did not start in 90 s:\n{log_path.read_text()}")
+            time.sleep(0.3)
+        yield svc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything the service left behind in its group
+        log.close()
+
+
 @pytest.fixture(scope="package")  # stopped once the service tests are done
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     from synth.generator import generate_study
@@ -85,9 +137,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "BIOMARKERS_ALLOTROPY_FALLBACK": "0",
     }
     env.pop("PREFECT_API_URL", None)
-    port = free_port()
     svc = Service(
-        url=f"http://127.0.0.1:{port}",
+        url=f"http://127.0.0.1:{free_port()}",
         data=data,
         warehouse=data / "warehouse",
         study=study,
@@ -100,49 +151,23 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     registry = Registry(data / "service" / "service.duckdb")
     for lab in ("lab-b", "lab-page", "lab-fuzz", "lab-gone"):
         svc.tokens[lab] = issue_token(registry, lab).token
-    log = open(root / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "biomarkers.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--max-upload-mb",
-            str(MAX_UPLOAD_MB),
-            "--ingestion",
-            "in-process",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: Prefect's temporary server goes with it at teardown
+    # every test here calls from 127.0.0.1, and schemathesis sends many requests without a valid token:
+    # this server allows far more failures than production; the limits themselves are tested on a server
+    # of their own (test_access.py `strict_service`)
+    config = config_with_limits(
+        root / "config", failed_auth_per_client=100_000, failed_auth_per_token_prefix=100_000
     )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the service exited at start-up:\n{(root / 'server.log').read_text()}")
-            try:
-                if httpx.get(svc.url + "/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the service did not start in 90 s:\n{(root / 'server.log').read_text()}")
-            time.sleep(0.3)
+    with running_service(
+        svc,
+        root / "server.log",
+        "--max-upload-mb",
+        str(MAX_UPLOAD_MB),
+        "--ingestion",
+        "in-process",
+        "--config-dir",
+        str(config),
+    ):
         yield svc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # anything the service left behind in its group
-        log.close()
 
 
 def wait_for_status(

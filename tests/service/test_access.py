@@ -14,13 +14,23 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
 
-from tests.service.conftest import SMALL, Service, free_port, wait_for_status
+from service.auth import issue_token
+from service.registry import Registry
+from tests.service.conftest import (
+    SMALL,
+    Service,
+    config_with_limits,
+    free_port,
+    running_service,
+    wait_for_status,
+)
 from warehouse.paths import WarehousePaths
 
 HEADERS = {
@@ -104,34 +114,76 @@ def test_revoking_the_token_ends_its_sessions_at_once(service: Service) -> None:
     c.close()
 
 
-def test_wrong_tokens_are_rate_limited(service: Service) -> None:
+WINDOW_S = 10  # the strict server's failure window: short, so a test can wait for it to pass
+
+
+@pytest.fixture(scope="module")
+def strict_service(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A second real server with the production failure limits (20 per address, 10 per token prefix) and a
+    short window; the package server allows far more, since every other test calls from 127.0.0.1."""
+    root = tmp_path_factory.mktemp("strict")
+    data = root / "data"
+    env = {**service.env, "BIOMARKERS_DATA": str(data), "BIOMARKERS_WAREHOUSE": str(data / "warehouse")}
+    svc = Service(f"http://127.0.0.1:{free_port()}", data, data / "warehouse", service.study, {}, env)
+    svc.tokens["lab-a"] = issue_token(Registry(data / "service" / "service.duckdb"), "lab-a").token
+    config = config_with_limits(
+        root / "config",
+        failed_auth_per_client=20,
+        failed_auth_per_token_prefix=10,
+        failed_auth_window_seconds=WINDOW_S,
+        verdict_workers=1,
+    )
+    with running_service(svc, root / "server.log", "--ingestion", "none", "--config-dir", str(config)):
+        yield svc
+
+
+def test_wrong_tokens_lock_the_address_out_until_the_window_passes(strict_service: Service) -> None:
+    svc = strict_service
     attacker = {"X-Forwarded-For": "198.51.100.77"}  # loopback proxy: its own client address
-    codes = []
-    with httpx.Client(base_url=service.url, timeout=60, headers=attacker) as c:
+    good = {"Authorization": f"Bearer {svc.tokens['lab-a']}"}
+    with httpx.Client(base_url=svc.url, timeout=60, headers=attacker) as c:
+        assert c.get("/api/v1/uploads", headers=good).status_code == 200
+        codes = []
         for i in range(100):
             r = c.get("/api/v1/uploads", headers={"Authorization": f"Bearer bct_guess{i:04d}xxxxxxxx"})
             codes.append(r.status_code)
-        assert set(codes[:20]) == {401} and codes[-1] == 429
-        good = {**attacker, "Authorization": f"Bearer {service.tokens['lab-a']}"}
-        assert c.get("/api/v1/uploads", headers=good).status_code == 200  # a valid token still works
-        assert int(r.headers["Retry-After"]) > 0 and "wait" in r.json()["detail"]
-        # upload bodies from the locked-out client are refused before they are read
-        r = c.post(
-            "/api/v1/uploads", files={"file": ("x.csv", b"a" * 1000)}, headers={"Authorization": "Bearer x"}
-        )
-        assert r.status_code == 429
-    # one token prefix tried from many addresses
+            if i == 20:  # just past the limit: the lab's valid token from this address is refused too
+                locked = c.get("/api/v1/uploads", headers=good)
+                page = c.get("/signin")
+        assert codes[:20] == [401] * 20 and codes[20:] == [429] * 80, codes  # guessing on keeps the lock
+        assert locked.status_code == 429 and 0 < int(locked.headers["Retry-After"]) <= WINDOW_S
+        assert "wait" in locked.json()["detail"]
+        assert page.status_code == 429 and "Too many" in page.text  # the sign-in page too
+        _check_headers(locked)
+        # an upload body from the locked-out address is refused before it is read
+        big = c.post("/api/v1/uploads", files={"file": ("x.csv", b"a" * 1000)}, headers=good)
+        assert big.status_code == 429 and 0 < int(big.headers["Retry-After"]) <= WINDOW_S
+        with httpx.Client(base_url=svc.url, timeout=60, headers=good) as other:  # another address: served
+            assert other.get("/api/v1/uploads").status_code == 200
+        time.sleep(int(big.headers["Retry-After"]) + 0.5)  # quiet for the window: back in
+        assert c.get("/api/v1/uploads", headers=good).status_code == 200
+
+
+def test_requests_without_a_credential_count_as_failures(strict_service: Service) -> None:
+    svc = strict_service
+    with httpx.Client(base_url=svc.url, timeout=60, headers={"X-Forwarded-For": "198.51.100.78"}) as c:
+        codes = [c.get("/api/v1/uploads").status_code for _ in range(20)]  # no Authorization at all
+        assert codes == [401] * 20
+        r = c.get("/api/v1/uploads", headers={"Authorization": f"Bearer {svc.tokens['lab-a']}"})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+
+
+def test_a_token_prefix_is_limited_across_addresses(strict_service: Service) -> None:
+    svc = strict_service
     prefix = []
-    for i in range(15):
-        with httpx.Client(
-            base_url=service.url, timeout=60, headers={"X-Forwarded-For": f"203.0.113.{i}"}
-        ) as c:
-            prefix.append(
-                c.get("/api/v1/uploads", headers={"Authorization": "Bearer bct_SAMEPREFIX-zz"}).status_code
-            )
-    assert prefix[0] == 401 and prefix[-1] == 429
-    with service.client("lab-a") as ok:  # a lab's good token from another client is unaffected
-        assert ok.get("/api/v1/uploads").status_code == 200
+    with httpx.Client(base_url=svc.url, timeout=60) as c:
+        for i in range(12):
+            headers = {"X-Forwarded-For": f"203.0.113.{i}", "Authorization": "Bearer bct_SAMEPREFIX-zz"}
+            prefix.append(c.get("/api/v1/uploads", headers=headers).status_code)
+        assert prefix[:10] == [401] * 10 and prefix[10:] == [429, 429], prefix
+        headers = {"X-Forwarded-For": "203.0.113.99", "Authorization": f"Bearer {svc.tokens['lab-a']}"}
+        ok = c.get("/api/v1/uploads", headers=headers)
+        assert ok.status_code == 200  # the lab's valid token is not locked by others' wrong ones
 
 
 def test_a_stalled_upload_is_cut_off(service: Service) -> None:

@@ -188,3 +188,39 @@ def test_a_flag_on_a_result_that_did_not_load_is_not_told_as_loaded(
     assert cv, "the fixture plate should carry a replicate-CV flag"
     assert all(p.kind == "unresolved" and "loaded and flagged" not in p.message for p in cv)
     assert not [p for p in v.problems if p.kind == "flagged"]
+
+
+def test_failure_limiter_window_is_sliding_and_bounded() -> None:
+    from service.guard import FailureLimiter, TooManyFailuresError
+
+    limiter = FailureLimiter({"client": 3, "prefix": 2}, window=0.4)
+    keys = FailureLimiter.keys("198.51.100.1", "bct_abcdefghijkl")
+    assert keys == ["client:198.51.100.1", "prefix:bct_abcdefgh"]
+    assert FailureLimiter.keys("198.51.100.1", "  ") == ["client:198.51.100.1"]  # no credential: address only
+    limiter.failed(keys)
+    assert limiter.retry_after(keys) == 0
+    limiter.failed(keys)  # the prefix reaches its limit (2) before the address (3)
+    assert limiter.retry_after(keys[1:]) == 1 and limiter.retry_after(keys[:1]) == 0
+    with pytest.raises(TooManyFailuresError, match="wait 1 s"):
+        limiter.check(keys)
+    for _ in range(1000):
+        limiter.failed(keys)
+    assert all(len(q) <= 3 for q in limiter._seen.values())  # only the last `limit` failures are kept
+    time.sleep(0.45)
+    assert limiter.retry_after(keys) == 0  # the window has passed
+
+
+def test_failure_limits_are_validated(tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    from schemas.config import DEFAULT_CONFIG_DIR, ConfigError
+    from schemas.service import load_service_config
+
+    shutil.copy(DEFAULT_CONFIG_DIR / "service.yaml", tmp_path / "service.yaml")
+    doc = yaml.safe_load((tmp_path / "service.yaml").read_text())
+    doc["limits"]["failed_auth_per_client"] = 0
+    (tmp_path / "service.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match="failed_auth_per_client"):
+        load_service_config(tmp_path)

@@ -3,6 +3,9 @@ data cuts, the unblinded store and the blinded view."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import struct
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -279,27 +282,102 @@ def test_a_data_cut_reproduces_old_values_and_proves_itself_unchanged(
     store: WriterStore, config: Config
 ) -> None:
     store.load(_file("a.csv", "PA", [("S1", "VEGF-A", 1.0)]), "r")
-    cut = datacut.create(store, "IA1", config=config, reason="interim analysis 1")
+    blinded_cut, full_cut = datacut.create(store, "IA1", config=config, reason="interim analysis 1")
     store.load(_file("b.csv", "PB", [("S1", "VEGF-A", 2.0)]), "r")
     publish(store, config=config)
-    con = datacut.open_cut(store.paths, "IA1", config)
-    assert con.execute("SELECT plate_id, conc_pg_ml FROM results").fetchall() == [("PA", 1.0)]
-    con.close()
-    recorded = datacut.recorded_manifest_sha(store.con, "IA1")
-    assert recorded == cut.manifest_sha256
-    assert datacut.verify(store.paths, "IA1", recorded).ok
+    for full in (False, True):
+        con = datacut.open_cut(store.paths, "IA1", config, full=full)
+        assert con.execute("SELECT plate_id, conc_pg_ml FROM results").fetchall() == [("PA", 1.0)]
+        con.close()
+    for cut in (blinded_cut, full_cut):
+        recorded = datacut.recorded_manifest_sha(store.con, "IA1", cut.store)
+        assert recorded == cut.manifest_sha256
+        assert datacut.verify(store.paths, "IA1", recorded, cut.store).ok
+    assert blinded_cut.manifest_sha256 != full_cut.manifest_sha256
     with pytest.raises(datacut.DataCutError, match="already exists"):
         datacut.create(store, "IA1", config=config)
-    # Tamper with one Parquet file of the cut: verify names it.
-    target = next((cut.path / "data").rglob("*.parquet"))
+    # Tamper with one Parquet file of the full cut: verify names it.
+    recorded = datacut.recorded_manifest_sha(store.con, "IA1", "full")
+    target = next((full_cut.path / "data").rglob("*.parquet"))
     target.chmod(0o644)
     target.write_bytes(target.read_bytes() + b"x")
-    check = datacut.verify(store.paths, "IA1", recorded)
+    check = datacut.verify(store.paths, "IA1", recorded, "full")
     assert not check.ok and any("content changed" in p for p in check.problems)
     # A rewritten manifest no longer matches the audit trail.
-    mf = cut.path / "manifest.json"
+    mf = blinded_cut.path / "manifest.json"
     mf.write_text(mf.read_text().replace("interim analysis 1", "interim analysis 2"))
+    recorded = datacut.recorded_manifest_sha(store.con, "IA1", "blinded")
     assert any("audit trail" in p for p in datacut.verify(store.paths, "IA1", recorded).problems)
+
+
+def test_a_data_cut_has_a_blinded_copy_for_analysts_and_a_full_one_for_cleared_roles(
+    store: WriterStore, config: Config
+) -> None:
+    """One cut-off, two copies, each in its store's folder with its modes: the blinded copy holds no
+    withheld value (W08 CSF NfL here), the full copy holds it, and both come from the same publish."""
+    store.load(
+        _file("a.csv", "PA", [("S1", "NfL", 1234.5), ("S2", "VEGF-A", 77.0)], visit="W08", visitnum=5.0), "r"
+    )
+    blinded, full = datacut.create(store, "DMC-1", config=config)
+    assert blinded.path == store.paths.analyst_dir / "datacuts" / "DMC-1"
+    assert full.path == store.paths.full_dir / "datacuts" / "DMC-1"
+    manifests = [json.loads((c.path / "manifest.json").read_text()) for c in (blinded, full)]
+    assert [m["store"] for m in manifests] == ["blinded", "full"]
+    assert manifests[0]["from_snapshot"] == manifests[1]["from_snapshot"]
+    assert manifests[0]["change_seq"] == manifests[1]["change_seq"]
+    for cut in (blinded, full):  # the store's modes, files read-only, nothing for others
+        for p in [cut.path.parent, cut.path, *cut.path.rglob("*")]:
+            mode = p.stat().st_mode & 0o777
+            assert mode == (0o750 if p.is_dir() else 0o440), (p, oct(mode))
+    values = {}
+    for f in (False, True):
+        con = datacut.open_cut(store.paths, "DMC-1", config, full=f)
+        values[f] = sorted(con.execute("SELECT conc_pg_ml, qualifier FROM results_all").fetchall())
+        con.close()
+    assert values[True] == [(77.0, "="), (1234.5, "=")]
+    assert values[False] == [(None, "WITHHELD"), (None, "WITHHELD")]
+    data = b"".join(p.read_bytes() for p in (blinded.path / "data").rglob("*.parquet"))
+    assert b"1234.5" not in data and struct.pack("<d", 1234.5) not in data
+    rows = datacut.list_cuts(store.paths)
+    assert [(r["name"], r["store"]) for r in rows] == [("DMC-1", "blinded"), ("DMC-1", "full")]
+
+
+def test_a_cut_made_before_the_split_is_read_only_as_a_full_cut(store: WriterStore, config: Config) -> None:
+    """Cuts at the warehouse root (before blinded/full copies) may hold every value: a blinded query is
+    refused, --full reads it, and verify still proves it against its untagged audit record."""
+    store.load(_file("a.csv", "PA", [("S1", "VEGF-A", 1.0)]), "r")
+    _, full = datacut.create(store, "SRC", config=config)  # its full copy stands in for an old root cut
+    legacy = datacut.cuts_dir(store.paths, "legacy") / "OLD"
+    legacy.parent.mkdir()
+    shutil.copytree(full.path, legacy)
+    store.audit(
+        [
+            audit.AuditEvent(
+                event="snapshot_created",
+                entity="datacut",
+                entity_id="OLD",
+                new_value=f"manifest sha256 {full.manifest_sha256}; 9 files from x",
+            )
+        ]
+    )
+    assert datacut.existing(store.paths, "OLD") == ["legacy"]
+    with pytest.raises(datacut.DataCutError, match="--full"):
+        datacut.open_cut(store.paths, "OLD", config)
+    con = datacut.open_cut(store.paths, "OLD", config, full=True)
+    assert con.execute("SELECT conc_pg_ml FROM results").fetchall() == [(1.0,)]
+    con.close()
+    recorded = datacut.recorded_manifest_sha(store.con, "OLD", "legacy")
+    assert recorded == full.manifest_sha256
+    assert datacut.verify(store.paths, "OLD", recorded, "legacy").ok
+    assert (
+        datacut.recorded_manifest_sha(store.con, "OLD", "blinded") is None
+    )  # never vouches for a blinded copy
+    # moved under full/ as docs/access.md advises: verified against the same untagged record
+    legacy.rename(store.paths.full_dir / "datacuts" / "OLD")
+    assert datacut.existing(store.paths, "OLD") == ["full"]
+    assert datacut.verify(
+        store.paths, "OLD", datacut.recorded_manifest_sha(store.con, "OLD", "full"), "full"
+    ).ok
 
 
 # --- blinding --------------------------------------------------------------------------------------
