@@ -3,7 +3,7 @@ real file systems). Each ends in one paragraph that names the problem and what t
 and no traceback; the damaged database is found by `status` and `audit verify` and rebuilt from raw/.
 
 Disk full and read-only use a real tmpfs (a small one, full or remounted read-only): that needs root with
-the right to mount (CI's container has it); elsewhere those two tests skip, saying so."""
+the right to mount; elsewhere those two tests skip, saying so."""
 
 from __future__ import annotations
 
@@ -258,4 +258,4 @@ def test_a_full_disk_rolls_back_and_the_next_run_carries_on(
         str(wh),
         env=env,
     )
-    assert n.stdout.split() == ["n", "2"]
+    assert n.stdout.split() == ["n", "3"]  # the two of base, and the new one
