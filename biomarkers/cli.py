@@ -21,16 +21,35 @@ from biomarkers import settings
 from biomarkers.commands_export import export_app
 
 STARTED = time.perf_counter()  # a command's "time" includes what the person waited for, imports too
+out = Console()
+err = Console(stderr=True)
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """The command line: an infrastructure fault in any command (full disk, read-only or damaged
+    warehouse, unreachable Prefect server) ends in one paragraph and exit code 1, never a traceback
+    (biomarkers/faults.py); anything else is a defect and keeps its traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            from biomarkers.faults import explain
+
+            message = explain(exc)
+            if message is None:
+                raise
+            err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+            raise SystemExit(1) from None
+
+
+app = _App(
     help="BCT-002-US biomarker assay ingestion: plate exports in, validated, blinded pg/mL results out.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.add_typer(export_app, name="export")
-out = Console()
-err = Console(stderr=True)
 
 
 class Fmt(StrEnum):
@@ -105,6 +124,7 @@ def run_ingest(
     printed is what the person waited (from ``started``, default now: Prefect's server start included),
     beside the flow's own."""
     started = time.perf_counter() if started is None else started
+    _check_warehouse(warehouse, rebuilding=trigger == "rebuild")
     if not inbox.is_dir():
         raise fail(f"the inbox {inbox} is not a folder: pass --inbox FOLDER (or set BIOMARKERS_INBOX)")
     if not manifest.exists() or (manifest.is_dir() and not any(manifest.glob("*.csv"))):
@@ -114,14 +134,24 @@ def run_ingest(
             "data/demo/study/manifest.csv"
         )
     settings.configure_environment()
+    from biomarkers.faults import explain, prefect_unreachable, quiet_prefect_failures
+    from pipeline.manifest import ManifestError, load_manifest
+    from schemas.config import ConfigError, load_config
+
+    try:  # a bad manifest or configuration is a data problem: its message, before any Prefect machinery
+        load_manifest(manifest, load_config())
+    except (ManifestError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+    unreachable = prefect_unreachable()
+    if unreachable:
+        raise fail(unreachable)
     from biomarkers.console import FileProgress, print_summary
     from flows.ingest import ingest_flow
     from pipeline import progress
     from pipeline.lifecycle import Terminated, run_lifecycle
-    from pipeline.manifest import ManifestError
-    from schemas.config import ConfigError
     from warehouse.store import WarehouseBusyError
 
+    quiet_prefect_failures()
     with run_lifecycle(), FileProgress(err) as bar:
         progress.set_sink(bar)
         try:
@@ -143,18 +173,61 @@ def run_ingest(
             ) from exc
         except RuntimeError as exc:
             if "ephemeral Prefect API server" not in str(exc):
-                raise
+                message = explain(exc)
+                if message is None:
+                    raise
+                raise fail(message) from None
             limit = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "?")
             raise fail(
                 f"Prefect's temporary server did not start within {limit} s (a busy machine?); nothing was "
                 "loaded. Run the command again, raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or "
                 "start a server once with `biomarkers up` and export PREFECT_API_URL."
             ) from None
+        except Exception as exc:  # an infrastructure fault is one paragraph; a defect keeps its traceback
+            message = explain(exc)
+            if message is None:
+                raise
+            raise fail(message) from None
         finally:
             progress.set_sink(None)
     if not quiet:
         print_summary(out, summary, max_files=attention_lines, waited_s=time.perf_counter() - started)
     return summary
+
+
+def _check_warehouse(warehouse: Path, *, rebuilding: bool = False) -> None:
+    """Before a run: a warehouse whose folder's parent is missing is not created (an unmounted share would
+    fill the local disk instead), and one whose database is missing while raw/ holds files is rebuilt, not
+    silently started afresh (docs/integrity-faults.md)."""
+    from warehouse.health import WarehouseDamaged, check_opens, missing_message
+    from warehouse.paths import WarehousePaths
+
+    root = warehouse.expanduser().resolve()
+    if not root.exists() and not root.parent.is_dir():
+        raise fail(
+            f"the warehouse folder {root} does not exist, and neither does the folder it would be made in "
+            f"({root.parent}). Nothing was loaded. If the warehouse lives on a network share or another "
+            "disk, check that it is mounted; otherwise pass --warehouse (or set BIOMARKERS_WAREHOUSE) with "
+            "the right folder, then run the command again."
+        )
+    paths = WarehousePaths.at(root)
+    try:
+        check_opens(paths)
+    except WarehouseDamaged as exc:
+        raise fail(str(exc)) from None
+    if root.is_dir():  # a read-only or foreign warehouse: said before Prefect starts, not after
+        import tempfile
+
+        from biomarkers.faults import explain
+
+        try:
+            tempfile.TemporaryFile(dir=root).close()
+        except OSError as exc:
+            raise fail(explain(exc) or f"cannot write to the warehouse {root}: {exc}") from None
+    if rebuilding or paths.ingest_db.exists() or not paths.raw_dir.is_dir():
+        return
+    if any(p.is_file() for p in paths.raw_dir.rglob("*")):
+        raise fail(missing_message(paths))
 
 
 AssayOpt = Annotated[
@@ -391,8 +464,10 @@ def status(
     ] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """What the warehouse holds (as published to analysts)."""
+    """What the warehouse holds (as published to analysts), after reading the writer store through: a
+    damaged or missing database is reported with how to rebuild it (exit code 1)."""
     from warehouse.analyst import NoAnalystStoreError, connect_analyst
+    from warehouse.health import WarehouseDamaged, check_store
     from warehouse.paths import WarehousePaths
 
     paths = WarehousePaths.at(warehouse or settings.warehouse_dir())
@@ -402,6 +477,10 @@ def status(
         if full_db_path:
             sys.stdout.write(f"{paths.full_db}\n")
         return
+    try:
+        health = check_store(paths)
+    except WarehouseDamaged as exc:
+        raise fail(str(exc)) from None
     try:
         con = connect_analyst(paths)
     except NoAnalystStoreError as exc:
@@ -430,6 +509,12 @@ def status(
     finally:
         con.close()
     out.print(t)
+    said = {
+        "ok": "whole (every table read through)",
+        "busy": "being written by a run (not checked now)",
+        "empty": "not written yet",
+    }
+    out.print(f"writer store: {paths.ingest_db} — {said[health]}", highlight=False)
     out.print(f"analyst store (blinded): {paths.analyst_db}")
     out.print(f"full store (cleared roles only): {paths.full_db}")
 
@@ -500,6 +585,74 @@ def attention(
         style="dim",
         highlight=False,
     )
+
+
+@app.command()
+def rebuild(
+    manifest: Annotated[
+        Path | None,
+        typer.Option(help="Sample manifest CSV or folder [env BIOMARKERS_MANIFEST; default data/manifests]"),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Rebuild a damaged or lost warehouse database from the raw area: the damaged file is set aside (kept),
+    every received file is ingested again under its name, in its original order (docs/integrity-faults.md)."""
+    import shutil
+    import tempfile
+
+    from warehouse.health import WarehouseDamaged, check_store
+    from warehouse.lock import writer_lock
+    from warehouse.paths import WarehousePaths
+    from warehouse.rebuild import RebuildError, set_aside, stage
+
+    paths = WarehousePaths.at(warehouse or settings.warehouse_dir())
+    manifest = manifest or settings.default_manifest()
+    if not paths.raw_dir.is_dir():
+        raise fail(f"{paths.root} has no raw/ folder: there is nothing to rebuild from")
+    try:
+        health = check_store(paths)
+    except WarehouseDamaged:
+        health = "damaged"
+    if health == "busy":
+        raise fail(f"{paths.ingest_db} is open in a running ingestion: it is not damaged; let the run finish")
+    if health == "ok":
+        raise fail(
+            f"{paths.ingest_db} reads whole: there is nothing to rebuild. (To rebuild anyway, move it "
+            "aside yourself first.)"
+        )
+    staging = Path(tempfile.mkdtemp(prefix=".rebuild-", dir=paths.root))
+    try:
+        plan = stage(paths, staging)
+        with writer_lock(paths.root, run_id="cli:rebuild", timeout_s=60):
+            aside = set_aside(paths)
+        if aside:
+            out.print(f"set the damaged database aside in {aside}", highlight=False)
+        total = sum(b.files for b in plan.batches)
+        out.print(
+            f"re-ingesting {total} files from raw/ in their original order (names from {plan.snapshot.name})",
+            highlight=False,
+        )
+        for b in plan.batches:
+            run_ingest(b.folder, manifest, paths.root, trigger="rebuild", lab=b.lab, quiet=True)
+    except RebuildError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # our own copies; raw/ is untouched
+    for name in plan.missing:
+        err.print(f"[yellow]not in raw/ (or changed there):[/] {name}: deliver it again", highlight=False)
+    if plan.unnamed:
+        err.print(
+            f"[yellow]{len(plan.unnamed)} file(s) in raw/ are not named in the last snapshot[/] (received "
+            "after it, or plate maps never used): deliver them again if they were exports",
+            highlight=False,
+        )
+    if plan.exclusions:
+        err.print(
+            f"[yellow]{plan.exclusions} exclusion(s) were made by people[/]: they are in the old audit trail "
+            f"and {plan.snapshot / 'exclusions.parquet'}; make them again with `biomarkers exclude`",
+            highlight=False,
+        )
+    out.print(f"rebuilt {paths.ingest_db}; check it with `biomarkers status` and `biomarkers audit verify`")
 
 
 @app.command("qc-report")

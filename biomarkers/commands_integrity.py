@@ -125,11 +125,23 @@ def exclude(
 
 @audit_app.command("verify")
 def audit_verify(warehouse: WarehouseOpt = None) -> None:
-    """Check the hash chain: any edited, deleted or reordered entry is reported (exit code 1)."""
+    """Check the database reads whole and the hash chain: a damaged database, or any edited, deleted or
+    reordered entry, is reported (exit code 1)."""
+    import duckdb
+
     from warehouse.audit import verify
+    from warehouse.health import WarehouseDamaged, check_store, damaged_message, scan
 
     paths = _paths(warehouse)
+    try:
+        check_store(paths)  # damaged or missing: say so before opening it for writing
+    except WarehouseDamaged as exc:
+        raise _fail(str(exc)) from None
     with _writer(warehouse) as store:
+        try:
+            scan(store.con)  # again under the lock (the check above skips a store a run holds)
+        except duckdb.Error as exc:
+            raise _fail(damaged_message(str(paths.ingest_db), str(exc))) from None
         problems = verify(store.con, paths.ingest_db)
         n = store.con.execute("SELECT count(*) FROM audit_log").fetchall()[0][0]
     if problems:

@@ -97,13 +97,15 @@ def print_summary(
     attention, one line each, and the command that lists the rest."""
     o = s.outcomes()
     console.print(f"[bold]Ingestion summary[/] ({_short(s.inbox)})", highlight=False, soft_wrap=True)
-    other = s.files_seen - s.files_new - s.companions - s.files_known - len(s.duplicates)
+    other = s.files_seen - s.files_new - s.companions - s.files_known - len(s.duplicates) - len(s.copying)
     seen = (
         f"  {s.files_seen:,} files seen: {s.files_new:,} new plate exports, {s.companions:,} plate maps, "
         f"{s.files_known:,} already loaded"
     )
     if s.duplicates:
         seen += f", {len(s.duplicates):,} duplicates"
+    if s.copying:
+        seen += f", {len(s.copying):,} still being copied in"
     if other > 0:
         seen += f", {other:,} other"
     console.print(seen, highlight=False)
@@ -163,5 +165,11 @@ def print_summary(
         console.print(
             f"Waiting (hidden or still being copied, not read; {len(s.waiting)}): {names}", highlight=False
         )
+    if s.copying:
+        console.print(f"Still being copied in — will be read next run ({len(s.copying)}):", highlight=False)
+        for m in s.copying[:5]:
+            console.print(f"  {m}", highlight=False)
+        if len(s.copying) > 5:
+            console.print(f"  … and {len(s.copying) - 5} more", highlight=False)
     for m in s.refused:
         console.print(f"Refused: {m}", highlight=False)

@@ -79,8 +79,11 @@ def discover_task(
     store: WriterStore,
     sender: tuple[str | None, str | None] = (None, None),
     uploads: bool = False,
+    settle_s: float = 0.0,
 ) -> Discovery:
-    return discover(inbox, store.known_files(), lab=sender[0], via=sender[1], uploads=uploads)
+    return discover(
+        inbox, store.known_files(), lab=sender[0], via=sender[1], uploads=uploads, settle_s=settle_s
+    )
 
 
 def root_senders(ops: Operations, inbox: Path, warehouse: Path) -> dict[Path, tuple[str | None, str | None]]:
@@ -325,21 +328,32 @@ def ingest_flow(
             senders[Path(inbox).resolve()] = (lab, "ingest --lab")
         for root in roots:
             found = discover_task(
-                root, store, senders.get(Path(root).resolve(), (None, None)), uploads=trigger == "upload"
+                root,
+                store,
+                senders.get(Path(root).resolve(), (None, None)),
+                uploads=trigger == "upload",
+                settle_s=ops.processing.settle_s,
             )
-            summary.files_seen += found.known + len(found.new) + len(found.companions) + len(found.duplicates)
+            summary.files_seen += (
+                found.known
+                + len(found.new)
+                + len(found.companions)
+                + len(found.duplicates)
+                + len(found.copying)
+            )
             summary.files_known += found.known
             summary.companions += len(found.companions)
             summary.duplicates += found.duplicates
             summary.waiting += found.skipped
             summary.refused += found.refused
-            for m in found.refused:
+            summary.copying += found.copying
+            for m in found.refused + found.copying:
                 log.warning("%s", m)
             progress.start(len(found.new))
             used: set[str] = set()
             pool: OrderedPool[tuple[Candidate, list[Candidate]], Prepared] = OrderedPool(
                 prepare_file,
-                (paths, config, samples, assay),
+                (paths, config, samples, assay, ops.processing.unfinished_wait_s),
                 workers=ops.processing.workers_for(len(found.new)),
                 timeout=ops.processing.file_timeout_s,
                 on_timeout=lambda item, why: timed_out(item[0], paths, why),
@@ -349,6 +363,11 @@ def ingest_flow(
             with contextlib.closing(pool.map((c, found.siblings_of(c)) for c in found.new)) as ready:
                 for (_, siblings), prepared in ready:
                     used.update(s.name for s in siblings)
+                    if prepared.left:  # still being copied in: not loaded, read again next run
+                        summary.copying.append(prepared.left)
+                        log.warning("%s", prepared.left)
+                        progress.advance(prepared.candidate.name, "waiting")
+                        continue
                     # quote(): Prefect would otherwise walk every parameter (the configuration, the
                     # frames) looking for futures, on every file; these hold none.
                     state = ingest_file_task(quote(prepared), quote(siblings), quote(ctx), return_state=True)

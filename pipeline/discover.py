@@ -1,11 +1,15 @@
 """Finding what is new in an inbox: by content (SHA-256), never by name or modification time.
 
-A no-op run reads a directory listing and a set of hashes and starts no per-file work.
+A no-op run reads a directory listing and a set of hashes and starts no per-file work. A file is taken only
+when complete: its size and modification time must hold still across a short settle interval (a file still
+being copied in changes them); one that moves is left for the next run and named in the summary.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,9 +48,23 @@ class Discovery:
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (name, name of the same bytes)
     skipped: list[str] = field(default_factory=list)  # hidden/temporary files left alone (waiting)
     refused: list[str] = field(default_factory=list)  # symbolic links: never followed, one message each
+    copying: list[str] = field(default_factory=list)  # changed while we looked: read next run
+    # plate maps whose bytes the warehouse already holds (a re-assay's map): not new, but still read with
+    # the export named after them (issue 14: dropping them quarantined the re-assay's grid)
+    seen_companions: list[Candidate] = field(default_factory=list)
 
     def siblings_of(self, c: Candidate) -> list[Candidate]:
-        return [s for s in self.companions if is_sibling(c.path, s.path)]
+        """The plate maps delivered beside ``c`` and named after it, new or seen before: a plate map is
+        matched to its grid by name and content every time, whatever the warehouse already holds."""
+        return [s for s in (*self.companions, *self.seen_companions) if is_sibling(c.path, s.path)]
+
+
+COPYING_NOTE = "still being copied in — will be read next run"
+"""How the summary names a file left because it changed while the run looked at it."""
+
+
+def copying_message(name: str, what: str) -> str:
+    return f"{name}: {what}; {COPYING_NOTE}"
 
 
 def is_sibling(export: Path, other: Path) -> bool:
@@ -123,6 +141,44 @@ def upload_assay(path: Path, *, uploads: bool) -> str | None:
     return None
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Size and modification time (ns), or None when the file has gone."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _companion(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(40_000)
+    return is_companion(FileInput(name=path.name, data=head))
+
+
+def settled(
+    stamps: dict[Path, tuple[int, int] | None], settle_s: float, *, looked_at: float
+) -> dict[Path, str]:
+    """Which of the files stamped at ``looked_at`` (``time.time()``) were not still: a file written to
+    within the last ``settle_s`` seconds is looked at again once that interval has passed (a file
+    untouched for longer needs no wait: its time already says it is still); any change of size or time
+    since the first look — even while it was being hashed — means a copy is still going on. Returns
+    {path: what changed}."""
+    young = [st[1] / 1e9 for st in stamps.values() if st is not None and looked_at - st[1] / 1e9 < settle_s]
+    if young:
+        time.sleep(max(0.0, max(young) + settle_s - time.time()))
+    moving: dict[Path, str] = {}
+    for p, before in stamps.items():
+        now = _stamp(p)
+        if now is None or before is None:
+            moving[p] = "it disappeared while the run looked at it"
+        elif now[0] != before[0]:
+            moving[p] = f"its size changed from {before[0]:,} to {now[0]:,} bytes during the run"
+        elif now[1] != before[1]:
+            moving[p] = "it was written to during the run"
+    return moving
+
+
 def discover(
     inbox: Path,
     known: Iterable[str],
@@ -130,8 +186,10 @@ def discover(
     lab: str | None = None,
     via: str | None = None,
     uploads: bool = False,
+    settle_s: float = 0.0,
 ) -> Discovery:
-    """Hash every file in the inbox and keep those whose content the warehouse has not seen.
+    """Hash every file in the inbox and keep those whose content the warehouse has not seen and which
+    held still for ``settle_s`` seconds (operations.yaml ``processing.settle_s``; see :func:`settled`).
 
     ``lab``/``via``: who delivers to this folder (operations.yaml ``sources[].lab``); ``uploads``: the
     folder is the upload service's, whose notes name each file's lab."""
@@ -140,22 +198,38 @@ def discover(
     paths, skipped = list_inbox(inbox, refused)
     out = Discovery(skipped=skipped, refused=refused)
     first_by_sha: dict[str, str] = {}
+    looked_at = time.time()
+    stamps: dict[Path, tuple[int, int] | None] = {}
+    found: list[tuple[Path, str, bool]] = []  # (path, sha, is a plate map)
     for p in paths:
-        sha = file_sha256(p)
+        stamp = _stamp(p)
+        try:
+            sha = file_sha256(p)
+        except OSError:  # gone between the listing and now (moved away, or renamed at the end of a copy)
+            continue
         if sha in known_set:
             out.known += 1
+            # a plate map seen before is still the map of the export named after it (a re-assay)
+            if "platemap" in p.name.lower() and _companion(p):
+                size = os.path.getsize(p)
+                out.seen_companions.append(Candidate(path=p, name=p.name, sha256=sha, size=size))
             continue
-        if sha in first_by_sha:
+        companion = _companion(p)
+        if sha in first_by_sha and not companion:
             out.duplicates.append((p.name, first_by_sha[sha]))
             continue
-        first_by_sha[sha] = p.name
+        first_by_sha.setdefault(sha, p.name)
+        stamps[p] = stamp
+        found.append((p, sha, companion))
+    moving = settled(stamps, settle_s, looked_at=looked_at) if stamps else {}
+    for p, sha, companion in found:
+        if p in moving:
+            out.copying.append(copying_message(str(p.relative_to(inbox)), moving[p]))
+            continue
         who, how = sender_of(p, lab, via, uploads=uploads)
+        st = stamps[p]
         assay = upload_assay(p, uploads=uploads)
-        c = Candidate(path=p, name=p.name, sha256=sha, size=p.stat().st_size, lab=who, via=how, assay=assay)
-        with open(p, "rb") as fh:
-            head = fh.read(40_000)
-        if is_companion(FileInput(name=p.name, data=head)):
-            out.companions.append(c)
-        else:
-            out.new.append(c)
+        size = st[0] if st else 0
+        c = Candidate(path=p, name=p.name, sha256=sha, size=size, lab=who, via=how, assay=assay)
+        (out.companions if companion else out.new).append(c)
     return out

@@ -62,6 +62,7 @@ class IngestSummary:
     companions_waiting: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # hidden / partial (.part, .tmp, ~$) files left alone
     refused: list[str] = field(default_factory=list)  # one message per symbolic link not followed
+    copying: list[str] = field(default_factory=list)  # changed during the run: left for the next (why)
     published: bool = False
     seconds: float = 0.0
     warehouse_counts: dict[str, int] = field(default_factory=dict)
@@ -151,6 +152,7 @@ class IngestSummary:
             "results_unresolved": self.results_unresolved,
             "results_flagged": self.results_flagged,
             "duplicates": len(self.duplicates),
+            "still_copying": len(self.copying),
             "published": self.published,
             "seconds": round(self.seconds, 2),
             "warehouse": self.warehouse_counts,
@@ -228,6 +230,7 @@ def markdown(s: IngestSummary, run_name: str = "") -> str:
         f"| plate maps and other companion files | {s.companions} |",
         f"| already loaded (same bytes) | {s.files_known} |",
         f"| duplicates in this delivery (same bytes) | {len(s.duplicates)} |",
+        f"| still being copied in (read next run) | {len(s.copying)} |",
         "",
         "| results of the new files | count |",
         "|---|---:|",
@@ -262,5 +265,8 @@ def markdown(s: IngestSummary, run_name: str = "") -> str:
         ]
     if s.waiting:
         lines += ["", "Waiting (hidden or still being copied, not read): " + ", ".join(s.waiting)]
+    if s.copying:
+        lines += ["", "Still being copied in — will be read next run:", ""]
+        lines += [f"- {m}" for m in s.copying]
     lines += [f"\nRefused: {m}" for m in s.refused]
     return "\n".join(lines) + "\n"

@@ -112,6 +112,14 @@ class Processing(_Strict):
     # DuckDB's memory in the writer (loads, publish): beyond it, sorts spill to disk. DuckDB's own default
     # is 80 % of the machine (`biomarkers bench --scale 20`: 2.2 GB peak in one process; 1.56 GB with this).
     duckdb_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
+    # A file is taken only when complete (issue 14): one written to within the last settle_s seconds is
+    # looked at again after that interval, and one whose size or time moved is left for the next run.
+    # Short: a run with a just-copied file waits this long once; 0 = no wait (changes are still caught).
+    settle_s: float = Field(default=2.0, ge=0, le=300)
+    # A file whose reader finds its format's end marker missing (xPONENT's "-- CRC --", a section cut off
+    # at the end of the file) and that was written to less than this many seconds ago is left for the next
+    # run as still being copied, instead of being quarantined as truncated. 0 = off (quarantine at once).
+    unfinished_wait_s: float = Field(default=0.0, ge=0)
 
     @field_validator("workers")
     @classmethod

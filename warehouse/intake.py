@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
 
-from pipeline.discover import Candidate
+from pipeline.discover import Candidate, copying_message
 from pipeline.manifest import Manifest
 from pipeline.outcome import FileOutcome
 from pipeline.process import process_file
@@ -117,10 +118,28 @@ def trend_at_load(outcome: FileOutcome, ctx: IntakeContext) -> FileOutcome:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A file read, kept and processed — everything before the load, which needs the writer."""
+    """A file read, kept and processed — everything before the load, which needs the writer. ``left``:
+    the file was not complete (it changed since discovery, or its format's end marker is missing while it
+    is still being written): nothing is kept or loaded, and this says why (read again next run)."""
 
     candidate: Candidate
     outcome: FileOutcome
+    left: str | None = None
+
+
+_UNFINISHED = ("looks truncated", "end line", "the file ends inside")
+"""What readers say when a format's end is missing (xPONENT's "-- CRC --", a section cut off by the end
+of the file, a row cut short): the words they already use, so no reader needs to know about copying."""
+
+
+def looks_unfinished(outcome: FileOutcome) -> bool:
+    said = [outcome.message, *outcome.warnings] if outcome.status == "quarantined" else outcome.warnings
+    return any(word in text for text in said for word in _UNFINISHED)
+
+
+def _left(c: Candidate, why: str) -> Prepared:
+    msg = copying_message(c.name, why)
+    return Prepared(c, _file_quarantined(c, "still_copying", msg), left=msg)
 
 
 def prepare_file(
@@ -130,20 +149,30 @@ def prepare_file(
     config: Config,
     manifest: Manifest,
     assay: str | None = None,
+    unfinished_wait_s: float = 0.0,
 ) -> Prepared:
     """Keep the raw bytes (file and plate maps) under their SHA-256, then process them. Pure apart from
     the raw copy (idempotent, atomic): safe in a worker process (pipeline/workers.py). The assay the
-    file was uploaded with (``c.assay``) comes before the run's ``assay``."""
-    data = c.path.read_bytes()
+    file was uploaded with (``c.assay``) comes before the run's ``assay``.
+
+    A file (or plate map) whose bytes are not those hashed at discovery is still being copied in: it is
+    left for the next run, not loaded (issue 14: 21 of 148 results were published as the
+    plate). So is one whose reader misses its format's end marker while it was written to less than
+    ``unfinished_wait_s`` seconds ago (operations.yaml ``processing.unfinished_wait_s``)."""
+    try:
+        data = c.path.read_bytes()
+        sib_bytes = {s.name: s.path.read_bytes() for s in siblings}
+    except OSError as exc:
+        return _left(c, f"it could not be read now ({exc.strerror or exc})")
     sha = sha256_of(data)
-    if sha != c.sha256:  # the file changed between discovery and now (still being copied in)
-        c = replace(c, sha256=sha, size=len(data))
-    keep_raw(paths, data, sha)
-    sib_bytes: dict[str, bytes] = {}
+    if sha != c.sha256:
+        return _left(c, f"its content changed since the run found it ({c.size:,} → {len(data):,} bytes)")
     for s in siblings:
-        b = s.path.read_bytes()
-        keep_raw(paths, b, s.sha256)
-        sib_bytes[s.name] = b
+        if sha256_of(sib_bytes[s.name]) != s.sha256:
+            return _left(c, f"its plate map {s.name} changed since the run found it")
+    keep_raw(paths, data, sha)  # before reading: even a file that crashes the reader is kept
+    for s in siblings:
+        keep_raw(paths, sib_bytes[s.name], s.sha256)
     try:
         outcome = process_file(
             FileInput(name=c.name, data=data, siblings=sib_bytes),
@@ -155,6 +184,11 @@ def prepare_file(
     except Exception as exc:  # a pipeline defect must not stop the other files
         log.exception("processing %s failed", c.name)
         outcome = internal_error_outcome(c, exc)
+    if unfinished_wait_s > 0 and looks_unfinished(outcome):
+        with contextlib.suppress(OSError):
+            age = time.time() - c.path.stat().st_mtime
+            if age < unfinished_wait_s:
+                return _left(c, f"its end marker is missing and it was written to {age:.0f} s ago")
     return Prepared(c, outcome)
 
 
@@ -173,4 +207,6 @@ def load_prepared(
 def intake(c: Candidate, siblings: list[Candidate], ctx: IntakeContext) -> tuple[FileOutcome, LoadReport]:
     """One file, start to finish, in this process (the flow prepares files ahead in workers instead)."""
     prepared = prepare_file(c, siblings, ctx.store.paths, ctx.config, ctx.manifest)
+    if prepared.left:  # still being copied in: nothing loaded, read again next run
+        return prepared.outcome, LoadReport(c.sha256, loaded=False, n_results=0, n_superseded=0)
     return load_prepared(prepared, siblings, ctx)

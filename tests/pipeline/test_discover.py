@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
 
 from pipeline.discover import discover, file_sha256
@@ -63,3 +66,75 @@ def test_symbolic_links_are_refused_never_followed(tmp_path: Path) -> None:
     assert any(m.startswith("passwd.csv: a symbolic link") for m in d.refused)
     assert any(m.startswith("linked-folder: a symbolic link") for m in d.refused)
     assert all("copy the file itself" in m for m in d.refused)
+
+
+def _grow(path: Path, stop: threading.Event, every_s: float = 0.05) -> None:
+    """A copy in progress: appends a line to ``path`` until told to stop."""
+    with open(path, "a") as fh:
+        while not stop.is_set():
+            fh.write("A1,Unknown1,123.4\n")
+            fh.flush()
+            stop.wait(every_s)
+
+
+def test_a_file_growing_during_discovery_is_left_for_the_next_run(tmp_path: Path) -> None:
+    """Issue 14 item 2: a file still being copied in is not taken; a still one beside it is."""
+    (tmp_path / "done.csv").write_text("alpha")
+    growing = tmp_path / "growing.csv"
+    growing.write_text("Program,xPONENT\n")
+    stop = threading.Event()
+    writer = threading.Thread(target=_grow, args=(growing, stop))
+    writer.start()
+    try:
+        started = time.monotonic()
+        d = discover(tmp_path, set(), settle_s=0.5)
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        writer.join()
+    assert [c.name for c in d.new] == ["done.csv"]
+    assert len(d.copying) == 1 and d.copying[0].startswith("growing.csv: its size changed from ")
+    assert d.copying[0].endswith("still being copied in — will be read next run")
+    assert 0.4 <= took < 5  # waited for the settle interval, once
+    # once the copy is over (and has held still), the next run takes it
+    os.utime(growing, (time.time() - 10, time.time() - 10))
+    again = discover(tmp_path, {file_sha256(tmp_path / "done.csv")}, settle_s=0.5)
+    assert [c.name for c in again.new] == ["growing.csv"] and again.copying == []
+
+
+def test_files_untouched_for_the_settle_interval_cost_no_wait(tmp_path: Path) -> None:
+    p = tmp_path / "old.csv"
+    p.write_text("alpha")
+    os.utime(p, (time.time() - 60, time.time() - 60))
+    started = time.monotonic()
+    d = discover(tmp_path, set(), settle_s=30)
+    assert time.monotonic() - started < 5
+    assert [c.name for c in d.new] == ["old.csv"]
+
+
+def test_a_just_written_file_waits_out_the_interval_then_is_taken(tmp_path: Path) -> None:
+    (tmp_path / "fresh.csv").write_text("alpha")
+    started = time.monotonic()
+    d = discover(tmp_path, set(), settle_s=0.3)
+    assert time.monotonic() - started >= 0.25
+    assert [c.name for c in d.new] == ["fresh.csv"] and d.copying == []
+
+
+def test_a_plate_map_seen_before_still_goes_with_its_export(tmp_path: Path) -> None:
+    """Issue 14 item 6: a re-assay's plate map has the bytes of the original's; it was dropped as known
+    and the re-assay's grid quarantined ("upload the plate map")."""
+    (tmp_path / "ELISA-001-RA.txt").write_text("Plate: ELISA-001-RA\n")
+    (tmp_path / "ELISA-001-RA_platemap.csv").write_text(PLATEMAP)
+    (tmp_path / "ELISA-002.txt").write_text("Plate: ELISA-002\n")
+    (tmp_path / "ELISA-002_platemap.csv").write_text(PLATEMAP)  # same bytes, in the same delivery
+    known = {file_sha256(tmp_path / "ELISA-001-RA_platemap.csv")}  # both maps' bytes
+    d = discover(tmp_path, known)
+    assert [c.name for c in d.new] == ["ELISA-001-RA.txt", "ELISA-002.txt"]
+    assert d.known == 2 and d.duplicates == [] and d.companions == []
+    assert [s.name for s in d.siblings_of(d.new[0])] == ["ELISA-001-RA_platemap.csv"]
+    assert [s.name for s in d.siblings_of(d.new[1])] == ["ELISA-002_platemap.csv"]
+    # new to the warehouse, the same bytes twice in one delivery: each map still goes with its own export
+    d = discover(tmp_path, set())
+    assert d.duplicates == [] and len(d.companions) == 2
+    assert [s.name for s in d.siblings_of(d.new[0])] == ["ELISA-001-RA_platemap.csv"]
+    assert [s.name for s in d.siblings_of(d.new[1])] == ["ELISA-002_platemap.csv"]
