@@ -61,7 +61,8 @@ from readers.platemap import PlateMap, find_platemap, parse_platemap
 from readers.text import decode, split_lines
 from readers.tokens import parse_conc, parse_number
 from readers.toolkit.cells import clean_note, stem
-from readers.toolkit.grids import PLATE_SHAPES, ROW_LETTERS, columns_of_header, decimal_comma_of, parse_signal
+from readers.toolkit.grid_headers import matrix_columns
+from readers.toolkit.grids import PLATE_SHAPES, ROW_LETTERS, decimal_comma_of, parse_signal
 from readers.toolkit.guarded_reader import GuardedReader, ParseRun, ReaderTexts
 from readers.toolkit.workbook import WorkbookUnreadable, is_workbook, workbook_rows
 from schemas.wells import WELL_SCHEMA, conform
@@ -144,9 +145,13 @@ def parse_matrix(lines: list[str], title_index: int) -> Matrix:
         k += 1
     if k >= len(lines):
         raise ValueError(f"the {title} block has no column header (the file ends)")
-    n = columns_of_header(_cells(lines[k]))
-    if n is None:
-        raise ValueError(f"the {title} block's header is not 1..12 (or 1..24)")
+    header = matrix_columns(_cells(lines[k]))
+    if header is None:
+        raise ValueError(
+            f"the {title} block's header is not 1..12 (or 1..24, or the columns of a partial plate)"
+        )
+    n, columns = header
+    partial = len(columns) != n
     m = Matrix(title, title_index + 1, n)
     letter = ""
     row_labels: dict[str, list[tuple[str, int]]] = {}
@@ -154,7 +159,7 @@ def parse_matrix(lines: list[str], title_index: int) -> Matrix:
     while k < len(lines) and lines[k].strip():
         cells = _cells(lines[k])
         first = cells[0].upper()
-        if len(first) == 1 and first in ROW_LETTERS[: PLATE_SHAPES[n]]:
+        if len(first) == 1 and first in ROW_LETTERS[: 16 if partial else PLATE_SHAPES[n]]:
             if first in m.rows:
                 raise ValueError(f"line {k + 1}: row {first} appears twice in the {title} block")
             letter = first
@@ -164,20 +169,23 @@ def parse_matrix(lines: list[str], title_index: int) -> Matrix:
                 f"line {k + 1}: this line of the {title} block is neither a row "
                 f"A..{ROW_LETTERS[PLATE_SHAPES[n] - 1]} nor its continuation"
             )
-        if len(cells) < n + 2 or not cells[n + 1]:
+        width = len(columns)
+        if len(cells) < width + 2 or not cells[width + 1]:
             raise ValueError(
                 f"line {k + 1}: this line of the {title} block has {len(cells)} cells: a row needs its "
-                f"letter, {n} values and its label — it is cut short"
+                f"letter, {width} values and its label — it is cut short"
             )
-        label = cells[n + 1]
+        label = cells[width + 1]
         if label not in m.values:
             m.values[label] = {}
             m.labels.append(label)
-        for c in range(n):
-            m.values[label][f"{letter}{c + 1}"] = (cells[1 + c], k + 1)
+        for c, column in enumerate(columns):
+            m.values[label][f"{letter}{column}"] = (cells[1 + c], k + 1)
         row_labels.setdefault(letter, []).append((label, k + 1))
         k += 1
     m.end = k
+    if partial and any(r not in ROW_LETTERS[: PLATE_SHAPES[12]] for r in m.rows):
+        m.n_columns = 24  # a partial read of a 384-well plate: rows beyond H
     # Gen5 writes every data set for every row (in any order): a row with other labels was cut or edited.
     want = sorted(lb for lb, _ in row_labels.get(m.rows[0], [])) if m.rows else []
     for letter in m.rows[1:]:
@@ -369,7 +377,9 @@ def _looks_gen5(lines: list[str]) -> bool:
 
 
 def _has_matrix(lines: list[str]) -> bool:
-    return any(columns_of_header(_cells(ln)) is not None for ln in lines if ln.startswith("\t1\t"))
+    return any(
+        matrix_columns(_cells(ln)) is not None for ln in lines if ln.startswith("\t") and ln[1:2].isdigit()
+    )
 
 
 def _plate_bounds(lines: list[str]) -> list[tuple[int, int]]:
@@ -516,7 +526,7 @@ class _Gen5Parse(ParseRun):
             j = _next_filled(self.lines, i + 1, b) if title else None
             if title and j is not None:
                 nxt = _cells(self.lines[j])
-                if columns_of_header(nxt) is not None:
+                if matrix_columns(nxt) is not None:
                     in_header = False
                     m = self._matrix(i, b)
                     if title.casefold() == "layout" or all(

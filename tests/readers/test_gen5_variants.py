@@ -17,6 +17,7 @@ from readers.base import FileInput, ReaderError
 from readers.detect import detect
 from readers.gen5 import Gen5Reader, ReadStep, kind_from_name, parse_procedure
 from readers.text import split_lines
+from readers.toolkit.grid_headers import matrix_columns
 from readers.toolkit.grids import parse_signal
 from schemas.wells import WellModel
 from tests.conftest import CORPUS
@@ -321,3 +322,54 @@ def test_mutated_real_exports_read_or_raise_a_reader_error(rel: str, ops: list[t
     WellModel.validate(res.wells)
     if "spectrum" in rel:
         assert not any(k.startswith(("OD", "RFU", "RLU")) for k in res.wells["signal_kind"].drop_nulls())
+
+
+def _partial_plate_export(columns: list[int], rows: dict[str, list[str]]) -> bytes:
+    """A Gen5 text export of a partial-plate read: the Results header lists only the columns read."""
+    lines = [
+        "Software Version\t3.12.08",
+        "",
+        "Plate Number\tPlate 1",
+        "Reader Type:\tSynergy H1",
+        "Reading Type\tReader",
+        "",
+        "Procedure Details",
+        "",
+        "Read\tLuminescence Endpoint",
+        "\tFilter Set 1",
+        "\t    Emission: 620",
+        "",
+        "Results",
+        "\t" + "\t".join(str(c) for c in columns),
+        *("\t".join([r, *vals, "620"]) for r, vals in rows.items()),
+    ]
+    return "\n".join(lines).encode()
+
+
+def test_partial_plate_header_lists_only_the_columns_read() -> None:
+    """Gen5 writes only the columns a partial-plate read covered (``<TAB>1…<TAB>6``, and the row lines end
+    without a trailing newline). Found in Benchling-Open-Source/allotropy,
+    tests/parsers/agilent_gen5/testdata/luminescence/endpoint_singleplate_without_bandwidth.txt (rows A-B,
+    columns 1-6), which the native reader did not recognise before (it went to the allotropy fallback)."""
+    data = _partial_plate_export(
+        [1, 2, 3], {"A": ["210530", "213380", "216200"], "B": ["212240", "215080", "1"]}
+    )
+    assert detect(FileInput("partial.txt", data)).name == "gen5"
+    df = WellModel.validate(Gen5Reader().read(FileInput("partial.txt", data)).wells)
+    got = {r["well"]: r["signal"] for r in df.iter_rows(named=True)}
+    assert got == {"A1": 210530, "A2": 213380, "A3": 216200, "B1": 212240, "B2": 215080, "B3": 1}
+    assert set(df["signal_kind"]) == {"RLU 620"}
+
+
+def test_partial_plate_columns_keep_their_numbers_and_rows_beyond_h_widen_the_plate() -> None:
+    data = _partial_plate_export([11, 12, 13], {"A": ["1", "2", "3"], "J": ["4", "5", "6"]})
+    df = WellModel.validate(Gen5Reader().read(FileInput("partial384.txt", data)).wells)
+    got = {r["well"]: r["signal"] for r in df.iter_rows(named=True)}
+    assert got == {"A11": 1, "A12": 2, "A13": 3, "J11": 4, "J12": 5, "J13": 6}
+
+
+@pytest.mark.parametrize("header", [["1"], ["1", "3"], ["0", "1"], ["24", "25"], ["1", "2", "x"]])
+def test_a_header_that_is_no_column_run_is_not_a_partial_plate(header: list[str]) -> None:
+    assert matrix_columns(["", *header]) is None
+    assert matrix_columns(["", *[str(c) for c in range(1, 13)]]) == (12, list(range(1, 13)))
+    assert matrix_columns(["", "3", "4", "5", ""]) == (12, [3, 4, 5])
