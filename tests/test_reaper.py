@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration
+
 COMMAND = """
 import subprocess, sys, time
 from biomarkers.reaper import Reaper

@@ -33,6 +33,8 @@ from tests.service.conftest import (
 )
 from warehouse.paths import WarehousePaths
 
+pytestmark = pytest.mark.integration
+
 HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
