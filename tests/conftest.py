@@ -55,6 +55,6 @@ def allotropy_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Integration tests (real runs, servers, demos: minutes each) first. `make test` spreads test files over
     two workers (pytest-xdist, `--dist loadfile --no-loadscope-reorder`: in this order, not by test count):
-    the long files start at once and the
-    seconds-long unit tests fill the gaps at the end, instead of one long file running alone last."""
+    the long files start at once and the seconds-long unit tests fill the gaps at the end, instead of one
+    long file running alone last."""
     items.sort(key=lambda item: item.get_closest_marker("integration") is None)
