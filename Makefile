@@ -45,7 +45,7 @@ typecheck: install
 	$(BIN)/mypy
 
 pytest: install
-	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
+	$(BIN)/pytest -n 2 --no-loadscope-reorder --durations=25
 
 test: lint typecheck pytest
 

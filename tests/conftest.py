@@ -54,7 +54,21 @@ def allotropy_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Integration tests (real runs, servers, demos: minutes each) first. `make test` spreads test files over
-    two workers (pytest-xdist, `--dist loadfile --no-loadscope-reorder`: in this order, not by test count):
+    two workers (pytest-xdist, a file at a time, `--no-loadscope-reorder`: in this order, not by test count):
     the long files start at once and the seconds-long unit tests fill the gaps at the end, instead of one
     long file running alone last."""
     items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`make test`'s two workers take whole test files, in the order above — except the upload-service tests,
+    which share one real server (package-scoped fixture) and whose last file checks every upload the
+    others made: the service package goes to one worker as one unit."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesAndTheServicePackage(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/service" if path.startswith("tests/service/") else path
+
+    return FilesAndTheServicePackage(config, log)
