@@ -21,12 +21,12 @@ BIN = Path(sys.executable).parent / "biomarkers"
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Path:
-    """A night's delivery: 16 generated plate exports (enough for the worker pool) and two real Bio-Plex
-    workbooks (.xls and .xlsx) named to be processed first."""
+    """A night's delivery as the issue measured it: 40 generated plate exports (the hang began at 16) and
+    two real Bio-Plex workbooks (.xls and .xlsx) named to be processed first."""
     from synth.generator import generate_study
 
     out = tmp_path_factory.mktemp("night")
-    generate_study(out, seed=21, participants=6)  # 20 files, as with 8: fewer wells
+    generate_study(out, seed=21, participants=20)  # 40 files
     for name in ("labkey_10JAN07_plate_1.xls", "labkey_RawAndSummary.xlsx"):
         shutil.copy(corpus / "bioplex" / name, out / "inbox" / f"0-{name}")
     return out
