@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from biomarkers import settings
 from biomarkers.commands_export import export_app
+from schemas import settings
 
 STARTED = time.perf_counter()  # a command's "time" includes what the person waited for, imports too
 out = Console()

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from biomarkers import settings
 from biomarkers.cli import err, fail, out
+from schemas import settings
 
 ops_app = typer.Typer(add_completion=False)
 

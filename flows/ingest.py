@@ -22,7 +22,6 @@ from prefect.runtime import deployment, flow_run
 from prefect.states import Completed
 from prefect.utilities.annotations import quote
 
-from biomarkers import settings
 from pipeline import progress
 from pipeline.discover import Candidate, Discovery, discover
 from pipeline.manifest import Manifest, load_manifest
@@ -47,6 +46,7 @@ from pipeline.sources import (
     remote_sources,
 )
 from pipeline.workers import OrderedPool
+from schemas import settings
 from schemas.config import Config, load_config
 from schemas.operations import FolderSource, Operations, S3Source, SftpSource, load_operations
 from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out

@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
-from biomarkers import settings as cli_settings
+from schemas import settings as cli_settings
 from schemas.config import load_config
 from service import auth
 from service.apidocs import api_reference
