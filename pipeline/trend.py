@@ -31,10 +31,10 @@ from datetime import datetime
 import polars as pl
 
 from assay.trending import levey_jennings
-from pipeline.outcome import FileOutcome
 from pipeline.process import reject_failed_runs
 from pipeline.validate import fmt_num, quarantine_frame
 from schemas.config import Assay, Config
+from schemas.outcome import FileOutcome
 from schemas.qc import ACCEPTANCE_SCHEMA
 
 HISTORY_SCHEMA: dict[str, pl.DataType] = {

@@ -213,7 +213,7 @@ def _internal_error_verdict(name: str, exc: BaseException, assay: str | None) ->
 
 
 def _refused_verdict(name: str, message: str, assay: str | None) -> Verdict:
-    from pipeline.outcome import FileOutcome
+    from schemas.outcome import FileOutcome
 
     return build_verdict(
         FileOutcome(

@@ -17,11 +17,11 @@ import polars as pl
 
 from pipeline.discover import Candidate, copying_message
 from pipeline.manifest import Manifest
-from pipeline.outcome import FileOutcome
 from pipeline.process import process_file
 from pipeline.trend import judge_trend
 from readers.base import FileInput
 from schemas.config import Config
+from schemas.outcome import FileOutcome
 from schemas.results import QUARANTINE_SCHEMA
 from warehouse.paths import WarehousePaths
 from warehouse.raw import keep_raw, sha256_of

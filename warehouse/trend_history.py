@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from pipeline.outcome import FileOutcome
 from pipeline.trend import HISTORY_SCHEMA, LOG_METRICS
 from schemas.config import Config
+from schemas.outcome import FileOutcome
 
 if TYPE_CHECKING:
     from warehouse.store import WriterStore

@@ -13,9 +13,9 @@ import pytest
 
 from assay.qc_report import render_qc_report
 from pipeline.manifest import Manifest
-from pipeline.outcome import FileOutcome, PlateRecord
 from pipeline.trend import HISTORY_SCHEMA, TREND_SCHEMA, judge_trend
 from schemas.config import Config, GuideSetSettings, WestgardSettings
+from schemas.outcome import FileOutcome, PlateRecord
 from schemas.qc import ACCEPTANCE_SCHEMA, CURVE_SCHEMA
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA
 from schemas.wells import WELL_SCHEMA

@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 
 from pipeline.manifest import Manifest
-from pipeline.outcome import FileOutcome
 from pipeline.trend import judge_trend
 from schemas.config import Config
+from schemas.outcome import FileOutcome
 from tests.pipeline.test_trend import N_RUNS, run, with_trending
 from warehouse.intake import IntakeContext, trend_at_load
 from warehouse.paths import WarehousePaths
