@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from pipeline.trend import HISTORY_SCHEMA, LOG_METRICS
 from schemas.config import Config
 from schemas.outcome import FileOutcome
+from schemas.qc import HISTORY_SCHEMA, LOG_METRICS
 
 if TYPE_CHECKING:
     from warehouse.store import WriterStore
@@ -84,7 +84,7 @@ def _store_sql(analyte_filter: str) -> str:
 def prior_run_metrics(
     con: duckdb.DuckDBPyConnection, assay_ids: list[str], analytes: list[str]
 ) -> pl.DataFrame:
-    """Every stored run metric of ``assay_ids`` × ``analytes`` (:data:`pipeline.trend.HISTORY_SCHEMA`);
+    """Every stored run metric of ``assay_ids`` × ``analytes`` (:data:`schemas.qc.HISTORY_SCHEMA`);
     accepted and rejected runs alike — the trend judgement keeps only the accepted ones. A full read of
     the store: what :class:`TrendHistory` starts from, and what tests compare it with."""
     if not assay_ids or not analytes:
