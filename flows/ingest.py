@@ -24,7 +24,7 @@ from prefect.utilities.annotations import quote
 
 from pipeline import progress
 from pipeline.discover import Candidate, Discovery, discover
-from pipeline.manifest import Manifest, load_manifest
+from pipeline.manifest import load_manifest
 from pipeline.observe import (
     NotifyError,
     RunDetails,
@@ -48,6 +48,7 @@ from pipeline.sources import (
 from pipeline.workers import OrderedPool
 from schemas import settings
 from schemas.config import Config, load_config
+from schemas.manifest import Manifest
 from schemas.operations import FolderSource, Operations, S3Source, SftpSource, load_operations
 from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out
 from warehouse.late_resolution import record_manifest_samples, resolve_late

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 import polars as pl
 
 from pipeline.discover import Candidate, copying_message
-from pipeline.manifest import Manifest
 from pipeline.process import process_file
 from pipeline.trend import judge_trend
 from readers.base import FileInput
 from schemas.config import Config
+from schemas.manifest import Manifest
 from schemas.outcome import FileOutcome
 from schemas.results import QUARANTINE_SCHEMA
 from warehouse.paths import WarehousePaths

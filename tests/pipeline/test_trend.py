@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 
 from assay.qc_report import render_qc_report
-from pipeline.manifest import Manifest
 from pipeline.trend import HISTORY_SCHEMA, TREND_SCHEMA, judge_trend
 from schemas.config import Config, GuideSetSettings, WestgardSettings
+from schemas.manifest import Manifest
 from schemas.outcome import FileOutcome, PlateRecord
 from schemas.qc import ACCEPTANCE_SCHEMA, CURVE_SCHEMA
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA

@@ -12,9 +12,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline.manifest import Manifest
 from pipeline.trend import judge_trend
 from schemas.config import Config
+from schemas.manifest import Manifest
 from schemas.outcome import FileOutcome
 from tests.pipeline.test_trend import N_RUNS, run, with_trending
 from warehouse.intake import IntakeContext, trend_at_load
