@@ -24,6 +24,7 @@ from prefect.utilities.annotations import quote
 
 from pipeline import progress
 from pipeline.discover import Candidate, Discovery, discover
+from pipeline.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out
 from pipeline.manifest import load_manifest
 from pipeline.observe import (
     NotifyError,
@@ -50,7 +51,6 @@ from schemas import settings
 from schemas.config import Config, load_config
 from schemas.manifest import Manifest
 from schemas.operations import FolderSource, Operations, S3Source, SftpSource, load_operations
-from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out
 from warehouse.late_resolution import record_manifest_samples, resolve_late
 from warehouse.lock import writer_lock
 from warehouse.paths import WarehousePaths

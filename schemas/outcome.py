@@ -44,6 +44,6 @@ class FileOutcome:
     curves: pl.DataFrame | None = None  # schemas.qc.CURVE_SCHEMA: one row per plate × analyte
     calibrators: pl.DataFrame | None = None  # schemas.qc.CALIBRATOR_SCHEMA
     acceptance: pl.DataFrame | None = None  # schemas.qc.ACCEPTANCE_SCHEMA
-    qc_trend: pl.DataFrame | None = None  # schemas.qc.TREND_SCHEMA: Westgard at load (warehouse/intake)
+    qc_trend: pl.DataFrame | None = None  # schemas.qc.TREND_SCHEMA: Westgard at load (pipeline/intake)
     companions: list[str] = field(default_factory=list)  # sibling file names used (plate maps)
     warnings: list[str] = field(default_factory=list)

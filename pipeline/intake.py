@@ -3,6 +3,9 @@
 The raw bytes are kept before anything else happens, so even a file that crashes the reader is preserved
 under its SHA-256. Anything unexpected while processing quarantines that file with the reason and lets
 the other files go on.
+
+In ``pipeline/`` (issue 17): it drives the pipeline (process, trend) and then the warehouse (raw copy, load),
+so it sits on the floor above the warehouse, never inside it.
 """
 
 from __future__ import annotations
