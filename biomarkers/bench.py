@@ -301,7 +301,7 @@ def run_bench(
     scale: float, *, workdir: Path | None = None, seed: int = 1, log: Callable[[str], None] = print
 ) -> BenchResult:
     """Generate a study ``scale``× the default and measure (a)–(e) on it, in this one process."""
-    from biomarkers import settings
+    from schemas import settings
 
     settings.configure_environment()
     from prefect import flow

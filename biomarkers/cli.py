@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from biomarkers import settings
+from biomarkers import commands_data, commands_integrity, commands_ops, commands_service
 from biomarkers.commands_export import export_app
+from biomarkers.terminal import err, fail, out
+from schemas import settings
 
 STARTED = time.perf_counter()  # a command's "time" includes what the person waited for, imports too
-out = Console()
-err = Console(stderr=True)
 
 
 class _App(typer.Typer):
@@ -64,11 +63,6 @@ def safe_csv(df: Any) -> str:
     from warehouse.csv_safe import write_csv
 
     return write_csv(df)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 WarehouseOpt = Annotated[
@@ -768,17 +762,12 @@ def _print_frame(df: Any, *, limit: int = 40) -> None:
     out.print("; ".join(notes), style="dim", highlight=False)
 
 
-from biomarkers import commands_integrity  # noqa: E402  (commands defined in their own module)
-
+# The command modules' commands, in this order after the ones above (the order of `--help`). Each module
+# registers itself; none imports this one (issue 17: one direction, no cycle).
 commands_integrity.register(app)
-
-from biomarkers import commands_service  # noqa: E402  (serve, lab add/revoke/list: the upload service)
-
-commands_service.register(app)
-
-from biomarkers import commands_data  # noqa: E402  (reconcile, worklist, isr: study data, issue 20)
-
-commands_data.register(app)
+commands_service.register(app)  # serve, lab add/revoke/list: the upload service
+commands_data.register(app)  # reconcile, worklist, isr: study data, issue 20
+commands_ops.register(app)  # up, down, sources, bench: operations, issue 7
 
 
 def main() -> None:  # pragma: no cover - console entry point
@@ -790,8 +779,3 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 __all__ = ["app"]
-
-
-from biomarkers.commands_ops import ops_app  # noqa: E402 - operations commands (issue 7)
-
-app.registered_commands += ops_app.registered_commands

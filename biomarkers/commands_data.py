@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from biomarkers import settings
+from schemas import settings
 
 out = Console()
 err = Console(stderr=True)

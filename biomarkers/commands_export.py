@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from biomarkers import settings
+from schemas import settings
 
 export_app = typer.Typer(
     help="Hand data on: CDISC SDTM LB (CSV + SAS XPT v5) for a submission, Parquet for R/polars.",

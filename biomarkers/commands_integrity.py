@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from biomarkers import settings
+from schemas import settings
 
 out = Console()
 err = Console(stderr=True)

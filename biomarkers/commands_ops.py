@@ -1,5 +1,5 @@
 """Operations commands: `biomarkers up` / `down` (the local Prefect stack), `sources` (what the nightly run
-pulls from) and `bench` (measured speed). Registered on the main app by biomarkers/cli.py."""
+pulls from) and `bench` (measured speed). Added to the main app by :func:`register` (biomarkers/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from biomarkers import settings
-from biomarkers.cli import err, fail, out
+from biomarkers.terminal import err, fail, out
+from schemas import settings
 
 ops_app = typer.Typer(add_completion=False)
 
@@ -99,3 +99,8 @@ def bench(
     )
     if json_out:
         json_out.write_text(json.dumps(r.as_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the operations commands to the main app as top-level commands (`biomarkers up`, not a group)."""
+    app.registered_commands += ops_app.registered_commands

@@ -50,8 +50,8 @@ def serve(
     """Run the lab upload service: upload page, /api/v1/uploads and its OpenAPI spec at /docs."""
     import uvicorn
 
-    from biomarkers import settings
     from biomarkers.reaper import Reaper, own_group
+    from schemas import settings
     from schemas.config import ConfigError
     from service.app import create_app
     from service.settings import ServiceSettings

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from biomarkers.settings import REPO_ROOT
 from schemas.operations import Operations
+from schemas.settings import REPO_ROOT
 
 PREFECT_YAML = REPO_ROOT / "prefect.yaml"
 STATE_FILE = "stack.json"

@@ -22,10 +22,10 @@ from prefect.runtime import deployment, flow_run
 from prefect.states import Completed
 from prefect.utilities.annotations import quote
 
-from biomarkers import settings
 from pipeline import progress
 from pipeline.discover import Candidate, Discovery, discover
-from pipeline.manifest import Manifest, load_manifest
+from pipeline.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out
+from pipeline.manifest import load_manifest
 from pipeline.observe import (
     NotifyError,
     RunDetails,
@@ -47,9 +47,10 @@ from pipeline.sources import (
     remote_sources,
 )
 from pipeline.workers import OrderedPool
+from schemas import settings
 from schemas.config import Config, load_config
+from schemas.manifest import Manifest
 from schemas.operations import FolderSource, Operations, S3Source, SftpSource, load_operations
-from warehouse.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out
 from warehouse.late_resolution import record_manifest_samples, resolve_late
 from warehouse.lock import writer_lock
 from warehouse.paths import WarehousePaths

@@ -13,7 +13,6 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.discover import is_sibling
-from pipeline.manifest import Manifest
 from pipeline.process import process_file
 from readers.base import FileInput
 from readers.detect import detect, is_companion
@@ -21,6 +20,7 @@ from readers.platemap import parse_platemap
 from readers.text import decode
 from readers.units import factor_to_pg_ml
 from schemas.config import Config, load_config
+from schemas.manifest import Manifest
 from warehouse.raw import sha256_of
 
 _FALLBACK_LABEL = "read through the allotropy fallback"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from pipeline.outcome import FileOutcome
 from pipeline.report import IngestSummary, one_line
+from schemas.outcome import FileOutcome
 
 QUARANTINE_ARTIFACT_LIMIT = 1000  # a run page is read by a person; the warehouse keeps every row
 

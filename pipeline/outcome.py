@@ -1,48 +1,8 @@
-"""What processing one file yields: the contract between the pipeline and its faces (flow, CLI, upload)."""
+"""Moved to ``schemas.outcome`` (issue 17: the warehouse stores outcomes, so they live on the ground floor).
 
-from __future__ import annotations
+This alias only keeps branches written before the move importing; new code imports ``schemas.outcome``.
+"""
 
-from dataclasses import dataclass, field
+from schemas.outcome import FILE_STATUSES, FileOutcome, PlateRecord
 
-import polars as pl
-
-FILE_STATUSES = ("loaded", "loaded_with_issues", "quarantined", "companion")
-"""``loaded``: every row accepted; ``loaded_with_issues``: loaded, some rows held/rejected/unresolved;
-``quarantined``: nothing could be loaded (unreadable, unknown format or assay) — the reason says why;
-``companion``: a file read only together with another (a plate map)."""
-
-
-@dataclass(frozen=True)
-class PlateRecord:
-    plate_id: str
-    assay_id: str | None
-    platform: str | None
-    matrix: str | None
-    protocol: str | None
-    instrument: str | None
-    acquired_at: str | None
-    kit_lot: str | None
-    n_wells: int
-    curve_note: str | None = None  # how concentrations were obtained (instrument / fitted 4PL / ...)
-
-
-@dataclass
-class FileOutcome:
-    source_file: str
-    source_sha256: str
-    size_bytes: int
-    format: str | None  # reader name; None when no reader recognised the file
-    status: str  # FILE_STATUSES
-    message: str  # one plain sentence summarising the verdict
-    details: str | None = None  # a refusal's particulars: each format tried and why it declined
-    plates: list[PlateRecord] = field(default_factory=list)
-    wells: pl.DataFrame | None = None  # schemas.wells.WELL_SCHEMA (+ source_sha256)
-    results: pl.DataFrame | None = None  # schemas.results.RESULT_SCHEMA
-    quarantine: pl.DataFrame | None = None  # schemas.results.QUARANTINE_SCHEMA
-    unresolved: pl.DataFrame | None = None  # schemas.results.UNRESOLVED_SCHEMA
-    curves: pl.DataFrame | None = None  # schemas.qc.CURVE_SCHEMA: one row per plate × analyte
-    calibrators: pl.DataFrame | None = None  # schemas.qc.CALIBRATOR_SCHEMA
-    acceptance: pl.DataFrame | None = None  # schemas.qc.ACCEPTANCE_SCHEMA
-    qc_trend: pl.DataFrame | None = None  # pipeline.trend.TREND_SCHEMA: Westgard at load (warehouse/intake)
-    companions: list[str] = field(default_factory=list)  # sibling file names used (plate maps)
-    warnings: list[str] = field(default_factory=list)
+__all__ = ["FILE_STATUSES", "FileOutcome", "PlateRecord"]

@@ -16,8 +16,6 @@ from collections import Counter
 
 import polars as pl
 
-from pipeline.manifest import Manifest
-from pipeline.outcome import FileOutcome, PlateRecord
 from pipeline.prepare import (
     FACTOR,
     LIMIT_FILLED,
@@ -44,6 +42,8 @@ from pipeline.validate import (
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult
 from readers.refusal import FileRefused, ManifestInInboxError
 from schemas.config import Assay, Config
+from schemas.manifest import Manifest
+from schemas.outcome import FileOutcome, PlateRecord
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA
 from schemas.wells import WELL_COLUMNS, conform
 

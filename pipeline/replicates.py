@@ -35,10 +35,10 @@ import hashlib
 
 import polars as pl
 
-from pipeline.validate import HOLD, HOLD_TEXT, REJECT_RULES, fmt_num, quarantine_frame
+from pipeline.validate import HOLD, REJECT_RULES, fmt_num, quarantine_frame
 from readers.base import PlateInfo
 from schemas.config import Assay, Config
-from schemas.results import RESULT_SCHEMA
+from schemas.results import HOLD_TEXT, RESULT_SCHEMA
 
 ROW_NUMBER = "_row_number"  # internal result column: first line of the group's wells (for quarantine rows)
 

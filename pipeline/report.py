@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from pipeline.outcome import FileOutcome
+from schemas.outcome import FileOutcome
 
 
 @dataclass(frozen=True)

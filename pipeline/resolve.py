@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipeline.manifest import Manifest
 from pipeline.replicates import ROW_NUMBER
-from pipeline.validate import HOLD_TEXT, add_flag, add_reason, quarantine_frame
+from pipeline.validate import add_flag, add_reason, quarantine_frame
 from schemas.config import Config
-from schemas.results import UNRESOLVED_SCHEMA
+from schemas.manifest import Manifest
+from schemas.results import HOLD_TEXT, UNRESOLVED_SCHEMA
 
 
 @dataclass(frozen=True)

@@ -35,21 +35,6 @@ HOLD = "_hold"
 REJECT_RULES = frozenset({"unknown_analyte", "analyte_not_in_assay", "well_schema", "missing_sample_id"})
 """Well-level rules whose wells give no result at all (other hold codes give a held result)."""
 
-HOLD_TEXT = {
-    "unit_unknown": "no concentration unit the pipeline can convert to pg/mL",
-    "dilution_missing": "no dilution factor for this sample in the export",
-    "limit_unknown": "a censored replicate has no known limit (no standards on the plate, none configured)",
-    "negative_value": "a replicate reports a negative concentration",
-    "non_finite_value": "a replicate reports an infinite or overflowing number",
-    "conflicting_censoring": "replicates are both below and above the quantifiable range",
-    "mixed_dilution": "replicates were run at different dilutions",
-    "mixed_matrix": "the sample's matrix differs from the plate's other samples",
-    "plausible_range": "outside the plausible range for the analyte and matrix",
-    "curve_failed": "no standard curve could be fitted for the analyte on this plate",
-    "standards_off_scale": "the plate's standards for the analyte are far off the kit's series (unit?)",
-}
-"""Short reasons used in ``hold_reason`` (the quarantine row carries the full sentence)."""
-
 _CHECK_TEXT = {
     "well": "is not a plate position (A1–P24)",
     "sample_type": "is not a known sample type (unknown, standard, qc, blank, control)",

@@ -8,6 +8,10 @@ came from). Rules that need the study configuration (known visit codes, matrices
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
 import pandera.polars as pa
 import polars as pl
 
@@ -68,3 +72,42 @@ class ManifestModel(pa.DataFrameModel):
     class Config:
         strict = True
         ordered = True
+
+
+# The manifest as read (pipeline/manifest.py reads and checks it; warehouse/late_resolution.py records it):
+# here, below both, since issue 17.
+class ManifestSource(NamedTuple):
+    """One manifest file read: unpacks as ``name, sha256, n_rows``."""
+
+    name: str  # file name
+    sha256: str
+    n_rows: int  # data rows in the file
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Every known sample, one row per ``sample_id`` (schemas.manifest.MANIFEST_SCHEMA), and the files
+    it was built from with their SHA-256."""
+
+    samples: pl.DataFrame
+    sources: tuple[ManifestSource, ...] = field(default_factory=tuple)
+    location: Path | None = None  # the manifest file or folder it was read from (where a manifest belongs)
+
+    @classmethod
+    def empty(cls) -> Manifest:
+        return cls(pl.DataFrame(schema=MANIFEST_SCHEMA), ())
+
+    @property
+    def files(self) -> list[tuple[str, str]]:
+        """(file name, SHA-256) of every manifest file read."""
+        return [(s.name, s.sha256) for s in self.sources]
+
+    @property
+    def n_files(self) -> int:
+        return len(self.sources)
+
+    def __len__(self) -> int:
+        return self.samples.height
+
+    def __contains__(self, sample_id: object) -> bool:
+        return isinstance(sample_id, str) and sample_id in set(self.samples["sample_id"].to_list())

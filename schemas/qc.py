@@ -70,3 +70,46 @@ ACCEPTANCE_SCHEMA: dict[str, pl.DataType] = {
     "limit_value": pl.String(),
     "reason": pl.String(),
 }
+
+# The run-metric series and the Levey–Jennings record (pipeline/trend.py judges; warehouse/trend_history.py
+# stores and reads back): here, below both, since issue 17.
+HISTORY_SCHEMA: dict[str, pl.DataType] = {
+    "assay_id": pl.String(),
+    "analyte": pl.String(),
+    "kit_lot": pl.String(),
+    "metric": pl.String(),
+    "run_id": pl.String(),  # source_sha256:plate_id
+    "run_order": pl.Int64(),  # load sequence of the file
+    "value": pl.Float64(),
+    "accepted": pl.Boolean(),
+}
+"""A run metric series (earlier runs from the store; this file's runs from its outcome)."""
+
+TREND_SCHEMA: dict[str, pl.DataType] = {
+    "source_sha256": pl.String(),
+    "plate_id": pl.String(),
+    "analyte": pl.String(),
+    "assay_id": pl.String(),
+    "kit_lot": pl.String(),
+    "series": pl.String(),  # QC level name (QC-L, QC-M, QC-H), EC50 or max_signal
+    "value": pl.Float64(),  # pg/mL (QC levels, EC50) or signal units (max_signal)
+    "unit": pl.String(),
+    "scale": pl.String(),  # linear | log10: the scale the guide set, z and rules are on (log10 for EC50)
+    "run_accepted": pl.Boolean(),  # the run's own acceptance (before any Westgard rejection)
+    "guide_kind": pl.String(),  # run-based | value-based; null: no guide set yet
+    "guide_mean": pl.Float64(),
+    "guide_sd": pl.Float64(),
+    "guide_n": pl.Int32(),  # runs in a run-based guide set
+    "z": pl.Float64(),  # (value − guide mean) / guide SD
+    "n_history": pl.Int32(),  # earlier accepted runs of the series the rules looked back on
+    "rules_violated": pl.String(),  # ";"-joined Westgard rules, null when none
+    "action": pl.String(),  # warning | reject when a rule fired, else null
+    "note": pl.String(),  # why the value was not judged (no guide set yet …)
+    "judged_at": pl.Datetime("us", "UTC"),
+}
+
+LOG_METRICS = ("EC50",)
+"""Judged on log10: an EC50 is log-normal (a concentration on a log axis; a curve that barely bends inside
+the standards throws it decades away), so a guide set's arithmetic mean sits above most runs and 10x would
+fire on nearly every run. Its guide mean and SD are of log10(EC50); a value-based guide set for EC50 is
+configured as [geometric mean in pg/mL, SD of log10]."""

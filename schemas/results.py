@@ -143,3 +143,21 @@ class ResultModel(pa.DataFrameModel):
     def resolved_unless_unresolved(cls, data: pa.PolarsData) -> pl.LazyFrame:
         resolved = pl.col("participant_id").is_not_null() & pl.col("visit").is_not_null()
         return data.lazyframe.select(pl.col("status").is_in(["unresolved", "run_rejected"]) | resolved)
+
+
+# What a hold reason says to a lab person (pipeline/validate.py and the warehouse's late resolution both
+# write it): here since issue 17.
+HOLD_TEXT = {
+    "unit_unknown": "no concentration unit the pipeline can convert to pg/mL",
+    "dilution_missing": "no dilution factor for this sample in the export",
+    "limit_unknown": "a censored replicate has no known limit (no standards on the plate, none configured)",
+    "negative_value": "a replicate reports a negative concentration",
+    "non_finite_value": "a replicate reports an infinite or overflowing number",
+    "conflicting_censoring": "replicates are both below and above the quantifiable range",
+    "mixed_dilution": "replicates were run at different dilutions",
+    "mixed_matrix": "the sample's matrix differs from the plate's other samples",
+    "plausible_range": "outside the plausible range for the analyte and matrix",
+    "curve_failed": "no standard curve could be fitted for the analyte on this plate",
+    "standards_off_scale": "the plate's standards for the analyte are far off the kit's series (unit?)",
+}
+"""Short reasons used in ``hold_reason`` (the quarantine row carries the full sentence)."""

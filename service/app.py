@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
-from biomarkers import settings as cli_settings
+from schemas import settings as cli_settings
 from schemas.config import load_config
 from service import auth
 from service.apidocs import api_reference
@@ -213,7 +213,7 @@ def _internal_error_verdict(name: str, exc: BaseException, assay: str | None) ->
 
 
 def _refused_verdict(name: str, message: str, assay: str | None) -> Verdict:
-    from pipeline.outcome import FileOutcome
+    from schemas.outcome import FileOutcome
 
     return build_verdict(
         FileOutcome(

@@ -140,7 +140,7 @@ class InProcessHandoff:
                     )
 
     def _run(self, batch: list[Job]) -> None:
-        from biomarkers import settings as cli_settings
+        from schemas import settings as cli_settings
 
         cli_settings.configure_environment()
         from flows.ingest import ingest_flow
@@ -295,7 +295,7 @@ def _published_files(settings: ServiceSettings, shas: list[str]) -> dict[str, st
 
 def _start_prefect() -> None:
     """Connect to Prefect once: without PREFECT_API_URL this starts its temporary server (10-30 s)."""
-    from biomarkers import settings as cli_settings
+    from schemas import settings as cli_settings
 
     cli_settings.configure_environment()
     from prefect.client.orchestration import get_client

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from biomarkers import settings
+from schemas import settings
 from schemas.service import IngestionMode, ServiceConfig, load_service_config
 from warehouse.paths import WarehousePaths
 

@@ -17,12 +17,13 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, Field, model_validator
 
-from pipeline.manifest import Manifest, ManifestError, load_manifest
-from pipeline.outcome import FileOutcome
+from pipeline.manifest import ManifestError, load_manifest
 from pipeline.process import process_file
 from readers.allotropy_fallback import FORMAT_PREFIX as _FALLBACK
 from readers.base import FileInput
 from schemas.config import Config
+from schemas.manifest import Manifest
+from schemas.outcome import FileOutcome
 
 Outcome = Literal["accepted", "accepted_with_problems", "not_accepted", "not_an_export"]
 ProblemKind = Literal["not_loaded", "held", "unresolved", "flagged"]

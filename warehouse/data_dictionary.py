@@ -75,7 +75,7 @@ def markdown(con: duckdb.DuckDBPyConnection) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m warehouse.data_dictionary [ANALYST_DB] [OUT]``: defaults to the configured warehouse's
     blinded store and docs/data-dictionary.md."""
-    from biomarkers import settings
+    from schemas import settings
     from warehouse.paths import WarehousePaths
 
     args = sys.argv[1:] if argv is None else argv

@@ -23,10 +23,9 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from pipeline.manifest import Manifest
-from pipeline.validate import HOLD_TEXT
 from schemas.config import Config
-from schemas.results import RESULT_SCHEMA
+from schemas.manifest import Manifest
+from schemas.results import HOLD_TEXT, RESULT_SCHEMA
 from warehouse import audit, currency
 from warehouse.audit import AuditEvent
 from warehouse.store import WriterStore, now_utc

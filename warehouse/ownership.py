@@ -20,7 +20,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from pipeline.outcome import FileOutcome
+from schemas.outcome import FileOutcome
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA
 
 

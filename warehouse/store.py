@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from biomarkers import settings
-from pipeline.outcome import FileOutcome
+from schemas import settings
 from schemas.config import Config
+from schemas.outcome import FileOutcome
 from schemas.results import QUARANTINE_SCHEMA
 from warehouse import audit, currency, ownership
 from warehouse.audit import AuditEvent

@@ -14,19 +14,16 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import duckdb
 import polars as pl
 
-from pipeline.outcome import FileOutcome
-from pipeline.trend import HISTORY_SCHEMA, LOG_METRICS
 from schemas.config import Config
-
-if TYPE_CHECKING:
-    from warehouse.store import WriterStore
+from schemas.outcome import FileOutcome
+from schemas.qc import HISTORY_SCHEMA, LOG_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +81,7 @@ def _store_sql(analyte_filter: str) -> str:
 def prior_run_metrics(
     con: duckdb.DuckDBPyConnection, assay_ids: list[str], analytes: list[str]
 ) -> pl.DataFrame:
-    """Every stored run metric of ``assay_ids`` × ``analytes`` (:data:`pipeline.trend.HISTORY_SCHEMA`);
+    """Every stored run metric of ``assay_ids`` × ``analytes`` (:data:`schemas.qc.HISTORY_SCHEMA`);
     accepted and rejected runs alike — the trend judgement keeps only the accepted ones. A full read of
     the store: what :class:`TrendHistory` starts from, and what tests compare it with."""
     if not assay_ids or not analytes:
@@ -226,7 +223,17 @@ class TrendHistory:
             self._series = None
 
 
-def for_store(store: WriterStore, config: Config) -> TrendHistory:
+class HistoryHolder(Protocol):
+    """What :func:`for_store` needs of a writer store (warehouse.store.WriterStore): described here rather
+    than imported, so that the store and its trend history do not import each other (issue 17)."""
+
+    con: duckdb.DuckDBPyConnection
+    trend_history: TrendHistory | None
+
+    def on_commit(self, listener: Callable[[FileOutcome, int], None]) -> None: ...
+
+
+def for_store(store: HistoryHolder, config: Config) -> TrendHistory:
     """The store's trend history for this run (created on first use; the store tells it of each commit)."""
     if store.trend_history is None:
         history = TrendHistory(store.con, config)

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from biomarkers.settings import REPO_ROOT
 from biomarkers.stack import PREFECT_YAML, Stack, down, free_port, up
 from schemas.operations import load_operations
+from schemas.settings import REPO_ROOT
 from tests.ops.receiver import webhook_receiver
 from warehouse.analyst import connect_analyst
 from warehouse.paths import WarehousePaths

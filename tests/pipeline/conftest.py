@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from pipeline_factories import write_manifest
 
-from pipeline.manifest import Manifest, load_manifest
+from pipeline.manifest import load_manifest
 from schemas.config import Config
+from schemas.manifest import Manifest
 
 
 @pytest.fixture

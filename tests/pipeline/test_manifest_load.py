@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from pipeline_factories import manifest_line, write_manifest
 
-from pipeline.manifest import Manifest, ManifestError, load_manifest
+from pipeline.manifest import ManifestError, load_manifest
 from schemas.config import Config
-from schemas.manifest import MANIFEST_SCHEMA
+from schemas.manifest import MANIFEST_SCHEMA, Manifest
 
 
 def test_one_file_is_typed_and_keyed_by_sample(tmp_path: Path, config: Config) -> None:

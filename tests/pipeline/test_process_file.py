@@ -10,10 +10,10 @@ import pytest
 from pipeline_factories import SHA, make_well, make_wells, manifest_line, standards
 
 import readers.detect
-from pipeline.manifest import Manifest
 from pipeline.process import WELL_OUTPUT_COLUMNS, process_file
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from schemas.config import Config
+from schemas.manifest import Manifest
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA
 from schemas.wells import WELL_COLUMNS
 

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 
 from pipeline.manifest import load_manifest
-from pipeline.outcome import FileOutcome
 from pipeline.process import process_file
 from readers.base import FileInput
 from schemas.config import Config
+from schemas.outcome import FileOutcome
 from schemas.results import ResultModel
 from synth.generator import build_study, generate_study
 

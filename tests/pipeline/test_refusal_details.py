@@ -3,10 +3,10 @@ outcome, the quarantine row and the upload verdict (issue 13, item 4)."""
 
 from __future__ import annotations
 
-from pipeline.manifest import Manifest
 from pipeline.process import process_file
 from readers.base import FileInput
 from schemas.config import Config
+from schemas.manifest import Manifest
 from service.verdict import build_verdict
 
 

@@ -8,9 +8,9 @@ from datetime import date
 import polars as pl
 from pipeline_factories import make_well, manifest_line, run_plate
 
-from pipeline.manifest import Manifest
 from pipeline.resolve import resolve
 from schemas.config import Config
+from schemas.manifest import Manifest
 from schemas.results import UNRESOLVED_SCHEMA
 
 

@@ -12,16 +12,16 @@ import polars as pl
 import pytest
 
 from assay.qc_report import render_qc_report
-from pipeline.manifest import Manifest
-from pipeline.outcome import FileOutcome, PlateRecord
+from pipeline.intake import IntakeContext, trend_at_load
 from pipeline.trend import HISTORY_SCHEMA, TREND_SCHEMA, judge_trend
 from schemas.config import Config, GuideSetSettings, WestgardSettings
+from schemas.manifest import Manifest
+from schemas.outcome import FileOutcome, PlateRecord
 from schemas.qc import ACCEPTANCE_SCHEMA, CURVE_SCHEMA
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA
 from schemas.wells import WELL_SCHEMA
 from tests.warehouse.factories import result_row
 from warehouse.analyst import connect_analyst
-from warehouse.intake import IntakeContext, trend_at_load
 from warehouse.paths import WarehousePaths
 from warehouse.publish import publish
 from warehouse.qc_report_data import build_report_input

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.manifest import Manifest
 from pipeline.process import process_file
 from readers.base import FileInput
 from readers.detect import detect
 from readers.refusal import FileRefused, ManifestInInboxError
 from schemas.config import Config
+from schemas.manifest import Manifest
 
 GENERIC = "none of the formats we read recognises"
 MANIFEST_HEADER = (

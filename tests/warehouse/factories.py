@@ -7,7 +7,7 @@ from datetime import date
 
 import polars as pl
 
-from pipeline.outcome import FileOutcome, PlateRecord
+from schemas.outcome import FileOutcome, PlateRecord
 from schemas.results import QUARANTINE_SCHEMA, RESULT_SCHEMA, UNRESOLVED_SCHEMA
 from schemas.wells import WELL_SCHEMA
 

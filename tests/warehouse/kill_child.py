@@ -18,9 +18,9 @@ from typing import Any
 
 def run(inbox: Path, manifest: Path, warehouse: Path) -> None:
     from pipeline.discover import discover
+    from pipeline.intake import IntakeContext, intake
     from pipeline.manifest import load_manifest
     from schemas.config import load_config
-    from warehouse.intake import IntakeContext, intake
     from warehouse.paths import WarehousePaths
     from warehouse.publish import publish
     from warehouse.store import WriterStore
@@ -39,9 +39,9 @@ def run(inbox: Path, manifest: Path, warehouse: Path) -> None:
 
 
 def _arm(target: str, k: int) -> None:
+    import pipeline.intake as intake
     import warehouse.audit as audit
     import warehouse.currency as currency
-    import warehouse.intake as intake
     import warehouse.publish as publish
     import warehouse.store as store
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.discover import discover
-from pipeline.manifest import Manifest, load_manifest
+from pipeline.intake import prepare_file
+from pipeline.manifest import load_manifest
 from schemas.config import Config
-from warehouse.intake import prepare_file
+from schemas.manifest import Manifest
 from warehouse.paths import WarehousePaths
 
 

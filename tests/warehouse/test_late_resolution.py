@@ -9,9 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.manifest import Manifest, ManifestSource
 from schemas.config import load_config
-from schemas.manifest import MANIFEST_SCHEMA
+from schemas.manifest import MANIFEST_SCHEMA, Manifest, ManifestSource
 from schemas.results import RESULT_SCHEMA
 from tests.warehouse.factories import outcome, result_row, sha
 from warehouse import audit

@@ -12,12 +12,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline.manifest import Manifest
-from pipeline.outcome import FileOutcome
+from pipeline.intake import IntakeContext, trend_at_load
 from pipeline.trend import judge_trend
 from schemas.config import Config
+from schemas.manifest import Manifest
+from schemas.outcome import FileOutcome
 from tests.pipeline.test_trend import N_RUNS, run, with_trending
-from warehouse.intake import IntakeContext, trend_at_load
 from warehouse.paths import WarehousePaths
 from warehouse.store import WriterStore
 from warehouse.trend_history import LOOKBACK, for_store, prior_run_metrics

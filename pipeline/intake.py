@@ -3,6 +3,9 @@
 The raw bytes are kept before anything else happens, so even a file that crashes the reader is preserved
 under its SHA-256. Anything unexpected while processing quarantines that file with the reason and lets
 the other files go on.
+
+In ``pipeline/`` (issue 17): it drives the pipeline (process, trend) and then the warehouse (raw copy, load),
+so it sits on the floor above the warehouse, never inside it.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ from datetime import UTC, datetime
 import polars as pl
 
 from pipeline.discover import Candidate, copying_message
-from pipeline.manifest import Manifest
-from pipeline.outcome import FileOutcome
 from pipeline.process import process_file
 from pipeline.trend import judge_trend
 from readers.base import FileInput
 from schemas.config import Config
+from schemas.manifest import Manifest
+from schemas.outcome import FileOutcome
 from schemas.results import QUARANTINE_SCHEMA
 from warehouse.paths import WarehousePaths
 from warehouse.raw import keep_raw, sha256_of
