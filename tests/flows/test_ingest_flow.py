@@ -93,6 +93,13 @@ def test_censored_values_are_qualifier_plus_limit(loaded: tuple[Path, Path, obje
     assert by_q["<"][0] > 0, "CSF neurotrophic factors below LLOQ are expected in the synthetic study"
     assert by_q["<"][1] == by_q["<"][0]  # never a bare qualifier
     assert by_q["<"][2] == 0  # the stored number is the limit
+    # issue 14: a value the instrument extrapolated beyond the run's range is censored, never `=` (unless
+    # the assay reports extrapolated values as a documented deviation, and then it says so)
+    outside = con.execute(
+        "select count(*) from results where qualifier = '=' and not extrapolated and "
+        "(conc_pg_ml < lloq * (1 - 1e-9) or conc_pg_ml > uloq * (1 + 1e-9))"
+    ).fetchall()[0][0]
+    assert outside == 0, f"{outside} results are '=' with a value outside [LLOQ, ULOQ]"
 
 
 def test_seeded_defects_are_caught(loaded: tuple[Path, Path, object], small_study: Path) -> None:
