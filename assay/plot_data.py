@@ -144,3 +144,26 @@ def replicate_cvs(wells: Sequence[PlateWell]) -> list[ReplicateCv]:
             ReplicateCv(sid, stype, tuple(w for w, _ in members), mean, float(vals.std(ddof=1) / mean * 100))
         )
     return out
+
+
+# Westgard rules, most severe first; a point violating several is coloured by the first listed here. One
+# table for both renderers (matplotlib figures and the QC page's inline SVG), so their colours never differ.
+RULE_COLOURS: dict[str, str] = {
+    "13s": "#d62728",
+    "r4s": "#9467bd",
+    "22s": "#ff7f0e",
+    "41s": "#8c564b",
+    "10x": "#e377c2",
+    "12s": "#b8860b",
+}
+OTHER_RULE_COLOUR = "#17becf"
+IN_CONTROL_COLOUR = "#1f3b73"
+
+
+def rule_colour(rules: Sequence[str]) -> str:
+    """The colour of the most severe Westgard rule among ``rules`` ("1-3s", "R4s", "13s" all match)."""
+    keys = {re.sub(r"[^0-9a-z]", "", r.lower()) for r in rules}
+    for key, colour in RULE_COLOURS.items():
+        if key in keys:
+            return colour
+    return OTHER_RULE_COLOUR

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -35,6 +34,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.path import Path as MplPath
 
 # The plots' inputs and number helpers live in assay/plot_data.py (no matplotlib there); re-exported here.
+from assay.plot_data import IN_CONTROL_COLOUR, RULE_COLOURS, rule_colour
 from assay.plot_data import TYPE_MARK as _TYPE_MARK
 from assay.plot_data import CurvePlotData as CurvePlotData
 from assay.plot_data import FloatArray as FloatArray
@@ -472,30 +472,6 @@ def plate_heatmap(
 # Levey–Jennings
 # ---------------------------------------------------------------------------------------------------------
 
-# Westgard rules, most severe first; a point violating several is coloured by the first listed here.
-_RULE_COLOURS: dict[str, str] = {
-    "13s": "#d62728",
-    "r4s": "#9467bd",
-    "22s": "#ff7f0e",
-    "41s": "#8c564b",
-    "10x": "#e377c2",
-    "12s": "#b8860b",
-}
-_OTHER_RULE_COLOUR = "#17becf"
-_C_IN_CONTROL = "#1f3b73"
-
-
-def _rule_key(rule: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", rule.lower())
-
-
-def _rule_colour(rules: Sequence[str]) -> str:
-    keys = {_rule_key(r) for r in rules}
-    for key, colour in _RULE_COLOURS.items():
-        if key in keys:
-            return colour
-    return _OTHER_RULE_COLOUR
-
 
 def levey_jennings_plot(
     values: Sequence[float | None],
@@ -549,7 +525,7 @@ def levey_jennings_plot(
             raise ValueError("x mixes numbers with dates or labels")
 
     bands = [
-        (3, _RULE_COLOURS["13s"], "-", 1.1),
+        (3, RULE_COLOURS["13s"], "-", 1.1),
         (2, "#e6a700", "--", 1.0),
         (1, "#9a9a9a", ":", 1.0),
     ]
@@ -565,7 +541,7 @@ def levey_jennings_plot(
     for idx, rules in violations:
         if 0 <= idx < n:
             by_index.setdefault(idx, []).extend(r for r in rules if r not in by_index.get(idx, []))
-    colours = [_rule_colour(by_index[i]) if i in by_index else _C_IN_CONTROL for i in range(n)]
+    colours = [rule_colour(by_index[i]) if i in by_index else IN_CONTROL_COLOUR for i in range(n)]
     ok = np.isfinite(y)
     ax.scatter(px[ok], y[ok], c=[c for c, k in zip(colours, ok, strict=True) if k], s=36, zorder=4)
     if current_index is not None and 0 <= current_index < n and ok[current_index]:
@@ -598,7 +574,7 @@ def levey_jennings_plot(
             ha="center",
             va="bottom" if up else "top",
             fontsize=8,
-            color=_rule_colour(by_index[idx]),
+            color=rule_colour(by_index[idx]),
             weight="bold",
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
             zorder=6,
@@ -632,12 +608,12 @@ def levey_jennings_plot(
     ax.grid(True, axis="x", color="#eeeeee", lw=0.6)
 
     handles: list[Line2D] = [
-        Line2D([], [], ls="", marker="o", color=_C_IN_CONTROL, label="in control"),
+        Line2D([], [], ls="", marker="o", color=IN_CONTROL_COLOUR, label="in control"),
     ]
     seen: dict[str, str] = {}
     for idx in sorted(by_index):
         for rule in by_index[idx]:
-            seen.setdefault(rule, _rule_colour([rule]))
+            seen.setdefault(rule, rule_colour([rule]))
     for rule, colour in seen.items():
         handles.append(Line2D([], [], ls="", marker="o", color=colour, label=_tx(rule)))
     if current_index is not None and 0 <= current_index < n:

@@ -23,12 +23,14 @@ from datetime import date, datetime
 import numpy as np
 
 from assay.plot_data import (
+    IN_CONTROL_COLOUR,
     TYPE_MARK,
     CurvePlotData,
     FloatArray,
     PlateWell,
     format_number,
     replicate_cvs,
+    rule_colour,
     split_wells,
 )
 
@@ -573,25 +575,6 @@ def heatmap_svg(
 # Levey–Jennings
 # ---------------------------------------------------------------------------------------------------------
 
-_RULE_COLOURS: dict[str, str] = {
-    "13s": "#d62728",
-    "r4s": "#9467bd",
-    "22s": "#ff7f0e",
-    "41s": "#8c564b",
-    "10x": "#e377c2",
-    "12s": "#b8860b",
-}
-_OTHER_RULE_COLOUR = "#17becf"
-_C_IN_CONTROL = "#1f3b73"
-
-
-def _rule_colour(rules: Sequence[str]) -> str:
-    keys = {"".join(ch for ch in r.lower() if ch.isalnum()) for r in rules}
-    for key, colour in _RULE_COLOURS.items():
-        if key in keys:
-            return colour
-    return _OTHER_RULE_COLOUR
-
 
 def levey_jennings_svg(
     values: Sequence[float | None],
@@ -672,7 +655,7 @@ def levey_jennings_svg(
     groups: dict[str, list[tuple[float, float]]] = {}
     for i in range(n):
         if ok[i]:
-            colour = _rule_colour(by_index[i]) if i in by_index else _C_IN_CONTROL
+            colour = rule_colour(by_index[i]) if i in by_index else IN_CONTROL_COLOUR
             groups.setdefault(colour, []).append((px(i), ay(float(y[i]))))
     for colour, pts in groups.items():
         body.append(
@@ -694,7 +677,7 @@ def levey_jennings_svg(
         last = idx
         up = y[idx] >= mean
         off = (12 + 12 * (stagger % 2)) * (-1 if up else 1)
-        colour = _rule_colour(by_index[idx])
+        colour = rule_colour(by_index[idx])
         body.append(
             _text(
                 px(idx),
@@ -714,12 +697,15 @@ def levey_jennings_svg(
     body.append(_text(L, 16, head, extra=' font-size="13" font-weight="600"'))
     body.append(_text(L, 34, stats))
     legend: list[tuple[str, str]] = [
-        (f'<path d="M0 0h0" stroke-linecap="round" stroke="{_C_IN_CONTROL}" stroke-width="7"/>', "in control")
+        (
+            f'<path d="M0 0h0" stroke-linecap="round" stroke="{IN_CONTROL_COLOUR}" stroke-width="7"/>',
+            "in control",
+        )
     ]
     seen: dict[str, str] = {}
     for idx in sorted(by_index):
         for rule in by_index[idx]:
-            seen.setdefault(rule, _rule_colour([rule]))
+            seen.setdefault(rule, rule_colour([rule]))
     legend += [
         (f'<path d="M0 0h0" stroke-linecap="round" stroke="{c}" stroke-width="7"/>', rule)
         for rule, c in seen.items()
