@@ -336,10 +336,14 @@ def test_levey_jennings_accepts_dates_labels_gaps_and_no_guide_set() -> None:
     ],
     ids=["curve", "heatmap", "levey-jennings"],
 )
-def test_each_plot_renders_to_png_in_under_half_a_second(make: Callable[[], Figure]) -> None:
+def test_each_plot_renders_to_png_in_under_a_second(make: Callable[[], Figure]) -> None:
+    """The matplotlib figures are only drawn for `qc-report --figure-files` now (the page draws inline SVG,
+    bounded by the 30-plex test in test_qc_report.py). The curve figure measured 0.45-0.59 s of CPU on an
+    idle machine (unchanged code; constrained layout draws it twice), so the old 0.5 s bound failed by
+    itself: 1 s, said in the session-5 note, where making it faster again is left open."""
     figure_png(make())  # warm caches (fonts)
     best = min(_timed(lambda: figure_png(make())) for _ in range(3))
-    assert best < 0.5, f"{best:.2f}s"
+    assert best < 1.0, f"{best:.2f}s"
 
 
 def _timed(fn: Callable[[], object]) -> float:
