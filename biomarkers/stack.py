@@ -24,8 +24,10 @@ from typing import Any
 import yaml
 
 from schemas.operations import Operations
-from schemas.settings import REPO_ROOT
+from schemas.settings import REPO_ROOT, RUNS_FROM_CHECKOUT
 
+# The deployments and the worker's working directory are the source checkout's (prefect.yaml's entrypoint
+# is flows/ingest.py, relative to it): the stack is run from a checkout, never from an installed wheel.
 PREFECT_YAML = REPO_ROOT / "prefect.yaml"
 STATE_FILE = "stack.json"
 
@@ -206,6 +208,12 @@ def up(home: Path, ops: Operations, *, port: int | None = None, worker: bool = T
     """Start (or reuse) the server, configure it, start a worker; the stack is recorded for `down`."""
     from biomarkers.reaper import Reaper
 
+    if not RUNS_FROM_CHECKOUT or not PREFECT_YAML.is_file():
+        raise StackError(
+            f"`biomarkers up` deploys prefect.yaml from a source checkout of the project (the worker runs "
+            f"flows/ingest.py from there), and {PREFECT_YAML} does not exist: run it from a clone of the "
+            "repository, or deploy prefect.yaml yourself (docs/operations.md)"
+        )
     home = home.resolve()
     # killed (SIGTERM, SIGKILL) before the stack is complete, `up` leaves nothing it started running;
     # once complete, the server and worker stay up on purpose (`biomarkers down` stops them)

@@ -5,8 +5,10 @@ canonical well table.
 allotropy cannot live in the pipeline's environment (it pins ``jsonschema<4.18``, prefect needs
 ``>=4.18``), so it runs in its own locked environment ``.venv-oracle/`` (``make oracle``, from
 oracle/uv.lock) through ``oracle/run_allotropy.py --detect`` in a subprocess (60 s timeout; the bytes go
-through a temporary file named like the upload, since allotropy picks its parser by extension). Both paths
-are found relative to the repository root.
+through a temporary file named like the upload, since allotropy picks its parser by extension). The driver
+is package data (``readers/allotropy_oracle``, a symlink to ``oracle/`` in a checkout, real files in the
+wheel, with the oracle's pyproject.toml and uv.lock to build its environment); the environment is
+``.venv-oracle`` in a checkout, ``<data dir>/venv-oracle`` for an installed wheel.
 
 Detection: :meth:`AllotropyFallbackReader.sniff` is cheap (no subprocess): it matches any non-empty file
 when the oracle environment exists, with score 1 — every native reader scores ≥ 10, so the fallback is only
@@ -65,19 +67,32 @@ import polars as pl
 from readers.base import FileInput, PlateInfo, ReaderError, ReadResult, Sniff
 from readers.tokens import parse_conc
 from readers.toolkit.sample_codes import sample_type_from_name
+from schemas import settings
 from schemas.wells import WELL_SCHEMA, conform
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# Where `make install` puts allotropy's environment and its driver; a deployment that installs them
-# elsewhere sets BIOMARKERS_ORACLE_ENV (the environment folder) and BIOMARKERS_ORACLE_SCRIPT.
-ORACLE_ENV = Path(os.environ.get("BIOMARKERS_ORACLE_ENV") or REPO_ROOT / ".venv-oracle")
+# Where `make install` puts allotropy's environment (a checkout) or where an installed wheel expects it (the
+# data folder); a deployment that installs it elsewhere sets BIOMARKERS_ORACLE_ENV (the environment folder)
+# and, for another driver, BIOMARKERS_ORACLE_SCRIPT. The driver ships as package data.
+_DEFAULT_ORACLE_ENV = (
+    settings.REPO_ROOT / ".venv-oracle"
+    if settings.RUNS_FROM_CHECKOUT
+    else settings.data_dir() / "venv-oracle"
+)
+ORACLE_ENV = Path(os.environ.get("BIOMARKERS_ORACLE_ENV") or _DEFAULT_ORACLE_ENV)
 ORACLE_PYTHON = ORACLE_ENV / "bin" / "python"
-ORACLE_SCRIPT = Path(os.environ.get("BIOMARKERS_ORACLE_SCRIPT") or REPO_ROOT / "oracle" / "run_allotropy.py")
+ORACLE_SCRIPT = Path(
+    os.environ.get("BIOMARKERS_ORACLE_SCRIPT")
+    or settings.package_path("readers", "allotropy_oracle", "run_allotropy.py").resolve()
+)
 TIMEOUT_S = 60.0
 SNIFF_SCORE = 1  # below every native reader (≥ 10): the fallback only wins when nothing else matches
 FORMAT_PREFIX = "allotropy"
 
-_INSTALL_HINT = "`make install` sets it up (a separate environment: allotropy's pins clash with prefect's)"
+_INSTALL_HINT = (
+    "`make install` sets it up in a checkout; an installed wheel: `uv sync --frozen --project` on the "
+    "package's readers/allotropy_oracle with UV_PROJECT_ENVIRONMENT at that folder, or set "
+    "BIOMARKERS_ORACLE_ENV (a separate environment: allotropy's pins clash with prefect's)"
+)
 _WELL_RE = re.compile(r"^\s*([A-Pa-p])\s*0*([1-9]|1\d|2[0-4])\s*$")
 _FEATURE_RE = re.compile(r"^(.*\S)\s*<(.+)>\s*$")  # "analyte1 <median role>"
 _UNIT_IN_NAME_RE = re.compile(r"(?<![A-Za-z])([fpnuµμm]?g/[dm]?l)(?![A-Za-z])", re.IGNORECASE)

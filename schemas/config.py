@@ -24,7 +24,12 @@ from pydantic import (
     model_validator,
 )
 
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+from schemas.settings import package_path
+
+# The shipped configuration (package data): in a checkout `schemas/default_config` is a symlink to the
+# project's `config/` (the documented, editable folder: one copy of each file); the wheel build follows it,
+# so an installed wheel carries the same files. `--config DIR` points at another folder.
+DEFAULT_CONFIG_DIR = package_path("schemas", "default_config").resolve()
 
 AnalyteClass = Literal["neurotrophic", "inflammatory", "cytokine", "neurodegeneration"]
 Platform = Literal["luminex", "bioplex", "msd", "simoa", "ella", "plate_reader", "other"]

@@ -4,19 +4,47 @@ Defaults point at a git-ignored ``data/`` folder in the project: ``data/inbox/``
 ``biomarkers ingest`` and of the nightly run), ``data/manifests/`` (the biorepository's shipment manifests),
 ``data/warehouse/``. The demo owns ``data/demo/`` and nothing else (biomarkers/demo_area.py): a file put in
 the real inbox is never the demo's to delete. Every location can be overridden by flag or environment
-variable.
+variable. Run from an installed wheel (no checkout), the data folder defaults to the user's data directory
+(``$XDG_DATA_HOME/bct-biomarkers``, else ``~/.local/share/bct-biomarkers``): never inside site-packages.
+
+Files shipped with the code (configuration defaults, SQL, templates, the allotropy driver) are found with
+:func:`package_path` (``importlib.resources``), so a checkout and an installed wheel behave alike.
 """
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
+# The source checkout, when the code runs from one (an editable install, `uv run` in the repository). In an
+# installed wheel this is site-packages: only checkout-only tools (`biomarkers up` deploys prefect.yaml
+# from it) use it; package data goes through package_path().
 REPO_ROOT = Path(__file__).resolve().parent.parent
+RUNS_FROM_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()
+
+
+def package_path(package: str, *parts: str) -> Path:
+    """A file or folder shipped inside ``package`` (package data), as a real path: Jinja, subprocesses and
+    shutil need one. pip and uv unpack wheels, so importlib.resources gives a filesystem path; a zipped
+    install would not, and is refused with a message rather than failing later on a missing file."""
+    found = resources.files(package).joinpath(*parts)
+    if not isinstance(found, Path):
+        raise RuntimeError(
+            f"{package} is installed zipped ({found}); install the bct-biomarkers wheel unpacked (pip or uv)"
+        )
+    return found
+
+
+def _default_data_dir() -> Path:
+    if RUNS_FROM_CHECKOUT:
+        return REPO_ROOT / "data"
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "bct-biomarkers"
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("BIOMARKERS_DATA", REPO_ROOT / "data")).expanduser().resolve()
+    return Path(os.environ.get("BIOMARKERS_DATA") or _default_data_dir()).expanduser().resolve()
 
 
 def warehouse_dir() -> Path:

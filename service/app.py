@@ -68,7 +68,7 @@ SIGNIN_MESSAGES = {
 """The only messages the sign-in page shows: chosen by the server, never taken from the address."""
 UPLOAD_PATHS = ("/api/v1/uploads", "/upload")
 MULTIPART_OVERHEAD = 1024 * 1024  # room for the plate map and the form's own bytes
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = cli_settings.package_path("service", "templates")  # package data: a wheel ships them
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.config import Assay, Config, load_config
 from schemas.manifest import MANIFEST_COLUMNS
+from schemas.settings import package_path
 from synth.model import SynthCell, SynthPlate, SynthWell
 from synth.signal import Curve4PL, add_noise, classify, geometric_middle, quantise, reported_texts
 
-DEFAULT_PROFILES = Path(__file__).resolve().parent / "profiles.yaml"
+DEFAULT_PROFILES = package_path("synth", "profiles.yaml")  # package data: a wheel ships it
 
 ALLOCATION_COLUMNS = ("participant_id", "site_id", "arm")
 
