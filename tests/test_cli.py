@@ -4,38 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.processes import cli_env, run
+
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent / "biomarkers"
 INSPECT_COLUMNS = [
     "plate", "well", "sample_id", "sample_type", "analyte", "signal", "reported_text", "qualifier", "value",
     "unit", "conc_pg_ml", "dilution",
 ]  # fmt: skip
 
 
-def run(*args: str, env: dict[str, str], ok: bool = True) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=600)
-    assert "Traceback" not in p.stdout + p.stderr, p.stdout + p.stderr
-    if ok:
-        assert p.returncode == 0, p.stdout + p.stderr
-    return p
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    data = tmp_path_factory.mktemp("data")
-    e = dict(os.environ)
-    e.update(BIOMARKERS_DATA=str(data), COLUMNS="200")
-    for k in ("BIOMARKERS_WAREHOUSE", "BIOMARKERS_INBOX", "BIOMARKERS_MANIFEST", "PREFECT_API_URL"):
-        e.pop(k, None)
-    return e
+    return cli_env(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import BIN, run
+from tests.processes import cli_env, run
 
 pytestmark = pytest.mark.integration
 
 
 def fault(*args: str, env: dict[str, str]) -> str:
     """Run a command that must fail on a fault: its output, checked to be one short paragraph."""
-    p = subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=600)
+    p = run(*args, env=env, ok=False)  # non-zero, no traceback
     text = p.stdout + p.stderr
-    assert p.returncode != 0, text
-    assert "Traceback" not in text, text
     lines = [line for line in text.splitlines() if line.strip()]
     assert 1 <= len(lines) <= 6, text
     assert lines[0].startswith("error: "), text
@@ -35,12 +33,7 @@ def fault(*args: str, env: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    data = tmp_path_factory.mktemp("faults")
-    e = dict(os.environ)
-    e.update(BIOMARKERS_DATA=str(data), COLUMNS="120")
-    for k in ("BIOMARKERS_WAREHOUSE", "BIOMARKERS_INBOX", "BIOMARKERS_MANIFEST", "PREFECT_API_URL"):
-        e.pop(k, None)
-    return e
+    return cli_env(tmp_path_factory.mktemp("faults"), columns=120)
 
 
 @pytest.fixture(scope="module")

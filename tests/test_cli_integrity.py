@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.test_cli import run
+from tests.processes import cli_env, run
 
 pytestmark = pytest.mark.integration
 
@@ -21,12 +20,7 @@ def _csv(text: str) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    data = tmp_path_factory.mktemp("data5")
-    e = dict(os.environ)
-    e.update(BIOMARKERS_DATA=str(data), COLUMNS="200", BIOMARKERS_USER="qa.reviewer")
-    for k in ("BIOMARKERS_WAREHOUSE", "BIOMARKERS_INBOX", "BIOMARKERS_MANIFEST", "PREFECT_API_URL"):
-        e.pop(k, None)
-    return e
+    return cli_env(tmp_path_factory.mktemp("data5"), BIOMARKERS_USER="qa.reviewer")
 
 
 def test_reassay_cut_audit_exclusion_and_unblinding(env: dict[str, str], tmp_path: Path) -> None:

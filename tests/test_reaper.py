@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+
+from tests.processes import alive
 
 pytestmark = pytest.mark.integration
 
@@ -27,13 +28,6 @@ time.sleep(300)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize(("sig", "mode", "survives"), [
     (signal.SIGKILL, "armed", False),
     (signal.SIGTERM, "armed", False),
@@ -46,14 +40,14 @@ def test_children_end_with_the_command_unless_disarmed(
     assert proc.stdout is not None
     child = int(proc.stdout.readline())
     try:
-        assert _alive(child)
+        assert alive(child)
         os.kill(proc.pid, sig)
         proc.wait(timeout=30)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _alive(child) and not survives:
+        while time.monotonic() < deadline and alive(child) and not survives:
             time.sleep(0.2)
         time.sleep(1.0 if survives else 0)
-        assert _alive(child) is survives
+        assert alive(child) is survives
     finally:
-        if _alive(child):
+        if alive(child):
             os.killpg(child, signal.SIGKILL)

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -19,43 +18,15 @@ from pathlib import Path
 import pytest
 
 from biomarkers.stack import free_port, prefect_exe, stack_env
+from tests.processes import BIN, alive, children, descendants, still_running
 
 pytestmark = pytest.mark.integration
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d.name))
-    return kids
-
-
-def _descendants(pid: int) -> set[int]:
-    kids, out, todo = _children(), set(), [pid]
-    while todo:
-        for k in kids.get(todo.pop(), []):
-            if k not in out:
-                out.add(k)
-                todo.append(k)
-    return out
 
 
 def _cli_children(up: int, server: int) -> set[int]:
     """`up`'s children running the Prefect CLI (not the server, which leads its own group)."""
     out = set()
-    for pid in _children().get(up, []):
+    for pid in children().get(up, []):
         try:
             if b"prefect" in Path(f"/proc/{pid}/cmdline").read_bytes() and os.getpgid(pid) != server:
                 out.add(pid)
@@ -98,7 +69,7 @@ def test_up_stopped_by_a_signal_leaves_no_process(home: Path, tmp_path: Path, si
     env["PREFECT_UI_ENABLED"] = "false"  # the smallest real stack: no UI files copied at start
     proc = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "biomarkers"),
+            str(BIN),
             "up",
             "--home",
             str(home),
@@ -124,20 +95,18 @@ def test_up_stopped_by_a_signal_leaves_no_process(home: Path, tmp_path: Path, si
             assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
             assert time.monotonic() < deadline, "no `prefect` command was started after the server"
             time.sleep(0.1)
-        tree = _descendants(proc.pid)
+        tree = descendants(proc.pid)
         assert server in tree and cli <= tree and proc.poll() is None, "`up` finished before the signal"
         signalled = time.monotonic()
         os.kill(proc.pid, sig)
         proc.wait(timeout=30)
         # the watchdog's SIGTERM, its grace period (3 s), then SIGKILL: well within 15 s
-        while time.monotonic() - signalled < 15 and any(_alive(p) for p in tree):
-            time.sleep(0.2)
-        left = {p: Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in tree if _alive(p)}
+        left = still_running(tree, within=max(0.0, signalled + 15 - time.monotonic()))
         assert not left, f"still running 15 s after {sig.name} of `biomarkers up`: {left}"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         for p in tree:
-            if _alive(p):
+            if alive(p):
                 os.kill(p, signal.SIGKILL)

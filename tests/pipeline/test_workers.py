@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.workers import OrderedPool
 from schemas.operations import Processing
+from tests.processes import alive, still_running
 
 
 def square_with_pid(x: int, offset: int) -> tuple[int, int]:
@@ -78,20 +79,8 @@ def test_workers_leave_when_the_parent_is_killed(tmp_path: Path) -> None:
     assert len(kids) == 2, f"no worker pids from the parent: {line!r}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    deadline = time.monotonic() + 10
-    alive = kids
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.2)
-        alive = [k for k in kids if _alive(k)]
-    assert not alive, f"worker processes {alive} outlived their killed parent"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    left = still_running(kids, within=10)
+    assert not left, f"worker processes {left} outlived their killed parent"
 
 
 @pytest.mark.parametrize(
@@ -148,10 +137,7 @@ def test_workers_whose_excel_child_ran_exit_with_the_pool(tmp_path: Path) -> Non
     assert p.returncode == 0, p.stderr
     children = {int(c) for c in p.stdout.split()}
     assert len(children) >= 1
-    deadline = time.monotonic() + 10
-    while any(_alive(c) for c in children) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [c for c in children if _alive(c)], "Excel parser children outlived the run"
+    assert not still_running(children, within=10), "Excel parser children outlived the run"
 
 
 def test_an_item_that_hangs_a_worker_is_timed_out_and_the_rest_go_on() -> None:
@@ -171,7 +157,7 @@ def test_an_item_that_hangs_a_worker_is_timed_out_and_the_rest_go_on() -> None:
     assert pool.timed_out == [(4,)]
     assert time.monotonic() - started < 120
     time.sleep(1)
-    assert not [p for p in pool.pids if _alive(p)], "the stuck worker was not killed"
+    assert not [p for p in pool.pids if alive(p)], "the stuck worker was not killed"
 
 
 def test_an_item_that_hangs_in_this_process_is_timed_out() -> None:
@@ -188,6 +174,6 @@ def test_a_parser_child_that_overruns_is_killed_and_replaced() -> None:
         run_isolated(time.sleep, 30, timeout=1)
     assert run_isolated(sum, [1, 2]) == 3
     pid = child_pid()
-    assert pid is not None and _alive(pid)
+    assert pid is not None and alive(pid)
     shutdown()
-    assert child_pid() is None and not _alive(pid)
+    assert child_pid() is None and not alive(pid)

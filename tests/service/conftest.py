@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import httpx
 import pytest
 import yaml
 
+from biomarkers.stack import free_port
 from service.auth import issue_token
 from service.registry import Registry
 
@@ -61,12 +61,6 @@ class Service:
 
     def defects(self) -> list[dict[str, object]]:
         return list(json.loads((self.study / "defects.json").read_text())["defects"])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config_with_limits(folder: Path, **limits: object) -> Path:

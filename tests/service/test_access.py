@@ -15,7 +15,6 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import duckdb
 import httpx
@@ -23,6 +22,7 @@ import pytest
 
 from service.auth import issue_token
 from service.registry import Registry
+from tests.processes import descendants, still_running
 from tests.service.conftest import (
     SMALL,
     Service,
@@ -352,33 +352,6 @@ def test_another_labs_plate_id_is_quarantined_and_named(service: Service) -> Non
     assert lab == [("lab-owner",)]
 
 
-def _descendants(pid: int) -> set[int]:
-    kids: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d.name))
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        for k in kids.get(todo.pop(), []):
-            if k not in out:
-                out.add(k)
-                todo.append(k)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_serve_leaves_no_child_behind(service: Service, sig: signal.Signals) -> None:
     port = free_port()
@@ -392,19 +365,16 @@ def test_serve_leaves_no_child_behind(service: Service, sig: signal.Signals) -> 
         deadline = time.monotonic() + 120
         children: set[int] = set()
         while time.monotonic() < deadline:  # verdict workers and Prefect's temporary server started
-            children = _descendants(proc.pid)
+            children = descendants(proc.pid)
             if len(children) >= 4:
                 break
             time.sleep(1)
         time.sleep(3)
-        children = _descendants(proc.pid)
+        children = descendants(proc.pid)
         assert len(children) >= 3, children  # watchdog, two verdict workers (and Prefect's server)
         os.kill(proc.pid, sig)
         proc.wait(timeout=60)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(_alive(p) for p in children):
-            time.sleep(0.5)
-        assert [p for p in children if _alive(p)] == []
+        assert still_running(children, within=20) == []
     finally:
         if proc.poll() is None:
             proc.kill()

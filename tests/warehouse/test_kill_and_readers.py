@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.processes import BIN
 from tests.warehouse.kill_child import run as ingest_once
 from warehouse import audit
 from warehouse.paths import WarehousePaths
@@ -193,7 +194,7 @@ def test_an_analyst_process_reading_for_the_whole_load_is_never_blocked_and_sees
         started = time.perf_counter()
         # `biomarkers ingest` (the real flow, its own process) loads and publishes while the session is open
         cli = subprocess.run(
-            [str(Path(sys.executable).parent / "biomarkers"), "ingest", "--inbox", str(study[0]),
+            [str(BIN), "ingest", "--inbox", str(study[0]),
              "--manifest", str(study[1]), "--warehouse", str(root)],
             capture_output=True, text=True, timeout=300, env={**os.environ, "BIOMARKERS_DATA": str(tmp_path)},
         )  # fmt: skip
