@@ -21,6 +21,7 @@ from pipeline.replicates import ROW_NUMBER
 from pipeline.validate import add_flag, add_reason, quarantine_frame
 from schemas.config import Config
 from schemas.manifest import Manifest
+from schemas.manifest_join import join_manifest
 from schemas.results import HOLD_TEXT, UNRESOLVED_SCHEMA
 
 
@@ -41,24 +42,8 @@ def _sort_wells(wells: list[str]) -> list[str]:
 
 def resolve(results: pl.DataFrame, manifest: Manifest, config: Config) -> Resolution:
     visitnum = {v.code: v.visitnum for v in config.study.visits}
-    m = manifest.samples.select(
-        "sample_id",
-        pl.col("participant_id").alias("_participant_id"),
-        pl.col("site_id").alias("_site_id"),
-        pl.col("visit").alias("_visit"),
-        pl.col("matrix").alias("_matrix"),
-        pl.col("collection_date").alias("_collection_date"),
-        pl.col("condition").alias("_sample_condition"),
-        pl.col("manifest_file").alias("_manifest_file"),
-    )
-    joined = results.join(m, on="sample_id", how="left", maintain_order="left").with_columns(
-        participant_id=pl.col("_participant_id"),
-        site_id=pl.col("_site_id"),
-        visit=pl.col("_visit"),
-        visitnum=pl.col("_visit").replace_strict(visitnum, default=None, return_dtype=pl.Float64()),
-        matrix=pl.col("_matrix"),
-        collection_date=pl.col("_collection_date"),
-        sample_condition=pl.col("_sample_condition"),
+    joined = join_manifest(results, manifest.samples, visitnum, how="left").with_columns(
+        _matrix=pl.col("matrix"), _manifest_file=pl.col("manifest_file")  # the manifest's, kept
     )
 
     # the plate's matrix: what most of its resolved samples are

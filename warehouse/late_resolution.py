@@ -25,6 +25,7 @@ import polars as pl
 
 from schemas.config import Config
 from schemas.manifest import Manifest
+from schemas.manifest_join import join_manifest
 from schemas.results import HOLD_TEXT, RESULT_SCHEMA
 from warehouse import audit, currency
 from warehouse.audit import AuditEvent
@@ -65,30 +66,13 @@ def resolve_rows(pending: pl.DataFrame, samples: pl.DataFrame, visitnum: dict[st
 
     A result whose stored matrix (its plate's, taken while unresolved) differs from the manifest's is held
     ``mixed_matrix``; a hold the result carried already stays."""
-    m = samples.select(
-        "sample_id",
-        pl.col("participant_id").alias("_p"),
-        pl.col("site_id").alias("_site"),
-        pl.col("visit").alias("_visit"),
-        pl.col("matrix").alias("_matrix"),
-        pl.col("collection_date").alias("_date"),
-        pl.col("condition").alias("_condition"),
-        "manifest_file",
-        "shipment_id",
-    )
-    j = pending.join(m, on="sample_id", how="inner", maintain_order="left")
-    odd = pl.col("matrix").is_not_null() & (pl.col("matrix") != pl.col("_matrix"))
+    stored = pending.with_columns(_plate_matrix=pl.col("matrix"))  # the plate's, kept while unresolved
+    j = join_manifest(stored, samples, visitnum, how="inner")
+    odd = pl.col("_plate_matrix").is_not_null() & (pl.col("_plate_matrix") != pl.col("matrix"))
     hold = _append(pl.col("hold_reason"), HOLD_TEXT["mixed_matrix"], "; ")
     j = j.with_columns(
         replaces=pl.col("result_id"),
         result_id=pl.col("result_id").map_elements(late_result_id, return_dtype=pl.String()),
-        participant_id=pl.col("_p"),
-        site_id=pl.col("_site"),
-        visit=pl.col("_visit"),
-        visitnum=pl.col("_visit").replace_strict(visitnum, default=None, return_dtype=pl.Float64()),
-        matrix=pl.col("_matrix"),
-        collection_date=pl.col("_date"),
-        sample_condition=pl.col("_condition"),
         flags=_append(
             pl.when(odd).then(_append(pl.col("flags"), "mixed_matrix", ";")).otherwise(pl.col("flags")),
             FLAG,
