@@ -2,11 +2,13 @@
 templates, the synth profiles and the allotropy driver are package data found through importlib.resources,
 not paths next to a source tree.
 
-The wheel is built with uv (offline from uv's cache when it can, as `make install` leaves it; else from
-PyPI) and installed with --no-deps into a fresh virtual environment. Its dependencies come from the
-project's own environment through a .pth line — a plain path entry, so the editable install's .pth inside
-it (which would put the checkout on sys.path) is not processed: every project module must come from the
-wheel, which the test checks module by module. Everything then runs from a folder outside the checkout.
+The wheel is built as a release is: sdist, then the wheel from the sdist (the stricter path: the sdist
+skips the checkout's symlinks and must carry copies), with uv, offline from uv's cache when it can (as
+`make install` leaves it), else from PyPI. It is installed with --no-deps into a fresh virtual environment
+whose dependencies come from the project's own environment through a .pth line — a plain path entry, so
+the editable install's .pth inside it (which would put the checkout on sys.path) is not processed: every
+project module must come from the wheel, which the test checks module by module. Everything then runs
+from a folder outside the checkout.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -90,12 +93,18 @@ def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 def test_installed_wheel_finds_its_data_outside_the_checkout(tmp_path: Path) -> None:
     uv = _uv()
     dist = tmp_path / "dist"
-    build = [uv, "build", "--wheel", "--quiet", "--out-dir", str(dist), str(REPO)]
+    build = [uv, "build", "--quiet", "--out-dir", str(dist), str(REPO)]
     r = _run([*build, "--offline"])  # hatchling from uv's cache (as `make install` leaves it)...
     if r.returncode != 0:
         r = _run(build)  # ...or from PyPI
     assert r.returncode == 0, r.stderr
     (wheel,) = dist.glob("bct_biomarkers-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    # every file of config/ and of the oracle's project (pyproject.toml's sdist force-include lists them)
+    for folder, packaged in (("config", "schemas/default_config"), ("oracle", "readers/allotropy_oracle")):
+        for f in (REPO / folder).iterdir():
+            assert f"{packaged}/{f.name}" in names, f"{folder}/{f.name} is not in the wheel as {packaged}/"
 
     venv = tmp_path / "venv"
     r = _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
