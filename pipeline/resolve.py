@@ -42,8 +42,9 @@ def _sort_wells(wells: list[str]) -> list[str]:
 
 def resolve(results: pl.DataFrame, manifest: Manifest, config: Config) -> Resolution:
     visitnum = {v.code: v.visitnum for v in config.study.visits}
+    # the manifest's matrix and file, kept: the plate's matrix and the messages below use them
     joined = join_manifest(results, manifest.samples, visitnum, how="left").with_columns(
-        _matrix=pl.col("matrix"), _manifest_file=pl.col("manifest_file")  # the manifest's, kept
+        _matrix=pl.col("matrix"), _manifest_file=pl.col("manifest_file")
     )
 
     # the plate's matrix: what most of its resolved samples are
