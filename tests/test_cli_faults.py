@@ -34,12 +34,13 @@ def fault(*args: str, env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(tmp_path_factory: pytest.TempPathFactory, prefect_harness: str) -> dict[str, str]:
     data = tmp_path_factory.mktemp("faults")
     e = dict(os.environ)
     e.update(BIOMARKERS_DATA=str(data), COLUMNS="120")
-    for k in ("BIOMARKERS_WAREHOUSE", "BIOMARKERS_INBOX", "BIOMARKERS_MANIFEST", "PREFECT_API_URL"):
+    for k in ("BIOMARKERS_WAREHOUSE", "BIOMARKERS_INBOX", "BIOMARKERS_MANIFEST"):
         e.pop(k, None)
+    e["PREFECT_API_URL"] = prefect_harness  # the session's real server (tests/conftest.py)
     return e
 
 
