@@ -101,7 +101,7 @@ COMMENT ON COLUMN results.assay_id IS 'Assay/kit that measured it (config/assays
 COMMENT ON COLUMN results.platform IS 'Measurement platform (luminex, msd, simoa, ella, plate_reader...).';
 COMMENT ON COLUMN results.kit_lot IS 'Kit lot of the run (from the export, else configured).';
 COMMENT ON COLUMN results.plate_id IS 'Plate the result comes from, as the file names it.';
-COMMENT ON COLUMN results.conc_pg_ml IS 'Concentration in pg/mL, dilution applied: the replicate mean when qualifier is =, the limit (LLOQ/ULOQ) when < or >, null when NR. Never imputed.';
+COMMENT ON COLUMN results.conc_pg_ml IS 'Concentration in pg/mL, dilution applied: the replicate mean when qualifier is =, the limit (LLOQ/ULOQ) when < or >, null when NR or WITHHELD. Never imputed.';
 COMMENT ON COLUMN results.cv_pct IS 'Replicate CV in percent of the numeric replicates (null with fewer than 2).';
 COMMENT ON COLUMN results.n_replicates IS 'Replicates that gave a number.';
 COMMENT ON COLUMN results.n_wells IS 'Wells the sample was measured in for this analyte.';
@@ -113,7 +113,7 @@ COMMENT ON COLUMN results.flags IS 'Warnings on the result, as a list (e.g. [hig
 COMMENT ON COLUMN results.source_file IS 'Name of the export file as received (never used as a path).';
 COMMENT ON COLUMN results.loaded_at IS 'When the file was loaded (UTC); for a late-resolved result, when its manifest resolved it.';
 COMMENT ON COLUMN results.current_from IS 'When this result last became current (UTC); what results_as_of(ts) compares with.';
-COMMENT ON COLUMN results.qualifier IS '= in range; < below LLOQ (conc_pg_ml = LLOQ); > above ULOQ (conc_pg_ml = ULOQ); NR not reported (conc_pg_ml null).';
+COMMENT ON COLUMN results.qualifier IS '= in range; < below LLOQ (conc_pg_ml = LLOQ); > above ULOQ (conc_pg_ml = ULOQ); NR not reported (conc_pg_ml null); WITHHELD in the blinded store only (a post-dose value that can reveal the arm: value, limits, CV, texts and flags null).';
 COMMENT ON COLUMN results.lloq IS 'Lower limit of quantification of this run for this sample, pg/mL, dilution applied.';
 COMMENT ON COLUMN results.uloq IS 'Upper limit of quantification of this run for this sample, pg/mL, dilution applied.';
 COMMENT ON COLUMN results.wells IS 'The plate wells the result was averaged from (see the wells view).';
@@ -135,7 +135,7 @@ COMMENT ON COLUMN wells.analyte IS 'Canonical analyte (config/analytes.yaml); nu
 COMMENT ON COLUMN wells.signal IS 'Raw instrument signal (see signal_kind); null when the file holds none.';
 COMMENT ON COLUMN wells.signal_kind IS 'What signal is: MFI, FI, ECL, OD450, RFU, RLU... (one row per well x analyte x read).';
 COMMENT ON COLUMN wells.reported_text IS 'The concentration cell exactly as the file wrote it (e.g. OOR <, *0.21, ***); null when the file has no concentration cell.';
-COMMENT ON COLUMN wells.qualifier IS '= in range; < below / > above the run''s range (value is the limit); NR not reported (value null).';
+COMMENT ON COLUMN wells.qualifier IS '= in range; < below / > above the run''s range (value is the limit); NR not reported (value null); WITHHELD in the blinded store (a study sample''s well whose value could reveal the arm: signal and values null).';
 COMMENT ON COLUMN wells.value IS 'The in-file number in unit (the limit when censored); as reported, before conversion to pg/mL and, unless dilution_applied, before the dilution.';
 COMMENT ON COLUMN wells.extrapolated IS 'The instrument reported a value beyond its standards (a leading * in Luminex exports), or the pipeline censored a reported number at the accepted range.';
 COMMENT ON COLUMN wells.unit IS 'Unit of value and expected_conc as written in the file, or from config/assays.yaml (unit_source).';
@@ -425,6 +425,7 @@ COMMENT ON COLUMN baseline_change.log2_ratio IS 'log2(value / baseline); only wh
 COMMENT ON COLUMN baseline_change.change_qualifier IS '= exact; < the true change is below chg_bound; > above it; null: no pair, or censored both ways (cannot be bounded).';
 COMMENT ON COLUMN baseline_change.chg_bound IS 'When a value or the baseline is censored: limit-based change, a bound in the direction of change_qualifier; never an estimate.';
 COMMENT ON COLUMN baseline_change.change_note IS 'Why there is or is not a change, in plain words.';
+COMMENT ON COLUMN baseline_change.qualifier IS 'Qualifier of value_pg_ml: = in range; < below the LLOQ (value_pg_ml = LLOQ); > above the ULOQ (= ULOQ); NR not reported.';
 COMMENT ON COLUMN baseline_change.value_pg_ml IS 'The result''s value, pg/mL (results.conc_pg_ml: the limit when qualifier is < or >).';
 COMMENT ON COLUMN baseline_change.baseline_visit IS 'Visit of the baseline value; null when the participant has none for this matrix x analyte x assay.';
 COMMENT ON COLUMN baseline_change.baseline_qualifier IS 'Qualifier of the baseline value (=, <, >).';

@@ -101,6 +101,9 @@ def masked(cond: str, mask: Mask) -> str:
 
 
 _WITHHELD_ABOUT = "Why the value is withheld (study.yaml blinding.withhold_post_dose); null when shown."
+_QUALIFIER_ABOUT = (
+    "As in results (= < > NR), or WITHHELD: the value, its limits and what derives from them are null."
+)
 
 
 def blinded_view_sql(config: Config) -> str:
@@ -121,6 +124,7 @@ withheld (qualifier WITHHELD, value and derived columns null, withheld_reason sa
 configured in study.yaml blinding.withhold_post_dose. In the blinded store (analyst/analyst.duckdb) the
 withheld values are absent from every table and file; the full store (full/full.duckdb) holds them.';
 COMMENT ON COLUMN results_blinded.withheld_reason IS {_lit(_WITHHELD_ABOUT)};
+COMMENT ON COLUMN results_blinded.qualifier IS {_lit(_QUALIFIER_ABOUT)};
 """
 
 
