@@ -16,6 +16,7 @@ plate and shipment ID, so studies generated with different seeds never share an 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -1157,6 +1158,13 @@ def reassay_plate(
     return _write_plates([again], out_dir)[again.plate_id]
 
 
+@functools.lru_cache(maxsize=2)
+def _shipped_build(seed: int, participants: int) -> tuple[SynthStudy, list[_Draft], Profiles]:
+    """The study of the shipped configuration, built once per (seed, size) for several repeat plates;
+    callers copy what they change (``dataclasses.replace``), never mutate it."""
+    return _build(seed, participants, None, None)
+
+
 def isr_plate(
     out_dir: Path,
     plate_id: str,
@@ -1176,7 +1184,7 @@ def isr_plate(
     beyond ICH M10's 30 %). Returns the files written."""
     if not 0.0 <= bad_fraction <= 1.0:
         raise ValueError("bad_fraction must be between 0 and 1")
-    _study, drafts, prof = _build(seed, participants, None, None)
+    _study, drafts, prof = _shipped_build(seed, participants)
     d = next((x for x in drafts if x.plate_id == plate_id), None)
     if d is None:
         known = ", ".join(sorted(x.plate_id for x in drafts)[:5])
