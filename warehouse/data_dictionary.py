@@ -24,7 +24,7 @@ INHERIT: dict[str, tuple[str, ...]] = {
     "results_blinded": ("results",),
     "baseline_change": ("results",),
     "censoring_summary": ("results",),
-    "sample_lineage": ("results_all", "wells", "plates", "curves"),
+    "sample_lineage": ("results_all", "results", "wells", "plates", "curves"),
 }
 """View → the views whose comment a same-named column without its own takes (first that has one)."""
 
@@ -62,19 +62,26 @@ def _quote(name: str) -> str:
 
 def inherit_comments(con: duckdb.DuckDBPyConnection) -> None:
     """Give each column of an :data:`INHERIT` view that has no comment the comment of the same-named column
-    of its first source view that has one (in order: a source may itself inherit)."""
-    for view, sources in INHERIT.items():
-        rows = con.execute(
-            "SELECT c.column_name, (SELECT s.comment FROM duckdb_columns() s WHERE NOT s.internal "
-            "AND s.column_name = c.column_name AND s.comment IS NOT NULL AND list_contains(?, s.table_name) "
-            "ORDER BY list_position(?, s.table_name) LIMIT 1) FROM duckdb_columns() c "
-            "WHERE NOT c.internal AND c.table_name = ? AND c.comment IS NULL",
-            [list(sources), list(sources), view],
-        ).fetchall()
-        for column, comment in rows:
-            if comment is not None:
-                text = "'" + comment.replace("'", "''") + "'"
-                con.execute(f"COMMENT ON COLUMN {_quote(view)}.{_quote(column)} IS {text}")
+    of its first source view that has one, as the views' own SQL comments them (one pass: a view inheriting
+    through another lists the origin too). One catalogue read, one batch of statements: it runs at every
+    publish."""
+    pairs = [(view, src, i) for view, sources in INHERIT.items() for i, src in enumerate(sources)]
+    rows = con.execute(
+        "WITH inherit AS (SELECT unnest(?::VARCHAR[]) AS view, unnest(?::VARCHAR[]) AS src, "
+        "unnest(?::INTEGER[]) AS pos), "
+        "cols AS (SELECT table_name, column_name, comment FROM duckdb_columns() WHERE NOT internal) "
+        "SELECT i.view, t.column_name, arg_min(s.comment, i.pos) FROM inherit i "
+        "JOIN cols t ON t.table_name = i.view AND t.comment IS NULL "
+        "JOIN cols s ON s.table_name = i.src AND s.column_name = t.column_name AND s.comment IS NOT NULL "
+        "GROUP BY ALL ORDER BY ALL",
+        [[v for v, _, _ in pairs], [s for _, s, _ in pairs], [i for _, _, i in pairs]],
+    ).fetchall()
+    statements = []
+    for view, column, comment in rows:
+        text = "'" + comment.replace("'", "''") + "'"
+        statements.append(f"COMMENT ON COLUMN {_quote(view)}.{_quote(column)} IS {text};")
+    if statements:
+        con.execute("BEGIN TRANSACTION;\n" + "\n".join(statements) + "\nCOMMIT;")
 
 
 def undocumented(con: duckdb.DuckDBPyConnection) -> list[str]:
