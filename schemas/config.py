@@ -113,6 +113,10 @@ class IsrRule(_Strict):
     repeats within 30 % of the mean of original and repeat. An ISR repeat never replaces the original."""
 
     fraction: float = Field(default=0.10, gt=0, le=1)  # of the samples with an in-range result, per assay
+    # which of them: near_cmax — each participant's highest-concentration samples first (per matrix x analyte;
+    # a sample counts by its best rank over the assay's analytes), ties in a stable pseudo-random order
+    # (md5 of the sample ID); random — that stable pseudo-random order alone
+    prefer: Literal["near_cmax", "random"] = "near_cmax"
     plate_id_pattern: str = Field(default="(^|[-_ ])ISR([-_ 0-9]|$)", min_length=1)  # regex on the plate ID
     max_pct_difference: float = Field(default=30.0, gt=0)
     min_pass_fraction: float = Field(default=2 / 3, gt=0, le=1)

@@ -27,6 +27,7 @@ from schemas.operations import StoreAccess, load_operations
 from warehouse.access import apply_access
 from warehouse.analyst_sql import results_wide_sql, visit_schedule_sql
 from warehouse.blinding import blinded_selects, blinded_view_sql
+from warehouse.data_dictionary import inherit_comments
 from warehouse.paths import WarehousePaths
 from warehouse.sample_views import sample_views_sql
 from warehouse.store import WriterStore
@@ -100,6 +101,7 @@ def install_views(con: duckdb.DuckDBPyConnection, root: Path, config: Config) ->
     wide = root / MATERIALIZED["results_wide"]
     con.execute(results_wide_sql(config, str(wide) if wide.exists() else None))
     con.execute(blinded_view_sql(config))
+    inherit_comments(con)  # the data dictionary: pass-through columns keep their source's comment
 
 
 def materialize(tmp: Path, config: Config, memory_limit: str) -> None:
