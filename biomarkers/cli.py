@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from biomarkers import commands_data, commands_integrity, commands_ops, commands_service
+from biomarkers import commands_data, commands_integrity, commands_ops, commands_review, commands_service
 from biomarkers.commands_export import export_app
 from biomarkers.terminal import err, fail, out
 from schemas import settings
@@ -768,6 +768,7 @@ commands_integrity.register(app)
 commands_service.register(app)  # serve, lab add/revoke/list: the upload service
 commands_data.register(app)  # reconcile, worklist, isr: study data, issue 20
 commands_ops.register(app)  # up, down, sources, bench: operations, issue 7
+commands_review.register(app)  # reviewer add/list, review list/show/sign: issue 21
 
 
 def main() -> None:  # pragma: no cover - console entry point
