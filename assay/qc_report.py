@@ -410,7 +410,7 @@ def _review_block(a: AnalyteReport) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{_e(s.signature_id)}</td><td><strong>{_e(s.meaning)}</strong></td>"
-        f"<td>{_e(s.signer_name)} ({_e(s.signer)})</td><td>{_e(_when(s.signed_at))} UTC</td>"
+        f"<td>{_e(s.signer_name)} ({_e(s.signer)})</td><td>{_e(_utc(s.signed_at))}</td>"
         f"<td>{_e(s.reason)}</td></tr>"
         for s in a.signatures
     )
@@ -566,7 +566,11 @@ def _last_signature(a: AnalyteReport) -> str:
     if not a.signatures:
         return ""
     s = a.signatures[-1]
-    return f" {_e(s.meaning)} by {_e(s.signer_name)}, {_e(_when(s.signed_at))} UTC"
+    return f" {_e(s.meaning)} by {_e(s.signer_name)}, {_e(_utc(s.signed_at))}"
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _when(value: datetime | str | None) -> str:
