@@ -293,6 +293,19 @@ COMMENT ON COLUMN run_review.n_void_signatures IS 'Signatures on the run that no
 
 CREATE VIEW run_signatures AS SELECT * FROM read_parquet('{root}/run_signatures.parquet');
 COMMENT ON VIEW run_signatures IS 'Every electronic signature on a run, append-only: meaning (reviewed, approved, rejected), reason, signer account, full name and lab, UTC time, and the content it binds (file SHA-256, result-set SHA-256, binding hash repeated in the audit trail).';
+COMMENT ON COLUMN run_signatures.signature_id IS 'ID of the signature (SIG-000001...), in signing order; the audit_log entry of event signed has it as entity_id.';
+COMMENT ON COLUMN run_signatures.source_sha256 IS 'SHA-256 of the file of the signed run (the file content the signature is bound to).';
+COMMENT ON COLUMN run_signatures.plate_id IS 'Plate of the signed run.';
+COMMENT ON COLUMN run_signatures.analyte IS 'Analyte of the signed run.';
+COMMENT ON COLUMN run_signatures.meaning IS 'What the signature means: reviewed, approved (released under review.release on_approval) or rejected (never current).';
+COMMENT ON COLUMN run_signatures.reason IS 'The signer''s reason (mandatory for rejected).';
+COMMENT ON COLUMN run_signatures.signer IS 'Reviewer account that signed (biomarkers reviewer add), after typing its password again.';
+COMMENT ON COLUMN run_signatures.signer_name IS 'Full name of the signer at signing (21 CFR 11.50).';
+COMMENT ON COLUMN run_signatures.signer_lab IS 'Lab the signer works for (two-person rule); null: none.';
+COMMENT ON COLUMN run_signatures.signed_at IS 'When the signature was given (UTC).';
+COMMENT ON COLUMN run_signatures.n_results IS 'Distinct results of the run when signed.';
+COMMENT ON COLUMN run_signatures.result_set_sha256 IS 'SHA-256 of the run''s results when signed; differs from run_review.result_set_sha256 once the run changed (the signature is then void).';
+COMMENT ON COLUMN run_signatures.binding_sha256 IS 'SHA-256 binding the signature ID, the run, the meaning, reason, signer, time and content hashes together; repeated in its audit entry (21 CFR 11.70).';
 
 COMMENT ON COLUMN results_all.review_state IS 'Review state of the result''s run (run_review): pending_review, reviewed, approved or rejected.';
 COMMENT ON COLUMN results_all.review_meaning IS 'Meaning of the last valid signature on the run (reviewed, approved, rejected); null when unsigned.';
