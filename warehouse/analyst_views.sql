@@ -279,8 +279,8 @@ COMMENT ON COLUMN run_review.plate_id IS 'Plate of the run, as the file names it
 COMMENT ON COLUMN run_review.analyte IS 'Analyte of the run (one run = one plate x analyte of one file).';
 COMMENT ON COLUMN run_review.source_file IS 'Name of the export file as received.';
 COMMENT ON COLUMN run_review.uploaded_by_lab IS 'The lab that sent the file (two-person rule: none of its reviewers may sign the run).';
-COMMENT ON COLUMN run_review.n_results IS 'Distinct results of the run, as measured (what the result-set hash covers).';
-COMMENT ON COLUMN run_review.result_set_sha256 IS 'SHA-256 of the run''s results now; a signature whose recorded hash differs is void.';
+COMMENT ON COLUMN run_review.n_results IS 'Results of the run (rows of results_all, whatever their status).';
+COMMENT ON COLUMN run_review.result_set_sha256 IS 'SHA-256 of the run''s results now, computed for signed runs (null when unsigned); a signature whose recorded hash differs is void.';
 COMMENT ON COLUMN run_review.review_state IS 'pending_review (no valid signature), reviewed (only reviewed signatures), approved or rejected.';
 COMMENT ON COLUMN run_review.review_meaning IS 'Meaning of the last valid signature: reviewed, approved or rejected.';
 COMMENT ON COLUMN run_review.reviewed_by IS 'Reviewer account of the last valid signature.';
@@ -303,7 +303,7 @@ COMMENT ON COLUMN run_signatures.signer IS 'Reviewer account that signed (biomar
 COMMENT ON COLUMN run_signatures.signer_name IS 'Full name of the signer at signing (21 CFR 11.50).';
 COMMENT ON COLUMN run_signatures.signer_lab IS 'Lab the signer works for (two-person rule); null: none.';
 COMMENT ON COLUMN run_signatures.signed_at IS 'When the signature was given (UTC).';
-COMMENT ON COLUMN run_signatures.n_results IS 'Distinct results of the run when signed.';
+COMMENT ON COLUMN run_signatures.n_results IS 'Distinct results of the run when signed, as measured (what result_set_sha256 covers).';
 COMMENT ON COLUMN run_signatures.result_set_sha256 IS 'SHA-256 of the run''s results when signed; differs from run_review.result_set_sha256 once the run changed (the signature is then void).';
 COMMENT ON COLUMN run_signatures.binding_sha256 IS 'SHA-256 binding the signature ID, the run, the meaning, reason, signer, time and content hashes together; repeated in its audit entry (21 CFR 11.70).';
 

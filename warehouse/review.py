@@ -66,9 +66,19 @@ BINDING_SQL = """sha256(CAST(to_json({
     'n_results': s.n_results, 'result_set_sha256': s.result_set_sha256
 }) AS VARCHAR))"""
 
+# The runs that carry a signature: only their content needs hashing (a publish, a verify), not every run's.
+SIGNED = (
+    "EXISTS (SELECT 1 FROM run_signatures g WHERE g.source_sha256 = results_all.source_sha256 "
+    "AND g.plate_id = results_all.plate_id AND g.analyte = results_all.analyte)"
+)
+
 # Each run's review state now, from its valid signatures (binding intact, content unchanged).
 STATE_SQL = f"""
-WITH content AS ({CONTENT_SQL.replace("{where}", "true")}),
+WITH runs AS (
+    SELECT source_sha256, plate_id, analyte, count(*) AS n_results
+    FROM results_all GROUP BY source_sha256, plate_id, analyte
+),
+content AS ({CONTENT_SQL.replace("{where}", SIGNED)}),
 sig AS (
     SELECT s.*, s.binding_sha256 = {BINDING_SQL} AND c.result_set_sha256 IS NOT DISTINCT FROM
            s.result_set_sha256 AS valid
@@ -84,14 +94,15 @@ agg AS (
     FROM sig GROUP BY source_sha256, plate_id, analyte
 )
 SELECT c.source_sha256, c.plate_id, c.analyte, f.source_file, f.lab AS uploaded_by_lab, c.n_results,
-       c.result_set_sha256,
+       h.result_set_sha256,
        CASE WHEN a.decision IS NOT NULL THEN a.decision
             WHEN coalesce(a.n_signatures, 0) > 0 THEN 'reviewed'
             ELSE 'pending_review' END AS review_state,
        l.meaning AS review_meaning, l.signer AS reviewed_by, l.signer_name AS reviewed_by_name,
        l.signed_at AS reviewed_at, l.reason AS review_reason, l.signature_id,
        coalesce(a.n_signatures, 0) AS n_signatures, coalesce(a.n_void_signatures, 0) AS n_void_signatures
-FROM content c
+FROM runs c
+LEFT JOIN content h USING (source_sha256, plate_id, analyte)
 LEFT JOIN agg a USING (source_sha256, plate_id, analyte)
 LEFT JOIN run_signatures l ON l.signature_id = a.last_signature
 LEFT JOIN files f ON f.source_sha256 = c.source_sha256
@@ -310,7 +321,7 @@ def verify(con: duckdb.DuckDBPyConnection) -> list[AuditProblem]:
     """Every signature that no longer holds: edited or moved to another run (its binding hash), given on
     content that has changed since (the run's result-set hash), or without its audit entry."""
     rows = con.execute(
-        f"""WITH content AS ({CONTENT_SQL.replace("{where}", "true")})
+        f"""WITH content AS ({CONTENT_SQL.replace("{where}", SIGNED)})
         SELECT s.signature_id, s.plate_id, s.analyte, s.binding_sha256 = {BINDING_SQL} AS bound,
                c.result_set_sha256 IS NOT DISTINCT FROM s.result_set_sha256 AS same_content,
                c.result_set_sha256 IS NULL AS run_gone,
