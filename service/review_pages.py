@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -217,4 +218,5 @@ def register(app: FastAPI, settings: ServiceSettings, config: Config, templates:
             return page(request, who, plate, error=f"Not signed: {exc}.", status=503)
         except ReviewError as exc:
             return page(request, who, plate, error=str(exc), status=403)
-        return RedirectResponse(f"/review?plate={plate}&signed={ids[0]}", status_code=303)
+        signed = ids[0] if len(ids) == 1 else f"{ids[0]} to {ids[-1]}"
+        return RedirectResponse(f"/review?{urlencode({'plate': plate, 'signed': signed})}", status_code=303)
