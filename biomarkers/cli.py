@@ -646,6 +646,13 @@ def rebuild(
             f"and {plan.snapshot / 'exclusions.parquet'}; make them again with `biomarkers exclude`",
             highlight=False,
         )
+    if plan.signatures:
+        err.print(
+            f"[yellow]{plan.signatures} run signature(s) were given by reviewers[/]: in the old audit "
+            f"trail and {plan.snapshot / 'run_signatures.parquet'}; add the reviewer accounts again "
+            "(`biomarkers reviewer add`: passwords are never published) and sign the runs again",
+            highlight=False,
+        )
     out.print(f"rebuilt {paths.ingest_db}; check it with `biomarkers status` and `biomarkers audit verify`")
 
 
