@@ -742,7 +742,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             return render(request, "plate_missing.html", {"lab": lab.name, "message": str(exc)}, 404)
         return HTMLResponse(page)
 
-    review_pages.register(app, settings, config, templates)  # /review: sign runs (issue 21)
+    review_pages.register(app, settings, config, templates, limiter)  # /review: sign runs (issue 21)
     return app
 
 

@@ -26,6 +26,7 @@ from fastapi.templating import Jinja2Templates
 
 from schemas.config import Config
 from service import auth
+from service.guard import FailureLimiter, TooManyFailuresError
 from service.settings import ServiceSettings
 
 REVIEWER_COOKIE = "bct_reviewer"
@@ -52,7 +53,15 @@ class RunRow:
     signed_at: Any
 
 
-def register(app: FastAPI, settings: ServiceSettings, config: Config, templates: Jinja2Templates) -> None:
+def register(
+    app: FastAPI,
+    settings: ServiceSettings,
+    config: Config,
+    templates: Jinja2Templates,
+    limiter: FailureLimiter,
+) -> None:
+    """The /review routes. ``limiter``: the service's failed-authentication limits, which a wrong reviewer
+    password counts against (per client address and per account), as a wrong lab token does."""
     cfg = config
     signer = auth.Signer(auth.load_or_create_key(settings.session_key_file))
     paths = settings.warehouse_paths
@@ -76,6 +85,10 @@ def register(app: FastAPI, settings: ServiceSettings, config: Config, templates:
     def reviewer_of(request: Request) -> str | None:
         who = signer.session_token_id(request.cookies.get(REVIEWER_COOKIE))
         return who[len(_PREFIX) :] if who and who.startswith(_PREFIX) else None
+
+    def failure_keys(request: Request, account: str) -> list[str]:
+        client = request.client.host if request.client else None
+        return FailureLimiter.keys(client, f"reviewer:{account.strip()}")
 
     def nonce_of(request: Request) -> str:
         return str(request.scope.get("state", {}).get("csp_nonce", ""))
@@ -106,12 +119,17 @@ def register(app: FastAPI, settings: ServiceSettings, config: Config, templates:
 
         if not auth.same_nonce(request.cookies.get(REVIEWER_CSRF_COOKIE), csrf):
             return signin_page(request, "The form had expired; sign in again.", 400)
+        keys = failure_keys(request, account)
         try:
+            limiter.check(keys)
             with writer() as store:
                 who = authenticate(store.con, account.strip(), password)
+        except TooManyFailuresError as exc:
+            return signin_page(request, f"Not signed in: {exc}.", 429)
         except WarehouseBusy as exc:
             return signin_page(request, f"Not signed in: {exc}.", 503)
         if who is None:
+            limiter.failed(keys)
             return signin_page(request, "Not signed in: the account or the password is wrong.", 403)
         cookie = signer.session(_PREFIX + who.name, SESSION_HOURS)
         resp = RedirectResponse("/review", status_code=303)
@@ -194,14 +212,16 @@ def register(app: FastAPI, settings: ServiceSettings, config: Config, templates:
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         from warehouse.publish import publish
-        from warehouse.review import ReviewError, find_runs, sign
+        from warehouse.review import ReviewError, SignatureRefused, find_runs, sign
 
         who = reviewer_of(request)
         if who is None:
             return RedirectResponse("/review/signin", status_code=303)
         if not signer.check_csrf_for_session(request.cookies.get(REVIEWER_COOKIE), csrf):
             return page(request, who, plate, error="The form had expired; nothing was signed.", status=400)
+        keys = failure_keys(request, who)
         try:
+            limiter.check(keys)
             with writer() as store:
                 found = find_runs(store.con, plate)
                 if not found:
@@ -214,8 +234,13 @@ def register(app: FastAPI, settings: ServiceSettings, config: Config, templates:
                     )
                     ids.append(s.signature_id)
                 publish(store, config=config)
+        except TooManyFailuresError as exc:
+            return page(request, who, plate, error=f"Not signed: {exc}.", status=429)
         except WarehouseBusy as exc:
             return page(request, who, plate, error=f"Not signed: {exc}.", status=503)
+        except SignatureRefused as exc:
+            limiter.failed(keys)
+            return page(request, who, plate, error=str(exc), status=403)
         except ReviewError as exc:
             return page(request, who, plate, error=str(exc), status=403)
         signed = ids[0] if len(ids) == 1 else f"{ids[0]} to {ids[-1]}"
