@@ -131,6 +131,19 @@ class IsrRule(_Strict):
         return v
 
 
+class ReviewRule(_Strict):
+    """Second-person review of each run before release (21 CFR Part 11 §11.50/§11.70/§11.200, GCLP).
+
+    ``release``: ``on_load`` — a run's results are current for analysts as soon as it passes the automatic
+    acceptance (reviews are recorded but release nothing); ``on_approval`` — a run's results become current
+    only once a reviewer has signed it ``approved`` (warehouse/review.py). A run signed ``rejected`` is never
+    current in either mode. ``two_person``: a reviewer affiliated with the lab that uploaded the run's file
+    cannot sign it."""
+
+    release: Literal["on_load", "on_approval"] = "on_load"
+    two_person: bool = True
+
+
 class Study(_Strict):
     study_id: str
     title: str
@@ -144,6 +157,7 @@ class Study(_Strict):
     sdtm: StudySdtm | None = None
     assay_plan: list[PlannedAssay] = Field(default_factory=list)
     isr: IsrRule = Field(default_factory=IsrRule)
+    review: ReviewRule = Field(default_factory=ReviewRule)
 
     @model_validator(mode="after")
     def _consistent(self) -> Study:

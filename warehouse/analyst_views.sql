@@ -46,9 +46,13 @@ SELECT
     CASE WHEN NOT coalesce(s.is_current, false) THEN s.state_reason END AS superseded_reason,
     CASE WHEN s.superseded_by IS NOT NULL THEN s.state_since END AS superseded_at,
     s.exclusion_id,
-    coalesce(s.is_current, false) AS is_current
+    coalesce(s.is_current, false) AS is_current,
+    coalesce(v.review_state, 'pending_review') AS review_state, v.review_meaning, v.reviewed_by,
+    v.reviewed_by_name, v.reviewed_at, v.signature_id AS review_signature_id
 FROM read_parquet('{root}/results_all/*/*.parquet', hive_partitioning = true, hive_types = {'matrix': VARCHAR}) r
-LEFT JOIN state s ON s.result_id = r.result_id;
+LEFT JOIN state s ON s.result_id = r.result_id
+LEFT JOIN read_parquet('{root}/run_review.parquet') v
+    ON v.source_sha256 = r.source_sha256 AND v.plate_id = r.plate_id AND v.analyte = r.analyte;
 
 COMMENT ON VIEW results_all IS 'Every result ever loaded (one row per sample x analyte x assay run), including held, unresolved, run-rejected, superseded and excluded ones; is_current marks the rows of the results view. current_from/current_to: when it last became current and when it stopped; superseded_by/superseded_reason: what replaced it (re-assay) or why it is not current; exclusion_id: the exclusion that took it out.';
 -- Columns shared with the results view carry its comments (warehouse/data_dictionary.py, INHERIT); those
@@ -72,12 +76,12 @@ COMMENT ON COLUMN results_all.is_current IS 'The result is in the results view n
 -- results: computed here; a snapshot that holds results_current.parquet (every publish since it was
 -- introduced writes it, from exactly this query) is read from that file instead (warehouse/publish.py).
 CREATE VIEW results AS
-SELECT * EXCLUDE (current_to, superseded_by, superseded_reason, superseded_at, exclusion_id, is_current, status, hold_reason)
+SELECT * EXCLUDE (current_to, superseded_by, superseded_reason, superseded_at, exclusion_id, is_current, status, hold_reason, review_state, review_meaning, reviewed_by, reviewed_by_name, reviewed_at, review_signature_id)
 FROM results_all
 WHERE is_current;
 
 CREATE MACRO results_as_of(ts) AS TABLE
-SELECT r.* EXCLUDE (current_to, superseded_by, superseded_reason, superseded_at, exclusion_id, is_current, status, hold_reason)
+SELECT r.* EXCLUDE (current_to, superseded_by, superseded_reason, superseded_at, exclusion_id, is_current, status, hold_reason, review_state, review_meaning, reviewed_by, reviewed_by_name, reviewed_at, review_signature_id)
     REPLACE (h.valid_from AS current_from)
 FROM results_all r
 JOIN result_history h ON h.result_id = r.result_id
@@ -503,3 +507,49 @@ COMMENT ON COLUMN sample_lineage.run_failures IS 'The acceptance rules the run f
 COMMENT ON COLUMN sample_lineage.file_format IS 'Reader that read the file (files.format).';
 COMMENT ON COLUMN sample_lineage.file_status IS 'The file''s verdict (files.status).';
 COMMENT ON COLUMN sample_lineage.file_loaded_at IS 'When the file was loaded (UTC).';
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Review and release (issue 21, warehouse/review.py). run_review is computed in the writer store at publish
+-- (the signature checks need the unmasked results); a snapshot published before it reads as empty.
+
+CREATE VIEW run_review AS SELECT * FROM read_parquet('{root}/run_review.parquet');
+COMMENT ON VIEW run_review IS 'Each run (file x plate x analyte) with its review state: pending_review, reviewed, approved or rejected (the latest valid approved/rejected signature decides), and the last valid signature''s meaning, signer, name, UTC time and reason. With study.yaml review.release on_approval only approved runs reach results; a rejected run is never current. Signatures void by a later change of the run count in n_void_signatures.';
+COMMENT ON COLUMN run_review.source_sha256 IS 'SHA-256 of the run''s file (what every signature on it is bound to).';
+COMMENT ON COLUMN run_review.plate_id IS 'Plate of the run, as the file names it.';
+COMMENT ON COLUMN run_review.analyte IS 'Analyte of the run (one run = one plate x analyte of one file).';
+COMMENT ON COLUMN run_review.source_file IS 'Name of the export file as received.';
+COMMENT ON COLUMN run_review.uploaded_by_lab IS 'The lab that sent the file (two-person rule: none of its reviewers may sign the run).';
+COMMENT ON COLUMN run_review.n_results IS 'Results of the run (rows of results_all, whatever their status).';
+COMMENT ON COLUMN run_review.result_set_sha256 IS 'SHA-256 of the run''s results now, computed for signed runs (null when unsigned); a signature whose recorded hash differs is void.';
+COMMENT ON COLUMN run_review.review_state IS 'pending_review (no valid signature), reviewed (only reviewed signatures), approved or rejected.';
+COMMENT ON COLUMN run_review.review_meaning IS 'Meaning of the last valid signature: reviewed, approved or rejected.';
+COMMENT ON COLUMN run_review.reviewed_by IS 'Reviewer account of the last valid signature.';
+COMMENT ON COLUMN run_review.reviewed_by_name IS 'Full name of the signer of the last valid signature (21 CFR 11.50).';
+COMMENT ON COLUMN run_review.reviewed_at IS 'When the last valid signature was given (UTC).';
+COMMENT ON COLUMN run_review.review_reason IS 'The reason given with the last valid signature (mandatory for rejected).';
+COMMENT ON COLUMN run_review.signature_id IS 'ID of the last valid signature (run_signatures, audit_log entity_id).';
+COMMENT ON COLUMN run_review.n_signatures IS 'Valid signatures on the run.';
+COMMENT ON COLUMN run_review.n_void_signatures IS 'Signatures on the run that no longer hold (the run changed after signing, or the signature was altered): biomarkers audit verify reports them.';
+
+CREATE VIEW run_signatures AS SELECT * FROM read_parquet('{root}/run_signatures.parquet');
+COMMENT ON VIEW run_signatures IS 'Every electronic signature on a run, append-only: meaning (reviewed, approved, rejected), reason, signer account, full name and lab, UTC time, and the content it binds (file SHA-256, result-set SHA-256, binding hash repeated in the audit trail).';
+COMMENT ON COLUMN run_signatures.signature_id IS 'ID of the signature (SIG-000001...), in signing order; the audit_log entry of event signed has it as entity_id.';
+COMMENT ON COLUMN run_signatures.source_sha256 IS 'SHA-256 of the file of the signed run (the file content the signature is bound to).';
+COMMENT ON COLUMN run_signatures.plate_id IS 'Plate of the signed run.';
+COMMENT ON COLUMN run_signatures.analyte IS 'Analyte of the signed run.';
+COMMENT ON COLUMN run_signatures.meaning IS 'What the signature means: reviewed, approved (released under review.release on_approval) or rejected (never current).';
+COMMENT ON COLUMN run_signatures.reason IS 'The signer''s reason (mandatory for rejected).';
+COMMENT ON COLUMN run_signatures.signer IS 'Reviewer account that signed (biomarkers reviewer add), after typing its password again.';
+COMMENT ON COLUMN run_signatures.signer_name IS 'Full name of the signer at signing (21 CFR 11.50).';
+COMMENT ON COLUMN run_signatures.signer_lab IS 'Lab the signer works for (two-person rule); null: none.';
+COMMENT ON COLUMN run_signatures.signed_at IS 'When the signature was given (UTC).';
+COMMENT ON COLUMN run_signatures.n_results IS 'Distinct results of the run when signed, as measured (what result_set_sha256 covers).';
+COMMENT ON COLUMN run_signatures.result_set_sha256 IS 'SHA-256 of the run''s results when signed; differs from run_review.result_set_sha256 once the run changed (the signature is then void).';
+COMMENT ON COLUMN run_signatures.binding_sha256 IS 'SHA-256 binding the signature ID, the run, the meaning, reason, signer, time and content hashes together; repeated in its audit entry (21 CFR 11.70).';
+
+COMMENT ON COLUMN results_all.review_state IS 'Review state of the result''s run (run_review): pending_review, reviewed, approved or rejected.';
+COMMENT ON COLUMN results_all.review_meaning IS 'Meaning of the last valid signature on the run (reviewed, approved, rejected); null when unsigned.';
+COMMENT ON COLUMN results_all.reviewed_by IS 'Reviewer account that gave the last valid signature on the run.';
+COMMENT ON COLUMN results_all.reviewed_by_name IS 'Full name of that reviewer (the signature''s manifestation, 21 CFR 11.50).';
+COMMENT ON COLUMN results_all.reviewed_at IS 'When the last valid signature on the run was given (UTC).';
+COMMENT ON COLUMN results_all.review_signature_id IS 'The signature (run_signatures.signature_id) these review columns come from.';
