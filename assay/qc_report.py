@@ -112,6 +112,19 @@ class TrendRow:
 
 
 @dataclass(frozen=True)
+class SignatureRow:
+    """One electronic signature on the run (issue 21): its manifestation — who, when (UTC), what it means
+    (21 CFR 11.50)."""
+
+    signature_id: str
+    meaning: str  # reviewed | approved | rejected
+    signer_name: str
+    signer: str
+    signed_at: datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class AnalyteReport:
     """Everything the report shows for one analyte of the plate."""
 
@@ -129,6 +142,8 @@ class AnalyteReport:
     cv_limit_pct: float | None = 20.0
     levey_jennings: Sequence[LeveyJenningsSeries] = ()
     trend: Sequence[TrendRow] = ()
+    review_state: str | None = None  # pending_review | reviewed | approved | rejected; None: not known
+    signatures: Sequence[SignatureRow] = ()
 
 
 @dataclass(frozen=True)
@@ -380,6 +395,35 @@ def _lj_svg(s: LeveyJenningsSeries) -> str:
     )
 
 
+_REVIEW_CLASS = {"approved": "pass", "rejected": "fail", "reviewed": "review", "pending_review": "none"}
+
+
+def _review_badge(state: str | None) -> str:
+    if state is None:
+        return '<span class="tag none">—</span>'
+    return f'<span class="tag {_REVIEW_CLASS.get(state, "none")}">{_e(state.replace("_", " "))}</span>'
+
+
+def _review_block(a: AnalyteReport) -> str:
+    """The run's review state and every signature on it: name, UTC time, meaning, reason."""
+    if a.review_state is None and not a.signatures:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(s.signature_id)}</td><td><strong>{_e(s.meaning)}</strong></td>"
+        f"<td>{_e(s.signer_name)} ({_e(s.signer)})</td><td>{_e(_utc(s.signed_at))}</td>"
+        f"<td>{_e(s.reason)}</td></tr>"
+        for s in a.signatures
+    )
+    table = (
+        "<table class=signatures><caption>Electronic signatures</caption><thead><tr><th>Signature</th>"
+        "<th>Meaning</th><th>Signed by</th><th>Time</th><th>Reason</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        if a.signatures
+        else '<p class="note">Not signed yet.</p>'
+    )
+    return f'<div class="review"><p>Review: {_review_badge(a.review_state)}</p>{table}</div>'
+
+
 def _analyte_section(
     a: AnalyteReport,
     anchor: str,
@@ -397,6 +441,7 @@ def _analyte_section(
     ]
     if a.reasons:
         parts.append('<ul class="reasons">' + "".join(f"<li>{_e(r)}</li>" for r in a.reasons) + "</ul>")
+    parts.append(_review_block(a))
     parts.append(_fit_summary(a))
 
     def emit(make: Callable[[], Figure], inline: Callable[[], str], alt: str, name: str) -> None:
@@ -517,6 +562,17 @@ footer { margin-top: 30px; color: var(--muted); font-size: 12px; }
 """
 
 
+def _last_signature(a: AnalyteReport) -> str:
+    if not a.signatures:
+        return ""
+    s = a.signatures[-1]
+    return f" {_e(s.meaning)} by {_e(s.signer_name)}, {_e(_utc(s.signed_at))}"
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _when(value: datetime | str | None) -> str:
     if value is None:
         return "—"
@@ -561,11 +617,12 @@ def render_qc_report(
             f'<tr><td><a href="#{anchor}">{_e(a.analyte)}</a></td><td>{_verdict_badge(a.verdict)}</td>'
             f"<td class=n>{_e(f'{r2:.4f}') if r2 is not None else '—'}</td>"
             f"<td class=n>{cal_ok} / {len(cal_nonzero)}</td>"
-            f"<td class=n>{sum(1 for q in a.qcs if q.passed)} / {len(a.qcs)}</td></tr>"
+            f"<td class=n>{sum(1 for q in a.qcs if q.passed)} / {len(a.qcs)}</td>"
+            f"<td>{_review_badge(a.review_state)}{_last_signature(a)}</td></tr>"
         )
     overview = (
         "<nav><table><caption>Analytes</caption><thead><tr><th>Analyte</th><th>Verdict</th><th>R²</th>"
-        "<th>Calibrators accepted</th><th>QCs pass</th></tr></thead><tbody>"
+        "<th>Calibrators accepted</th><th>QCs pass</th><th>Review</th></tr></thead><tbody>"
         + "".join(overview_rows)
         + "</tbody></table></nav>"
         if run.analytes

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from biomarkers import commands_data, commands_integrity, commands_ops, commands_service
+from biomarkers import commands_data, commands_integrity, commands_ops, commands_review, commands_service
 from biomarkers.commands_export import export_app
 from biomarkers.terminal import err, fail, out
 from schemas import settings
@@ -646,6 +646,13 @@ def rebuild(
             f"and {plan.snapshot / 'exclusions.parquet'}; make them again with `biomarkers exclude`",
             highlight=False,
         )
+    if plan.signatures:
+        err.print(
+            f"[yellow]{plan.signatures} run signature(s) were given by reviewers[/]: in the old audit "
+            f"trail and {plan.snapshot / 'run_signatures.parquet'}; add the reviewer accounts again "
+            "(`biomarkers reviewer add`: passwords are never published) and sign the runs again",
+            highlight=False,
+        )
     out.print(f"rebuilt {paths.ingest_db}; check it with `biomarkers status` and `biomarkers audit verify`")
 
 
@@ -768,6 +775,7 @@ commands_integrity.register(app)
 commands_service.register(app)  # serve, lab add/revoke/list: the upload service
 commands_data.register(app)  # reconcile, worklist, isr: study data, issue 20
 commands_ops.register(app)  # up, down, sources, bench: operations, issue 7
+commands_review.register(app)  # reviewer add/list, review list/show/sign: issue 21
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -152,7 +152,7 @@ def worklist(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write the re-assay worklist (view reassay_candidates): above ULOQ with a suggested dilution, failed
-    runs, excluded results, high replicate CV; sample IDs only, CSV-injection safe."""
+    runs, excluded results, high replicate CV, ISR picks; sample IDs only, CSV-injection safe."""
     from warehouse.csv_safe import write_csv
 
     where, params = _where({"lab": lab, "assay_id": assay})

@@ -129,6 +129,7 @@ def audit_verify(warehouse: WarehouseOpt = None) -> None:
     reordered entry, is reported (exit code 1)."""
     import duckdb
 
+    from warehouse import review
     from warehouse.audit import verify
     from warehouse.health import WarehouseDamaged, check_store, damaged_message, scan
 
@@ -143,14 +144,21 @@ def audit_verify(warehouse: WarehouseOpt = None) -> None:
         except duckdb.Error as exc:
             raise _fail(damaged_message(str(paths.ingest_db), str(exc))) from None
         problems = verify(store.con, paths.ingest_db)
+        problems += review.verify(store.con)  # every signature still bound to its run (issue 21)
         n = store.con.execute("SELECT count(*) FROM audit_log").fetchall()[0][0]
+        n_sig = store.con.execute("SELECT count(*) FROM run_signatures").fetchall()[0][0]
     if problems:
         for p in problems:
             err.print(f"[red]✗[/] {p}", highlight=False)
         raise _fail(
             f"the audit trail of {paths.root} is NOT intact ({len(problems)} problems in {n} entries)"
         )
-    out.print(f"audit trail intact: {n:,} entries, hash chain and heads log agree", highlight=False)
+    out.print(
+        f"audit trail intact: {n:,} entries, hash chain and heads log agree; "
+        f"{n_sig:,} signatures bound to their runs",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @audit_app.command("show")

@@ -118,6 +118,10 @@ class IsrRule(_Strict):
     repeats within 30 % of the mean of original and repeat. An ISR repeat never replaces the original."""
 
     fraction: float = Field(default=0.10, gt=0, le=1)  # of the samples with an in-range result, per assay
+    # which of them: near_cmax — each participant's highest-concentration samples first (per matrix x analyte;
+    # a sample counts by its best rank over the assay's analytes), ties in a stable pseudo-random order
+    # (md5 of the sample ID); random — that stable pseudo-random order alone
+    prefer: Literal["near_cmax", "random"] = "near_cmax"
     plate_id_pattern: str = Field(default="(^|[-_ ])ISR([-_ 0-9]|$)", min_length=1)  # regex on the plate ID
     max_pct_difference: float = Field(default=30.0, gt=0)
     min_pass_fraction: float = Field(default=2 / 3, gt=0, le=1)
@@ -130,6 +134,19 @@ class IsrRule(_Strict):
         except re.error as exc:
             raise ValueError(f"plate_id_pattern {v!r} is not a regular expression: {exc}") from None
         return v
+
+
+class ReviewRule(_Strict):
+    """Second-person review of each run before release (21 CFR Part 11 §11.50/§11.70/§11.200, GCLP).
+
+    ``release``: ``on_load`` — a run's results are current for analysts as soon as it passes the automatic
+    acceptance (reviews are recorded but release nothing); ``on_approval`` — a run's results become current
+    only once a reviewer has signed it ``approved`` (warehouse/review.py). A run signed ``rejected`` is never
+    current in either mode. ``two_person``: a reviewer affiliated with the lab that uploaded the run's file
+    cannot sign it."""
+
+    release: Literal["on_load", "on_approval"] = "on_load"
+    two_person: bool = True
 
 
 class Study(_Strict):
@@ -145,6 +162,7 @@ class Study(_Strict):
     sdtm: StudySdtm | None = None
     assay_plan: list[PlannedAssay] = Field(default_factory=list)
     isr: IsrRule = Field(default_factory=IsrRule)
+    review: ReviewRule = Field(default_factory=ReviewRule)
 
     @model_validator(mode="after")
     def _consistent(self) -> Study:

@@ -26,7 +26,7 @@ from fastapi.templating import Jinja2Templates
 
 from schemas import settings as cli_settings
 from schemas.config import load_config
-from service import auth
+from service import auth, review_pages
 from service.apidocs import api_reference
 from service.guard import (
     ClientLockout,
@@ -742,6 +742,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             return render(request, "plate_missing.html", {"lab": lab.name, "message": str(exc)}, 404)
         return HTMLResponse(page)
 
+    review_pages.register(app, settings, config, templates, limiter)  # /review: sign runs (issue 21)
     return app
 
 

@@ -64,3 +64,19 @@ def lab_plate_report(paths: WarehousePaths, plate_id: str, lab: str, config: Con
     finally:
         con.close()
     return render_qc_report(run, image_format="inline", style_nonce=nonce)
+
+
+def plate_report(paths: WarehousePaths, plate_id: str, config: Config, nonce: str) -> str | None:
+    """The QC report page of ``plate_id`` whoever loaded it (the reviewer's page, service/review_pages.py:
+    reviewers review every lab's runs); None when the plate is not in the full store."""
+    try:
+        con = connect_analyst(paths, full=True)
+    except NoAnalystStoreError:
+        return None
+    try:
+        run = build_report_input(con, plate_id, config)
+    except PlateNotFoundError:
+        return None
+    finally:
+        con.close()
+    return render_qc_report(run, image_format="inline", style_nonce=nonce)

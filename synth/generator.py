@@ -16,6 +16,7 @@ plate and shipment ID, so studies generated with different seeds never share an 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -972,6 +973,13 @@ def build_study(
         raise ValueError("seed must be ≥ 0 (it is embedded in the IDs)")
     if participants < 1:
         raise ValueError("participants must be ≥ 1")
+    return _build(seed, participants, config, profiles)[0]
+
+
+def _build(
+    seed: int, participants: int, config: Config | None, profiles: Profiles | None
+) -> tuple[SynthStudy, list[_Draft], Profiles]:
+    """build_study, also returning the drafts (curves and signals) a repeat run is made from."""
     cfg = config or load_config()
     prof = profiles or load_profiles()
     check_profiles(prof, cfg)
@@ -986,7 +994,7 @@ def build_study(
     injected = _inject_defects(drafts, samples, prof, rngs["defects"])
     plates = [_finish(d, prof) for d in drafts]
     defects = _defect_records(injected, drafts, plates, prof)
-    return SynthStudy(seed, people, samples, plates, defects, truth)
+    return SynthStudy(seed, people, samples, plates, defects, truth), drafts, prof
 
 
 def _defect_records(
@@ -1149,3 +1157,79 @@ def reassay_plate(
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     return _write_plates([again], out_dir)[again.plate_id]
+
+
+@functools.lru_cache(maxsize=2)
+def _shipped_build(seed: int, participants: int) -> tuple[SynthStudy, list[_Draft], Profiles]:
+    """The study of the shipped configuration, built once per (seed, size) for several repeat plates;
+    callers copy what they change (``dataclasses.replace``), never mutate it."""
+    return _build(seed, participants, None, None)
+
+
+def isr_plate(
+    out_dir: Path,
+    plate_id: str,
+    sample_ids: Sequence[str],
+    *,
+    seed: int = 1,
+    participants: int = 196,
+    bad_fraction: float = 0.0,
+    bad_factor: float = 0.6,
+    days_later: int = 14,
+) -> list[Path]:
+    """Write an incurred-sample reanalysis run of ``sample_ids`` of one plate of the study (same seed and
+    size): the plate's calibrators and QCs as they were, those samples' wells only, on a new plate
+    ``<plate_id>-ISR`` ``days_later`` days after the first run. Each repeat reads within ±10 % of the
+    original measurement (a fixed draw); ``bad_fraction`` of the samples (the first ones, in plate order)
+    read ``bad_factor`` × the original instead — a seeded bad repeat (0.6: 50 % off the mean of the two,
+    beyond ICH M10's 30 %). Returns the files written."""
+    if not 0.0 <= bad_fraction <= 1.0:
+        raise ValueError("bad_fraction must be between 0 and 1")
+    _study, drafts, prof = _shipped_build(seed, participants)
+    d = next((x for x in drafts if x.plate_id == plate_id), None)
+    if d is None:
+        known = ", ".join(sorted(x.plate_id for x in drafts)[:5])
+        raise ValueError(f"no plate {plate_id} in the study of seed {seed} ({known}, …)")
+    wanted = set(sample_ids)
+    keep = [
+        i
+        for i, (t, ref) in enumerate(zip(d.sample_types, d.sample_ref, strict=True))
+        if t != "unknown" or (ref is not None and d.sample_ids[i] in wanted)
+    ]
+    on_plate = list(dict.fromkeys(d.sample_ids[i] for i in keep if d.sample_types[i] == "unknown"))
+    missing = sorted(wanted - set(on_plate))
+    if missing:
+        raise ValueError(f"plate {plate_id} did not measure {', '.join(missing[:5])}")
+    n_bad = math.ceil(bad_fraction * len(on_plate) - 1e-9)
+    rng = np.random.default_rng([seed, 4_3_0])  # ISR: its own stream, the study's draws stay as they were
+    factor = {sid: float(rng.uniform(0.9, 1.1)) for sid in on_plate}
+    factor.update({sid: bad_factor for sid in on_plate[:n_bad]})
+    signal = d.signal[keep].copy()
+    sp = prof.signal[d.assay.platform]
+    for j, curve in enumerate(d.curves):
+        for row, i in enumerate(keep):
+            if d.sample_types[i] != "unknown":
+                continue
+            read = curve.conc(signal[row, j])  # what the first run measured, in the well
+            if np.isfinite(read):
+                value = float(curve.signal(read * factor[d.sample_ids[i]]))
+                signal[row, j] = float(quantise(value, sp.resolution))
+    when = d.run_started + timedelta(days=days_later)
+    again = replace(
+        d,
+        plate_id=f"{plate_id}-ISR",
+        wells=[d.wells[i] for i in keep],
+        sample_ids=[d.sample_ids[i] for i in keep],
+        sample_types=[d.sample_types[i] for i in keep],
+        levels=[d.levels[i] for i in keep],
+        expected=[d.expected[i] for i in keep],
+        dilution=d.dilution[keep],
+        sample_ref=[d.sample_ref[i] for i in keep],
+        conc=d.conc[keep],
+        signal=signal,
+        failed=np.zeros_like(d.failed[keep]),
+        run_started=when,
+    )
+    plate = _finish(again, prof)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _write_plates([plate], out_dir)[plate.plate_id]

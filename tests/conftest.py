@@ -38,6 +38,22 @@ def _own_prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         yield
 
 
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[str]:
+    """One real Prefect server per test session (Prefect's test harness: a temporary server on its own
+    SQLite file, ~10 s to start); yields its API URL. Flows called in the test process report to it, and
+    `biomarkers` subprocesses given ``PREFECT_API_URL`` set to it do too — instead of
+    each starting a temporary server of its own (~4 s of CPU each, 25 times in the suite). Tests of what
+    the command does without a server (its own temporary one, leaving no process behind) unset it."""
+    from prefect.settings import get_current_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        url = get_current_settings().api.url
+        assert url, "the Prefect test harness gave no API URL"
+        yield url
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_allotropy_fallback_by_default() -> Iterator[None]:
     """The allotropy fallback costs ~5 s per unknown file; property tests feed thousands of them. Tests

@@ -17,12 +17,17 @@ BIN = Path(sys.executable).parent / "biomarkers"
 _OUTSIDE = ("BIOMARKERS_WAREHOUSE", "BIOMARKERS_INBOX", "BIOMARKERS_MANIFEST", "PREFECT_API_URL")
 
 
-def cli_env(data: Path, *, columns: int = 200, **extra: str) -> dict[str, str]:
+def cli_env(
+    data: Path, *, columns: int = 200, prefect_api_url: str | None = None, **extra: str
+) -> dict[str, str]:
     """The environment of a user whose data folder is ``data`` (a test's own), with ``extra`` variables:
-    the locations and the Prefect server the caller's environment may name are removed, so defaults fall
-    inside ``data`` and each command starts its own temporary Prefect server."""
+    the locations the caller's environment may name are removed, so defaults fall inside ``data``. The
+    commands report to ``prefect_api_url`` (the session's server, the ``prefect_harness`` fixture); without
+    it, to none the caller named: each starts its own temporary Prefect server."""
     env = {k: v for k, v in os.environ.items() if k not in _OUTSIDE}
     env.update(BIOMARKERS_DATA=str(data), COLUMNS=str(columns), **extra)
+    if prefect_api_url:
+        env["PREFECT_API_URL"] = prefect_api_url
     return env
 
 

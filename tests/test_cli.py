@@ -19,8 +19,8 @@ INSPECT_COLUMNS = [
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return cli_env(tmp_path_factory.mktemp("data"))
+def env(tmp_path_factory: pytest.TempPathFactory, prefect_harness: str) -> dict[str, str]:
+    return cli_env(tmp_path_factory.mktemp("data"), prefect_api_url=prefect_harness)
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +58,18 @@ def test_inspect_refuses_a_file_it_cannot_read(tmp_path: Path, env: dict[str, st
     assert p.returncode == 1 and "Tried Luminex xPONENT CSV export" in p.stderr  # each format's reason
 
 
-def test_ingest_query_status_and_idempotency(study: Path, env: dict[str, str]) -> None:
+@pytest.fixture(scope="module")
+def ingested(study: Path, env: dict[str, str]) -> tuple[list[str], str]:
+    """The study ingested once (the qc-report test reads the same warehouse): its arguments and output."""
     wh = str(Path(env["BIOMARKERS_DATA"]) / "wh")
     args = ["--inbox", str(study / "inbox"), "--manifest", str(study / "manifest.csv"), "--warehouse", wh]
-    first = run("ingest", *args, env=env)
-    assert "Ingestion summary" in first.stdout
+    return args, run("ingest", *args, env=env).stdout
+
+
+def test_ingest_query_status_and_idempotency(ingested: tuple[list[str], str], env: dict[str, str]) -> None:
+    args, first = ingested
+    wh = args[-1]
+    assert "Ingestion summary" in first
     q = "select count(*) as n from results where participant_id is not null and visit is not null"
     n1 = run("query", q, "--format", "csv", "--warehouse", wh, env=env).stdout.splitlines()
     assert n1[0] == "n" and int(n1[1]) > 100
@@ -89,10 +96,8 @@ def test_ingest_query_status_and_idempotency(study: Path, env: dict[str, str]) -
     assert '"=HYPERLINK' in json_out and "'=" not in json_out
 
 
-def test_qc_report_writes_a_self_contained_page(study: Path, env: dict[str, str]) -> None:
-    wh = str(Path(env["BIOMARKERS_DATA"]) / "wh-qc")
-    args = ["--inbox", str(study / "inbox"), "--manifest", str(study / "manifest.csv"), "--warehouse", wh]
-    run("ingest", *args, env=env)
+def test_qc_report_writes_a_self_contained_page(ingested: tuple[list[str], str], env: dict[str, str]) -> None:
+    wh = ingested[0][-1]
     plate = run(
         "query", "select plate_id from curves where assay_id = 'ELISA-VEGF' limit 1", "--format", "csv",
         "--warehouse", wh, env=env,

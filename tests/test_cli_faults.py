@@ -32,8 +32,8 @@ def fault(*args: str, env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return cli_env(tmp_path_factory.mktemp("faults"), columns=120)
+def env(tmp_path_factory: pytest.TempPathFactory, prefect_harness: str) -> dict[str, str]:
+    return cli_env(tmp_path_factory.mktemp("faults"), columns=120, prefect_api_url=prefect_harness)
 
 
 @pytest.fixture(scope="module")

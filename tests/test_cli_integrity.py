@@ -19,8 +19,10 @@ def _csv(text: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return cli_env(tmp_path_factory.mktemp("data5"), BIOMARKERS_USER="qa.reviewer")
+def env(tmp_path_factory: pytest.TempPathFactory, prefect_harness: str) -> dict[str, str]:
+    return cli_env(
+        tmp_path_factory.mktemp("data5"), prefect_api_url=prefect_harness, BIOMARKERS_USER="qa.reviewer"
+    )
 
 
 def test_reassay_cut_audit_exclusion_and_unblinding(env: dict[str, str], tmp_path: Path) -> None:

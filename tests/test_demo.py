@@ -22,8 +22,10 @@ BIN = Path(sys.executable).parent / "biomarkers"
 
 
 def run_cli(
-    data: Path, *args: str, columns: int = 80, timeout: int = 900
+    data: Path, *args: str, columns: int = 80, timeout: int = 900, api_url: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``api_url``: a running Prefect server; without one the command starts its own temporary server, as
+    `make demo` does on a user's machine."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -37,6 +39,9 @@ def run_cli(
         PREFECT_HOME=str(data / "prefect"),
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="600",  # two shared cores under load
     )
+    env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     return subprocess.run(
         [str(BIN), *args],
         cwd=data.parent,
@@ -48,18 +53,19 @@ def run_cli(
     )
 
 
-def test_the_demo_never_deletes_a_file_it_did_not_write(tmp_path: Path) -> None:
+def test_the_demo_never_deletes_a_file_it_did_not_write(tmp_path: Path, prefect_harness: str) -> None:
     """`make demo` twice keeps a user's file in the default inbox; a third demo, after someone dropped a file
     into the demo's own folder and changed one of its files, refuses and deletes nothing.
 
-    One folder for the three runs: each demo costs ~30 s, and the third is the second's sequel."""
+    One folder for the three runs: each demo costs ~30 s, and the third is the second's sequel. They report
+    to the session's Prefect server (the full demo below starts its own, as `make demo` does)."""
     data = tmp_path / "data"
     inbox = data / "inbox"
     inbox.mkdir(parents=True)
     mine = inbox / "LAB-A-plate-7.csv"
     mine.write_bytes(b"my export, not the demo's\n")
     for _ in range(2):
-        r = run_cli(data, "demo", "--participants", "6")
+        r = run_cli(data, "demo", "--participants", "6", api_url=prefect_harness)
         assert r.returncode == 0, r.stdout + r.stderr
         assert mine.read_bytes() == b"my export, not the demo's\n"
     assert sorted(p.name for p in inbox.iterdir()) == ["LAB-A-plate-7.csv"]
@@ -73,7 +79,7 @@ def test_the_demo_never_deletes_a_file_it_did_not_write(tmp_path: Path) -> None:
     changed = demo_inbox / generated[0]
     changed.write_bytes(changed.read_bytes() + b"\n")
 
-    again = run_cli(data, "demo", "--participants", "6")
+    again = run_cli(data, "demo", "--participants", "6", api_url=prefect_harness)
     assert again.returncode == 1
     message = " ".join(again.stderr.split())
     assert "dropped-here-by-mistake.csv" in message and generated[0] in message
@@ -152,7 +158,10 @@ def test_every_doc_has_its_snippets_found() -> None:
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
-def test_doc_snippets_run_against_the_demo(doc: Path, full_demo: tuple[Path, str]) -> None:
+def test_doc_snippets_run_against_the_demo(
+    doc: Path, full_demo: tuple[Path, str], prefect_harness: str
+) -> None:
+    """A snippet that runs a flow (`biomarkers ingest`) reports to the session's Prefect server."""
     data, _ = full_demo
     work = data.parent
     if not (work / ".venv").exists():
@@ -164,7 +173,7 @@ def test_doc_snippets_run_against_the_demo(doc: Path, full_demo: tuple[Path, str
         BIOMARKERS_WAREHOUSE=str(data / "demo" / "warehouse"),
         BIOMARKERS_ALLOTROPY_FALLBACK="0",
         PREFECT_HOME=str(data / "prefect"),
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="600",
+        PREFECT_API_URL=prefect_harness,
         COLUMNS="100",
     )
     ran = 0

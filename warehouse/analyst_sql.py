@@ -30,6 +30,26 @@ _SCHEDULE_ABOUT = (
     "sampling; is_baseline_candidate marks the visits whose value may be the baseline (before the first "
     "dose, study.yaml baseline)."
 )
+_SCHEDULE_COLUMNS = {
+    "visit": "Visit code (results.visit).",
+    "visit_name": "Visit name (study.yaml).",
+    "visitnum": "VISITNUM: order visits by it.",
+    "nominal_week": "Nominal study week of the visit (week 0: the first dose).",
+    "window_days": "Allowed window around the nominal day, +/- days.",
+    "dosing_visit": "The study treatment is given at this visit.",
+    "sampling": "pre-dose (drawn before that visit's dose, or before any dose) or post-dose.",
+    "is_first_dose_visit": "The first dosing visit.",
+    "is_baseline_candidate": "A value here may be the baseline (before the first dose; study.yaml baseline).",
+}
+_ROW_COMMENTS = {
+    "participant_id": "Participant (one row per participant x visit x matrix).",
+    "site_id": "Clinical site.",
+    "visit": "Visit code.",
+    "visitnum": "VISITNUM of the visit; order by it.",
+    "matrix": "Sample matrix (CSF, SERUM).",
+    "collection_date": "Date drawn (the earliest, if the row holds samples drawn on different dates).",
+    "n_results": "Current results in the row (all analytes and assays).",
+}
 _WIDE_ABOUT = (
     "Current results, one row per participant x visit x matrix, one column per analyte (x assay when an "
     "analyte is measured by several: platforms are never merged). <col> = pg/mL only when in range; "
@@ -55,6 +75,10 @@ def _lit(text: str) -> str:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _column_comments(view: str, about: dict[str, str]) -> str:
+    return "\n".join(f"COMMENT ON COLUMN {view}.{_quote(c)} IS {_lit(t)};" for c, t in about.items())
 
 
 def wide_columns(config: Config) -> list[WideColumn]:
@@ -96,6 +120,7 @@ SELECT * FROM (VALUES
 ) t(visit, visit_name, visitnum, nominal_week, window_days, dosing_visit, sampling, is_first_dose_visit,
     is_baseline_candidate);
 COMMENT ON VIEW visit_schedule IS {_lit(_SCHEDULE_ABOUT)};
+{_column_comments("visit_schedule", _SCHEDULE_COLUMNS)}
 """
 
 
@@ -124,6 +149,7 @@ def results_wide_sql(config: Config, materialized: str | None = None) -> str:
             comments.append(
                 f"COMMENT ON COLUMN results_wide.{_quote(c.name + suffix)} IS {_lit(f'{what}: {about}')};"
             )
+    comments.append(_column_comments("results_wide", _ROW_COMMENTS))
     body = ",\n    ".join(select)
     query = f"""SELECT participant_id, any_value(site_id) AS site_id, visit, visitnum, matrix,
     min(collection_date) AS collection_date, count(*) AS n_results,

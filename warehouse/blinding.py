@@ -100,6 +100,12 @@ def masked(cond: str, mask: Mask) -> str:
     return ",\n    ".join(f"CASE WHEN {cond} THEN {repl} ELSE {col} END AS {col}" for col, repl in mask)
 
 
+_WITHHELD_ABOUT = "Why the value is withheld (study.yaml blinding.withhold_post_dose); null when shown."
+_QUALIFIER_ABOUT = (
+    "As in results (= < > NR), or WITHHELD: the value, its limits and what derives from them are null."
+)
+
+
 def blinded_view_sql(config: Config) -> str:
     """``results_blinded``: the results view with a withheld_reason column. In the blinded store the
     withheld values are already absent from the files (the view only names why); in the full store it
@@ -117,6 +123,8 @@ COMMENT ON VIEW results_blinded IS 'The results view with post-dose values that 
 withheld (qualifier WITHHELD, value and derived columns null, withheld_reason says why); which ones is
 configured in study.yaml blinding.withhold_post_dose. In the blinded store (analyst/analyst.duckdb) the
 withheld values are absent from every table and file; the full store (full/full.duckdb) holds them.';
+COMMENT ON COLUMN results_blinded.withheld_reason IS {_lit(_WITHHELD_ABOUT)};
+COMMENT ON COLUMN results_blinded.qualifier IS {_lit(_QUALIFIER_ABOUT)};
 """
 
 

@@ -6,6 +6,11 @@ of the same plate). One of them is current, chosen by the assay's ``reassay_rule
 sample above ULOQ re-assayed at a higher dilution), then the latest. Excluded results are never current.
 Different assays (platform, kit) are separate results and never replace each other.
 
+Review (issue 21, warehouse/review.py): a run signed ``rejected`` is never current; with study.yaml
+``review.release: on_approval`` a run's results are candidates only once it is signed ``approved``
+(until then they are kept out with the reason "awaiting review"), so a re-assay waiting for review leaves
+the approved result it would replace current.
+
 The decision is re-taken for the groups a change touches (a file loaded, an exclusion made or lifted), and
 only differences from each result's last recorded state are appended to ``result_currency`` — so the
 table is the exact history as-of queries need, and re-running a decision changes nothing.
@@ -75,8 +80,16 @@ excl AS (
             list_transform(string_split(c.wells, ','), lambda w: trim(w)), a.well))
     GROUP BY c.result_id
 ),
+review AS (
+    SELECT source_sha256, plate_id, analyte,
+           arg_max(meaning, signature_id) AS review_decision, max(signature_id) AS review_signature
+    FROM run_signatures
+    WHERE meaning IN ('approved', 'rejected')
+    GROUP BY source_sha256, plate_id, analyte
+),
 last_state AS (
     SELECT result_id, arg_max(is_current, event_seq) AS was_current,
+           arg_max(reason, event_seq) AS was_reason,
            arg_max(superseded_by, event_seq) AS was_superseded_by,
            arg_max(exclusion_id, event_seq) AS was_exclusion_id,
            count(*) AS n_events
@@ -85,10 +98,12 @@ last_state AS (
     GROUP BY result_id
 )
 SELECT c.* EXCLUDE (_src, _pos), x.exclusion_id, x.exclusion_reason, x.excluded_by,
-       s.was_current, s.was_superseded_by, s.was_exclusion_id, coalesce(s.n_events, 0) AS n_events
+       s.was_current, s.was_superseded_by, s.was_exclusion_id, s.was_reason,
+       coalesce(s.n_events, 0) AS n_events, v.review_decision, v.review_signature
 FROM cand c
 LEFT JOIN excl x USING (result_id)
 LEFT JOIN last_state s USING (result_id)
+LEFT JOIN review v USING (source_sha256, plate_id, analyte)
 ORDER BY c.load_seq, c._src, c._pos
 """
 
@@ -99,6 +114,9 @@ _NO_STATE: dict[str, pl.DataType] = {
     "was_current": pl.Boolean(),
     "was_superseded_by": pl.String(),
     "was_exclusion_id": pl.String(),
+    "was_reason": pl.String(),
+    "review_decision": pl.String(),
+    "review_signature": pl.String(),
 }
 """Candidate columns with no exclusion and no recorded state (a result never decided before)."""
 
@@ -116,12 +134,25 @@ class CurrencyChange:
     events: list[AuditEvent]
 
 
-def decide(cand: pl.DataFrame, rules: Mapping[str, str], isr_pattern: str | None = None) -> pl.DataFrame:
+AWAITING_REVIEW = (
+    "awaiting review: current once a reviewer signs the run approved (study.yaml review.release)"
+)
+REJECTED_ON_REVIEW = "rejected on review"
+
+
+def decide(
+    cand: pl.DataFrame,
+    rules: Mapping[str, str],
+    isr_pattern: str | None = None,
+    *,
+    on_approval: bool = False,
+) -> pl.DataFrame:
     """The desired state of every candidate: is_current, superseded_by, exclusion_id, reason.
 
     ``rules`` maps assay_id → reassay rule. ``isr_pattern``: a regular expression on the plate ID marking
     incurred-sample reanalysis repeats (study.yaml ``isr``), which are evaluated against the original and
-    never replace it (never current). Pure: tests call it on hand-made frames."""
+    never replace it (never current). ``on_approval``: only results of runs signed approved are eligible
+    (``review_decision``; a rejected run is never eligible). Pure: tests call it on hand-made frames."""
     if cand.height == 0:
         return cand.with_columns(
             pl.lit(None, pl.Boolean).alias("is_current"),
@@ -131,8 +162,20 @@ def decide(cand: pl.DataFrame, rules: Mapping[str, str], isr_pattern: str | None
     in_range_first = pl.col("assay_id").replace_strict(rules, default="latest") == "in_range_first"
     rank = pl.when(in_range_first & (pl.col("qualifier") != "=")).then(1).otherwise(0)
     isr = pl.col("plate_id").str.contains(isr_pattern) if isr_pattern else pl.lit(False)
-    cand = cand.with_columns(isr.fill_null(False).alias("_isr"))
-    eligible = cand.filter(pl.col("exclusion_id").is_null() & ~pl.col("_isr")).with_columns(
+    if "review_decision" not in cand.columns:
+        cand = cand.with_columns(
+            pl.lit(None, pl.String).alias("review_decision"),
+            pl.lit(None, pl.String).alias("review_signature"),
+        )
+    rejected = (pl.col("review_decision") == "rejected").fill_null(False)
+    awaiting = (pl.col("review_decision") != "approved").fill_null(True) & pl.lit(on_approval)
+    cand = cand.with_columns(
+        isr.fill_null(False).alias("_isr"),
+        rejected.alias("_rejected"),
+        (awaiting & ~rejected).alias("_awaiting"),
+    )
+    held = pl.col("_rejected") | pl.col("_awaiting")
+    eligible = cand.filter(pl.col("exclusion_id").is_null() & ~pl.col("_isr") & ~held).with_columns(
         rank.alias("_rank")
     )
     chosen = (
@@ -152,7 +195,7 @@ def decide(cand: pl.DataFrame, rules: Mapping[str, str], isr_pattern: str | None
     )
     out = cand.join(chosen, on=["sample_id", "analyte", "assay_id"], how="left")
     excluded = pl.col("exclusion_id").is_not_null()
-    current = (~excluded) & (pl.col("result_id") == pl.col("_chosen"))
+    current = (~excluded) & ~held & (pl.col("result_id") == pl.col("_chosen"))
     why_chosen = (
         pl.when(pl.col("_chosen_rank") == 0)
         .then(
@@ -164,7 +207,7 @@ def decide(cand: pl.DataFrame, rules: Mapping[str, str], isr_pattern: str | None
     )
     return out.with_columns(
         current.alias("is_current"),
-        pl.when(excluded | current | pl.col("_isr"))
+        pl.when(excluded | current | pl.col("_isr") | held)
         .then(None)
         .otherwise(pl.col("_chosen"))
         .alias("superseded_by"),
@@ -172,6 +215,10 @@ def decide(cand: pl.DataFrame, rules: Mapping[str, str], isr_pattern: str | None
         .then(pl.format("excluded: {} (by {})", pl.col("exclusion_reason"), pl.col("excluded_by")))
         .when(pl.col("_isr"))
         .then(pl.lit("incurred-sample reanalysis repeat: evaluated against the original, never replaces it"))
+        .when(pl.col("_rejected"))
+        .then(pl.format("{} ({})", pl.lit(REJECTED_ON_REVIEW), pl.col("review_signature")))
+        .when(pl.col("_awaiting"))
+        .then(pl.lit(AWAITING_REVIEW))
         .when(current)
         .then(why_chosen)
         .otherwise(
@@ -205,6 +252,7 @@ def refresh(
     if keys.height == 0 and (incoming is None or incoming.height == 0):
         return CurrencyChange(0, 0, 0, [])
     rules = {a.assay_id: a.reassay_rule for a in config.assays.assays} if config else {}
+    on_approval = config is not None and config.study.review.release == "on_approval"
     isr = config.study.isr.plate_id_pattern if config else None
     if incoming is None or incoming.height == 0:
         incoming = pl.DataFrame(schema=_INCOMING_SCHEMA)
@@ -215,7 +263,7 @@ def refresh(
         cand = incoming.select(_CAND_COLUMNS).with_columns(
             **{c: pl.lit(None, t) for c, t in _NO_STATE.items()}, n_events=pl.lit(0, pl.Int64)
         )
-        return _record(con, decide(cand, rules, isr), at=at, run_id=run_id)
+        return _record(con, decide(cand, rules, isr, on_approval=on_approval), at=at, run_id=run_id)
     # literal false: the optimiser drops the reads of results_all and result_currency altogether
     sql = _CANDIDATES_SQL.format(
         any_stored="true" if keys.height else "false", cand_columns=", ".join(_CAND_COLUMNS)
@@ -233,7 +281,7 @@ def refresh(
     finally:
         con.unregister("_currency_keys")
         con.unregister("_currency_incoming")
-    return _record(con, decide(cand, rules, isr), at=at, run_id=run_id)
+    return _record(con, decide(cand, rules, isr, on_approval=on_approval), at=at, run_id=run_id)
 
 
 def _exclusions_on(con: duckdb.DuckDBPyConnection, plate_ids: list[str]) -> bool:
@@ -255,8 +303,11 @@ def _record(
         & pl.col("was_superseded_by").is_not_null()
         & pl.col("superseded_by").is_not_null()
     )
+    # a run's review decision that changes no currency (awaiting review → rejected) is still recorded
+    review_held = pl.col("_rejected") | pl.col("_awaiting")
     changed = state.filter(
         (pl.col("n_events") == 0)
+        | (review_held & pl.col("was_reason").ne_missing(pl.col("reason")))
         | (pl.col("was_current") != pl.col("is_current"))
         | (pl.col("was_superseded_by").ne_missing(pl.col("superseded_by")) & ~repointed)
         | (pl.col("was_exclusion_id").ne_missing(pl.col("exclusion_id")))
@@ -291,7 +342,12 @@ def _summarise(changed: pl.DataFrame) -> CurrencyChange:
     for r in noted.iter_rows(named=True):
         new = bool(r["n_events"] == 0)
         if r["is_current"]:
-            event, old_v, new_v = "reinstated", "not current", "current"
+            released = (r["was_reason"] or "").startswith(("awaiting review", REJECTED_ON_REVIEW))
+            event, old_v, new_v = "released" if released else "reinstated", "not current", "current"
+        elif r["_rejected"] or r["_awaiting"]:
+            if new or not r["was_current"]:
+                continue  # a new run awaiting review, or a held one rejected: the signature's entry says it
+            event, old_v, new_v = "withdrawn", "current", "not current"
         elif r["exclusion_id"] is not None:
             exc += 1
             event, old_v, new_v = "excluded", "current" if r["was_current"] else "not current", "excluded"

@@ -24,9 +24,11 @@ import duckdb
 
 from schemas.config import Config, load_config
 from schemas.operations import StoreAccess, load_operations
+from warehouse import review
 from warehouse.access import apply_access
 from warehouse.analyst_sql import results_wide_sql, visit_schedule_sql
 from warehouse.blinding import blinded_selects, blinded_view_sql
+from warehouse.data_dictionary import inherit_comments
 from warehouse.paths import WarehousePaths
 from warehouse.sample_views import sample_views_sql
 from warehouse.store import WriterStore
@@ -52,7 +54,11 @@ _SINGLE_FILE_TABLES = (
     "run_acceptance",
     "qc_trend",
     "manifest_samples",
+    "run_signatures",
 )
+# Written at publish from the writer store (warehouse/review.py STATE_SQL): the signature checks need the
+# unmasked results, so both snapshots get the state the writer computed.
+_REVIEW_FILE = "run_review.parquet"
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,8 @@ class PublishReport:
 _COMPUTED_RESULTS = (
     "CREATE VIEW results AS\n"
     "SELECT * EXCLUDE (current_to, superseded_by, superseded_reason, superseded_at, exclusion_id, "
-    "is_current, status, hold_reason)\nFROM results_all\nWHERE is_current;\n"
+    "is_current, status, hold_reason, review_state, review_meaning, reviewed_by, reviewed_by_name, "
+    "reviewed_at, review_signature_id)\nFROM results_all\nWHERE is_current;\n"
 )
 MATERIALIZED = {"results": "results_current.parquet", "results_wide": "results_wide.parquet"}
 """The two views analysts read most, written as files into each snapshot at publish (dbt's "table"
@@ -84,6 +91,9 @@ def views_sql(root: Path) -> str:
         sql = sql.replace(
             _COMPUTED_RESULTS, f"CREATE VIEW results AS SELECT * FROM read_parquet({_q(current)});\n"
         )
+    for name, empty in review.EMPTY.items():  # a snapshot (or data cut) published before issue 21
+        if not (root / name).exists():
+            sql = sql.replace(f"read_parquet({_q(root / name)})", f"({empty})")
     return sql
 
 
@@ -100,6 +110,7 @@ def install_views(con: duckdb.DuckDBPyConnection, root: Path, config: Config) ->
     wide = root / MATERIALIZED["results_wide"]
     con.execute(results_wide_sql(config, str(wide) if wide.exists() else None))
     con.execute(blinded_view_sql(config))
+    inherit_comments(con)  # the data dictionary: pass-through columns keep their source's comment
 
 
 def materialize(tmp: Path, config: Config, memory_limit: str) -> None:
@@ -151,6 +162,7 @@ def _write_snapshot(
     for table in _SINGLE_FILE_TABLES:
         target = _q(tmp / (table + ".parquet"))
         con.execute(f"COPY (SELECT * FROM {source(table)}) TO {target} (FORMAT parquet)")
+    con.execute(f"COPY ({review.STATE_SQL}) TO {_q(tmp / _REVIEW_FILE)} (FORMAT parquet)")
     materialize(tmp, config, store.memory_limit)
     os.rename(tmp, final)
     return final

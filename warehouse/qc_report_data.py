@@ -6,6 +6,7 @@ judgement (loaded before it existed) falls back to judging the QC levels here.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import duckdb
 import numpy as np
@@ -19,6 +20,7 @@ from assay.qc_report import (
     LeveyJenningsSeries,
     QcReportInput,
     QcRow,
+    SignatureRow,
     TrendRow,
 )
 from assay.trending import levey_jennings
@@ -72,6 +74,7 @@ def build_report_input(con: duckdb.DuckDBPyConnection, plate_id: str, config: Co
     analytes: list[AnalyteReport] = []
     for c in curves.iter_rows(named=True):
         analytes.append(_analyte(con, c, cal, acc, wells, p, assay.acceptance if assay else None, trends))
+    analytes = _with_review(con, sha, plate_id, analytes)
     rejected = [a for a in analytes if a.verdict == "fail"]
     reasons = [f"{a.analyte}: {'; '.join(a.reasons)}" for a in rejected]
     flagged = [
@@ -95,6 +98,34 @@ def build_report_input(con: duckdb.DuckDBPyConnection, plate_id: str, config: Co
         platform=p["platform"],
         analytes=tuple(analytes),
     )
+
+
+def _with_review(
+    con: duckdb.DuckDBPyConnection, sha: str, plate_id: str, analytes: list[AnalyteReport]
+) -> list[AnalyteReport]:
+    """Each analyte's review state and signatures (issue 21: the signatures' manifestation on the report),
+    from the store's run_review and run_signatures views (empty for a snapshot published before them)."""
+    states = dict(
+        con.execute(
+            "SELECT analyte, review_state FROM run_review WHERE source_sha256 = ? AND plate_id = ?",
+            [sha, plate_id],
+        ).fetchall()
+    )
+    sigs: dict[str, list[SignatureRow]] = {}
+    for analyte, sig_id, meaning, name, account, at, reason in con.execute(
+        "SELECT analyte, signature_id, meaning, signer_name, signer, signed_at, coalesce(reason, '') "
+        "FROM run_signatures WHERE source_sha256 = ? AND plate_id = ? ORDER BY signature_id",
+        [sha, plate_id],
+    ).fetchall():
+        sigs.setdefault(analyte, []).append(SignatureRow(sig_id, meaning, name, account, at, reason))
+    return [
+        replace(
+            a,
+            review_state=states.get(a.analyte, "pending_review"),
+            signatures=tuple(sigs.get(a.analyte, ())),
+        )
+        for a in analytes
+    ]
 
 
 def _analyte(

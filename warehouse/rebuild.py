@@ -43,6 +43,7 @@ class RebuildPlan:
     missing: list[str] = field(default_factory=list)  # named in the snapshot, not (intact) in raw/
     unnamed: list[str] = field(default_factory=list)  # in raw/, not named in the snapshot
     exclusions: int = 0  # exclusions made by people: to be made again
+    signatures: int = 0  # run signatures (issue 21): runs to review again, reviewer accounts to add again
 
 
 def latest_snapshot(paths: WarehousePaths) -> Path:
@@ -84,6 +85,8 @@ def stage(paths: WarehousePaths, into: Path) -> RebuildPlan:
     plan = RebuildPlan(snapshot=snap)
     if (snap / "exclusions.parquet").is_file():
         plan.exclusions = pl.read_parquet(snap / "exclusions.parquet").height
+    if (snap / "run_signatures.parquet").is_file():
+        plan.signatures = pl.read_parquet(snap / "run_signatures.parquet").height
     names = {r["source_sha256"]: r["source_file"] for r in files.iter_rows(named=True)}
     exports = files.filter(pl.col("status") != "companion")
     batch: Batch | None = None

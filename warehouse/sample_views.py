@@ -74,6 +74,7 @@ def sample_views_sql(config: Config, root: Path) -> str:
         .replace("{plan}", _plan_sql(config))
         .replace("{isr_pattern}", _lit(isr.plate_id_pattern))
         .replace("{isr_fraction}", repr(float(isr.fraction)))
+        .replace("{isr_prefer}", _lit(isr.prefer))
         .replace("{isr_max_pct}", repr(float(isr.max_pct_difference)))
         .replace("{isr_min_pass}", repr(float(isr.min_pass_fraction)))
     )

@@ -156,6 +156,22 @@ WHERE regexp_matches(rep.plate_id, {isr_pattern}) AND rep.status = 'loaded';
 COMMENT ON VIEW isr_pairs IS 'Incurred-sample reanalysis (ICH M10 4.3): each repeat (a result of an accepted run on a plate whose ID matches study.yaml isr.plate_id_pattern) beside the current original of the same sample x analyte x assay, which it never replaces. pct_difference = 100 x (repeat - original) / mean of the two; within_limit when its absolute value is at most isr.max_pct_difference (30 %). A pair with a censored value is not evaluable (null).';
 COMMENT ON COLUMN isr_pairs.pct_difference IS '100 x (repeat - original) / ((repeat + original) / 2); null when either value is censored or not reported.';
 COMMENT ON COLUMN isr_pairs.within_limit IS 'abs(pct_difference) <= study.yaml isr.max_pct_difference; null when not evaluable.';
+COMMENT ON COLUMN isr_pairs.repeat_result_id IS 'The repeat (results_all.result_id; never current).';
+COMMENT ON COLUMN isr_pairs.original_result_id IS 'The current original it is compared with (results.result_id), unchanged by the repeat.';
+COMMENT ON COLUMN isr_pairs.sample_id IS 'The specimen reanalysed.';
+COMMENT ON COLUMN isr_pairs.participant_id IS 'Participant of the sample.';
+COMMENT ON COLUMN isr_pairs.visit IS 'Visit of the sample.';
+COMMENT ON COLUMN isr_pairs.matrix IS 'Matrix of the sample.';
+COMMENT ON COLUMN isr_pairs.analyte IS 'Analyte: each analyte of a multiplex repeat is its own pair.';
+COMMENT ON COLUMN isr_pairs.assay_id IS 'Assay of both runs (a repeat is only compared within its assay).';
+COMMENT ON COLUMN isr_pairs.repeat_plate_id IS 'Plate of the repeat (its ID matches isr.plate_id_pattern); with repeat_sha256, the repeat run of isr_runs.';
+COMMENT ON COLUMN isr_pairs.repeat_file IS 'File of the repeat plate.';
+COMMENT ON COLUMN isr_pairs.repeat_sha256 IS 'SHA-256 of that file.';
+COMMENT ON COLUMN isr_pairs.original_plate_id IS 'Plate of the original result.';
+COMMENT ON COLUMN isr_pairs.original_pg_ml IS 'Original value, pg/mL, dilution applied (the limit when original_qualifier is < or >).';
+COMMENT ON COLUMN isr_pairs.original_qualifier IS 'Qualifier of the original (=, <, >, NR).';
+COMMENT ON COLUMN isr_pairs.repeat_pg_ml IS 'Repeat value, pg/mL, dilution applied (the limit when repeat_qualifier is < or >).';
+COMMENT ON COLUMN isr_pairs.repeat_qualifier IS 'Qualifier of the repeat (=, <, >, NR).';
 
 CREATE OR REPLACE VIEW isr_runs AS
 SELECT repeat_sha256, repeat_file, repeat_plate_id, assay_id,
@@ -180,20 +196,40 @@ GROUP BY ALL;
 
 COMMENT ON VIEW isr_runs IS 'Incurred-sample reanalysis verdict per repeat run (plate x assay; every analyte of a multiplex run counts): repeats, evaluable pairs, how many within the limit, passed when at least study.yaml isr.min_pass_fraction (2/3, ICH M10 for ligand-binding assays) of the evaluable pairs are.';
 COMMENT ON COLUMN isr_runs.passed IS 'At least min_pass_fraction of the evaluable repeats lie within max_pct_difference of the mean of original and repeat.';
+COMMENT ON COLUMN isr_runs.repeat_sha256 IS 'SHA-256 of the repeat file; with repeat_plate_id and assay_id, the repeat run (isr_pairs).';
+COMMENT ON COLUMN isr_runs.repeat_file IS 'File of the repeat plate.';
+COMMENT ON COLUMN isr_runs.repeat_plate_id IS 'Plate of the repeat run.';
+COMMENT ON COLUMN isr_runs.assay_id IS 'Assay of the run.';
+COMMENT ON COLUMN isr_runs.analytes IS 'Analytes repeated on it, comma-separated.';
+COMMENT ON COLUMN isr_runs.n_repeats IS 'Repeat x original pairs (sample x analyte).';
+COMMENT ON COLUMN isr_runs.n_evaluable IS 'Pairs with both values in range (=); censored or NR pairs are not evaluable.';
+COMMENT ON COLUMN isr_runs.n_within IS 'Evaluable pairs within max_pct_difference of their mean.';
+COMMENT ON COLUMN isr_runs.pct_within IS '100 x n_within / n_evaluable, one decimal; null when nothing is evaluable.';
+COMMENT ON COLUMN isr_runs.verdict IS 'passed/failed with the counts, or why there is no verdict, in plain words (biomarkers isr prints it).';
 
 CREATE OR REPLACE VIEW reassay_candidates AS
 WITH state AS (
     SELECT sample_id, analyte, assay_id, bool_or(is_current) AS has_current
     FROM results_all WHERE status <> 'unresolved' GROUP BY ALL
 ),
-isr_pool AS (
+-- ISR selection (study.yaml isr): the samples of each assay with an in-range current result; near_cmax
+-- ranks each participant's samples by concentration per matrix x analyte (1 = that participant's highest)
+-- and a sample counts by its best rank over the assay's analytes; the pick is the first ceil(fraction x n)
+-- by (rank, md5(sample_id)) — random: by md5(sample_id) alone. Deterministic: same data, same picks.
+isr_ranked AS (
     SELECT sample_id, assay_id,
-        row_number() OVER (PARTITION BY assay_id ORDER BY md5(sample_id)) AS rn,
+        rank() OVER (PARTITION BY participant_id, matrix, analyte, assay_id ORDER BY conc_pg_ml DESC) AS cmax_rank
+    FROM results_all WHERE is_current AND qualifier = '='
+),
+isr_pool AS (
+    SELECT sample_id, assay_id, cmax_rank,
+        row_number() OVER (PARTITION BY assay_id
+            ORDER BY CASE WHEN {isr_prefer} = 'near_cmax' THEN cmax_rank ELSE 1 END, md5(sample_id), sample_id) AS rn,
         count(*) OVER (PARTITION BY assay_id) AS n
-    FROM (SELECT DISTINCT sample_id, assay_id FROM results_all WHERE is_current AND qualifier = '=')
+    FROM (SELECT sample_id, assay_id, min(cmax_rank) AS cmax_rank FROM isr_ranked GROUP BY ALL)
 ),
 isr_picks AS (
-    SELECT p.sample_id, p.assay_id FROM isr_pool p
+    SELECT p.sample_id, p.assay_id, p.cmax_rank FROM isr_pool p
     WHERE p.rn <= ceil({isr_fraction} * p.n)
       AND NOT EXISTS (SELECT 1 FROM results_all r WHERE r.sample_id = p.sample_id
             AND r.assay_id = p.assay_id AND regexp_matches(r.plate_id, {isr_pattern}))
@@ -224,8 +260,9 @@ items AS (
     UNION ALL
     -- incurred-sample reanalysis picks (study.yaml isr): a stable fraction of each assay's samples with an
     -- in-range current result, not yet repeated on an ISR plate
-    SELECT r.*, 'isr', 5, r.dilution, 'incurred-sample reanalysis pick (study.yaml isr): run it on a plate '
-        || 'whose ID matches ' || {isr_pattern}
+    SELECT r.*, 'isr', 5, r.dilution, 'incurred-sample reanalysis pick (study.yaml isr; rank '
+        || k.cmax_rank || ' of the participant''s concentrations): run it on a plate whose ID matches '
+        || {isr_pattern}
     FROM results_all r
     JOIN isr_picks k USING (sample_id, assay_id)
     WHERE r.is_current AND r.qualifier = '='

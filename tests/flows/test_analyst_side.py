@@ -494,6 +494,108 @@ def test_worklist_lists_every_above_uloq_sample_with_a_dilution(wh: Path, tmp_pa
     assert sum(1 for i in items if i["reason"] == "run_failed") == failed
 
 
+def _isr_picks(wh: Path) -> list[tuple[str, str, str]]:
+    con = connect_analyst(WarehousePaths.at(wh), full=True)
+    try:
+        return con.execute(
+            "select plate_id, assay_id, sample_id from reassay_candidates where reason = 'isr' order by all"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_isr_picks_are_each_participants_peak_samples_a_stable_tenth_per_assay(
+    con: duckdb.DuckDBPyConnection, config: Config
+) -> None:
+    """study.yaml isr (fraction 0.10, prefer near_cmax): per assay ceil(10 %) of the samples with an
+    in-range current result, each one its participant's highest in-range value of some analyte (matrix x
+    analyte); in the worklist (reason isr)."""
+    assert config.study.isr.prefer == "near_cmax" and config.study.isr.fraction == pytest.approx(0.10)
+    rows = con.execute(
+        "select participant_id, matrix, analyte, assay_id, sample_id, conc_pg_ml from results "
+        "where qualifier = '='"
+    ).fetchall()
+    eligible: dict[str, set[str]] = {}
+    peak: dict[tuple[str, str, str, str], float] = {}
+    for p, m, a, assay, sample, conc in rows:
+        eligible.setdefault(assay, set()).add(sample)
+        peak[(p, m, a, assay)] = max(conc, peak.get((p, m, a, assay), conc))
+    peaks = {(assay, sample) for p, m, a, assay, sample, conc in rows if conc == peak[(p, m, a, assay)]}
+    picks = con.execute(
+        "select distinct assay_id, sample_id from reassay_candidates where reason = 'isr'"
+    ).fetchall()
+    by_assay: dict[str, int] = {}
+    for assay, _ in picks:
+        by_assay[assay] = by_assay.get(assay, 0) + 1
+    assert by_assay == {a: -(-len(s) // 10) for a, s in eligible.items()}
+    assert set(picks) <= peaks  # 12 participants x 7 visits: enough peaks to fill every assay's tenth
+
+
+def test_isr_on_the_generated_study_a_seeded_bad_repeat_fails_its_run(
+    wh: Path, small_study: Path, tmp_path: Path
+) -> None:
+    """Two ISR runs of the worklist's picks (synth.generator.isr_plate): one with half its repeats read
+    0.6 x the original (50 % off the mean of the two, ICH M10 allows 30 %), one faithful. The bad run
+    fails, the other passes; the repeats are stored beside the originals, never current; the repeated
+    picks leave the worklist, the others stay as they were."""
+    from synth.generator import isr_plate
+
+    before = _isr_picks(wh)
+    on_plate: dict[str, list[str]] = {}
+    for plate, _assay, sample in before:
+        on_plate.setdefault(plate, []).append(sample)
+    bad, good = sorted((p for p, s in on_plate.items() if len(s) >= 3), key=lambda p: (-len(on_plate[p]), p))[
+        :2
+    ]
+    inbox = tmp_path / "isr_inbox"
+    isr_plate(inbox, bad, on_plate[bad], seed=11, participants=12, bad_fraction=0.5)
+    isr_plate(inbox, good, on_plate[good], seed=11, participants=12)
+    copy = tmp_path / "wh"
+    shutil.copytree(wh, copy)
+    src = connect_analyst(WarehousePaths.at(wh), full=True)
+    try:
+        current_before = src.execute("select result_id, conc_pg_ml from results order by 1").fetchall()
+    finally:
+        src.close()
+    ingest_flow(
+        inbox=str(inbox), manifest=str(small_study / "manifest.csv"), warehouse=str(copy), trigger="test"
+    )
+    full = connect_analyst(WarehousePaths.at(copy), full=True)
+    try:
+        runs = {
+            plate: (passed, n_eval, n_within, verdict)
+            for plate, passed, n_eval, n_within, verdict in full.execute(
+                "select repeat_plate_id, passed, n_evaluable, n_within, verdict from isr_runs"
+            ).fetchall()
+        }
+        pairs = full.execute(
+            "select repeat_plate_id, sample_id, pct_difference, original_result_id from isr_pairs"
+        ).fetchall()
+        repeats = full.execute(
+            "select is_current, superseded_by, superseded_reason from results_all "
+            "where regexp_matches(plate_id, '-ISR$')"
+        ).fetchall()
+        current_after = full.execute("select result_id, conc_pg_ml from results order by 1").fetchall()
+    finally:
+        full.close()
+    assert set(runs) == {f"{bad}-ISR", f"{good}-ISR"}
+    failed, n_eval, n_within, verdict = runs[f"{bad}-ISR"]
+    assert failed is False and verdict.startswith("failed: only") and 0 < n_within < 2 / 3 * n_eval
+    off = [d for plate, _, d, _ in pairs if plate == f"{bad}-ISR" and d is not None and abs(d) > 30]
+    assert len(off) > n_eval / 3
+    assert runs[f"{good}-ISR"][0] is True and runs[f"{good}-ISR"][3].startswith("passed:")
+    assert {s for plate, s, _, _ in pairs} == set(on_plate[bad]) | set(on_plate[good])
+    # stored beside the originals, never replacing them: the current results are exactly as before
+    assert repeats and all(not cur and by is None and "never replaces" in why for cur, by, why in repeats)
+    assert current_after == current_before
+    assert {o for *_, o in pairs} <= {r for r, _ in current_after}
+    # the report says which run failed (exit status 1); the repeated picks left the worklist, the rest stayed
+    p = run("isr", wh=copy, ok=False, columns=80)
+    assert f"FAIL  {bad}-ISR" in p.stdout and f"PASS  {good}-ISR" in p.stdout
+    assert "2 repeat run(s), 1 failed" in p.stdout
+    assert _isr_picks(copy) == [k for k in before if k[0] not in (bad, good)]
+
+
 def test_the_data_dictionary_is_complete_and_up_to_date(wh: Path) -> None:
     from warehouse.data_dictionary import markdown, undocumented
 

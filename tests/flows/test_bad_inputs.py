@@ -66,7 +66,8 @@ def observe(run: BadRun) -> dict[str, Seen]:
     for name, sample, reason in unresolved:
         said.setdefault(name, []).append(f"unresolved {ascii(sample)[:80]}: {reason}")
     for name, flags in con.execute(
-        "select source_file, string_agg(flags, ' ') from wells where flags <> '' group by 1"
+        "select source_file, string_agg(array_to_string(flags, ';'), ' ') from wells where len(flags) > 0 "
+        "group by 1"
     ).fetchall():
         said.setdefault(name, []).append(flags)
     s = run.summary

@@ -286,3 +286,45 @@ def test_tiny_study_keeps_the_key_defects(config: Config) -> None:
     st = build_study(seed=9, participants=6, config=config)
     kinds = Counter(d.kind for d in st.defects)
     assert kinds["sample_id_typo"] >= 1 and kinds["unit_mislabel"] == 1
+
+
+def _sample_means(path: Path) -> dict[tuple[str, str], float]:
+    """(sample or standard ID, analyte as written) → mean of the numeric concentration cells."""
+    from readers.base import FileInput
+    from readers.xponent import XponentReader
+
+    wells = XponentReader().read(FileInput(path.name, path.read_bytes())).wells
+    got: dict[tuple[str, str], list[float]] = {}
+    for r in wells.filter(wells["qualifier"] == "=").iter_rows(named=True):
+        got.setdefault((r["sample_id"], r["analyte_as_written"]), []).append(r["value"])
+    return {k: sum(v) / len(v) for k, v in got.items()}
+
+
+def test_an_isr_plate_repeats_the_picks_with_the_seeded_bad_fraction(
+    written: StudySummary, study: SynthStudy, tmp_path: Path
+) -> None:
+    """isr_plate: the plate's calibrators and QCs as they were, only the picked samples, on <plate>-ISR;
+    the first half of the picks (bad_fraction 0.5) read 0.6 x the first run, the others within 10 %."""
+    from synth.generator import isr_plate
+
+    plate = next(p for p in study.plates if p.plate_id.endswith("LX-NTF-CSF-P001"))
+    on_plate = list(dict.fromkeys(w.sample_id for w in plate.wells if w.sample_type == "unknown"))
+    picks = on_plate[:6]
+    [path] = isr_plate(tmp_path, plate.plate_id, picks, seed=1, participants=N, bad_fraction=0.5)
+    assert path.name.startswith(f"{plate.plate_id}-ISR_")
+    first = _sample_means(next(written.inbox.glob(f"{plate.plate_id}_*.csv")))
+    again = _sample_means(path)
+    assert {s for s, _ in again if s.startswith("CSF")} == set(picks)
+    ratios: dict[str, list[float]] = {}
+    for (sid, analyte), value in again.items():
+        if sid in picks and (sid, analyte) in first and first[(sid, analyte)] > 1:
+            ratios.setdefault(sid, []).append(value / first[(sid, analyte)])
+        elif sid not in picks:
+            assert value == first[(sid, analyte)], (sid, analyte)  # standards and QCs unchanged
+    assert set(ratios) == set(picks)
+    for sid in picks[:3]:
+        assert all(0.55 < r < 0.65 for r in ratios[sid]), (sid, ratios[sid])
+    for sid in picks[3:]:
+        assert all(0.85 < r < 1.15 for r in ratios[sid]), (sid, ratios[sid])
+    with pytest.raises(ValueError, match="did not measure"):
+        isr_plate(tmp_path, plate.plate_id, ["CSF-NOT-THERE"], seed=1, participants=N)
