@@ -16,7 +16,7 @@ from warehouse.paths import WarehousePaths
 from warehouse.store import WriterStore
 from warehouse.tables import TABLES
 
-HAND_WRITTEN = Path(__file__).parent / "data" / "ddl_before_issue17.sql"
+HAND_WRITTEN = Path(__file__).parent / "ddl_before_issue17.sql"
 """warehouse/ddl.sql as it was last written by hand (commit e30302b), frozen: the schema of every store
 created before issue 17. Never edit it: it stands for stores that exist."""
 
