@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+# Registered before any model's schema is built here (at import): a schema built earlier keeps check
+# functions that know no polars data, and schemas/quick_check.py, which applies them directly, fails.
+import pandera.backends.polars.builtin_checks  # noqa: F401
 import pandera.polars as pa
 import polars as pl
 
@@ -52,13 +55,16 @@ class Column:
 class Table:
     """A table of the writer store: its columns in order, its key and the note the DDL carries above it.
 
-    ``checks``: table CHECK constraints (DuckDB boolean expressions over the columns)."""
+    ``checks``: table CHECK constraints (DuckDB boolean expressions over the columns). ``sequences``:
+    sequences created before the table (a column takes the next number with
+    ``default="nextval('name')"``)."""
 
     name: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = ()
     note: str = ""
     checks: tuple[str, ...] = ()
+    sequences: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]

@@ -97,9 +97,9 @@ def _definition(col: Column, inline_key: bool) -> str:
 
 
 def create_table(table: Table) -> str:
-    """``CREATE TABLE IF NOT EXISTS`` for ``table``, then an idempotent ``ALTER TABLE ... ADD COLUMN IF NOT
-    EXISTS`` for each column added after the table first shipped (a store created earlier gets it last,
-    where a new store has it)."""
+    """``CREATE TABLE IF NOT EXISTS`` for ``table`` (after its sequences), then an idempotent ``ALTER TABLE
+    ... ADD COLUMN IF NOT EXISTS`` for each column added after the table first shipped (a store created
+    earlier gets it last, where a new store has it)."""
     inline_key = len(table.primary_key) == 1
     items: list[tuple[str, str]] = [
         (_definition(c, inline_key and c.name == table.primary_key[0]), c.note) for c in table.columns
@@ -113,6 +113,7 @@ def create_table(table: Table) -> str:
         text = f"    {definition}" + ("," if i < len(items) - 1 else "")
         lines.append(f"{text.ljust(width)}-- {note}" if note else text)
     out = _comment_block(table.note) if table.note else []
+    out += [f"CREATE SEQUENCE IF NOT EXISTS {name};" for name in table.sequences]
     out += [f"CREATE TABLE IF NOT EXISTS {table.name} (", *lines, ");"]
     for c in table.columns:
         if c.added:

@@ -160,20 +160,22 @@ def test_keys_defaults_checks_and_added_columns_render_as_the_store_needs() -> N
     table = Table(
         "signatures",
         (
-            Column("signature_id", pl.Int64(), not_null=True),
+            Column("signature_id", pl.Int64(), not_null=True, default="nextval('signature_ids')"),
             Column("meaning", pl.String(), not_null=True, note="approved | reviewed"),
             Column("signed_at", pl.Datetime("us", "UTC"), not_null=True, default="current_timestamp"),
             Column("comment", pl.String(), added="issue 21"),
         ),
         primary_key=("signature_id",),
         checks=("meaning IN ('approved', 'reviewed')",),
+        sequences=("signature_ids",),
         note="A test table.",
     )
     text = ddl.create_table(table)
     assert text.splitlines() == [
         "-- A test table.",
+        "CREATE SEQUENCE IF NOT EXISTS signature_ids;",
         "CREATE TABLE IF NOT EXISTS signatures (",
-        "    signature_id BIGINT PRIMARY KEY,",
+        "    signature_id BIGINT PRIMARY KEY DEFAULT nextval('signature_ids'),",
         "    meaning VARCHAR NOT NULL,           -- approved | reviewed",
         "    signed_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,",
         "    comment VARCHAR,",
@@ -183,7 +185,19 @@ def test_keys_defaults_checks_and_added_columns_render_as_the_store_needs() -> N
     ]
     con = duckdb.connect()
     con.execute(text)
-    con.execute("INSERT INTO signatures (signature_id, meaning) VALUES (1, 'approved')")
+    con.execute(text)  # idempotent, as the store runs it at every start
+    con.execute("INSERT INTO signatures (meaning) VALUES ('approved'), ('reviewed')")
     with pytest.raises(duckdb.ConstraintException):
-        con.execute("INSERT INTO signatures (signature_id, meaning) VALUES (2, 'liked')")
-    assert con.execute("SELECT signed_at IS NOT NULL FROM signatures").fetchall() == [(True,)]
+        con.execute("INSERT INTO signatures (meaning) VALUES ('liked')")
+    assert con.execute("SELECT signature_id, signed_at IS NOT NULL FROM signatures").fetchall() == [
+        (1, True),
+        (2, True),
+    ]
+
+
+def test_the_command_prints_and_checks_the_ddl(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ddl.main([]) == 0
+    assert capsys.readouterr().out == ddl.shipped()
+    assert ddl.main(["--check"]) == 0
+    assert ddl.main(["--wrong"]) == 2
+    assert "usage: python -m warehouse.ddl" in capsys.readouterr().err
