@@ -348,43 +348,37 @@ CREATE TABLE IF NOT EXISTS manifest_samples (
     PRIMARY KEY (manifest_sha256, sample_id)
 );
 
--- ---------------------------------------------------------------------------------------------------------
--- issue 21 (review and release, 21 CFR Part 11 §11.50/§11.70/§11.100/§11.200): reviewer accounts and run
--- signatures. Declared in the existing style in this separate block (helper tables17 is changing how tables
--- are declared: these two move with the others). Both append-only, never updated: a reviewer's new password
--- or deactivation is a new version row; a run's review state is derived from its signatures
--- (warehouse/review.py).
-
--- Reviewer accounts, separate from the labs' upload tokens. The secret is kept only as the output of a
--- salted standard KDF (hashlib.scrypt; warehouse/reviewers.py); the latest version of an account is in force.
+-- Issue 21 (review and release, 21 CFR Part 11): reviewer accounts, separate from the labs' upload tokens,
+-- append-only (a new password or a deactivation is a new version; the latest is in force). The secret is
+-- kept only as the output of a salted standard KDF (hashlib.scrypt; warehouse/reviewers.py).
 CREATE TABLE IF NOT EXISTS reviewers (
-    reviewer VARCHAR NOT NULL,           -- account name, typed at each signing
-    version INTEGER NOT NULL,            -- 1 when added; every change appends the next
-    full_name VARCHAR NOT NULL,          -- printed with each signature (§11.50)
-    lab VARCHAR,                         -- lab the reviewer works for (two-person rule); null: none
-    kdf VARCHAR NOT NULL,                -- scrypt
-    kdf_params VARCHAR NOT NULL,         -- e.g. n=16384,r=8,p=1,dklen=32
-    salt VARCHAR NOT NULL,               -- hex
-    secret_hash VARCHAR NOT NULL,        -- hex of the KDF output (the password itself is never stored)
+    reviewer VARCHAR NOT NULL,          -- account name, typed at each signing
+    version INTEGER NOT NULL,           -- 1 when added; every change appends the next
+    full_name VARCHAR NOT NULL,         -- printed with each signature (§11.50)
+    lab VARCHAR,                        -- lab the reviewer works for (two-person rule); null: none
+    kdf VARCHAR NOT NULL,               -- scrypt
+    kdf_params VARCHAR NOT NULL,        -- e.g. n=16384,r=8,p=1,dklen=32
+    salt VARCHAR NOT NULL,              -- hex
+    secret_hash VARCHAR NOT NULL,       -- hex of the KDF output (the password is never stored)
     active BOOLEAN NOT NULL,
     changed_by VARCHAR NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (reviewer, version)
 );
 
--- One row per signature on a run (file × plate × analyte): its meaning, the signer, the UTC time, and the
--- run content it was given on (file SHA-256 = source_sha256, and the SHA-256 of the run's result set), all
--- bound by binding_sha256, which the signature's audit entry repeats (§11.70: it cannot be copied to
--- another run, and a later change of the run voids it).
+-- One row per signature on a run (file x plate x analyte), append-only: its meaning, the signer, the UTC
+-- time and the run content it was given on (the file's SHA-256 and the SHA-256 of the run's result set),
+-- all bound by binding_sha256, which the signature's audit entry repeats (§11.70: it cannot be copied to
+-- another run, and a later change of the run voids it; warehouse/review.py).
 CREATE TABLE IF NOT EXISTS run_signatures (
-    signature_id VARCHAR PRIMARY KEY,    -- SIG-000001, in signing order
+    signature_id VARCHAR PRIMARY KEY,   -- SIG-000001, in signing order
     source_sha256 VARCHAR NOT NULL,
     plate_id VARCHAR NOT NULL,
     analyte VARCHAR NOT NULL,
-    meaning VARCHAR NOT NULL,            -- reviewed | approved | rejected
-    reason VARCHAR,                      -- mandatory for rejected
-    signer VARCHAR NOT NULL,             -- reviewer account
-    signer_name VARCHAR NOT NULL,        -- its full name at signing
+    meaning VARCHAR NOT NULL,           -- reviewed | approved | rejected
+    reason VARCHAR,                     -- mandatory for rejected
+    signer VARCHAR NOT NULL,            -- reviewer account
+    signer_name VARCHAR NOT NULL,       -- its full name at signing
     signer_lab VARCHAR,
     signed_at TIMESTAMPTZ NOT NULL,
     n_results INTEGER NOT NULL,

@@ -191,6 +191,53 @@ MANIFESTS = Table(
     note="Sample manifests received (biorepository shipments), by content.",
 )
 
+REVIEWERS = Table(
+    "reviewers",
+    (
+        Column("reviewer", _TEXT, not_null=True, note="account name, typed at each signing"),
+        Column("version", pl.Int32(), not_null=True, note="1 when added; every change appends the next"),
+        Column("full_name", _TEXT, not_null=True, note="printed with each signature (§11.50)"),
+        Column("lab", _TEXT, note="lab the reviewer works for (two-person rule); null: none"),
+        Column("kdf", _TEXT, not_null=True, note="scrypt"),
+        Column("kdf_params", _TEXT, not_null=True, note="e.g. n=16384,r=8,p=1,dklen=32"),
+        Column("salt", _TEXT, not_null=True, note="hex"),
+        Column(
+            "secret_hash", _TEXT, not_null=True, note="hex of the KDF output (the password is never stored)"
+        ),
+        Column("active", pl.Boolean(), not_null=True),
+        Column("changed_by", _TEXT, not_null=True),
+        Column("changed_at", UTC_TIMESTAMP, not_null=True),
+    ),
+    primary_key=("reviewer", "version"),
+    note="Issue 21 (review and release, 21 CFR Part 11): reviewer accounts, separate from the labs' upload "
+    "tokens, append-only (a new password or a deactivation is a new version; the latest is in force). The "
+    "secret is kept only as the output of a salted standard KDF (hashlib.scrypt; warehouse/reviewers.py).",
+)
+
+RUN_SIGNATURES = Table(
+    "run_signatures",
+    (
+        Column("signature_id", _TEXT, not_null=True, note="SIG-000001, in signing order"),
+        Column("source_sha256", _TEXT, not_null=True),
+        Column("plate_id", _TEXT, not_null=True),
+        Column("analyte", _TEXT, not_null=True),
+        Column("meaning", _TEXT, not_null=True, note="reviewed | approved | rejected"),
+        Column("reason", _TEXT, note="mandatory for rejected"),
+        Column("signer", _TEXT, not_null=True, note="reviewer account"),
+        Column("signer_name", _TEXT, not_null=True, note="its full name at signing"),
+        Column("signer_lab", _TEXT),
+        Column("signed_at", UTC_TIMESTAMP, not_null=True),
+        Column("n_results", pl.Int32(), not_null=True),
+        Column("result_set_sha256", _TEXT, not_null=True),
+        Column("binding_sha256", _TEXT, not_null=True),
+    ),
+    primary_key=("signature_id",),
+    note="One row per signature on a run (file x plate x analyte), append-only: its meaning, the signer, the "
+    "UTC time and the run content it was given on (the file's SHA-256 and the SHA-256 of the run's result "
+    "set), all bound by binding_sha256, which the signature's audit entry repeats (§11.70: it cannot be "
+    "copied to another run, and a later change of the run voids it; warehouse/review.py).",
+)
+
 TABLES: tuple[Table, ...] = (
     META,
     INGEST_RUNS,
@@ -211,5 +258,7 @@ TABLES: tuple[Table, ...] = (
     RUN_ACCEPTANCE_TABLE,
     QC_TREND_TABLE,
     MANIFEST_SAMPLES_TABLE,
+    REVIEWERS,
+    RUN_SIGNATURES,
 )
 """The store's tables in creation order (append new ones: the order is that of ``ddl.sql``)."""
