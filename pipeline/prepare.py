@@ -59,13 +59,10 @@ from pipeline.validate import HOLD, fmt_num, quarantine_frame
 from readers.base import PlateInfo
 from readers.units import factor_to_pg_ml
 from schemas.config import Assay, Config
+from schemas.wells import RECOMPUTED_SCHEMA  # declared with the wells table (schemas/wells.py)
 
 FACTOR = "_factor"  # internal: unit → pg/mL multiplier (null: unit unknown)
 LIMIT_FILLED = "_limit_filled"  # internal: value is a limit taken from standards/kit (an in-well number)
-RECOMPUTED_SCHEMA: dict[str, pl.DataType] = {
-    "recomputed_conc": pl.Float64(),  # in-well, the file's unit: the signal through our curve
-    "recomputed_diff_pct": pl.Float64(),  # (ours − instrument) / instrument × 100, instrument's basis
-}
 
 LIMITS_SCHEMA: dict[str, pl.DataType] = {
     "plate_id": pl.String(),

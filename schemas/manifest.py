@@ -15,6 +15,8 @@ from typing import NamedTuple
 import pandera.polars as pa
 import polars as pl
 
+from schemas.table import UTC_TIMESTAMP, Column, Table, model_columns, polars_schema
+
 MANIFEST_COLUMNS = (
     "sample_id",
     "participant_id",
@@ -30,48 +32,62 @@ MANIFEST_COLUMNS = (
 )
 """Columns a manifest CSV must have (header names are matched case-insensitively, spaces as ``_``)."""
 
-MANIFEST_SCHEMA: dict[str, pl.DataType] = {
-    "sample_id": pl.String(),
-    "participant_id": pl.String(),
-    "site_id": pl.String(),
-    "visit": pl.String(),  # visit code (study.yaml)
-    "matrix": pl.String(),  # matrix code (study.yaml)
-    "collection_date": pl.Date(),
-    "collection_time": pl.String(),  # "HH:MM" or "HH:MM:SS" as written; null when not recorded
-    "aliquot": pl.String(),
-    "freeze_thaw_count": pl.Int32(),
-    "condition": pl.String(),  # e.g. HEMOLYZED, BLOOD CONTAMINATED; null when normal/not recorded
-    "shipment_id": pl.String(),
-    "manifest_file": pl.String(),  # file name the row came from
-    "manifest_line": pl.Int64(),  # 1-based line in that file (header = line 1)
-}
-
 CONTENT_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c not in ("sample_id", "shipment_id"))
 """What must agree when one sample ID is listed twice (in two shipments, or twice in one)."""
 
 
 class ManifestModel(pa.DataFrameModel):
-    """Structural rules of a typed manifest row (before sample IDs are checked for uniqueness)."""
+    """Structural rules of a typed manifest row (before sample IDs are checked for uniqueness).
+
+    Its fields are the typed manifest's columns, dtypes and order (:data:`MANIFEST_SCHEMA`) and, with
+    where each listing came from, the store's ``manifest_samples`` (:data:`MANIFEST_SAMPLES_TABLE`)."""
 
     sample_id: str = pa.Field(nullable=False, str_length={"min_value": 1})
     participant_id: str = pa.Field(nullable=False, str_length={"min_value": 1})
     site_id: str = pa.Field(nullable=False, str_length={"min_value": 1})
-    visit: str = pa.Field(nullable=False)
-    matrix: str = pa.Field(nullable=False)
+    visit: str = pa.Field(nullable=False, description="visit code (study.yaml)")
+    matrix: str = pa.Field(nullable=False, description="matrix code (study.yaml)")
     collection_date: pl.Date = pa.Field(nullable=False)
     collection_time: str = pa.Field(
-        nullable=True, str_matches=r"^([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+        nullable=True,
+        str_matches=r"^([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+        description='"HH:MM" or "HH:MM:SS" as written; null when not recorded',
     )
     aliquot: str = pa.Field(nullable=True)
     freeze_thaw_count: pl.Int32 = pa.Field(nullable=True, ge=0)
-    condition: str = pa.Field(nullable=True)
+    condition: str = pa.Field(
+        nullable=True, description="e.g. HEMOLYZED, BLOOD CONTAMINATED; null when normal/not recorded"
+    )
     shipment_id: str = pa.Field(nullable=True)
-    manifest_file: str = pa.Field(nullable=False)
-    manifest_line: int = pa.Field(nullable=False, ge=1)
+    manifest_file: str = pa.Field(nullable=False, description="file name the row came from")
+    manifest_line: int = pa.Field(
+        nullable=False, ge=1, description="1-based line in that file (header = line 1)"
+    )
 
     class Config:
         strict = True
         ordered = True
+
+
+MANIFEST_SCHEMA: dict[str, pl.DataType] = polars_schema(model_columns(ManifestModel))
+"""The typed manifest the pipeline keeps (polars dtypes, in order): :class:`ManifestModel`'s fields."""
+
+MANIFEST_SAMPLES_TABLE = Table(
+    "manifest_samples",
+    (
+        Column("manifest_sha256", pl.String(), not_null=True),
+        # The store has accepted a null site, collection date and line since the table was created
+        # (issue 20); the model requires them, so no new row lacks them.
+        *model_columns(ManifestModel, nullable_in_store=("site_id", "collection_date", "manifest_line")),
+        Column("recorded_at", UTC_TIMESTAMP, not_null=True),
+        Column("run_id", pl.String(), not_null=True),
+    ),
+    primary_key=("manifest_sha256", "sample_id"),
+    note="issue 20: the samples of every manifest received (biorepository shipments), one row per manifest "
+    "file × sample, never updated: the analyst store's `samples` view is the latest listing of each sample, "
+    "and late resolution (warehouse/late_resolution.py) reads the queue against it. No allocation: "
+    "manifests hold none.",
+)
 
 
 # The manifest as read (pipeline/manifest.py reads and checks it; warehouse/late_resolution.py records it):

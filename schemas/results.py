@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from schemas.table import UTC_TIMESTAMP, Column, Table, model_columns, polars_schema
 from schemas.wells import QUALIFIERS
 
 RESULT_STATUSES = ("loaded", "held", "unresolved", "run_rejected")
@@ -16,66 +17,6 @@ RESULT_STATUSES = ("loaded", "held", "unresolved", "run_rejected")
 (plausibility, unit…) and waits for review; ``unresolved``: sample ID not in the manifest yet;
 ``run_rejected``: the run (plate × analyte) failed acceptance — kept, never current (``hold_reason`` says
 which rule)."""
-
-RESULT_SCHEMA: dict[str, pl.DataType] = {
-    "result_id": pl.String(),  # stable: sha256 of source_sha256|plate_id|sample_id|analyte|assay_id (32 hex)
-    "study_id": pl.String(),
-    "participant_id": pl.String(),  # null while unresolved
-    "site_id": pl.String(),
-    "visit": pl.String(),  # visit code (study.yaml)
-    "visitnum": pl.Float64(),
-    "matrix": pl.String(),
-    "collection_date": pl.Date(),
-    "sample_id": pl.String(),
-    "sample_condition": pl.String(),  # from the manifest, e.g. HEMOLYZED
-    "analyte": pl.String(),
-    "analyte_class": pl.String(),
-    "assay_id": pl.String(),
-    "platform": pl.String(),
-    "kit_lot": pl.String(),
-    "plate_id": pl.String(),
-    "conc_pg_ml": pl.Float64(),  # replicate mean; the limit (× dilution) when censored; null when NR
-    "qualifier": pl.String(),  # = < > NR
-    "lloq_pg_ml": pl.Float64(),  # quantification limits of this run for this sample (× dilution)
-    "uloq_pg_ml": pl.Float64(),
-    "cv_pct": pl.Float64(),  # replicate CV of the numeric replicates (null with fewer than 2)
-    "n_replicates": pl.Int32(),  # replicates that gave a number
-    "n_wells": pl.Int32(),
-    "dilution": pl.Float64(),
-    "wells": pl.String(),  # "A3,A4"
-    "reported_texts": pl.String(),  # the wells' concentration cells as written, "|"-separated
-    "unit_as_written": pl.String(),
-    "extrapolated": pl.Boolean(),
-    "flags": pl.String(),  # ";"-separated: high_cv, extrapolated, mixed_censoring, ...
-    "status": pl.String(),  # RESULT_STATUSES
-    "hold_reason": pl.String(),
-    "source_file": pl.String(),
-    "source_sha256": pl.String(),
-}
-
-QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
-    "source_file": pl.String(),
-    "source_sha256": pl.String(),
-    "plate_id": pl.String(),
-    "well": pl.String(),
-    "row_number": pl.Int64(),
-    "sample_id": pl.String(),
-    "analyte": pl.String(),
-    "value_text": pl.String(),
-    "rule": pl.String(),  # short stable code, e.g. plausible_range, unknown_analyte, unreadable_file
-    "severity": pl.String(),  # reject (not loaded) | hold (loaded, not current) | warning (loaded, flagged)
-    "message": pl.String(),  # one plain sentence for a lab person, ending with what to do
-}
-
-UNRESOLVED_SCHEMA: dict[str, pl.DataType] = {
-    "source_file": pl.String(),
-    "source_sha256": pl.String(),
-    "plate_id": pl.String(),
-    "sample_id": pl.String(),
-    "wells": pl.String(),
-    "n_results": pl.Int32(),
-    "reason": pl.String(),
-}
 
 SEVERITIES = ("reject", "hold", "warning")
 
@@ -85,38 +26,55 @@ def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 
 
 class ResultModel(pa.DataFrameModel):
-    """Structural and censoring rules every result row obeys before it may be loaded."""
+    """Structural and censoring rules every result row obeys before it may be loaded.
 
-    result_id: str = pa.Field(unique=True, str_matches=r"^[0-9a-f]{32}$")
+    Its fields are the result table's columns, dtypes and order (:data:`RESULT_SCHEMA`) and the store's
+    ``results_all`` columns (:data:`RESULTS_TABLE`): one declaration (schemas/table.py)."""
+
+    result_id: str = pa.Field(
+        unique=True,
+        str_matches=r"^[0-9a-f]{32}$",
+        description="stable: sha256 of source_sha256|plate_id|sample_id|analyte|assay_id (32 hex)",
+    )
     study_id: str
-    participant_id: str = pa.Field(nullable=True)
+    participant_id: str = pa.Field(nullable=True, description="null while unresolved")
     site_id: str = pa.Field(nullable=True)
-    visit: str = pa.Field(nullable=True)
+    visit: str = pa.Field(nullable=True, description="visit code (study.yaml)")
     visitnum: float = pa.Field(nullable=True)
     matrix: str = pa.Field(nullable=True)
     collection_date: pl.Date = pa.Field(nullable=True)
     sample_id: str
-    sample_condition: str = pa.Field(nullable=True)
+    sample_condition: str = pa.Field(nullable=True, description="from the manifest, e.g. HEMOLYZED")
     analyte: str
     analyte_class: str
     assay_id: str
     platform: str
     kit_lot: str = pa.Field(nullable=True)
     plate_id: str
-    conc_pg_ml: float = pa.Field(nullable=True, ge=0)
-    qualifier: str = pa.Field(isin=list(QUALIFIERS))
-    lloq_pg_ml: float = pa.Field(nullable=True, ge=0)
+    conc_pg_ml: float = pa.Field(
+        nullable=True, ge=0, description="replicate mean; the limit (x dilution) when censored; null when NR"
+    )
+    qualifier: str = pa.Field(isin=list(QUALIFIERS), description="= < > NR")
+    lloq_pg_ml: float = pa.Field(
+        nullable=True, ge=0, description="quantification limits of this run for this sample (x dilution)"
+    )
     uloq_pg_ml: float = pa.Field(nullable=True, ge=0)
-    cv_pct: float = pa.Field(nullable=True, ge=0)
-    n_replicates: pl.Int32 = pa.Field(ge=0)
+    cv_pct: float = pa.Field(
+        nullable=True, ge=0, description="replicate CV of the numeric replicates (null with fewer than 2)"
+    )
+    n_replicates: pl.Int32 = pa.Field(ge=0, description="replicates that gave a number")
     n_wells: pl.Int32 = pa.Field(ge=1)
     dilution: float = pa.Field(gt=0)
-    wells: str
-    reported_texts: str = pa.Field(nullable=True)
+    wells: str = pa.Field(description='"A3,A4"')
+    reported_texts: str = pa.Field(
+        nullable=True, description="the wells' concentration cells as written, '|'-separated"
+    )
     unit_as_written: str = pa.Field(nullable=True)
     extrapolated: bool
-    flags: str = pa.Field(nullable=True)
-    status: str = pa.Field(isin=list(RESULT_STATUSES))
+    flags: str = pa.Field(
+        nullable=True, description="';'-separated: high_cv, extrapolated, mixed_censoring, ..."
+    )
+    status: str = pa.Field(isin=list(RESULT_STATUSES), description="RESULT_STATUSES")
     hold_reason: str = pa.Field(nullable=True)
     source_file: str
     source_sha256: str = pa.Field(str_matches=r"^[0-9a-f]{64}$")
@@ -143,6 +101,70 @@ class ResultModel(pa.DataFrameModel):
     def resolved_unless_unresolved(cls, data: pa.PolarsData) -> pl.LazyFrame:
         resolved = pl.col("participant_id").is_not_null() & pl.col("visit").is_not_null()
         return data.lazyframe.select(pl.col("status").is_in(["unresolved", "run_rejected"]) | resolved)
+
+
+RESULT_SCHEMA: dict[str, pl.DataType] = polars_schema(model_columns(ResultModel))
+"""The result table a processed file yields (polars dtypes, in order): :class:`ResultModel`'s fields."""
+
+_RUN_ID = Column("run_id", pl.String(), not_null=True)
+
+RESULTS_TABLE = Table(
+    "results_all",
+    (*model_columns(ResultModel), Column("loaded_at", UTC_TIMESTAMP, not_null=True), _RUN_ID),
+    primary_key=("result_id",),
+)
+"""The store's ``results_all``: every result ever loaded, with when and by which run."""
+
+QUARANTINE_COLUMNS = (
+    Column("source_file", pl.String(), not_null=True),
+    Column("source_sha256", pl.String(), not_null=True),
+    Column("plate_id", pl.String()),
+    Column("well", pl.String()),
+    Column("row_number", pl.Int64()),
+    Column("sample_id", pl.String()),
+    Column("analyte", pl.String()),
+    Column("value_text", pl.String()),
+    Column(
+        "rule",
+        pl.String(),
+        not_null=True,
+        note="short stable code, e.g. plausible_range, unknown_analyte, unreadable_file",
+    ),
+    Column(
+        "severity",
+        pl.String(),
+        not_null=True,
+        note="reject (not loaded) | hold (loaded, not current) | warning (loaded, flagged)",
+    ),
+    Column(
+        "message",
+        pl.String(),
+        not_null=True,
+        note="one plain sentence for a lab person, ending with what to do",
+    ),
+)
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = polars_schema(QUARANTINE_COLUMNS)
+
+QUARANTINE_TABLE = Table(
+    "quarantine", (*QUARANTINE_COLUMNS, Column("created_at", UTC_TIMESTAMP, not_null=True), _RUN_ID)
+)
+
+UNRESOLVED_COLUMNS = (
+    Column("source_file", pl.String(), not_null=True),
+    Column("source_sha256", pl.String(), not_null=True),
+    Column("plate_id", pl.String(), not_null=True),
+    Column("sample_id", pl.String(), not_null=True),
+    Column("wells", pl.String()),
+    Column("n_results", pl.Int32(), not_null=True),
+    Column("reason", pl.String(), not_null=True),
+)
+
+UNRESOLVED_SCHEMA: dict[str, pl.DataType] = polars_schema(UNRESOLVED_COLUMNS)
+
+UNRESOLVED_TABLE = Table(
+    "unresolved", (*UNRESOLVED_COLUMNS, Column("created_at", UTC_TIMESTAMP, not_null=True), _RUN_ID)
+)
 
 
 # What a hold reason says to a lab person (pipeline/validate.py and the warehouse's late resolution both
