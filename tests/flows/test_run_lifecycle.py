@@ -8,15 +8,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from tests.processes import BIN, cmdline, descendants, still_running
 
-BIN = Path(sys.executable).parent / "biomarkers"
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -32,41 +31,6 @@ def night(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Path:
     return out
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for t in os.listdir(f"/proc/{pid}/task"):
-            out += [int(x) for x in Path(f"/proc/{pid}/task/{t}/children").read_text().split()]
-    except OSError:
-        pass
-    return out
-
-
-def _tree(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for k in _children(todo.pop()):
-            found.add(k)
-            todo.append(k)
-    return found
-
-
-def _cmd(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
 def _start(night: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     env = {**os.environ, "BIOMARKERS_DATA": str(tmp_path / "data"), "COLUMNS": "200"}
     for k in ("BIOMARKERS_WAREHOUSE", "PREFECT_API_URL"):
@@ -80,15 +44,6 @@ def _start(night: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     return proc, log
 
 
-def _gone(pids: set[int], within: float = 15) -> list[str]:
-    deadline = time.monotonic() + within
-    left = [p for p in pids if _alive(p)]
-    while left and time.monotonic() < deadline:
-        time.sleep(0.2)
-        left = [p for p in left if _alive(p)]
-    return [f"{p}: {_cmd(p)[:120]}" for p in left]
-
-
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to follow the PIDs")
 def test_a_night_with_excel_files_and_workers_finishes(night: Path, tmp_path: Path) -> None:
     proc, log = _start(night, tmp_path)
@@ -96,19 +51,19 @@ def test_a_night_with_excel_files_and_workers_finishes(night: Path, tmp_path: Pa
     workers = 0
     deadline = time.monotonic() + 900
     while proc.poll() is None and time.monotonic() < deadline:
-        seen |= _tree(proc.pid)
-        workers = max(workers, sum("spawn_main" in _cmd(p) for p in _tree(proc.pid)))
+        seen |= descendants(proc.pid)
+        workers = max(workers, sum("spawn_main" in cmdline(p) for p in descendants(proc.pid)))
         time.sleep(0.3)
     if proc.poll() is None:
-        seen |= _tree(proc.pid)
+        seen |= descendants(proc.pid)
         proc.kill()
-        pytest.fail(f"the run hung; processes: {[_cmd(p)[:80] for p in seen]}")
+        pytest.fail(f"the run hung; processes: {[cmdline(p)[:80] for p in seen]}")
     out = log.read_text(errors="replace")
     assert proc.returncode == 0, out
     assert "Traceback" not in out
     assert workers >= 2, "the run did not use its worker pool"
     assert "0-labkey_10JAN07_plate_1.xls" in out
-    assert _gone(seen) == []
+    assert still_running(seen) == []
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to follow the PIDs")
@@ -119,20 +74,20 @@ def test_stopping_a_run_leaves_no_process(night: Path, tmp_path: Path, sig: sign
     deadline = time.monotonic() + 600
     ready = False
     while proc.poll() is None and time.monotonic() < deadline:
-        tree = _tree(proc.pid)
+        tree = descendants(proc.pid)
         seen |= tree
-        cmds = [_cmd(p) for p in tree]
+        cmds = [cmdline(p) for p in tree]
         workers = sum("spawn_main" in c for c in cmds)
         if workers >= 2 and any("forkserver" in c for c in cmds):  # workers, and an Excel parser child
             ready = True
             break
         time.sleep(0.2)
     assert ready, f"the run ended or never started its workers: {log.read_text(errors='replace')[-2000:]}"
-    seen |= _tree(proc.pid)
+    seen |= descendants(proc.pid)
     proc.send_signal(sig)
     proc.wait(60)
     out = log.read_text(errors="replace")
     if sig == signal.SIGTERM:
         assert proc.returncode == 143, out
         assert "the run was stopped (SIGTERM)" in out and "Traceback" not in out
-    assert _gone(seen) == [], f"processes left after {sig.name}"
+    assert still_running(seen) == [], f"processes left after {sig.name}"
