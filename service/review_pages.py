@@ -26,7 +26,7 @@ from fastapi.templating import Jinja2Templates
 
 from schemas.config import Config
 from service import auth
-from service.guard import FailureLimiter, TooManyFailuresError
+from service.guard import REVIEWER_PASSWORD, FailureLimiter, TooManyFailuresError
 from service.settings import ServiceSettings
 
 REVIEWER_COOKIE = "bct_reviewer"
@@ -121,7 +121,7 @@ def register(
             return signin_page(request, "The form had expired; sign in again.", 400)
         keys = failure_keys(request, account)
         try:
-            limiter.check(keys)
+            limiter.check(keys, REVIEWER_PASSWORD)
             with writer() as store:
                 who = authenticate(store.con, account.strip(), password)
         except TooManyFailuresError as exc:
@@ -221,7 +221,7 @@ def register(
             return page(request, who, plate, error="The form had expired; nothing was signed.", status=400)
         keys = failure_keys(request, who)
         try:
-            limiter.check(keys)
+            limiter.check(keys, REVIEWER_PASSWORD)
             with writer() as store:
                 found = find_runs(store.con, plate)
                 if not found:
