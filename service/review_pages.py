@@ -34,6 +34,10 @@ REVIEWER_CSRF_COOKIE = "bct_reviewer_csrf"
 SESSION_HOURS = 8.0
 LOCK_WAIT_S = 60.0
 _PREFIX = "reviewer:"
+NO_MEANING = (
+    "Nothing was signed: choose the meaning of your signature (reviewed, approved or rejected) "
+    "and sign again."
+)
 
 
 class WarehouseBusy(Exception):
@@ -219,6 +223,8 @@ def register(
             return RedirectResponse("/review/signin", status_code=303)
         if not signer.check_csrf_for_session(request.cookies.get(REVIEWER_COOKIE), csrf):
             return page(request, who, plate, error="The form had expired; nothing was signed.", status=400)
+        if not meaning:  # a signature's meaning is a deliberate choice: the form preselects none
+            return page(request, who, plate, error=NO_MEANING, status=400)
         keys = failure_keys(request, who)
         try:
             limiter.check(keys, REVIEWER_PASSWORD)
