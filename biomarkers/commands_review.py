@@ -173,6 +173,7 @@ def review_show(
 
 
 def _show_run(con: Any, run: Any) -> None:
+    from warehouse.currency import REOPENED_SQL
     from warehouse.review import run_states
 
     rel = run_states(con)
@@ -202,9 +203,11 @@ def _show_run(con: Any, run: Any) -> None:
         "FROM run_signatures WHERE source_sha256 = ? AND plate_id = ? AND analyte = ? ORDER BY signature_id",
         [run.source_sha256, run.plate_id, run.analyte],
     ).fetchall()
+    reopened = dict(con.execute(f"SELECT signature_id, reopened FROM ({REOPENED_SQL})").fetchall())
     for sid, meaning, name, account, at, reason in sigs:
+        void = f" — no longer valid: {reopened[sid]}, sign again" if sid in reopened else ""
         out.print(
-            f"  {sid}: {meaning} by {name} ({account}) at {at:%Y-%m-%d %H:%M:%S} UTC {reason}",
+            f"  {sid}: {meaning} by {name} ({account}) at {at:%Y-%m-%d %H:%M:%S} UTC {reason}{void}",
             highlight=False,
             soft_wrap=True,
         )

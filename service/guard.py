@@ -38,12 +38,17 @@ CSP = (
 )
 
 
+LAB_TOKEN = "with your lab's token (ask the data team if it no longer works)"
+REVIEWER_PASSWORD = (
+    "with your reviewer account and its password (ask the data team to reset the password if it no longer "
+    "works)"
+)
+"""What to try again with: a lab signs in with its token, a reviewer with a personal account (issue 21)."""
+
+
 class TooManyFailuresError(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            f"too many failed sign-in attempts: wait {retry_after} s and try again with your lab's token "
-            "(ask the data team if it no longer works)"
-        )
+    def __init__(self, retry_after: int, credential: str = LAB_TOKEN) -> None:
+        super().__init__(f"too many failed sign-in attempts: wait {retry_after} s and try again {credential}")
         self.retry_after = retry_after
 
 
@@ -82,11 +87,12 @@ class FailureLimiter:
                     worst = max(worst, q[0] + self.window - now)
         return max(1, math.ceil(worst)) if worst > 0 else 0
 
-    def check(self, keys: list[str]) -> None:
-        """Raise TooManyFailuresError when any key is over its limit."""
+    def check(self, keys: list[str], credential: str = LAB_TOKEN) -> None:
+        """Raise TooManyFailuresError when any key is over its limit; ``credential`` says what the person
+        tries again with (:data:`LAB_TOKEN`, :data:`REVIEWER_PASSWORD`)."""
         wait = self.retry_after(keys)
         if wait:
-            raise TooManyFailuresError(wait)
+            raise TooManyFailuresError(wait, credential)
 
     def failed(self, keys: list[str]) -> None:
         now = time.monotonic()
@@ -121,7 +127,9 @@ class ClientLockout:
             if self.limiter.retry_after(key):
                 self.limiter.failed(key)
                 wait = self.limiter.retry_after(key)
-                response = too_many(TooManyFailuresError(wait), api=scope["path"].startswith("/api/"))
+                reviewer = scope["path"] == "/review" or scope["path"].startswith("/review/")
+                exc = TooManyFailuresError(wait, REVIEWER_PASSWORD if reviewer else LAB_TOKEN)
+                response = too_many(exc, api=scope["path"].startswith("/api/"))
                 response.headers["Connection"] = "close"
                 await response(scope, _no_body, send)
                 return

@@ -26,7 +26,7 @@ from fastapi.templating import Jinja2Templates
 
 from schemas.config import Config
 from service import auth
-from service.guard import FailureLimiter, TooManyFailuresError
+from service.guard import REVIEWER_PASSWORD, FailureLimiter, TooManyFailuresError
 from service.settings import ServiceSettings
 
 REVIEWER_COOKIE = "bct_reviewer"
@@ -34,6 +34,10 @@ REVIEWER_CSRF_COOKIE = "bct_reviewer_csrf"
 SESSION_HOURS = 8.0
 LOCK_WAIT_S = 60.0
 _PREFIX = "reviewer:"
+NO_MEANING = (
+    "Nothing was signed: choose the meaning of your signature (reviewed, approved or rejected) "
+    "and sign again."
+)
 
 
 class WarehouseBusy(Exception):
@@ -121,7 +125,7 @@ def register(
             return signin_page(request, "The form had expired; sign in again.", 400)
         keys = failure_keys(request, account)
         try:
-            limiter.check(keys)
+            limiter.check(keys, REVIEWER_PASSWORD)
             with writer() as store:
                 who = authenticate(store.con, account.strip(), password)
         except TooManyFailuresError as exc:
@@ -219,9 +223,11 @@ def register(
             return RedirectResponse("/review/signin", status_code=303)
         if not signer.check_csrf_for_session(request.cookies.get(REVIEWER_COOKIE), csrf):
             return page(request, who, plate, error="The form had expired; nothing was signed.", status=400)
+        if not meaning:  # a signature's meaning is a deliberate choice: the form preselects none
+            return page(request, who, plate, error=NO_MEANING, status=400)
         keys = failure_keys(request, who)
         try:
-            limiter.check(keys)
+            limiter.check(keys, REVIEWER_PASSWORD)
             with writer() as store:
                 found = find_runs(store.con, plate)
                 if not found:

@@ -57,3 +57,9 @@ def test_add_a_reviewer_list_show_and_sign_a_run(warehouse: Path) -> None:
     events = con.execute("SELECT event, actor FROM audit_log WHERE plate_id = 'P1' ORDER BY seq").fetchall()
     con.close()
     assert events[-2:] == [("signature_refused", "qa.admin"), ("signed", "rrev")]
+    # an exclusion after the approval re-opens the run; `show` keeps the approval, marked as no longer valid
+    excluded = cli.invoke(app, ["exclude", "--plate", "P1", "--sample", "S1", "--reason", "haemolysed", *W])
+    assert excluded.exit_code == 0, excluded.output
+    reopened = cli.invoke(app, ["review", "show", "P1", *W]).output.replace("\n", " ")
+    assert "P1 / VEGF-A — pending_review" in reopened
+    assert "no longer valid: exclusion EX-000001 after approval, sign again" in reopened

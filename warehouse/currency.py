@@ -81,11 +81,15 @@ excl AS (
     GROUP BY c.result_id
 ),
 review AS (
-    SELECT source_sha256, plate_id, analyte,
-           arg_max(meaning, signature_id) AS review_decision, max(signature_id) AS review_signature
-    FROM run_signatures
-    WHERE meaning IN ('approved', 'rejected')
-    GROUP BY source_sha256, plate_id, analyte
+    SELECT v.source_sha256, v.plate_id, v.analyte,
+           CASE WHEN o.signature_id IS NULL THEN v.meaning END AS review_decision,
+           v.signature_id AS review_signature
+    FROM (SELECT source_sha256, plate_id, analyte,
+                 arg_max(meaning, signature_id) AS meaning, max(signature_id) AS signature_id
+          FROM run_signatures
+          WHERE meaning IN ('approved', 'rejected')
+          GROUP BY source_sha256, plate_id, analyte) v
+    LEFT JOIN ({reopened}) o ON o.signature_id = v.signature_id
 ),
 last_state AS (
     SELECT result_id, arg_max(is_current, event_seq) AS was_current,
@@ -105,6 +109,34 @@ LEFT JOIN excl x USING (result_id)
 LEFT JOIN last_state s USING (result_id)
 LEFT JOIN review v USING (source_sha256, plate_id, analyte)
 ORDER BY c.load_seq, c._src, c._pos
+"""
+
+# The signatures re-opened by an exclusion made — or lifted — after them on any result of the signed run
+# (issue 21: "re-opened by a new version or exclusion"), with the reason. Time, not the binding hash, decides:
+# an exclusion changes which of the run's results count, not the results themselves (result_set_sha256 stays
+# true to what was measured, and ``audit verify`` still holds), and it is monotone — lifting the exclusion
+# again does not silently bring the old approval back; a reviewer signs again. A rejection is never
+# re-opened: excluding part of a rejected run must not make the rest current without a reviewer.
+REOPENED_SQL = """
+SELECT s.signature_id,
+       'exclusion ' || arg_min(e.exclusion_id || CASE WHEN e.lifted THEN ' lifted' ELSE '' END, e.at)
+       || ' after ' || CASE any_value(s.meaning) WHEN 'approved' THEN 'approval' ELSE 'review' END AS reopened
+FROM run_signatures s
+JOIN (
+    SELECT exclusion_id, plate_id, sample_id, analyte, well, created_at AS at, false AS lifted FROM exclusions
+    UNION ALL
+    SELECT x.exclusion_id, x.plate_id, x.sample_id, x.analyte, x.well, l.lifted_at, true
+    FROM exclusions x JOIN exclusion_lifts l USING (exclusion_id)
+) e ON e.at > s.signed_at
+   AND (e.plate_id IS NULL OR e.plate_id = s.plate_id)
+   AND (e.analyte IS NULL OR e.analyte = s.analyte)
+WHERE s.meaning <> 'rejected'
+  AND EXISTS (SELECT 1 FROM results_all r
+              WHERE r.source_sha256 = s.source_sha256 AND r.plate_id = s.plate_id AND r.analyte = s.analyte
+                AND (e.sample_id IS NULL OR r.sample_id = e.sample_id)
+                AND (e.well IS NULL OR list_contains(
+                       list_transform(string_split(r.wells, ','), lambda w: trim(w)), e.well)))
+GROUP BY s.signature_id
 """
 
 _NO_STATE: dict[str, pl.DataType] = {
@@ -266,7 +298,9 @@ def refresh(
         return _record(con, decide(cand, rules, isr, on_approval=on_approval), at=at, run_id=run_id)
     # literal false: the optimiser drops the reads of results_all and result_currency altogether
     sql = _CANDIDATES_SQL.format(
-        any_stored="true" if keys.height else "false", cand_columns=", ".join(_CAND_COLUMNS)
+        any_stored="true" if keys.height else "false",
+        cand_columns=", ".join(_CAND_COLUMNS),
+        reopened=REOPENED_SQL,
     )
     shas = incoming["source_sha256"].unique().to_list()
     con.register("_currency_keys", keys.select(GROUP).to_arrow())

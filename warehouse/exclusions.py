@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import duckdb
 import polars as pl
 
 from schemas.config import Config
@@ -28,6 +29,20 @@ WHERE (CAST(? AS VARCHAR) IS NULL OR r.plate_id = ?)
   AND (CAST(? AS VARCHAR) IS NULL OR r.analyte = ?)
   AND (CAST(? AS VARCHAR) IS NULL OR list_contains(
         list_transform(string_split(r.wells, ','), lambda w: trim(w)), ?))
+"""
+
+
+# The result groups of every signed run an exclusion touches: all of them are re-decided, not only the
+# excluded results, because an exclusion re-opens the run's approval (currency.REOPENED_SQL) and under
+# release on_approval the run's other results leave `results` until it is signed again.
+_SIGNED_RUN_KEYS = """
+SELECT DISTINCT r.sample_id, r.analyte, r.assay_id
+FROM results_all r
+JOIN (SELECT DISTINCT source_sha256, plate_id, analyte FROM results_all
+      WHERE list_contains(?::VARCHAR[], result_id)) t USING (source_sha256, plate_id, analyte)
+WHERE r.status = 'loaded' AND EXISTS (
+    SELECT 1 FROM run_signatures s
+    WHERE s.source_sha256 = r.source_sha256 AND s.plate_id = r.plate_id AND s.analyte = r.analyte)
 """
 
 
@@ -90,6 +105,16 @@ def _params(plate: str | None, sample: str | None, analyte: str | None, well: st
     return [plate, plate, sample, sample, analyte, analyte, well, well]
 
 
+def _keys(con: duckdb.DuckDBPyConnection, matched: pl.DataFrame) -> pl.DataFrame:
+    """The groups to re-decide: the matched results' and those of the signed runs they belong to."""
+    if matched.height == 0:
+        return matched
+    runs = con.sql(_SIGNED_RUN_KEYS, params=[matched["result_id"].to_list()]).pl()
+    return pl.concat(
+        [matched.select("sample_id", "analyte", "assay_id"), runs], how="vertical_relaxed"
+    ).unique()
+
+
 def exclude(store: WriterStore, req: ExclusionRequest, config: Config) -> ExclusionResult:
     req.check()
     con = store.con
@@ -108,7 +133,7 @@ def exclude(store: WriterStore, req: ExclusionRequest, config: Config) -> Exclus
             "INSERT INTO exclusions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [ex_id, req.scope, req.plate_id, req.well, req.sample_id, req.analyte, req.reason, req.user, at],
         )
-        change = currency.refresh(con, matched, config, at=at, run_id=ex_id)
+        change = currency.refresh(con, _keys(con, matched), config, at=at, run_id=ex_id)
         events = [
             AuditEvent(
                 event="excluded",
@@ -152,7 +177,7 @@ def lift(store: WriterStore, exclusion_id: str, *, reason: str, user: str, confi
     try:
         con.execute("INSERT INTO exclusion_lifts VALUES (?, ?, ?, ?)", [exclusion_id, reason, user, at])
         change = currency.refresh(
-            con, matched if matched.height else pl.DataFrame(), config, at=at, run_id=exclusion_id
+            con, _keys(con, matched) if matched.height else pl.DataFrame(), config, at=at, run_id=exclusion_id
         )
         events = [
             AuditEvent(

@@ -13,6 +13,13 @@ The run's review state is derived, never stored: ``pending_review`` (no signatur
 ``approved`` or ``rejected`` — the latest valid approved/rejected signature decides. A re-assay or a new
 version of a file is a new run with its own state; the approved run keeps its signature.
 
+An exclusion made (or lifted) after a run was approved or reviewed re-opens it (currency.REOPENED_SQL):
+the signature stays in ``run_signatures`` but no longer counts — the run is ``pending_review`` again with
+``review_reason`` "exclusion EX-… after approval", and under ``on_approval`` its results leave ``results``
+until a reviewer signs again. The time of the exclusion decides, not the binding hash: the signature was
+true to the results as measured, which an exclusion does not change (so ``verify`` still holds), but the
+reviewer approved a different set of counted results. A rejection is not re-opened (never current).
+
 Release (study.yaml ``review.release``): with ``on_approval`` a run's results take part in currency only
 once approved (warehouse/currency.py reads the decision); a rejected run is never current in any mode.
 Signing re-decides the run's result groups in the same transaction as the signature and its audit entry.
@@ -81,25 +88,30 @@ WITH runs AS (
 content AS ({CONTENT_SQL.replace("{where}", SIGNED)}),
 sig AS (
     SELECT s.*, s.binding_sha256 = {BINDING_SQL} AND c.result_set_sha256 IS NOT DISTINCT FROM
-           s.result_set_sha256 AS valid
+           s.result_set_sha256 AS valid, o.reopened
     FROM run_signatures s
     LEFT JOIN content c USING (source_sha256, plate_id, analyte)
+    LEFT JOIN ({currency.REOPENED_SQL}) o USING (signature_id)
 ),
 agg AS (
     SELECT source_sha256, plate_id, analyte,
            arg_max(meaning, signature_id) FILTER (WHERE valid AND meaning <> 'reviewed') AS decision,
-           arg_max(signature_id, signature_id) FILTER (WHERE valid) AS last_signature,
-           count(*) FILTER (WHERE valid) AS n_signatures,
-           count(*) FILTER (WHERE NOT valid) AS n_void_signatures
+           arg_max_null(reopened, signature_id) FILTER (WHERE valid AND meaning <> 'reviewed')
+               AS decision_reopened,
+           arg_max(reopened, signature_id) FILTER (WHERE valid AND reopened IS NOT NULL) AS reopened,
+           arg_max(signature_id, signature_id) FILTER (WHERE valid AND reopened IS NULL) AS last_signature,
+           count(*) FILTER (WHERE valid AND reopened IS NULL) AS n_signatures,
+           count(*) FILTER (WHERE NOT valid OR reopened IS NOT NULL) AS n_void_signatures
     FROM sig GROUP BY source_sha256, plate_id, analyte
 )
 SELECT c.source_sha256, c.plate_id, c.analyte, f.source_file, f.lab AS uploaded_by_lab, c.n_results,
        h.result_set_sha256,
-       CASE WHEN a.decision IS NOT NULL THEN a.decision
+       CASE WHEN a.decision IS NOT NULL AND a.decision_reopened IS NULL THEN a.decision
             WHEN coalesce(a.n_signatures, 0) > 0 THEN 'reviewed'
             ELSE 'pending_review' END AS review_state,
        l.meaning AS review_meaning, l.signer AS reviewed_by, l.signer_name AS reviewed_by_name,
-       l.signed_at AS reviewed_at, l.reason AS review_reason, l.signature_id,
+       l.signed_at AS reviewed_at, CASE WHEN l.signature_id IS NULL THEN a.reopened ELSE l.reason END
+       AS review_reason, l.signature_id,
        coalesce(a.n_signatures, 0) AS n_signatures, coalesce(a.n_void_signatures, 0) AS n_void_signatures
 FROM runs c
 LEFT JOIN content h USING (source_sha256, plate_id, analyte)

@@ -84,6 +84,13 @@ def test_a_reviewer_signs_a_run_on_the_page(page: Any, service: Service, tmp_pat
     assert frame.locator("section.analyte").count() == 4  # LX-NDG: NfL, pNfH, CHI3L1, CHIT1
     assert page.inner_text("#plate-runs").count("pending review") == 4
 
+    assert page.input_value("#meaning") == ""  # no meaning preselected: the signer chooses one
+    page.fill("#password", PASSWORD)
+    page.evaluate("document.getElementById('meaning').removeAttribute('required')")  # past the browser
+    page.click("#sign")
+    assert "choose the meaning of your signature" in page.inner_text("#error")
+    assert page.inner_text("#plate-runs").count("pending review") == 4  # nothing signed
+
     page.select_option("#meaning", "approved")
     page.fill("#password", "not the password")  # re-authentication at the signing itself
     page.click("#sign")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -208,6 +209,42 @@ def test_failure_limiter_window_is_sliding_and_bounded() -> None:
     assert all(len(q) <= 3 for q in limiter._seen.values())  # only the last `limit` failures are kept
     time.sleep(0.45)
     assert limiter.retry_after(keys) == 0  # the window has passed
+
+
+def test_lockout_message_names_the_right_credential() -> None:
+    """A lab is told to try again with its token, a reviewer with their account and password (issue 21)."""
+    from service.guard import REVIEWER_PASSWORD, FailureLimiter, TooManyFailuresError
+
+    limiter = FailureLimiter({"client": 1, "prefix": 1}, window=60)
+    keys = FailureLimiter.keys("198.51.100.2", "reviewer:rrev")
+    limiter.failed(keys)
+    with pytest.raises(TooManyFailuresError) as lab:
+        limiter.check(keys)
+    assert "your lab's token" in str(lab.value)
+    with pytest.raises(TooManyFailuresError) as reviewer:
+        limiter.check(keys, REVIEWER_PASSWORD)
+    text = str(reviewer.value)
+    assert "token" not in text and "your reviewer account and its password" in text
+
+    import asyncio
+
+    from service.guard import ClientLockout
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("a locked-out address never reaches the app")
+
+    async def body_of(path: str) -> str:
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "path": path, "client": ("198.51.100.2", 1)}
+        await ClientLockout(app, limiter)(scope, None, send)  # type: ignore[arg-type]
+        return b"".join(m.get("body", b"") for m in sent).decode()
+
+    assert "your reviewer account and its password" in asyncio.run(body_of("/review/signin"))
+    assert "your lab&#x27;s token" in asyncio.run(body_of("/upload"))
 
 
 def test_failure_limits_are_validated(tmp_path: Path) -> None:

@@ -187,3 +187,43 @@ def test_two_person_rule_refuses_a_reviewer_of_the_uploading_lab(store: WriterSt
     sign(store, run, account="labrev", secret=PASSWORD, meaning="approved", reason=None, config=relaxed)
     with pytest.raises(reviewers.ReviewerError, match="exists already"):
         reviewers.add(store, "labrev", PASSWORD, full_name="Lab Person", by="admin")
+
+
+def test_an_exclusion_after_approval_reopens_the_run(store: WriterStore, on_approval: Config) -> None:
+    from warehouse.exclusions import ExclusionRequest, exclude, lift
+
+    run = _load(store, on_approval, "a.csv", "P1", 5.0)
+    _sign(store, on_approval, run, "approved")
+    assert _results(store, on_approval) == [("P1", "S1"), ("P1", "S2")]
+    req = ExclusionRequest(reason="haemolysed sample", user="lab-a", plate_id="P1", sample_id="S1")
+    assert exclude(store, req, on_approval).exclusion_id == "EX-000001"
+    # the whole run goes back to review: S2, not excluded, leaves `results` too until signed again
+    assert _results(store, on_approval) == []
+    state = run_states(store.con, where="plate_id = 'P1'").pl().to_dicts()[0]
+    assert (state["review_state"], state["review_reason"]) == (
+        "pending_review",
+        "exclusion EX-000001 after approval",
+    )
+    assert (state["n_signatures"], state["n_void_signatures"], state["signature_id"]) == (0, 1, None)
+    assert verify(store.con) == []  # the approval is not forged: it stays, true to what was signed
+    reasons = store.con.execute(
+        "SELECT arg_max(reason, event_seq) FROM result_currency GROUP BY result_id ORDER BY 1"
+    ).fetchall()
+    assert [r[0].split(":")[0] for r in reasons] == ["awaiting review", "excluded"]
+    _sign(store, on_approval, run, "approved")  # signed again, on the run as it now counts
+    assert _results(store, on_approval) == [("P1", "S2")]
+    # lifting the exclusion changes the counted results again: re-opened once more
+    lift(store, "EX-000001", reason="re-tested: not haemolysed", user="lab-a", config=on_approval)
+    state = run_states(store.con, where="plate_id = 'P1'").pl().to_dicts()[0]
+    assert (state["review_state"], state["review_reason"]) == (
+        "pending_review",
+        "exclusion EX-000001 lifted after approval",
+    )
+    assert _results(store, on_approval) == []
+    # an exclusion on another plate re-opens nothing
+    other = _load(store, on_approval, "b.csv", "P2", 6.0)
+    _sign(store, on_approval, other, "approved")
+    exclude(
+        store, ExclusionRequest(reason="pipetting error", user="lab-a", plate_id="P1", well="A3"), on_approval
+    )
+    assert [r[7] for r in run_states(store.con, where="plate_id = 'P2'").fetchall()] == ["approved"]
