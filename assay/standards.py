@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -169,7 +170,7 @@ class _Level:
     mask_reason: str | None = None
     mask_limit: float | None = None  # the limit the level failed when it was masked
 
-    @property
+    @cached_property  # read on every back-calculation of every refit; the signals are fixed by _group
     def mean(self) -> float | None:
         return float(np.mean(self.signals)) if self.signals else None
 
