@@ -25,7 +25,7 @@ asymptote is which whatever the sign.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, overload
 
@@ -34,7 +34,7 @@ import polars as pl
 from numpy.typing import NDArray
 from scipy.special import expit
 
-from assay import trust_region
+from assay import batching, trust_region, trust_region_batch
 from schemas.wells import conform
 
 Weighting = Literal["none", "1/y", "1/y2"]
@@ -406,7 +406,30 @@ def _finish(
     )
 
 
-def _fit4(data: _Data, weighting: Weighting, start: CurveFit | None = None) -> CurveFit:
+@dataclass(frozen=True)
+class _RunRequest:
+    """One bounded least-squares run a fit needs: the arguments of :func:`_run`."""
+
+    fn: Callable[..., FloatArray]
+    data: _Data
+    p0: Sequence[float] | FloatArray
+    bounds: tuple[Sequence[float], Sequence[float]]
+    jac: Callable[..., FloatArray] | None
+    max_nfev: int = 10_000
+    tol: float = _TIGHT
+
+
+# A fit, written once as a sequence of runs (assay/batching.py): it yields the runs it needs next (those
+# in one list are independent of each other) and receives their outcomes, in the same order.
+_FitSteps = Generator[list[_RunRequest], list["_Attempt | str"], CurveFit]
+
+
+def _run_request(req: _RunRequest) -> _Attempt | str:
+    """A run on its own (the per-curve path)."""
+    return _run(req.fn, req.data, req.p0, req.bounds, req.jac, req.max_nfev, req.tol)
+
+
+def _fit4_steps(data: _Data, weighting: Weighting, start: CurveFit | None = None) -> _FitSteps:
     """The 4PL: one start from the data (the historical fit, unchanged) — or from ``start``, a converged
     4PL of nearly the same points, when given; only when that fails, the refined parametrisation (ln c,
     analytic Jacobian) from a few starts."""
@@ -418,18 +441,17 @@ def _fit4(data: _Data, weighting: Weighting, start: CurveFit | None = None) -> C
     p0 = [a0, b0, c0, d0]
     if start is not None and start.converged and start.g is None and start.b > 0 and start.c > 0:
         p0 = [start.a, start.b, start.c, start.d]
-    got = _run(_logistic, data, p0, (lower, upper), None)
+    (got,) = yield [_RunRequest(_logistic, data, p0, (lower, upper), None)]
     if isinstance(got, str):
         first_error = got
         best: _Attempt | None = None
-        for b_start, c_start in ((1.0, c0), (2.0, c0), (1.0, float(data.nonzero.min())), (1.0, c_hi / 1e3)):
-            trial = _run(
-                _stable4,
-                data,
-                [a0, b_start, math.log(c_start), d0],
-                ([lo_y, _B_BOUNDS[0], math.log(c_lo), lo_y], [hi_y, _B_BOUNDS[1], math.log(c_hi), hi_y]),
-                _stable4_jac,
-            )
+        box = ([lo_y, _B_BOUNDS[0], math.log(c_lo), lo_y], [hi_y, _B_BOUNDS[1], math.log(c_hi), hi_y])
+        starts = ((1.0, c0), (2.0, c0), (1.0, float(data.nonzero.min())), (1.0, c_hi / 1e3))
+        trials = yield [
+            _RunRequest(_stable4, data, [a0, b_start, math.log(c_start), d0], box, _stable4_jac)
+            for b_start, c_start in starts
+        ]
+        for trial in trials:
             if isinstance(trial, _Attempt) and (best is None or trial.cost < best.cost):
                 best = trial
         if best is None:
@@ -444,7 +466,7 @@ def _fit4(data: _Data, weighting: Weighting, start: CurveFit | None = None) -> C
     return _finish(data, (a, b, c, d, None), weighting, "4PL", _at_bound(named), note)
 
 
-def _fit5(data: _Data, weighting: Weighting) -> CurveFit:
+def _fit5_steps(data: _Data, weighting: Weighting) -> _FitSteps:
     """The 5PL from the 4PL solution (g = 1 makes them equal), in both orientations (b > 0: asymmetry at
     the top; b < 0: at the bottom); the smaller weighted sum of squares wins.
 
@@ -454,7 +476,7 @@ def _fit5(data: _Data, weighting: Weighting) -> CurveFit:
     — the sum of squares only decreases along a run, so one that is still worse is abandoned. This halves
     the time of a typical 5PL fit; on the 35 Bio-Plex curves of the corpus it never changed the fit chosen.
     """
-    four = _fit4(data, weighting)
+    four = yield from _fit4_steps(data, weighting)
     if four.converged:
         a4, b4, c4, d4 = four.a, four.b, four.c, four.d
     else:
@@ -472,8 +494,11 @@ def _fit5(data: _Data, weighting: Weighting) -> CurveFit:
     errors: list[str] = []
     done: list[tuple[_Attempt, int]] = []
     pending: list[tuple[_Attempt, int]] = []
-    for i, (p0, box) in enumerate(zip(starts, boxes, strict=True)):
-        got = _run(_stable5, data, p0, box, _stable5_jac, max_nfev=_QUICK_NFEV)
+    quick = yield [
+        _RunRequest(_stable5, data, p0, box, _stable5_jac, max_nfev=_QUICK_NFEV)
+        for p0, box in zip(starts, boxes, strict=True)
+    ]
+    for i, got in enumerate(quick):
         if isinstance(got, str):
             errors.append(got)
         else:
@@ -482,7 +507,7 @@ def _fit5(data: _Data, weighting: Weighting) -> CurveFit:
         best_done = min((a.cost for a, _ in done), default=math.inf)
         if attempt.cost >= best_done:
             continue
-        got = _run(_stable5, data, attempt.params, boxes[i], _stable5_jac)
+        (got,) = yield [_RunRequest(_stable5, data, attempt.params, boxes[i], _stable5_jac)]
         if isinstance(got, str):
             errors.append(got)
         else:
@@ -501,6 +526,52 @@ def _fit5(data: _Data, weighting: Weighting) -> CurveFit:
         "g": (g, *_G_BOUNDS),
     }
     return _finish(data, (a, b, math.exp(lc), d, g), weighting, "5PL", _at_bound(named))
+
+
+def _refit5_steps(
+    data: _Data, weighting: Weighting, start: CurveFit
+) -> Generator[list[_RunRequest], list[_Attempt | str], CurveFit | None]:
+    """A 5PL from a nearby solution (``start``, e.g. the fit of a superset of these points), in its
+    orientation only: one refined run instead of the two-orientation search. None when it cannot be used."""
+    if not (start.converged and start.g is not None and start.c > 0 and math.isfinite(start.b)):
+        return None
+    lo_y, hi_y = data.asymptote_bounds
+    lc_lo = math.log(float(data.nonzero.min()) / 1000)
+    lc_hi = math.log(float(data.nonzero.max()) * 1000)
+    b_lo, b_hi = (_B_BOUNDS[0], _B_BOUNDS[1]) if start.b > 0 else (-_B_BOUNDS[1], -_B_BOUNDS[0])
+    box = ([lo_y, b_lo, lc_lo, lo_y, _G_BOUNDS[0]], [hi_y, b_hi, lc_hi, hi_y, _G_BOUNDS[1]])
+    p0 = [start.a, start.b, math.log(start.c), start.d, start.g]
+    (got,) = yield [_RunRequest(_stable5, data, p0, box, _stable5_jac, tol=_WARM_TOL)]
+    if isinstance(got, str):
+        return None
+    a, b, lc, d, g = (float(p) for p in got.params)
+    named = {"a": (a, lo_y, hi_y), "b": (b, b_lo, b_hi), "c": (lc, lc_lo, lc_hi), "d": (d, lo_y, hi_y)}
+    named["g"] = (g, *_G_BOUNDS)
+    return _finish(data, (a, b, math.exp(lc), d, g), weighting, "5PL", _at_bound(named))
+
+
+@dataclass(frozen=True)
+class CurveSpec:
+    """The arguments of one :func:`fit_curve` call, for :func:`fit_curves_batched`."""
+
+    conc: Sequence[float] | FloatArray
+    signal: Sequence[float] | FloatArray
+    model: Model
+    weighting: Weighting
+    start: CurveFit | None = None
+
+
+def _fit_steps(spec: CurveSpec) -> _FitSteps:
+    data = _prepare(spec.conc, spec.signal, spec.weighting, spec.model)
+    if isinstance(data, CurveFit):
+        return data
+    if spec.start is not None and spec.model == "5PL":
+        warm = yield from _refit5_steps(data, spec.weighting, spec.start)
+        if warm is not None:
+            return warm
+    if spec.model == "4PL":
+        return (yield from _fit4_steps(data, spec.weighting, spec.start))
+    return (yield from _fit5_steps(data, spec.weighting))
 
 
 def fit_curve(
@@ -523,35 +594,115 @@ def fit_curve(
     standard series converges without hand tuning; a parameter that ends on its bound is named in
     ``message``. The 5PL starts from the 4PL solution. Never raises for bad data: a fit that cannot be
     made has ``converged=False`` and the reason in ``message``.
+
+    This is the per-curve path, the reference; :func:`fit_curves_batched` fits many curves together
+    with the same steps.
     """
-    data = _prepare(conc, signal, weighting, model)
-    if isinstance(data, CurveFit):
-        return data
-    if start is not None and model == "5PL":
-        warm = _refit5(data, weighting, start)
-        if warm is not None:
-            return warm
-    return _fit4(data, weighting, start) if model == "4PL" else _fit5(data, weighting)
+    spec = CurveSpec(conc, signal, model, weighting, start)
+    return batching.drive_one(_fit_steps(spec), _run_request)
 
 
-def _refit5(data: _Data, weighting: Weighting, start: CurveFit) -> CurveFit | None:
-    """A 5PL from a nearby solution (``start``, e.g. the fit of a superset of these points), in its
-    orientation only: one refined run instead of the two-orientation search. None when it cannot be used."""
-    if not (start.converged and start.g is not None and start.c > 0 and math.isfinite(start.b)):
-        return None
-    lo_y, hi_y = data.asymptote_bounds
-    lc_lo = math.log(float(data.nonzero.min()) / 1000)
-    lc_hi = math.log(float(data.nonzero.max()) * 1000)
-    b_lo, b_hi = (_B_BOUNDS[0], _B_BOUNDS[1]) if start.b > 0 else (-_B_BOUNDS[1], -_B_BOUNDS[0])
-    box = ([lo_y, b_lo, lc_lo, lo_y, _G_BOUNDS[0]], [hi_y, b_hi, lc_hi, hi_y, _G_BOUNDS[1]])
-    p0 = [start.a, start.b, math.log(start.c), start.d, start.g]
-    got = _run(_stable5, data, p0, box, _stable5_jac, tol=_WARM_TOL)
-    if isinstance(got, str):
-        return None
-    a, b, lc, d, g = (float(p) for p in got.params)
-    named = {"a": (a, lo_y, hi_y), "b": (b, b_lo, b_hi), "c": (lc, lc_lo, lc_hi), "d": (d, lo_y, hi_y)}
-    named["g"] = (g, *_G_BOUNDS)
-    return _finish(data, (a, b, math.exp(lc), d, g), weighting, "5PL", _at_bound(named))
+def fit_curves_batched(specs: Sequence[CurveSpec]) -> list[CurveFit]:
+    """:func:`fit_curve` for every spec, solved together: the fits advance in lockstep and every round of
+    runs they need is one vectorised solve (assay/trust_region_batch.py) per shape of problem. Same
+    models, starts, bounds, weights, tolerances and decisions as :func:`fit_curve`; the parameters agree
+    with it to the solver's round-off (tests/assay/test_batch_fit.py)."""
+    return batching.drive_many([_fit_steps(s) for s in specs], _run_requests)
+
+
+class _BatchResiduals:
+    """:class:`_Residuals` for many problems of one kind and one number of points, over arrays: row k of
+    the parameters belongs to problem k. ``weighting="none"`` rows are scaled by exactly 1."""
+
+    def __init__(self, kind: Literal["logistic", "stable4", "stable5"], datas: Sequence[_Data]) -> None:
+        self.kind = kind
+        self.x = np.stack([d.x for d in datas])
+        self.y = np.stack([d.y for d in datas])
+        self.transform = np.stack([np.ones_like(d.y) if d.sigma is None else 1.0 / d.sigma for d in datas])
+        with np.errstate(divide="ignore"):
+            self.logx = np.log(self.x) if kind != "logistic" else self.x
+        self.positive = self.x > 0
+
+    def _stable_terms(self, p: FloatArray, rows: NDArray[np.intp]) -> tuple[FloatArray, ...]:
+        b, lc = p[:, 1:2], p[:, 2:3]
+        g = p[:, 4:5] if self.kind == "stable5" else 1.0
+        w = b * (self.logx[rows] - lc)
+        soft = np.logaddexp(0.0, w)
+        return w, soft, np.exp(-g * soft)
+
+    def fun(self, p: FloatArray, rows: NDArray[np.intp]) -> FloatArray:
+        a, d = p[:, 0:1], p[:, 3:4]
+        if self.kind == "logistic":
+            b, c = p[:, 1:2], p[:, 2:3]
+            model = d + (a - d) / (1.0 + np.power(self.x[rows] / c, b))
+        else:
+            model = d + (a - d) * self._stable_terms(p, rows)[2]
+        return self.transform[rows] * (model - self.y[rows])
+
+    def jac(self, p: FloatArray, rows: NDArray[np.intp]) -> FloatArray:
+        a, b, d = p[:, 0:1], p[:, 1:2], p[:, 3:4]
+        g = p[:, 4:5] if self.kind == "stable5" else 1.0
+        logx = self.logx[rows] - p[:, 2:3]
+        w, soft, dm = self._stable_terms(p, rows)
+        positive = self.positive[rows]
+        dy_dw = -(a - d) * g * dm * expit(w)
+        cols = [dm, np.where(positive, dy_dw * logx, 0.0), np.where(positive, -b * dy_dw, 0.0), 1.0 - dm]
+        if self.kind == "stable5":
+            cols.append(np.where(np.isfinite(soft), -(a - d) * dm * soft, 0.0))
+        return np.stack(cols, axis=2) * self.transform[rows][:, :, np.newaxis]
+
+
+def _run_requests(requests: list[_RunRequest]) -> list[_Attempt | str]:
+    """Every run of a round, solved together: one vectorised solve per group of runs that share the
+    model, the number of points and the solver settings; a group of one is run on its own."""
+    out: list[_Attempt | str | None] = [None] * len(requests)
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for i, req in enumerate(requests):
+        key = (_MODELS[req.fn], req.jac is None, req.data.x.size, req.max_nfev, req.tol)
+        groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        if len(members) == 1:
+            out[members[0]] = _run_request(requests[members[0]])
+            continue
+        for i, got in zip(members, _run_group([requests[i] for i in members]), strict=True):
+            out[i] = got
+    return [o if o is not None else "no outcome" for o in out]
+
+
+def _run_group(reqs: list[_RunRequest]) -> list[_Attempt | str]:
+    """:func:`_run` for runs of one shape, in one ``trust_region_batch.solve_batch``."""
+    first = reqs[0]
+    lb = np.array([r.bounds[0] for r in reqs], dtype=np.float64)
+    ub = np.array([r.bounds[1] for r in reqs], dtype=np.float64)
+    start = np.clip(np.array([np.asarray(r.p0, dtype=np.float64) for r in reqs]), lb, ub)
+    residuals = _BatchResiduals(_MODELS[first.fn], [r.data for r in reqs])
+    refined = first.jac is not None
+    tolerances = {"ftol": first.tol, "xtol": first.tol, "gtol": first.tol} if refined else {}
+    with np.errstate(all="ignore"):
+        solutions = trust_region_batch.solve_batch(
+            residuals.fun,
+            start,
+            lb,
+            ub,
+            jac=residuals.jac if refined else None,
+            x_scale_jac=refined,
+            max_nfev=first.max_nfev,
+            **tolerances,
+        )
+    out: list[_Attempt | str] = []
+    for req, res in zip(reqs, solutions, strict=True):
+        if res.error is not None:
+            out.append(res.error)
+        elif not res.success:
+            if refined and res.status == 0 and res.nfev > 1 and np.all(np.isfinite(res.x)):
+                out.append(_Attempt(res.x, _cost(req.fn, req.data, res.x), finished=False))
+            else:
+                out.append("Optimal parameters not found: " + res.message)
+        elif not np.all(np.isfinite(res.x)):
+            out.append("non-finite parameters")
+        else:
+            out.append(_Attempt(res.x, _cost(req.fn, req.data, res.x), finished=True))
+    return out
 
 
 def fit_4pl(

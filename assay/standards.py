@@ -37,13 +37,15 @@ signal counts as run and not within limits). LLOQ/ULOQ are the lowest/highest ac
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
 
-from assay.curves import CurveFit, Model, Weighting, fit_curve
+from assay import batching
+from assay.curves import CurveFit, CurveSpec, Model, Weighting, fit_curve, fit_curves_batched
 
 # A recovery on the limit is within it. The allowance (percentage points) covers float round-off and the
 # optimiser's convergence tolerance (the 4PL stops at ~1e-8 in its parameters, ~1e-5 points of recovery):
@@ -168,7 +170,7 @@ class _Level:
     mask_reason: str | None = None
     mask_limit: float | None = None  # the limit the level failed when it was masked
 
-    @property
+    @cached_property  # read on every back-calculation of every refit; the signals are fixed by _group
     def mean(self) -> float | None:
         return float(np.mean(self.signals)) if self.signals else None
 
@@ -212,8 +214,56 @@ def fit_standards(
 
     ``recovery_limits`` = (allowed |recovery − 100| in % for inner levels, for the lowest/highest level).
     Never raises for bad data: an unusable input or a curve that cannot be fitted is a failed calibration
-    whose ``reasons`` say why.
+    whose ``reasons`` say why. One curve at a time (the reference path); :func:`fit_standards_batched`
+    does many together.
     """
+    steps = _standards_steps(
+        wells, model, weighting, recovery_limits, min_fraction=min_fraction, min_levels=min_levels
+    )
+    return batching.drive_one(steps, _fit_one)
+
+
+def fit_standards_batched(
+    series: Sequence[Iterable[StandardWell]],
+    *,
+    model: Model,
+    weighting: Weighting,
+    recovery_limits: tuple[float, float] = (20.0, 25.0),
+    min_fraction: float = 0.75,
+    min_levels: int = 6,
+) -> list[StandardCurve]:
+    """:func:`fit_standards` for each standard series of a plate (one per analyte × signal read), all
+    together: the calibrations advance in lockstep (every masking step and leave-one-out round of all of
+    them is one round of fits) and each round is fitted by ``fit_curves_batched`` — one vectorised solve
+    instead of a SciPy-style fit per curve. Same decisions as one at a time: each calibration sees the
+    same fits (tests/assay/test_batch_fit.py compares them on the corpus and a generated study)."""
+    steps = [
+        _standards_steps(
+            wells, model, weighting, recovery_limits, min_fraction=min_fraction, min_levels=min_levels
+        )
+        for wells in series
+    ]
+    return batching.drive_many(steps, fit_curves_batched)
+
+
+def _fit_one(spec: CurveSpec) -> CurveFit:
+    return fit_curve(spec.conc, spec.signal, model=spec.model, weighting=spec.weighting, start=spec.start)
+
+
+# A calibration, written once as rounds of curve fits (assay/batching.py): it yields the fits it needs
+# next (those in one list are independent) and receives them, in the same order.
+_Steps = Generator[list[CurveSpec], list[CurveFit], StandardCurve]
+
+
+def _standards_steps(
+    wells: Iterable[StandardWell],
+    model: Model,
+    weighting: Weighting,
+    recovery_limits: tuple[float, float],
+    *,
+    min_fraction: float,
+    min_levels: int,
+) -> _Steps:
     inner_limit, end_limit = recovery_limits
     grouped = _group(wells)
     if isinstance(grouped, str):
@@ -235,7 +285,7 @@ def fit_standards(
         active = [lv for lv in levels if lv.signals and lv.masked_step is None]
         conc = [lv.nominal for lv in active]
         mean = [lv.mean for lv in active]
-        fit = fit_curve(conc, np.asarray(mean, dtype=np.float64), model=model, weighting=weighting)
+        (fit,) = yield [CurveSpec(conc, np.asarray(mean, dtype=np.float64), model, weighting)]
         n_fits += 1
         if not fit.converged:
             break
@@ -257,7 +307,7 @@ def fit_standards(
             )
             break
         step += 1
-        worst, reason = _most_deviant(
+        worst, reason = yield from _most_deviant(
             fit, active, judged, failing, model, weighting, (inner_limit, end_limit)
         )
         worst.masked_step = step
@@ -276,21 +326,25 @@ def _most_deviant(
     model: Model,
     weighting: Weighting,
     limits: tuple[float, float],
-) -> tuple[_Level, str]:
+) -> Generator[list[CurveSpec], list[CurveFit], tuple[_Level, str]]:
     """The level to mask next and why (module doc: leave-one-out). Eligible: a level that is outside its
     limit when read through the curve fitted without it; among those, the one whose removal leaves the
     other levels best inside their limits. When no level is eligible (every refit fails, or every level
     reads within limits through the others' curve), the most deviant failing level on the full curve."""
     scored: list[tuple[float, float, float, _Level, float | None]] = []
-    for lv in judged:
-        rest = [o for o in active if o is not lv]
-        fit = fit_curve(
+    candidates = list(judged)
+    rests = [[o for o in active if o is not lv] for lv in candidates]
+    refits = yield [
+        CurveSpec(
             [o.nominal for o in rest],
             np.asarray([o.mean for o in rest], dtype=np.float64),
-            model=model,
-            weighting=weighting,
+            model,
+            weighting,
             start=full_fit,
         )
+        for rest in rests
+    ]
+    for lv, rest, fit in zip(candidates, rests, refits, strict=True):
         if not fit.converged:
             continue
         back = _back_calc(fit, lv)

@@ -18,7 +18,7 @@ import polars as pl
 from assay.acceptance import evaluate_run
 from assay.compare import InstrumentComparison
 from assay.curves import CurveFit
-from assay.standards import StandardCurve, fit_standards, standard_wells
+from assay.standards import StandardCurve, StandardWell, fit_standards_batched, standard_wells
 from readers.base import PlateInfo
 from schemas.config import Assay
 from schemas.qc import ACCEPTANCE_SCHEMA, CALIBRATOR_SCHEMA, CURVE_SCHEMA
@@ -144,7 +144,7 @@ def fit_curves(wells: pl.DataFrame, assay: Assay) -> dict[str, StandardCurve]:
     Fitted once per plate × analyte, by pipeline/prepare (the run's limits come from it); pass the result
     to :func:`assess_plate` so the run is judged on the same curve."""
     acc = assay.acceptance
-    out: dict[str, StandardCurve] = {}
+    series: dict[str, list[StandardWell]] = {}
     for analyte, w in _by_analyte(wells, assay).items():
         has_signal = (
             (pl.col("sample_type") == "standard")
@@ -153,15 +153,17 @@ def fit_curves(wells: pl.DataFrame, assay: Assay) -> dict[str, StandardCurve]:
         )
         if not w.select(has_signal.any()).item():
             continue
-        out[analyte] = fit_standards(
-            standard_wells(w, signal_offset=background(w)),
-            model=assay.curve_model,
-            weighting=assay.curve_weighting,
-            recovery_limits=(acc.calibrators.recovery_pct, acc.calibrators.recovery_pct_at_limits),
-            min_fraction=acc.calibrators.min_pass_fraction,
-            min_levels=acc.calibrators.min_levels,
-        )
-    return out
+        series[analyte] = standard_wells(w, signal_offset=background(w))
+    # all analytes of the plate in one batched solve (issue 18); fit_standards is the per-curve reference
+    curves = fit_standards_batched(
+        list(series.values()),
+        model=assay.curve_model,
+        weighting=assay.curve_weighting,
+        recovery_limits=(acc.calibrators.recovery_pct, acc.calibrators.recovery_pct_at_limits),
+        min_fraction=acc.calibrators.min_pass_fraction,
+        min_levels=acc.calibrators.min_levels,
+    )
+    return dict(zip(series, curves, strict=True))
 
 
 def comparison_note(cmp: InstrumentComparison) -> str | None:
