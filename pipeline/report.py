@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from pipeline.discover import Discovery
 from schemas.outcome import FileOutcome
 
 
@@ -70,6 +71,21 @@ class IngestSummary:
     @property
     def files_new(self) -> int:
         return len(self.files)
+
+    def add_discovery(self, found: Discovery) -> list[str]:
+        """Count what discovery found in one folder (every file seen is counted once: known, new,
+        companion, duplicate or still being copied); returns what the run log must warn about (symbolic
+        links refused, files changing while the run looked)."""
+        self.files_seen += (
+            found.known + len(found.new) + len(found.companions) + len(found.duplicates) + len(found.copying)
+        )
+        self.files_known += found.known
+        self.companions += len(found.companions)
+        self.duplicates += found.duplicates
+        self.waiting += found.skipped
+        self.refused += found.refused
+        self.copying += found.copying
+        return found.refused + found.copying
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
