@@ -11,7 +11,8 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,8 +25,9 @@ from prefect.states import Completed
 from prefect.utilities.annotations import quote
 
 from pipeline import progress
+from pipeline.batches import BatchLimits, batches
 from pipeline.discover import Candidate, Discovery, discover
-from pipeline.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out
+from pipeline.intake import Batch, IntakeContext, Prepared, load_batch, prepare_file, timed_out
 from pipeline.manifest import load_manifest
 from pipeline.observe import (
     NotifyError,
@@ -38,7 +40,14 @@ from pipeline.observe import (
     quarantine_rows,
     send_webhook,
 )
-from pipeline.report import FileLine, IngestSummary, file_line, markdown, one_line, state_name
+from pipeline.report import (
+    FileLine,
+    IngestSummary,
+    file_line,
+    markdown,
+    one_line,
+    state_name,
+)
 from pipeline.sources import (
     SourceConfigError,
     SourceUnavailable,
@@ -159,33 +168,60 @@ def pull_sources(ops: Operations, warehouse: Path, rescan: bool) -> list[SourceR
 
 
 FileResult = tuple[FileLine, list[dict[str, str]], list[dict[str, str]]]
+PrepareItem = tuple[Candidate, list[Candidate]]
 
 FILE_STATE_NAMES = {"quarantined": "Quarantined", "attention": "Needs attention"}
 """Task state names on the run page for a file a person must look at (still Completed: the task did its
 job; the file's verdict is data, not an error)."""
 
 
-@task(name="ingest-file", task_run_name="ingest {prepared.candidate.name}", cache_policy=NO_CACHE)
-def ingest_file_task(prepared: Prepared, siblings: list[Candidate], ctx: IntakeContext) -> State[FileResult]:
-    """One processed file loaded; its summary line, its quarantined rows and its failed plate runs out (for
-    the run page). A data problem is a warning line, never a traceback: it is the file's verdict, and the
-    task's state name says it ("Quarantined", "Needs attention") with the one-line reason."""
-    outcome, _ = load_prepared(prepared, siblings, ctx)
-    line = file_line(outcome)
+@task(name="load-files", cache_policy=NO_CACHE)
+def load_batch_task(batch: Batch, ctx: IntakeContext) -> State[list[FileResult]]:
+    """Processed files loaded in one transaction (group commit: pipeline/intake.py ``load_batch``); per
+    file its summary line, its quarantined rows and its failed plate runs out (for the run page), and one
+    log line naming it. A data problem is a warning line, never a traceback: it is the file's verdict, and
+    the task's state name says the worst of the batch ("Quarantined", "Needs attention")."""
     log = get_run_logger()
-    said = one_line(line.message, 300)
-    said = said if said.startswith(line.name) else f"{line.name}: {said}"
-    if line.needs_attention:
-        log.warning("%s", said)
-    else:
-        log.info("%s", said)
-    result: FileResult = (line, quarantine_rows(outcome), failed_runs(outcome))
+    out: list[FileResult] = []
+    for outcome, _ in load_batch(batch, ctx):
+        line = file_line(outcome)
+        said = one_line(line.message, 300)
+        said = said if said.startswith(line.name) else f"{line.name}: {said}"
+        if line.needs_attention:
+            log.warning("%s", said)
+        else:
+            log.info("%s", said)
+        out.append((line, quarantine_rows(outcome), failed_runs(outcome)))
+    lines = [r[0] for r in out]
+    worst = next((FILE_STATE_NAMES[k] for k in FILE_STATE_NAMES if any(f.outcome == k for f in lines)), None)
     # The returned state is the task's final state; the flow reads its data (call with return_state=True).
-    return Completed(
-        name=FILE_STATE_NAMES.get(line.outcome, "Completed"),
-        message=one_line(line.message, 200),
-        data=result,
-    )
+    return Completed(name=worst or "Completed", message=batch_message(lines), data=out)
+
+
+def batch_run_name(batch: Batch) -> str:
+    """The task's name on the run page: the file's name, or the batch's first and last files."""
+    names = [p.candidate.name for p, _ in batch]
+    if len(names) == 1:
+        return f"ingest {names[0]}"
+    return f"ingest {len(names)} files: {names[0]} … {names[-1]}"
+
+
+def batch_message(lines: list[FileLine]) -> str:
+    """The batch task's state message: one file's reason, or the count of files by outcome."""
+    if len(lines) == 1:
+        return one_line(lines[0].message, 200)
+    counts: dict[str, int] = {}
+    for f in lines:
+        counts[f.outcome] = counts.get(f.outcome, 0) + 1
+    return f"{len(lines)} files: " + ", ".join(f"{n} {BATCH_WORDS[k]}" for k, n in counts.items())
+
+
+BATCH_WORDS = {
+    "clean": "loaded",
+    "warnings": "with warnings",
+    "attention": "need attention",
+    "quarantined": "quarantined",
+}
 
 
 @task(name="notify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
@@ -212,6 +248,25 @@ def report_task(summary: IngestSummary, details: RunDetails, run_name: str) -> N
             table=details.quarantined_rows,
             description="Rows refused or held: rule, message (what is wrong and what to do), file, plate, "
             "well, sample, analyte, value as written (the warehouse's quarantine view keeps them all)",
+        )
+    if summary.files:
+        create_table_artifact(
+            key="ingest-files",
+            table=[
+                {
+                    "file": f.name,
+                    "batch": f.batch,
+                    "outcome": f.outcome,
+                    "accepted": f.accepted,
+                    "held": f.held - f.run_rejected,
+                    "failed_runs": f.run_rejected,
+                    "unresolved": f.unresolved,
+                    "refused": f.rejected_rows,
+                }
+                for f in summary.files
+            ],
+            description="Every new file of the run, in load order: the batch (one transaction) it was "
+            "loaded in, its outcome and counts (the reasons: ingest-files-needing-attention)",
         )
     rows = [
         {
@@ -315,6 +370,20 @@ def senders_by_root(places: RunPlaces, lab: str | None) -> dict[Path, tuple[str 
     return senders
 
 
+def load(batch: Batch, ctx: IntakeContext, summary: IngestSummary, details: RunDetails) -> None:
+    """One batch of processed files into the warehouse: one Prefect task, one transaction; every file
+    still named on the run page (a log line each, a row each in the ``ingest-files`` artifact)."""
+    summary.batches += 1
+    # quote(): Prefect would otherwise walk every parameter (the configuration, the frames) looking for
+    # futures, on every batch; these hold none.
+    task_ = load_batch_task.with_options(task_run_name=batch_run_name(batch))
+    state = task_(quote(batch), quote(ctx), return_state=True)
+    for line, qrows, failed in cast(list[FileResult], state.result()):
+        summary.files.append(replace(line, batch=summary.batches))
+        details.add_rows(qrows, failed)
+        progress.advance(line.name, line.status)
+
+
 def prepare_and_load(
     found: Discovery,
     ctx: IntakeContext,
@@ -329,7 +398,7 @@ def prepare_and_load(
     processing = places.ops.processing
     progress.start(len(found.new))
     used: set[str] = set()
-    pool: OrderedPool[tuple[Candidate, list[Candidate]], Prepared] = OrderedPool(
+    pool: OrderedPool[PrepareItem, Prepared] = OrderedPool(
         prepare_file,
         (places.paths, places.config, ctx.manifest, assay, processing.unfinished_wait_s),
         workers=processing.workers_for(len(found.new)),
@@ -338,21 +407,27 @@ def prepare_and_load(
     )
     if pool.workers > 1:
         log.info("processing %d files in %d worker processes", len(found.new), pool.workers)
-    with contextlib.closing(pool.map((c, found.siblings_of(c)) for c in found.new)) as ready:
-        for (_, siblings), prepared in ready:
+
+    def ready(
+        processed: Iterable[tuple[PrepareItem, Prepared]],
+    ) -> Iterator[tuple[Prepared, list[Candidate]]]:
+        for (_, siblings), prepared in processed:
             used.update(s.name for s in siblings)
             if prepared.left:  # still being copied in: not loaded, read again next run
                 summary.copying.append(prepared.left)
                 log.warning("%s", prepared.left)
                 progress.advance(prepared.candidate.name, "waiting")
                 continue
-            # quote(): Prefect would otherwise walk every parameter (the configuration, the frames)
-            # looking for futures, on every file; these hold none.
-            state = ingest_file_task(quote(prepared), quote(siblings), quote(ctx), return_state=True)
-            line, qrows, failed = cast(FileResult, state.result())
-            summary.files.append(line)
-            details.add_rows(qrows, failed)
-            progress.advance(prepared.candidate.name, line.status)
+            yield prepared, siblings
+
+    with contextlib.closing(pool.map((c, found.siblings_of(c)) for c in found.new)) as processed:
+        for batch in batches(
+            ready(processed),
+            BatchLimits.of(processing),
+            rows_of=lambda item: item[0].rows,
+            next_pending=pool.next_in_progress if pool.workers > 1 else None,
+        ):
+            load(batch, ctx, summary, details)
     summary.companions_waiting += [c.name for c in found.companions if c.name not in used]
 
 

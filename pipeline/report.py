@@ -24,6 +24,7 @@ class FileLine:
     flagged: int  # results loaded with a warning (e.g. replicate CV over the limit)
     message: str
     run_rejected: int = 0  # of ``held``: results of plate runs that failed acceptance
+    batch: int = 0  # the run's batch (one transaction, pipeline/batches.py) it was loaded in
 
     @property
     def needs_attention(self) -> bool:
@@ -67,6 +68,7 @@ class IngestSummary:
     published: bool = False
     seconds: float = 0.0
     warehouse_counts: dict[str, int] = field(default_factory=dict)
+    batches: int = 0  # load transactions (group commit): one Prefect task each
 
     @property
     def files_new(self) -> int:
