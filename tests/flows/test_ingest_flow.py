@@ -275,9 +275,7 @@ def test_each_file_is_named_on_the_run_page_with_one_task_per_batch(
     assert sorted(r["file"] for r in rows) == sorted(exports)
     assert {r["batch"] for r in rows} == set(range(1, summary.batches + 1))  # type: ignore[attr-defined]
     for name in exports:
-        assert sum(1 for m in logs if m.message.startswith(name)) == 1, (
-            f"no log line of its own: {name}"
-        )
+        assert sum(1 for m in logs if m.message.startswith(name)) == 1, f"no log line of its own: {name}"
 
 
 def test_links_are_refused_and_partial_files_listed_as_waiting(small_study: Path, tmp_path: Path) -> None:
