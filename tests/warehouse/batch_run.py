@@ -14,6 +14,7 @@ from pipeline.discover import discover
 from pipeline.intake import IntakeContext, load_batch, prepare_file
 from pipeline.manifest import load_manifest
 from schemas.config import load_config
+from warehouse.late_resolution import record_manifest_samples, resolve_late
 from warehouse.paths import WarehousePaths
 from warehouse.publish import publish
 from warehouse.store import WriterStore
@@ -30,16 +31,22 @@ VOLATILE = (
 which cover the entries' times); everything else must be equal row for row."""
 
 
-def ingest_plain(inbox: Path, manifest: Path, root: Path, limits: BatchLimits) -> int:
+def ingest_plain(
+    inbox: Path, manifest: Path, root: Path, limits: BatchLimits, config_dir: Path | None = None
+) -> int:
     """One run of the flow's steps (discover → prepare → load in batches → publish) without Prefect;
     returns the number of batches (transactions) used."""
-    config = load_config()
+    config = load_config(config_dir)
     n = 0
     with WriterStore(WarehousePaths.at(root), actor="batch-test") as store:
         run_id = f"run-{os.getpid()}"
         store.begin_run(run_id, inbox=str(inbox), manifest=str(manifest), trigger="test")
         store.record_config(config, run_id)
-        samples = load_manifest(manifest, config)
+        samples = load_manifest(manifest, config)  # as the flow's manifest step: recorded, late samples
+        for name, sha, n_samples in samples.sources:
+            store.record_manifest(sha, name, n_samples, run_id)
+        record_manifest_samples(store, samples, run_id)
+        resolve_late(store, samples, config, run_id)
         found = discover(inbox, store.known_files())
         ctx = IntakeContext(config=config, manifest=samples, store=store, run_id=run_id)
         ready = (

@@ -9,7 +9,11 @@ re-export) and real vendor exports from the corpus; the flow's own load steps wi
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -27,6 +31,7 @@ from warehouse.paths import WarehousePaths
 from warehouse.store import WriterStore
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 FIRST = (
     "BCT011-LX-NTF-CSF-P001_20190719.csv",
@@ -148,3 +153,59 @@ def test_a_batch_whose_transaction_fails_is_loaded_file_by_file(
     exports = sorted({s for n, _, s in seqs if "platemap" not in n})
     assert exports == list(range(1, len(batch) + 1)), "the load order did not follow the store"
     assert len({n for n, _, _ in seqs}) == len(seqs), "a file of the rolled-back batch was loaded twice"
+
+
+def _batch_config(tmp: Path) -> Path:
+    """The shipped configuration with the whole delivery in one batch, processed in the flow's process."""
+    import yaml
+
+    from schemas.config import DEFAULT_CONFIG_DIR
+
+    out = tmp / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, out)
+    ops = yaml.safe_load((out / "operations.yaml").read_text())
+    ops["processing"] = {"workers": 1, "batch_files": 100, "batch_window_s": 600}
+    (out / "operations.yaml").write_text(yaml.safe_dump(ops))
+    return out
+
+
+def test_a_flow_killed_inside_a_batch_leaves_the_warehouse_as_before_and_the_next_run_loads_it_once(
+    deliveries: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """A real flow process SIGKILLed during the third file of a batch (two already applied in the open
+    transaction): the warehouse is as it was before the batch, table for table; the next run loads the
+    batch exactly once — the same warehouse as a run never killed."""
+    first, second, manifest = deliveries
+    limits = BatchLimits(files=100, window_s=600)
+    config = _batch_config(tmp_path)  # all runs: the same configuration (a change would be audited)
+    reference = tmp_path / "reference"
+    ingest_plain(first, manifest, reference, limits, config)
+    ingest_plain(second, manifest, reference, limits, config)
+    root = tmp_path / "wh"
+    ingest_plain(first, manifest, root, limits, config)
+    before = tables(root)
+    env = {**os.environ, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600"}
+    env.pop("PREFECT_API_URL", None)
+    cmd = [sys.executable, "-m", "tests.warehouse.batch_kill_child", str(second), str(manifest), str(root)]
+    killed = subprocess.run(
+        [*cmd, str(config)], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert killed.returncode == -signal.SIGKILL, (
+        f"the point inside the batch was never reached: {killed.stderr[-3000:]}"
+    )
+    after = tables(root)
+    assert after["ingest_runs"].height == before["ingest_runs"].height + 1  # the killed run's own record
+    for name in before:
+        if name != "ingest_runs":
+            new = after[name].join(before[name], on=after[name].columns, how="anti", nulls_equal=True)
+            assert before[name].equals(after[name], null_equal=True), f"{name} changed by the kill: {new}"
+    ingest_plain(second, manifest, root, limits, config)  # the next run
+    want, got = tables(reference), tables(root)
+    for name in want:
+        if name != "ingest_runs":
+            assert want[name].equals(got[name], null_equal=True), f"{name} differs from a run never killed"
+    con = duckdb.connect(str(root / "ingest.duckdb"), read_only=True)
+    try:
+        assert audit.verify(con, root / "ingest.duckdb") == []
+    finally:
+        con.close()
