@@ -1,7 +1,8 @@
-"""The ingestion flow — the story of the job: pull from the delivery sources → wait for the writer lock →
-discover → read, resolve, validate and load each file → publish → report (artifacts, optional webhook).
-The work lives in plain functions (pipeline/, warehouse/); this module only strings them together as
-Prefect tasks, one per file (never per row), so each file shows up on the run page.
+"""The ingestion flow — the story of the job: pull from the delivery sources → wait for the writer's turn →
+discover → prepare (read, fit, resolve, validate, in worker processes) → load → publish → report
+(artifacts, optional webhook). Each step is a named plain function here or a function of pipeline/ and
+warehouse/; this module only strings them together, with a Prefect task where the run page must show the
+step (one per file, never per row).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,8 +25,9 @@ from prefect.states import Completed
 from prefect.utilities.annotations import quote
 
 from pipeline import progress
+from pipeline.batches import BatchLimits, batches
 from pipeline.discover import Candidate, Discovery, discover
-from pipeline.intake import IntakeContext, Prepared, load_prepared, prepare_file, timed_out
+from pipeline.intake import Batch, IntakeContext, Prepared, load_batch, prepare_file, timed_out
 from pipeline.manifest import load_manifest
 from pipeline.observe import (
     NotifyError,
@@ -37,7 +40,14 @@ from pipeline.observe import (
     quarantine_rows,
     send_webhook,
 )
-from pipeline.report import FileLine, IngestSummary, file_line, markdown, one_line, state_name
+from pipeline.report import (
+    FileLine,
+    IngestSummary,
+    file_line,
+    markdown,
+    one_line,
+    state_name,
+)
 from pipeline.sources import (
     SourceConfigError,
     SourceUnavailable,
@@ -47,12 +57,12 @@ from pipeline.sources import (
     remote_sources,
 )
 from pipeline.workers import OrderedPool
+from pipeline.writer_turn import writer_turn
 from schemas import settings
 from schemas.config import Config, load_config
 from schemas.manifest import Manifest
 from schemas.operations import FolderSource, Operations, S3Source, SftpSource, load_operations
 from warehouse.late_resolution import record_manifest_samples, resolve_late
-from warehouse.lock import writer_lock
 from warehouse.paths import WarehousePaths
 from warehouse.publish import publish
 from warehouse.store import WriterStore
@@ -158,33 +168,60 @@ def pull_sources(ops: Operations, warehouse: Path, rescan: bool) -> list[SourceR
 
 
 FileResult = tuple[FileLine, list[dict[str, str]], list[dict[str, str]]]
+PrepareItem = tuple[Candidate, list[Candidate]]
 
 FILE_STATE_NAMES = {"quarantined": "Quarantined", "attention": "Needs attention"}
 """Task state names on the run page for a file a person must look at (still Completed: the task did its
 job; the file's verdict is data, not an error)."""
 
 
-@task(name="ingest-file", task_run_name="ingest {prepared.candidate.name}", cache_policy=NO_CACHE)
-def ingest_file_task(prepared: Prepared, siblings: list[Candidate], ctx: IntakeContext) -> State[FileResult]:
-    """One processed file loaded; its summary line, its quarantined rows and its failed plate runs out (for
-    the run page). A data problem is a warning line, never a traceback: it is the file's verdict, and the
-    task's state name says it ("Quarantined", "Needs attention") with the one-line reason."""
-    outcome, _ = load_prepared(prepared, siblings, ctx)
-    line = file_line(outcome)
+@task(name="load-files", cache_policy=NO_CACHE)
+def load_batch_task(batch: Batch, ctx: IntakeContext) -> State[list[FileResult]]:
+    """Processed files loaded in one transaction (group commit: pipeline/intake.py ``load_batch``); per
+    file its summary line, its quarantined rows and its failed plate runs out (for the run page), and one
+    log line naming it. A data problem is a warning line, never a traceback: it is the file's verdict, and
+    the task's state name says the worst of the batch ("Quarantined", "Needs attention")."""
     log = get_run_logger()
-    said = one_line(line.message, 300)
-    said = said if said.startswith(line.name) else f"{line.name}: {said}"
-    if line.needs_attention:
-        log.warning("%s", said)
-    else:
-        log.info("%s", said)
-    result: FileResult = (line, quarantine_rows(outcome), failed_runs(outcome))
+    out: list[FileResult] = []
+    for outcome, _ in load_batch(batch, ctx):
+        line = file_line(outcome)
+        said = one_line(line.message, 300)
+        said = said if said.startswith(line.name) else f"{line.name}: {said}"
+        if line.needs_attention:
+            log.warning("%s", said)
+        else:
+            log.info("%s", said)
+        out.append((line, quarantine_rows(outcome), failed_runs(outcome)))
+    lines = [r[0] for r in out]
+    worst = next((FILE_STATE_NAMES[k] for k in FILE_STATE_NAMES if any(f.outcome == k for f in lines)), None)
     # The returned state is the task's final state; the flow reads its data (call with return_state=True).
-    return Completed(
-        name=FILE_STATE_NAMES.get(line.outcome, "Completed"),
-        message=one_line(line.message, 200),
-        data=result,
-    )
+    return Completed(name=worst or "Completed", message=batch_message(lines), data=out)
+
+
+def batch_run_name(batch: Batch) -> str:
+    """The task's name on the run page: the file's name, or the batch's first and last files."""
+    names = [p.candidate.name for p, _ in batch]
+    if len(names) == 1:
+        return f"ingest {names[0]}"
+    return f"ingest {len(names)} files: {names[0]} … {names[-1]}"
+
+
+def batch_message(lines: list[FileLine]) -> str:
+    """The batch task's state message: one file's reason, or the count of files by outcome."""
+    if len(lines) == 1:
+        return one_line(lines[0].message, 200)
+    counts: dict[str, int] = {}
+    for f in lines:
+        counts[f.outcome] = counts.get(f.outcome, 0) + 1
+    return f"{len(lines)} files: " + ", ".join(f"{n} {BATCH_WORDS[k]}" for k, n in counts.items())
+
+
+BATCH_WORDS = {
+    "clean": "loaded",
+    "warnings": "with warnings",
+    "attention": "need attention",
+    "quarantined": "quarantined",
+}
 
 
 @task(name="notify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
@@ -211,6 +248,25 @@ def report_task(summary: IngestSummary, details: RunDetails, run_name: str) -> N
             table=details.quarantined_rows,
             description="Rows refused or held: rule, message (what is wrong and what to do), file, plate, "
             "well, sample, analyte, value as written (the warehouse's quarantine view keeps them all)",
+        )
+    if summary.files:
+        create_table_artifact(
+            key="ingest-files",
+            table=[
+                {
+                    "file": f.name,
+                    "batch": f.batch,
+                    "outcome": f.outcome,
+                    "accepted": f.accepted,
+                    "held": f.held - f.run_rejected,
+                    "failed_runs": f.run_rejected,
+                    "unresolved": f.unresolved,
+                    "refused": f.rejected_rows,
+                }
+                for f in summary.files
+            ],
+            description="Every new file of the run, in load order: the batch (one transaction) it was "
+            "loaded in, its outcome and counts (the reasons: ingest-files-needing-attention)",
         )
     rows = [
         {
@@ -258,6 +314,123 @@ def run_name() -> str:
     return f"{trigger} {when}"
 
 
+@dataclass(frozen=True)
+class RunPlaces:
+    """Where a run reads and writes, and the configuration it runs with: the flow's parameters, else the
+    environment (BIOMARKERS_INBOX, BIOMARKERS_MANIFEST, BIOMARKERS_WAREHOUSE), else the project's data/."""
+
+    inbox: Path
+    manifest: Path
+    paths: WarehousePaths
+    config: Config
+    ops: Operations
+
+
+def locate(
+    inbox: str | None, manifest: str | None, warehouse: str | None, config_dir: str | None
+) -> RunPlaces:
+    where = Path(config_dir) if config_dir else None
+    return RunPlaces(
+        inbox=Path(inbox or settings.default_inbox()),
+        manifest=Path(manifest or settings.default_manifest()),
+        paths=WarehousePaths.at(warehouse or settings.warehouse_dir()),
+        config=load_config(where),
+        ops=load_operations(where),
+    )
+
+
+def pull_new_files(places: RunPlaces, details: RunDetails, *, remote: bool, rescan: bool) -> list[Path]:
+    """The folders this run reads: the configured folder sources (one that is missing is reported, the
+    others still read) and, when ``remote``, the landing folders of the remote sources pulled now."""
+    log = get_run_logger()
+    roots, details.sources = folder_roots(places.ops.sources, places.inbox)
+    for s in details.sources:
+        log.error("%s", s.message)
+    if remote:
+        pulled = pull_sources(places.ops, places.paths.root, rescan)
+        details.sources += pulled
+        roots += [landing_dir(places.paths.root, s.name) for s in pulled if s.ok]
+    return roots
+
+
+def open_run(store: WriterStore, places: RunPlaces, run_id: str, trigger: str) -> IntakeContext:
+    """Record the run and the configuration it uses, then read the manifest (resolving the samples that
+    were waiting for it): what every file's load needs."""
+    store.begin_run(run_id, inbox=str(places.inbox), manifest=str(places.manifest), trigger=trigger)
+    store.record_config(places.config, run_id)
+    samples = load_manifest_task(places.manifest, places.config, store, run_id)
+    return IntakeContext(config=places.config, manifest=samples, store=store, run_id=run_id)
+
+
+def senders_by_root(places: RunPlaces, lab: str | None) -> dict[Path, tuple[str | None, str | None]]:
+    """Who delivers to each folder read (operations.yaml); ``--lab`` names the inbox's lab."""
+    senders = root_senders(places.ops, places.inbox, places.paths.root)
+    if lab:
+        senders[places.inbox.resolve()] = (lab, "ingest --lab")
+    return senders
+
+
+def load(batch: Batch, ctx: IntakeContext, summary: IngestSummary, details: RunDetails) -> None:
+    """One batch of processed files into the warehouse: one Prefect task, one transaction; every file
+    still named on the run page (a log line each, a row each in the ``ingest-files`` artifact)."""
+    summary.batches += 1
+    # quote(): Prefect would otherwise walk every parameter (the configuration, the frames) looking for
+    # futures, on every batch; these hold none.
+    task_ = load_batch_task.with_options(task_run_name=batch_run_name(batch))
+    state = task_(quote(batch), quote(ctx), return_state=True)
+    for line, qrows, failed in cast(list[FileResult], state.result()):
+        summary.files.append(replace(line, batch=summary.batches))
+        details.add_rows(qrows, failed)
+        progress.advance(line.name, line.status)
+
+
+def prepare_and_load(
+    found: Discovery,
+    ctx: IntakeContext,
+    places: RunPlaces,
+    assay: str | None,
+    summary: IngestSummary,
+    details: RunDetails,
+) -> None:
+    """Process the new files ahead in worker processes (pipeline/workers.py) while this process, the one
+    writer, loads them in discovery order; a file still being copied in is left for the next run."""
+    log = get_run_logger()
+    processing = places.ops.processing
+    progress.start(len(found.new))
+    used: set[str] = set()
+    pool: OrderedPool[PrepareItem, Prepared] = OrderedPool(
+        prepare_file,
+        (places.paths, places.config, ctx.manifest, assay, processing.unfinished_wait_s),
+        workers=processing.workers_for(len(found.new)),
+        timeout=processing.file_timeout_s,
+        on_timeout=lambda item, why: timed_out(item[0], places.paths, why),
+    )
+    if pool.workers > 1:
+        log.info("processing %d files in %d worker processes", len(found.new), pool.workers)
+
+    def ready(
+        processed: Iterable[tuple[PrepareItem, Prepared]],
+    ) -> Iterator[tuple[Prepared, list[Candidate]]]:
+        for (_, siblings), prepared in processed:
+            used.update(s.name for s in siblings)
+            if prepared.left:  # still being copied in: not loaded, read again next run
+                summary.copying.append(prepared.left)
+                log.warning("%s", prepared.left)
+                progress.advance(prepared.candidate.name, "waiting")
+                continue
+            yield prepared, siblings
+
+    with contextlib.closing(pool.map((c, found.siblings_of(c)) for c in found.new)) as processed:
+        for batch in batches(
+            ready(processed),
+            BatchLimits.of(processing),
+            rows_of=lambda item: item[0].rows,
+            next_pending=pool.next_in_progress if pool.workers > 1 else None,
+        ):
+            load(batch, ctx, summary, details)
+    summary.companions_waiting += [c.name for c in found.companions if c.name not in used]
+
+
 @flow(name="biomarker-ingest", flow_run_name=run_name, log_prints=False, on_failure=[_on_failure])
 def ingest_flow(
     inbox: str | None = None,
@@ -281,129 +454,52 @@ def ingest_flow(
     folder.
 
     Calling the flow returns the :class:`IngestSummary`; the run ends Completed, named "Needs attention"
-    when a file was quarantined or results were held, refused or unresolved, with the counts as message."""
+    when a file was quarantined or results were held, refused or unresolved, with the counts as message.
+
+    The story: pull → wait for the writer's turn → discover → prepare → load → publish → report."""
     started = time.perf_counter()
-    inbox = inbox or str(settings.default_inbox())
-    manifest = manifest or str(settings.default_manifest())
-    warehouse = warehouse or str(settings.warehouse_dir())
-    config = load_config(Path(config_dir) if config_dir else None)
-    ops = load_operations(Path(config_dir) if config_dir else None)
+    places = locate(inbox, manifest, warehouse, config_dir)
     run_id = str(flow_run.id or uuid.uuid4())
-    paths = WarehousePaths.at(warehouse)
     log = get_run_logger()
-    summary = IngestSummary(run_id=run_id, inbox=str(inbox))
+    summary = IngestSummary(run_id=run_id, inbox=str(places.inbox))
     details = RunDetails()
-    roots, details.sources = folder_roots(ops.sources, Path(inbox))
-    for s in details.sources:
-        log.error("%s", s.message)
-    if pull:
-        pulled = pull_sources(ops, paths.root, rescan)
-        details.sources += pulled
-        roots += [landing_dir(paths.root, s.name) for s in pulled if s.ok]
-
-    def waiting(holder: str) -> None:
-        details.lock_waited_for = holder
-        log.info("waiting for the warehouse: it is being written by %s", holder)
-
+    roots = pull_new_files(places, details, remote=pull, rescan=rescan)
     with (
-        server_writer_slot(ops) as slot_wait,
-        writer_lock(
-            paths.root, run_id=run_id, timeout_s=ops.writer_lock.timeout_s, on_wait=waiting
-        ) as waited,
+        writer_turn(
+            places.paths.root,
+            run_id=run_id,
+            lock=places.ops.writer_lock,
+            on_server=deployment.id is not None,
+            say=log.info,
+        ) as turn,
         WriterStore(
-            paths, actor=run_actor(trigger), memory_limit=ops.processing.duckdb_memory_limit
+            places.paths, actor=run_actor(trigger), memory_limit=places.ops.processing.duckdb_memory_limit
         ) as store,
     ):
-        details.lock_wait_s = slot_wait + waited
-        if slot_wait >= 0.5 and not details.lock_waited_for:
-            details.lock_waited_for = (
-                f"another deployment run (Prefect limit {ops.writer_lock.prefect_limit})"
-            )
-            log.info("waited %.1f s for the writer slot: %s", slot_wait, details.lock_waited_for)
-        store.begin_run(run_id, inbox=str(inbox), manifest=str(manifest), trigger=trigger)
-        store.record_config(config, run_id)
-        samples = load_manifest_task(Path(manifest), config, store, run_id)
-        ctx = IntakeContext(config=config, manifest=samples, store=store, run_id=run_id)
-        senders = root_senders(ops, Path(inbox), paths.root)
-        if lab:
-            senders[Path(inbox).resolve()] = (lab, "ingest --lab")
+        details.lock_wait_s, details.lock_waited_for = turn.waited_s, turn.waited_for
+        ctx = open_run(store, places, run_id, trigger)
+        senders = senders_by_root(places, lab)
         for root in roots:
             found = discover_task(
                 root,
                 store,
                 senders.get(Path(root).resolve(), (None, None)),
                 uploads=trigger == "upload",
-                settle_s=ops.processing.settle_s,
+                settle_s=places.ops.processing.settle_s,
             )
-            summary.files_seen += (
-                found.known
-                + len(found.new)
-                + len(found.companions)
-                + len(found.duplicates)
-                + len(found.copying)
-            )
-            summary.files_known += found.known
-            summary.companions += len(found.companions)
-            summary.duplicates += found.duplicates
-            summary.waiting += found.skipped
-            summary.refused += found.refused
-            summary.copying += found.copying
-            for m in found.refused + found.copying:
+            for m in summary.add_discovery(found):
                 log.warning("%s", m)
-            progress.start(len(found.new))
-            used: set[str] = set()
-            pool: OrderedPool[tuple[Candidate, list[Candidate]], Prepared] = OrderedPool(
-                prepare_file,
-                (paths, config, samples, assay, ops.processing.unfinished_wait_s),
-                workers=ops.processing.workers_for(len(found.new)),
-                timeout=ops.processing.file_timeout_s,
-                on_timeout=lambda item, why: timed_out(item[0], paths, why),
-            )
-            if pool.workers > 1:
-                log.info("processing %d files in %d worker processes", len(found.new), pool.workers)
-            with contextlib.closing(pool.map((c, found.siblings_of(c)) for c in found.new)) as ready:
-                for (_, siblings), prepared in ready:
-                    used.update(s.name for s in siblings)
-                    if prepared.left:  # still being copied in: not loaded, read again next run
-                        summary.copying.append(prepared.left)
-                        log.warning("%s", prepared.left)
-                        progress.advance(prepared.candidate.name, "waiting")
-                        continue
-                    # quote(): Prefect would otherwise walk every parameter (the configuration, the
-                    # frames) looking for futures, on every file; these hold none.
-                    state = ingest_file_task(quote(prepared), quote(siblings), quote(ctx), return_state=True)
-                    line, qrows, failed = cast(FileResult, state.result())
-                    summary.files.append(line)
-                    details.add_rows(qrows, failed)
-                    progress.advance(prepared.candidate.name, line.status)
-            summary.companions_waiting += [c.name for c in found.companions if c.name not in used]
-        summary.published = publish_task(store, config)
+            prepare_and_load(found, ctx, places, assay, summary, details)
+        summary.published = publish_task(store, places.config)
         summary.warehouse_counts = store.counts()
     summary.seconds = time.perf_counter() - started
-    name = str(flow_run.name or "")
-    report_task(summary, details, name)
-    _notify(ops, summary, details)
+    report_task(summary, details, str(flow_run.name or ""))
+    _notify(places.ops, summary, details)
     # Prefect makes a returned state the run's final state and returns its data to the caller.
     final: State[IngestSummary] = Completed(
         name=state_name(summary), message=summary.state_message(), data=summary
     )
     return cast(IngestSummary, final)
-
-
-@contextlib.contextmanager
-def server_writer_slot(ops: Operations) -> Iterator[float]:
-    """On a Prefect server (a deployment run), also hold the server's writer concurrency limit, so the
-    run page shows who is writing and runs on other hosts queue too; yields the seconds waited. The file
-    lock still guards every run, including ``biomarkers ingest`` without a server."""
-    name = ops.writer_lock.prefect_limit
-    if not name or deployment.id is None:
-        yield 0.0
-        return
-    from prefect.concurrency.sync import concurrency
-
-    started = time.monotonic()
-    with concurrency(name, occupy=1, timeout_seconds=ops.writer_lock.timeout_s, strict=True):
-        yield time.monotonic() - started
 
 
 def _notify(ops: Operations, summary: IngestSummary, details: RunDetails) -> None:

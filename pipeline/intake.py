@@ -1,8 +1,10 @@
-"""Taking one discovered file into the warehouse: raw copy first, then process, then one load transaction.
+"""Taking discovered files into the warehouse: raw copy first, then process, then load — the files that
+are ready together in one transaction (group commit), each decided as if alone.
 
 The raw bytes are kept before anything else happens, so even a file that crashes the reader is preserved
 under its SHA-256. Anything unexpected while processing quarantines that file with the reason and lets
-the other files go on.
+the other files go on; so does a load that fails: the batch is rolled back and loaded again file by file,
+and only the file whose load fails is quarantined.
 
 In ``pipeline/`` (issue 17): it drives the pipeline (process, trend) and then the warehouse (raw copy, load),
 so it sits on the floor above the warehouse, never inside it.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +23,7 @@ import polars as pl
 
 from pipeline.discover import Candidate, copying_message
 from pipeline.process import process_file
+from pipeline.report import one_line
 from pipeline.trend import judge_trend
 from readers.base import FileInput
 from schemas.config import Config
@@ -129,6 +133,12 @@ class Prepared:
     outcome: FileOutcome
     left: str | None = None
 
+    @property
+    def rows(self) -> int:
+        """Rows the file writes that count against a batch's size (pipeline/batches.py): wells, results."""
+        o = self.outcome
+        return (0 if o.wells is None else o.wells.height) + (0 if o.results is None else o.results.height)
+
 
 _UNFINISHED = ("looks truncated", "end line", "the file ends inside")
 """What readers say when a format's end is missing (xPONENT's "-- CRC --", a section cut off by the end
@@ -205,6 +215,58 @@ def load_prepared(
     actor = f"lab {c.lab} ({c.via})" if c.lab else None  # else the run's actor (flow run, CLI user)
     report = ctx.store.load(outcome, ctx.run_id, companions=used, config=ctx.config, lab=c.lab, actor=actor)
     return report.outcome or outcome, report
+
+
+def load_failed_outcome(c: Candidate, exc: BaseException) -> FileOutcome:
+    """A file whose load transaction failed on its own (a defect, not the data: its rows broke a rule of
+    the warehouse): quarantined with the reason, so the batch's other files still load."""
+    why = f"{type(exc).__name__}: {one_line(str(exc), 300)}"
+    msg = (
+        f"{c.name}: the warehouse could not load this file ({why}). "
+        "The file is kept and quarantined and nothing of it was loaded; tell the data team, who will fix "
+        "the pipeline and load it again."
+    )
+    return _file_quarantined(c, "load_failed", msg)
+
+
+def load_alone(
+    prepared: Prepared, siblings: list[Candidate], ctx: IntakeContext
+) -> tuple[FileOutcome, LoadReport]:
+    """Load one file in its own transaction; a load that fails quarantines the file with the reason (in a
+    transaction of its own) instead of stopping the run."""
+    try:
+        return load_prepared(prepared, siblings, ctx)
+    except Exception as exc:
+        log.exception("loading %s failed; the file is quarantined", prepared.candidate.name)
+        c = prepared.candidate
+        return load_prepared(Prepared(c, load_failed_outcome(c, exc)), [], ctx)
+
+
+Batch = Sequence[tuple[Prepared, list[Candidate]]]
+"""Processed files (each with the plate maps read with it), in discovery order, to load together."""
+
+
+def load_batch(batch: Batch, ctx: IntakeContext) -> list[tuple[FileOutcome, LoadReport]]:
+    """Load ``batch`` in one transaction (group commit, warehouse/store.py ``WriterStore.group``): each
+    file judged (Levey–Jennings) and loaded in order, against the store as the batch's earlier files left
+    it — the same decisions as one transaction per file. If the transaction fails, nothing of the batch
+    stays and the files are loaded again one by one (:func:`load_alone`), so one bad file never takes the
+    others with it. A kill or SIGTERM (not an ``Exception``) is not retried: the batch is rolled back and
+    the next run loads it again."""
+    if len(batch) > 1:
+        try:
+            with ctx.store.group():
+                return [load_prepared(p, s, ctx) for p, s in batch]
+        except Exception as exc:
+            names = ", ".join(p.candidate.name for p, _ in batch)
+            log.warning(
+                "the %d files %s could not be loaded in one transaction (%s: %s); loading them one by one",
+                len(batch),
+                one_line(names, 200),
+                type(exc).__name__,
+                one_line(str(exc), 200),
+            )
+    return [load_alone(p, s, ctx) for p, s in batch]
 
 
 def intake(c: Candidate, siblings: list[Candidate], ctx: IntakeContext) -> tuple[FileOutcome, LoadReport]:

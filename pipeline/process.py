@@ -13,6 +13,7 @@ Pipeline remarks are appended to ``flags`` (``limit_from_standards``, ``unknown_
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -28,7 +29,7 @@ from pipeline.prepare import (
     select_signal,
 )
 from pipeline.replicates import ROW_NUMBER, aggregate, empty_results
-from pipeline.resolve import resolve
+from pipeline.resolve import Resolution, resolve
 from pipeline.runqc import PlateQc, assess_plate
 from pipeline.validate import (
     HOLD,
@@ -160,182 +161,277 @@ def _quarantined(
     )
 
 
+class _Refused(Exception):
+    """A step found the whole file unusable: ``outcome`` is its quarantined verdict (never leaves this
+    module — process_file returns it, as it never raises for bad data)."""
+
+    def __init__(self, outcome: FileOutcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
 def _process_read(
     file: FileInput, sha256: str, rr: ReadResult, config: Config, manifest: Manifest, assay_id: str | None
 ) -> FileOutcome:
+    """The story of one read file: its wells → its plates prepared → samples resolved → results validated
+    → the outcome assembled. Each step is a function of its own (below) so that each can be read, and
+    tested, alone; a step that finds the whole file unusable raises :class:`_Refused` with its verdict."""
+    try:
+        read = read_wells(file, sha256, rr, config, assay_id)
+        plates = prepare_plates(file, sha256, read, config)
+    except _Refused as refused:
+        return refused.outcome
+    if len(plates.no_assay) == len(read.plate_ids):
+        return no_plate_usable(file, sha256, rr, read, plates)
+    resolution = resolve(plates.all_results(), manifest, config)
+    plates.quarantine.append(resolution.quarantine)
+    final, unresolved = validate_resolved(resolution, plates, config)
+    return assemble(file, sha256, rr, read, plates, resolution, final, unresolved)
+
+
+@dataclass(frozen=True)
+class ReadWells:
+    """What the reader gave, conformed: the canonical well table with analytes named from the catalogue,
+    the plates in the order the file has them, and the assay the file was given or named for."""
+
+    wells: pl.DataFrame
+    infos: dict[str, PlateInfo]
+    plate_ids: list[str]
+    named: Assay | None  # the assay given with the file (--assay, upload), else its name's only pattern
+    by_name: list[Assay]  # the assays whose file-name pattern the name matches (for the messages)
+    format: str  # the reader's name for the format
+    warnings: list[str]  # what the reader said about the file
+
+
+def read_wells(
+    file: FileInput, sha256: str, rr: ReadResult, config: Config, assay_id: str | None
+) -> ReadWells:
+    """Conform the reader's wells and name their analytes. Why here and not in the readers: the
+    catalogue's aliases and the assay a file was uploaded with are configuration, which readers never see.
+    Refuses a file given an assay that is not configured (the lab picked a wrong one: say which exist) and
+    a file without a single well value (nothing to load: re-export)."""
     given = config.assays.get(assay_id) if assay_id else None
     if assay_id and given is None:
         ids = ", ".join(a.assay_id for a in config.assays.assays)
-        return _quarantined(
-            file,
-            sha256,
-            rr.format,
-            "unknown_assay",
-            f"{file.name}: the assay given with the file, {assay_id!r}, is not configured (assays.yaml has "
-            f"{ids}); upload the file again choosing one of those.",
+        raise _Refused(
+            _quarantined(
+                file,
+                sha256,
+                rr.format,
+                "unknown_assay",
+                f"{file.name}: the assay given with the file, {assay_id!r}, is not configured (assays.yaml "
+                f"has {ids}); upload the file again choosing one of those.",
+            )
         )
     by_name = config.assays.by_file_name(file.name)
     named = given or (by_name[0] if len(by_name) == 1 else None)
     wells = resolve_analytes(conform(rr.wells), config)
     if wells.height == 0:
-        return _quarantined(
-            file,
-            sha256,
-            rr.format,
-            "no_wells",
-            f"{file.name}: the {rr.format} reader found no wells with values; re-export the plate with its "
-            "results and upload it again.",
+        raise _Refused(
+            _quarantined(
+                file,
+                sha256,
+                rr.format,
+                "no_wells",
+                f"{file.name}: the {rr.format} reader found no wells with values; re-export the plate with "
+                "its results and upload it again.",
+            )
         )
     infos = {p.plate_id: p for p in rr.plates}
     plate_ids = list(dict.fromkeys(wells["plate_id"].to_list()))
     for pid in plate_ids:
         infos.setdefault(pid, PlateInfo(plate_id=pid))
+    return ReadWells(
+        wells=wells,
+        infos=infos,
+        plate_ids=plate_ids,
+        named=named,
+        by_name=by_name,
+        format=rr.format,
+        warnings=list(rr.warnings),
+    )
 
-    quarantine: list[pl.DataFrame] = []
-    prepared_wells: list[pl.DataFrame] = []
-    results: list[pl.DataFrame] = []
-    assays: dict[str, Assay | None] = {}
-    curve_notes: dict[str, str | None] = {}
-    warnings = list(rr.warnings)
-    no_assay: list[str] = []
-    plate_qc: list[PlateQc] = []
-    rejected_runs: dict[tuple[str, str], str] = {}
-    other_reads: list[pl.DataFrame] = []  # reads of a well the assay does not fit (kept, traceable)
-    for pid in plate_ids:
-        plate = infos[pid]
-        pw = wells.filter(pl.col("plate_id") == pid)
-        if pw["sample_id"].null_count() == pw.height:
-            msg = (
-                f"Plate {pid}: no well names a sample (a grid without its plate map, or an export without "
-                "sample names); upload the plate map together with the export (named "
-                f"'<export name>_platemap.csv'), or re-export with sample names."
-            )
-            no_assay.append(msg)
-            quarantine.append(
-                quarantine_frame(
-                    [
-                        {
-                            "source_file": file.name,
-                            "source_sha256": sha256,
-                            "plate_id": pid,
-                            "rule": "no_sample_identities",
-                            "severity": "reject",
-                            "message": msg,
-                        }
-                    ]
-                )
-            )
-            assays[pid] = None
-            continue
-        # the file's own protocol/analytes first; the assay given with it, or its name's pattern, for
-        # exports that name neither
-        assay = match_assay(plate, pw, config) or named
-        assays[pid] = assay
-        if assay is not None:
-            pw = analyte_from_assay(pw, assay)
-        if assay is None:
-            msg = no_assay_message(plate, pw, config, by_name)
-            no_assay.append(msg)
-            quarantine.append(
-                quarantine_frame(
-                    [
-                        {
-                            "source_file": file.name,
-                            "source_sha256": sha256,
-                            "plate_id": pid,
-                            "rule": "unknown_assay",
-                            "severity": "reject",
-                            "message": msg,
-                        }
-                    ]
-                )
-            )
-            continue
-        pw, others, why_not = select_signal(pw, assay)
-        if why_not is not None:
-            msg = f"Plate {pid}: {why_not}"
-            no_assay.append(msg)
-            assays[pid] = None
-            quarantine.append(
-                quarantine_frame(
-                    [
-                        {
-                            "source_file": file.name,
-                            "source_sha256": sha256,
-                            "plate_id": pid,
-                            "rule": "signal_kind_unset",
-                            "severity": "reject",
-                            "message": msg,
-                        }
-                    ]
-                )
-            )
-            continue
-        if others.height:
-            other_reads.append(others)
-        prep = prepare_plate(pw, plate, assay, config, sha256)
-        warnings += prep.warnings
-        curve_notes[pid] = prep.curve_note
-        quarantine.append(prep.quarantine)
-        checked = check_wells(prep.wells, sha256)
-        if checked.whole_file is not None:
-            return _quarantined(file, sha256, rr.format, "well_schema", str(checked.quarantine["message"][0]))
-        quarantine.append(checked.quarantine)
-        prepared_wells.append(checked.wells)
-        qc = assess_plate(checked.wells, plate, assay, sha256, prep.curves, prep.comparisons)
-        plate_qc.append(qc)
-        for analyte, why in qc.rejected.items():
-            rejected_runs[(pid, analyte)] = why
-            quarantine.append(
-                quarantine_frame(
-                    [
-                        {
-                            "source_file": file.name,
-                            "source_sha256": sha256,
-                            "plate_id": pid,
-                            "analyte": analyte,
-                            "rule": "run_rejected",
-                            "severity": "hold",
-                            "message": f"Plate {pid}, {analyte}: the run failed acceptance — {why}. Its "
-                            "results are kept but not reported; re-assay these samples on a new plate.",
-                        }
-                    ]
-                )
-            )
-        res, q = aggregate(checked.wells, prep.limits, plate, assay, config, sha256, prep.analyte_holds)
-        results.append(res)
-        quarantine.append(q)
 
-    if len(no_assay) == len(plate_ids):
-        message = " ".join(no_assay) if len(no_assay) > 1 else no_assay[0]
-        records = [_plate_record(infos[p], None, None, wells, None) for p in plate_ids]
-        out = _quarantined(file, sha256, rr.format, "unknown_assay", message, records)
-        out.quarantine = pl.concat([q for q in quarantine if q.height], how="vertical")
-        return out
+@dataclass
+class PreparedPlates:
+    """Every plate of a file after preparation, in the file's order: what each step after it needs. The
+    lists grow plate by plate; ``quarantine`` keeps its rows in the order they were found."""
 
-    all_results = pl.concat(results, how="vertical") if results else empty_results()
-    resolution = resolve(all_results, manifest, config)
-    quarantine.append(resolution.quarantine)
+    quarantine: list[pl.DataFrame] = field(default_factory=list)
+    wells: list[pl.DataFrame] = field(default_factory=list)  # checked wells of the plates with an assay
+    results: list[pl.DataFrame] = field(default_factory=list)  # aggregated results, per plate
+    assays: dict[str, Assay | None] = field(default_factory=dict)
+    curve_notes: dict[str, str | None] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # the reader's, then each plate's preparation's
+    no_assay: list[str] = field(default_factory=list)  # why each plate without a usable assay has none
+    qc: list[PlateQc] = field(default_factory=list)
+    rejected_runs: dict[tuple[str, str], str] = field(default_factory=dict)  # (plate, analyte) → why
+    other_reads: list[pl.DataFrame] = field(default_factory=list)  # reads the assay does not fit (kept)
+
+    def all_results(self) -> pl.DataFrame:
+        return pl.concat(self.results, how="vertical") if self.results else empty_results()
+
+    def refuse_plate(self, file: FileInput, sha256: str, pid: str, rule: str, msg: str) -> None:
+        """A plate that cannot be used (no sample names, no assay, no signal chosen): said once, as a
+        quarantine row naming the plate; the file's other plates go on."""
+        self.no_assay.append(msg)
+        self.quarantine.append(
+            quarantine_frame(
+                [
+                    {
+                        "source_file": file.name,
+                        "source_sha256": sha256,
+                        "plate_id": pid,
+                        "rule": rule,
+                        "severity": "reject",
+                        "message": msg,
+                    }
+                ]
+            )
+        )
+
+
+def prepare_plates(file: FileInput, sha256: str, read: ReadWells, config: Config) -> PreparedPlates:
+    """Each plate alone (a file may hold several, of different assays): why per plate — one plate
+    without a plate map or an assay must not cost the file its other plates."""
+    out = PreparedPlates(warnings=list(read.warnings))
+    for pid in read.plate_ids:
+        prepare_one_plate(file, sha256, pid, read, config, out)
+    return out
+
+
+def prepare_one_plate(
+    file: FileInput, sha256: str, pid: str, read: ReadWells, config: Config, out: PreparedPlates
+) -> None:
+    """One plate: match its assay, choose its signal, prepare (curve, limits, concentrations), check its
+    wells, judge its runs (acceptance) and aggregate replicates into results — appended to ``out``.
+    Refuses the whole file (:class:`_Refused`) when its wells break the well table's schema: the file
+    itself is unreadable then, not one plate."""
+    plate = read.infos[pid]
+    pw = read.wells.filter(pl.col("plate_id") == pid)
+    if pw["sample_id"].null_count() == pw.height:
+        out.refuse_plate(
+            file,
+            sha256,
+            pid,
+            "no_sample_identities",
+            f"Plate {pid}: no well names a sample (a grid without its plate map, or an export without "
+            "sample names); upload the plate map together with the export (named "
+            f"'<export name>_platemap.csv'), or re-export with sample names.",
+        )
+        out.assays[pid] = None
+        return
+    # the file's own protocol/analytes first; the assay given with it, or its name's pattern, for
+    # exports that name neither
+    assay = match_assay(plate, pw, config) or read.named
+    out.assays[pid] = assay
+    if assay is None:
+        out.refuse_plate(
+            file, sha256, pid, "unknown_assay", no_assay_message(plate, pw, config, read.by_name)
+        )
+        return
+    pw = analyte_from_assay(pw, assay)
+    pw, others, why_not = select_signal(pw, assay)
+    if why_not is not None:
+        out.refuse_plate(file, sha256, pid, "signal_kind_unset", f"Plate {pid}: {why_not}")
+        out.assays[pid] = None
+        return
+    if others.height:
+        out.other_reads.append(others)
+    prep = prepare_plate(pw, plate, assay, config, sha256)
+    out.warnings += prep.warnings
+    out.curve_notes[pid] = prep.curve_note
+    out.quarantine.append(prep.quarantine)
+    checked = check_wells(prep.wells, sha256)
+    if checked.whole_file is not None:
+        raise _Refused(
+            _quarantined(file, sha256, read.format, "well_schema", str(checked.quarantine["message"][0]))
+        )
+    out.quarantine.append(checked.quarantine)
+    out.wells.append(checked.wells)
+    qc = assess_plate(checked.wells, plate, assay, sha256, prep.curves, prep.comparisons)
+    out.qc.append(qc)
+    for analyte, why in qc.rejected.items():
+        out.rejected_runs[(pid, analyte)] = why
+        out.quarantine.append(
+            quarantine_frame(
+                [
+                    {
+                        "source_file": file.name,
+                        "source_sha256": sha256,
+                        "plate_id": pid,
+                        "analyte": analyte,
+                        "rule": "run_rejected",
+                        "severity": "hold",
+                        "message": f"Plate {pid}, {analyte}: the run failed acceptance — {why}. Its "
+                        "results are kept but not reported; re-assay these samples on a new plate.",
+                    }
+                ]
+            )
+        )
+    res, q = aggregate(checked.wells, prep.limits, plate, assay, config, sha256, prep.analyte_holds)
+    out.results.append(res)
+    out.quarantine.append(q)
+
+
+def no_plate_usable(
+    file: FileInput, sha256: str, rr: ReadResult, read: ReadWells, plates: PreparedPlates
+) -> FileOutcome:
+    """No plate of the file has a usable assay: the file is quarantined with every plate's reason, and
+    its plates are still recorded (what was in it, for the person who fixes the configuration)."""
+    message = " ".join(plates.no_assay) if len(plates.no_assay) > 1 else plates.no_assay[0]
+    records = [_plate_record(read.infos[p], None, None, read.wells, None) for p in read.plate_ids]
+    out = _quarantined(file, sha256, rr.format, "unknown_assay", message, records)
+    out.quarantine = pl.concat([q for q in plates.quarantine if q.height], how="vertical")
+    return out
+
+
+def validate_resolved(
+    resolution: Resolution, plates: PreparedPlates, config: Config
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Check and validate the resolved results (rules, then the result contract), hold the results of
+    runs that failed acceptance, and keep in the unresolved queue only samples whose results survived:
+    validation comes after resolution because rules depend on the sample (its matrix, its visit).
+    Returns the final results and the unresolved queue; the refused rows join ``plates.quarantine``."""
     checked_results, q = check_results(resolution.results, config)
-    quarantine.append(q)
+    plates.quarantine.append(q)
     final, q = validate_results(set_status(checked_results))
-    quarantine.append(q)
-    final = reject_failed_runs(final.drop(ROW_NUMBER), rejected_runs)
-
-    # the unresolved queue only for results that survived validation
+    plates.quarantine.append(q)
+    final = reject_failed_runs(final.drop(ROW_NUMBER), plates.rejected_runs)
     unresolved = resolution.unresolved
     if unresolved.height:
         kept = final.filter(pl.col("status") == "unresolved").select("plate_id", "sample_id").unique()
         unresolved = unresolved.join(kept, on=["plate_id", "sample_id"], how="semi", maintain_order="left")
+    return final, unresolved
 
-    out_wells = _output_wells(wells, prepared_wells, sha256, other_reads)
-    noted = list(dict.fromkeys(warnings))
-    quarantine.append(_warning_rows(file.name, sha256, noted))
-    q_all = [q for q in quarantine if q.height]
+
+def assemble(
+    file: FileInput,
+    sha256: str,
+    rr: ReadResult,
+    read: ReadWells,
+    plates: PreparedPlates,
+    resolution: Resolution,
+    final: pl.DataFrame,
+    unresolved: pl.DataFrame,
+) -> FileOutcome:
+    """The file's outcome: its wells, results, quarantine (the reader's warnings last), plate records, a
+    status and the one-sentence message a lab person reads. Kept apart from the steps that decide, so that
+    what is loaded is put together in one place."""
+    out_wells = _output_wells(read.wells, plates.wells, sha256, plates.other_reads)
+    noted = list(dict.fromkeys(plates.warnings))
+    plates.quarantine.append(_warning_rows(file.name, sha256, noted))
+    q_all = [q for q in plates.quarantine if q.height]
     quarantine_df = pl.concat(q_all, how="vertical") if q_all else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     records = [
-        _plate_record(infos[p], assays[p], resolution.plate_matrix.get(p), wells, curve_notes.get(p))
-        for p in plate_ids
+        _plate_record(
+            read.infos[p],
+            plates.assays[p],
+            resolution.plate_matrix.get(p),
+            read.wells,
+            plates.curve_notes.get(p),
+        )
+        for p in read.plate_ids
     ]
     clean = (
         quarantine_df.filter(pl.col("rule") != "reader_warning").height == 0
@@ -349,7 +445,7 @@ def _process_read(
         format=rr.format,
         status="loaded" if clean else "loaded_with_issues",
         message=summarise(
-            plate_ids, final, quarantine_df, unresolved, _rejects(prepared_wells, quarantine_df)
+            read.plate_ids, final, quarantine_df, unresolved, _rejects(plates.wells, quarantine_df)
         )
         + ("" if not noted else f" Reader warnings: {'; '.join(noted)}."),
         plates=records,
@@ -358,10 +454,10 @@ def _process_read(
         quarantine=quarantine_df,
         unresolved=unresolved,
         companions=list(rr.companions),
-        warnings=warnings + [n for qc in plate_qc for n in qc.notes],
-        curves=_concat([qc.curves for qc in plate_qc]),
-        calibrators=_concat([qc.calibrators for qc in plate_qc]),
-        acceptance=_concat([qc.acceptance for qc in plate_qc]),
+        warnings=plates.warnings + [n for qc in plates.qc for n in qc.notes],
+        curves=_concat([qc.curves for qc in plates.qc]),
+        calibrators=_concat([qc.calibrators for qc in plates.qc]),
+        acceptance=_concat([qc.acceptance for qc in plates.qc]),
     )
 
 

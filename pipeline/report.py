@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from pipeline.discover import Discovery
 from schemas.outcome import FileOutcome
 
 
@@ -23,6 +24,7 @@ class FileLine:
     flagged: int  # results loaded with a warning (e.g. replicate CV over the limit)
     message: str
     run_rejected: int = 0  # of ``held``: results of plate runs that failed acceptance
+    batch: int = 0  # the run's batch (one transaction, pipeline/batches.py) it was loaded in
 
     @property
     def needs_attention(self) -> bool:
@@ -66,10 +68,26 @@ class IngestSummary:
     published: bool = False
     seconds: float = 0.0
     warehouse_counts: dict[str, int] = field(default_factory=dict)
+    batches: int = 0  # load transactions (group commit): one Prefect task each
 
     @property
     def files_new(self) -> int:
         return len(self.files)
+
+    def add_discovery(self, found: Discovery) -> list[str]:
+        """Count what discovery found in one folder (every file seen is counted once: known, new,
+        companion, duplicate or still being copied); returns what the run log must warn about (symbolic
+        links refused, files changing while the run looked)."""
+        self.files_seen += (
+            found.known + len(found.new) + len(found.companions) + len(found.duplicates) + len(found.copying)
+        )
+        self.files_known += found.known
+        self.companions += len(found.companions)
+        self.duplicates += found.duplicates
+        self.waiting += found.skipped
+        self.refused += found.refused
+        self.copying += found.copying
+        return found.refused + found.copying
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)

@@ -131,6 +131,7 @@ class OrderedPool(Generic[Item, Out]):
         # is not the item's, so an item waited on soon after a (re)start gets this much more.
         self.startup_grace = startup_grace
         self._shared_file = ""
+        self._pending: deque[tuple[Item, Future[Out]]] = deque()  # submitted, not yet yielded, in order
 
     def _overran(self, item: Item) -> Out:
         assert self.on_timeout is not None and self.timeout is not None
@@ -177,6 +178,12 @@ class OrderedPool(Generic[Item, Out]):
             p.join(5)
         pool.shutdown(wait=True, cancel_futures=True)
 
+    def next_in_progress(self) -> bool:
+        """Whether the next result is still being computed by a worker (a consumer that batches its
+        results closes the batch rather than wait; pipeline/batches.py). False in this process: there the
+        next item is processed when it is asked for."""
+        return self.fell_back is None and bool(self._pending) and not self._pending[0][1].done()
+
     def map(self, items: Iterable[Item]) -> Generator[tuple[Item, Out]]:
         if self.workers == 1:
             for item in items:
@@ -188,7 +195,7 @@ class OrderedPool(Generic[Item, Out]):
             pickle.dump(self.shared, shared, protocol=pickle.HIGHEST_PROTOCOL)
         self._shared_file = shared.name
         self._start_pool()
-        pending: deque[tuple[Item, Future[Out]]] = deque()
+        pending = self._pending = deque()
         source = iter(items)
         finished = False
         try:

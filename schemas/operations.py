@@ -120,6 +120,13 @@ class Processing(_Strict):
     # at the end of the file) and that was written to less than this many seconds ago is left for the next
     # run as still being copied, instead of being quarantined as truncated. 0 = off (quarantine at once).
     unfinished_wait_s: float = Field(default=0.0, ge=0)
+    # Group commit (issue 18): the writer loads the processed files that are ready in ONE transaction —
+    # each file decided as if alone, in discovery order; a batch that fails is loaded again file by file.
+    # A batch closes at batch_files files, at batch_rows rows (wells + results), or batch_window_s seconds
+    # after it opened; 1 file = one transaction per file.
+    batch_files: int = Field(default=32, ge=1, le=10_000)
+    batch_rows: int = Field(default=250_000, ge=1)
+    batch_window_s: float = Field(default=2.0, ge=0, le=600)
 
     @field_validator("workers")
     @classmethod

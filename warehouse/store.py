@@ -1,8 +1,16 @@
-"""The writer store: ingestion's own DuckDB file, loaded one file per transaction.
+"""The writer store: ingestion's own DuckDB file, loaded one file per transaction or one batch of files
+per transaction (group commit).
 
 A file is loaded wholly or not at all: its file record, plates, wells, results, quarantine and
 unresolved rows go in one transaction, so a crash mid-load leaves the store as it was before that file.
 Nothing is ever updated in place; supersession is a row of its own.
+
+Group commit (issue 18): a COMMIT and the bookkeeping around it cost more than many small files' rows, so
+the flow loads the files that are ready inside :meth:`WriterStore.group` — one transaction. Each file's
+load inside it decides exactly as it would alone (currency, exclusions, versions, audit entries, in
+order: each load reads what the earlier ones of the batch wrote), so the warehouse is the same row for
+row. A crash or an error leaves the store as it was before the batch; the run's in-memory state is then
+read afresh from the store.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -69,6 +77,13 @@ def _loaded_results(results: pl.DataFrame | None) -> pl.DataFrame:
     return results.filter(pl.col("status") == "loaded")
 
 
+@dataclass
+class _Group:
+    """The batch transaction open (:meth:`WriterStore.group`): the audit head to log once it commits."""
+
+    head: tuple[int, str] | None = None
+
+
 class WriterStore:
     """Read-write connection to ``ingest.duckdb``. Use as a context manager; one per process."""
 
@@ -102,6 +117,8 @@ class WriterStore:
         # one; each piece is changed only after the transaction it describes has committed.
         self.trend_history: TrendHistory | None = None  # set by warehouse.trend_history.for_store
         self._on_commit: list[Callable[[FileOutcome, int], None]] = []
+        self._on_discard: list[Callable[[], None]] = []
+        self._group: _Group | None = None  # the batch transaction open, if any (group commit)
         self._measured: set[int] | None = None  # hash((sample_id, assay_id)) of every loaded result
         self._names_plates: tuple[set[str], set[str]] | None = None  # file names and plate IDs loaded
         self._seq: int | None = None  # load_seq of the last file loaded
@@ -186,8 +203,50 @@ class WriterStore:
         return bool(self.con.execute("SELECT 1 FROM files WHERE source_sha256 = ?", [sha256]).fetchall())
 
     def on_commit(self, listener: Callable[[FileOutcome, int], None]) -> None:
-        """Call ``listener(outcome, load_seq)`` after each file's load has committed (never on a rollback)."""
+        """Call ``listener(outcome, load_seq)`` after each file's load has committed, or inside a batch
+        (:meth:`group`) once it is applied, so the batch's next file sees it; ``on_discard`` listeners are
+        told when a batch is rolled back."""
         self._on_commit.append(listener)
+
+    def on_discard(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` when a batch's transaction is rolled back: what it was told since the batch
+        began never happened (read the store afresh)."""
+        self._on_discard.append(listener)
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        """One transaction around every :meth:`load` in the block (group commit: see the module doc).
+
+        Committed when the block ends normally; on any exception (or a kill) nothing of the batch stays,
+        the run state held in memory is dropped (read afresh from the store on next use) and the exception
+        goes on — the caller retries the files one by one (pipeline/intake.py ``load_batch``)."""
+        if self._group is not None:
+            raise RuntimeError("WriterStore.group() is already open: batches do not nest")
+        # run state is read before the transaction, so what it holds is committed
+        self.load_seq()
+        self._measured_groups()
+        self._loaded_names_plates()
+        self.con.execute("BEGIN TRANSACTION")
+        group = self._group = _Group()
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except BaseException:
+            self._group = None
+            with contextlib.suppress(duckdb.Error):  # a connection already lost has nothing to roll back
+                self.con.execute("ROLLBACK")
+            self._forget()
+            raise
+        self._group = None
+        audit.record_head(self.paths.ingest_db, group.head)
+
+    def _forget(self) -> None:
+        """A batch rolled back: drop the run state that followed its loads; next use reads the store."""
+        self._measured = None
+        self._names_plates = None
+        self._seq = None
+        for listener in self._on_discard:
+            listener()
 
     def known_manifests(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT source_sha256 FROM manifests").fetchall()}
@@ -256,7 +315,8 @@ class WriterStore:
         lab: str | None = None,
         actor: str | None = None,
     ) -> LoadReport:
-        """Load one processed file in one transaction; a file already present is a no-op.
+        """Load one processed file in one transaction (inside :meth:`group`: in the batch's transaction);
+        a file already present is a no-op.
 
         ``lab``: who sent the file (the upload token's lab, the lab its delivery source is configured
         for): its plates are recorded as that lab's, and it changes nothing another lab loaded
@@ -284,7 +344,9 @@ class WriterStore:
             ):
                 outcome = ownership.hold_foreign(con, outcome, lab)
         loaded = _loaded_results(outcome.results)
-        con.execute("BEGIN TRANSACTION")
+        group = self._group
+        if group is None:
+            con.execute("BEGIN TRANSACTION")
         try:
             seq = self.load_seq() + 1
             for p in outcome.plates:
@@ -389,11 +451,14 @@ class WriterStore:
             events = self._file_events(outcome, message, companions, received_at or at, run_id)
             events += versions + change.events + lost
             new_head = audit.append(con, events, actor=actor or self.actor, at=at)
-            con.execute("COMMIT")
+            if group is None:
+                con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        # committed: the run state follows first (before anything that can fail), then the heads log
+            if group is None:
+                con.execute("ROLLBACK")
+            raise  # in a batch, group() rolls back the whole batch and drops the run state
+        # committed (or applied in the batch): the run state follows first (before anything that can
+        # fail), then the heads log (a batch's once, at its commit)
         self._seq = seq
         measured.update(hash(k) for k in loaded.select("sample_id", "assay_id").iter_rows())
         if self._names_plates is not None:
@@ -401,7 +466,10 @@ class WriterStore:
             self._names_plates[1].update(p.plate_id for p in outcome.plates)
         for listener in self._on_commit:
             listener(outcome, seq)
-        audit.record_head(self.paths.ingest_db, new_head)
+        if group is None:
+            audit.record_head(self.paths.ingest_db, new_head)
+        else:
+            group.head = new_head or group.head
         n_res = 0 if outcome.results is None else outcome.results.height
         return LoadReport(
             sha,

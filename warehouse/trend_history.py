@@ -212,8 +212,13 @@ class TrendHistory:
                 counts[key] = s.n_accepted
         return pl.DataFrame(rows, schema=HISTORY_SCHEMA, orient="row"), counts
 
+    def forget(self) -> None:
+        """The batch of loads this history was told of was rolled back: read the store afresh next time."""
+        self._series = None
+
     def committed(self, outcome: FileOutcome, order: int) -> None:
-        """A file's load has committed with load sequence ``order``: its run metrics join the history."""
+        """A file's load has committed (or, in a batch, been applied: the batch's next file is judged
+        against it) with load sequence ``order``: its run metrics join the history."""
         if self._series is None:
             return  # not read yet: the first read will find the file in the store
         try:
@@ -232,6 +237,8 @@ class HistoryHolder(Protocol):
 
     def on_commit(self, listener: Callable[[FileOutcome, int], None]) -> None: ...
 
+    def on_discard(self, listener: Callable[[], None]) -> None: ...
+
 
 def for_store(store: HistoryHolder, config: Config) -> TrendHistory:
     """The store's trend history for this run (created on first use; the store tells it of each commit)."""
@@ -239,6 +246,7 @@ def for_store(store: HistoryHolder, config: Config) -> TrendHistory:
         history = TrendHistory(store.con, config)
         store.trend_history = history
         store.on_commit(history.committed)
+        store.on_discard(history.forget)
     return store.trend_history
 
 

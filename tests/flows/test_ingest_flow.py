@@ -237,21 +237,45 @@ def test_worker_processes_give_the_same_warehouse_as_one_process(small_study: Pa
         assert one.equals(two, null_equal=True), f"{table} differs between 1 and 2 worker processes"
 
 
-def test_each_file_is_a_named_task_run_on_the_run_page(loaded: tuple[Path, Path, object]) -> None:
-    """Files are passed to their task quoted (no parameter walk): the run page still names each one."""
+def test_each_file_is_named_on_the_run_page_with_one_task_per_batch(
+    loaded: tuple[Path, Path, object],
+) -> None:
+    """Group commit (issue 18): one load task per batch (one transaction), not per file; every file is
+    still named on the run page — a row in the ``ingest-files`` artifact and a log line of its own."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
 
     inbox, _, summary = loaded
+    run_id = summary.run_id  # type: ignore[attr-defined]
+    exports = {p.name for p in inbox.iterdir() if "platemap" not in p.name}
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary.run_id])),  # type: ignore[attr-defined]
-            limit=200,
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])), limit=200
         )
-    names = {r.name for r in runs if r.name.startswith("ingest ")}
-    exports = {p.name for p in inbox.iterdir() if "platemap" not in p.name}
-    assert names == {f"ingest {n}" for n in exports}
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-files"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
+        )
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])), limit=200
+        )
+    loads = [r for r in runs if r.name.startswith("ingest ")]
+    assert len(loads) == summary.batches <= len(exports)  # type: ignore[attr-defined]
     assert all(r.state_type is not None and r.state_type.value == "COMPLETED" for r in runs)
+    assert len(artifacts) == 1
+    rows = artifacts[0].data
+    rows = json.loads(rows) if isinstance(rows, str) else rows
+    assert sorted(r["file"] for r in rows) == sorted(exports)
+    assert {r["batch"] for r in rows} == set(range(1, summary.batches + 1))  # type: ignore[attr-defined]
+    for name in exports:
+        assert sum(1 for m in logs if m.message.startswith(name)) == 1, f"no log line of its own: {name}"
 
 
 def test_links_are_refused_and_partial_files_listed_as_waiting(small_study: Path, tmp_path: Path) -> None:
