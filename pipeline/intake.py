@@ -30,6 +30,7 @@ from schemas.config import Config
 from schemas.manifest import Manifest
 from schemas.outcome import FileOutcome
 from schemas.results import QUARANTINE_SCHEMA
+from warehouse.health import storage_fault
 from warehouse.paths import WarehousePaths
 from warehouse.raw import keep_raw, sha256_of
 from warehouse.store import LoadReport, WriterStore
@@ -237,6 +238,8 @@ def load_alone(
     try:
         return load_prepared(prepared, siblings, ctx)
     except Exception as exc:
+        if storage_fault(exc):  # a full or read-only disk is no fault of this file: the run stops, says why
+            raise
         log.exception("loading %s failed; the file is quarantined", prepared.candidate.name)
         c = prepared.candidate
         return load_prepared(Prepared(c, load_failed_outcome(c, exc)), [], ctx)
@@ -258,6 +261,8 @@ def load_batch(batch: Batch, ctx: IntakeContext) -> list[tuple[FileOutcome, Load
             with ctx.store.group():
                 return [load_prepared(p, s, ctx) for p, s in batch]
         except Exception as exc:
+            if storage_fault(exc):  # rolled back; file by file would fail alike: the run stops, says why
+                raise
             names = ", ".join(p.candidate.name for p, _ in batch)
             log.warning(
                 "the %d files %s could not be loaded in one transaction (%s: %s); loading them one by one",

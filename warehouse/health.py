@@ -8,6 +8,7 @@ raw area (``biomarkers rebuild``; docs/integrity-faults.md), since every receive
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,35 @@ DAMAGED_WORDS = ("Corrupt database file", "not a valid DuckDB database file", "d
 """DuckDB's words for a damaged file (checksum mismatch, unreadable header)."""
 
 BUSY_WORDS = ("Could not set lock", "Conflicting lock")
+
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+_STORAGE_WORDS = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "File too large",
+    "Read-only file system",
+    "Permission denied",
+    *DAMAGED_WORDS,
+)
+
+
+def storage_fault(exc: BaseException) -> bool:
+    """The storage under the warehouse failed (full, read-only, not ours, damaged) somewhere in ``exc``'s
+    chain: not something one file did, so no file is quarantined for it — every file after it would fail
+    alike. The command explains it in one paragraph (biomarkers/faults.py)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+            return True
+        if any(w in str(e) for w in _STORAGE_WORDS):
+            return True
+        todo += [e.__cause__, e.__context__]
+    return False
 
 
 class WarehouseDamaged(Exception):

@@ -455,7 +455,9 @@ class WriterStore:
                 con.execute("COMMIT")
         except BaseException:
             if group is None:
-                con.execute("ROLLBACK")
+                # a COMMIT that failed (e.g. a full disk) has ended the transaction itself
+                with contextlib.suppress(duckdb.TransactionException):
+                    con.execute("ROLLBACK")
             raise  # in a batch, group() rolls back the whole batch and drops the run state
         # committed (or applied in the batch): the run state follows first (before anything that can
         # fail), then the heads log (a batch's once, at its commit)
