@@ -158,3 +158,21 @@ def test_the_writer_bounds_duckdb_memory(store: WriterStore, tmp_path: Path) -> 
     assert got == "488.2 MiB"  # DuckDB reports 512 MB (10^6) in MiB
     with WriterStore(WarehousePaths.at(tmp_path / "other"), memory_limit="256MB") as small:
         assert small.con.execute("select current_setting('memory_limit')").fetchall() == [("244.1 MiB",)]
+
+
+def test_views_without_comments_keep_every_statement_but_the_comments() -> None:
+    """The throwaway materializing connection skips COMMENT ON (warehouse/publish.py): a comment's text may
+    hold ';', doubled quotes and line breaks; the statements around it stay whole."""
+    from warehouse.publish import _without_comments
+
+    sql = (
+        "CREATE VIEW a AS SELECT 1 AS x;\n"
+        "COMMENT ON VIEW a IS 'one; two ''quoted; still''\nnext line';\n"
+        "CREATE VIEW b AS SELECT 'COMMENT ON ' AS y;\n"
+        "COMMENT ON COLUMN b.y IS 'z';\n"
+    )
+    kept = _without_comments(sql)
+    assert kept == "CREATE VIEW a AS SELECT 1 AS x;\n\nCREATE VIEW b AS SELECT 'COMMENT ON ' AS y;\n\n"
+    con = duckdb.connect()
+    con.execute(kept)
+    assert con.execute("SELECT x FROM a").fetchall() == [(1,)]
