@@ -12,27 +12,10 @@ import errno
 import logging
 import os
 import re
-from collections.abc import Iterator
 
-from warehouse.health import DAMAGED_WORDS, damaged_message
+from warehouse.health import DAMAGED_WORDS, DENIED, DISK_FULL, READ_ONLY, damaged_message, exception_chain
 
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-_READ_ONLY = (errno.EROFS,)
-_DENIED = (errno.EACCES, errno.EPERM)
 _PATH = re.compile(r'"(/[^"]+)"|\'(/[^\']+)\'')
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and everything it was raised from or while handling (each once)."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        todo += [e.__cause__, e.__context__]
 
 
 def _where(e: BaseException) -> str:
@@ -46,12 +29,12 @@ def _where(e: BaseException) -> str:
 
 def explain(exc: BaseException) -> str | None:
     """One paragraph for an infrastructure fault anywhere in ``exc``'s chain, else None (a defect)."""
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         text = str(e)
         code = e.errno if isinstance(e, OSError) else None
         where = _where(e)
         at = f" ({where})" if where else ""
-        if code in _DISK_FULL or "No space left on device" in text or "Disk quota exceeded" in text:
+        if code in DISK_FULL or "No space left on device" in text or "Disk quota exceeded" in text:
             return (
                 f"the disk holding the warehouse is full{at}. The file being loaded was rolled back; files "
                 "loaded before it stay loaded, and nothing is lost (the inbox is untouched). Free space on "
@@ -64,14 +47,14 @@ def explain(exc: BaseException) -> str | None:
                 "loaded was rolled back; files loaded before it stay loaded. Raise the limit (ulimit -f) or "
                 "move the warehouse to a file system without it, then run the command again."
             )
-        if code in _READ_ONLY or "Read-only file system" in text:
+        if code in READ_ONLY or "Read-only file system" in text:
             return (
                 f"the warehouse is on a read-only file system{at}, so nothing could be written and nothing "
                 "was loaded. Make it writable again (a disk error can make the system remount it read-only: "
                 "tell the system administrator), or pass --warehouse with a writable folder, then run the "
                 "command again."
             )
-        if code in _DENIED or "Permission denied" in text:
+        if code in DENIED or "Permission denied" in text:
             return (
                 f"permission denied writing the warehouse{at}, so nothing was loaded. Run the command as "
                 "the account that owns the warehouse (the ingestion service account), or ask the system "

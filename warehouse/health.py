@@ -9,6 +9,7 @@ raw area (``biomarkers rebuild``; docs/integrity-faults.md), since every receive
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -20,7 +21,10 @@ DAMAGED_WORDS = ("Corrupt database file", "not a valid DuckDB database file", "d
 
 BUSY_WORDS = ("Could not set lock", "Conflicting lock")
 
-_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+READ_ONLY = (errno.EROFS,)
+DENIED = (errno.EACCES, errno.EPERM)
+_STORAGE_ERRNOS = (*DISK_FULL, errno.EFBIG, *READ_ONLY, *DENIED)
 _STORAGE_WORDS = (
     "No space left on device",
     "Disk quota exceeded",
@@ -31,10 +35,9 @@ _STORAGE_WORDS = (
 )
 
 
-def storage_fault(exc: BaseException) -> bool:
-    """The storage under the warehouse failed (full, read-only, not ours, damaged) somewhere in ``exc``'s
-    chain: not something one file did, so no file is quarantined for it — every file after it would fail
-    alike. The command explains it in one paragraph (biomarkers/faults.py)."""
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it was raised from or while handling (each once): DuckDB and Prefect
+    wrap the OS error that says what happened."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -42,12 +45,18 @@ def storage_fault(exc: BaseException) -> bool:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
-            return True
-        if any(w in str(e) for w in _STORAGE_WORDS):
-            return True
+        yield e
         todo += [e.__cause__, e.__context__]
-    return False
+
+
+def storage_fault(exc: BaseException) -> bool:
+    """The storage under the warehouse failed (full, read-only, not ours, damaged) somewhere in ``exc``'s
+    chain: not something one file did, so no file is quarantined for it — every file after it would fail
+    alike. The command explains it in one paragraph (biomarkers/faults.py)."""
+    return any(
+        (isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS) or any(w in str(e) for w in _STORAGE_WORDS)
+        for e in exception_chain(exc)
+    )
 
 
 class WarehouseDamaged(Exception):

@@ -51,3 +51,20 @@ def test_a_failing_disk_is_the_storages_fault(exc: BaseException) -> None:
 )
 def test_a_file_that_breaks_a_rule_is_not(exc: BaseException) -> None:
     assert not storage_fault(exc)
+
+
+def test_the_commands_paragraph_names_the_same_faults() -> None:
+    """biomarkers/faults.py explains what storage_fault recognises, from the same chain and errno sets."""
+    from biomarkers.faults import explain
+
+    full = _chained(
+        duckdb.TransactionException("cannot rollback - no transaction is active"),
+        duckdb.TransactionException(
+            'Failed to commit: Could not write file "/wh/x.wal": No space left on device'
+        ),
+    )
+    said = explain(full)
+    assert said is not None and said.startswith("the disk holding the warehouse is full (/wh/x.wal)")
+    read_only = explain(OSError(errno.EROFS, "Read-only file system", "/wh/ingest.duckdb"))
+    assert read_only is not None and "read-only file system (/wh/ingest.duckdb)" in read_only
+    assert explain(ValueError("a defect of the pipeline")) is None
